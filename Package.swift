@@ -1,0 +1,113 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "pellet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pelletd", targets: ["pelletd"]),
+        .executable(name: "pelletctl", targets: ["pelletctl"]),
+        .library(name: "PelletClient", targets: ["PelletClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries, each behind its own target (DESIGN.md section 1).
+        .target(
+            name: "CPelletProto",
+            exclude: [],
+            cSettings: [.headerSearchPath("include")],
+            linkerSettings: [.linkedLibrary("protobuf-c")]
+        ),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+
+        .target(
+            name: "PelletWire",
+            dependencies: [
+                "CPelletProto",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PelletStore",
+            dependencies: [
+                "CLMDB",
+                "PelletWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "PelletServer",
+            dependencies: [
+                "PelletWire",
+                "PelletStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "PelletClient",
+            dependencies: [
+                "PelletWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "PelletTesting",
+            dependencies: [
+                "PelletServer",
+                "PelletClient",
+                "PelletStore",
+                "PelletWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pelletd",
+            dependencies: [
+                "PelletServer",
+                "PelletStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "pelletctl",
+            dependencies: [
+                "PelletClient",
+                "PelletWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "PelletWireTests", dependencies: ["PelletWire", "CPelletProto"]),
+        .testTarget(
+            name: "PelletServerTests",
+            dependencies: ["PelletServer", "PelletClient", "PelletTesting", "PelletWire"]
+        ),
+        .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
+        .testTarget(name: "PelletCtlTests", dependencies: ["PelletTesting", "PelletClient"]),
+    ]
+)
+
+// One settings loop for every Swift target: Swift 6 language mode (strict concurrency) and
+// explicit `any` for existentials.
+for target in package.targets where target.type != .system {
+    guard !target.name.hasPrefix("C") else { continue }
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.swiftLanguageMode(.v6))
+    target.swiftSettings = settings
+}

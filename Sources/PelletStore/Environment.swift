@@ -1,0 +1,122 @@
+import CLMDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A named LMDB database (a table). A plain handle: valid for the life of the store.
+public struct Database: Sendable, Hashable {
+    let handle: MDB_dbi
+    /// The name it was opened under, for messages.
+    public let name: String
+}
+
+/// The LMDB environment: the one owner of the `MDB_env` handle.
+///
+/// `@unchecked Sendable` is safe because LMDB allows the calls made through it (beginning
+/// transactions with `MDB_NOTLS`, `mdb_env_sync`, `mdb_reader_check`) from any thread at any
+/// time, and the one call that is not (`mdb_env_close`) is made only by ``Store/close()`` after the
+/// writer thread has stopped and every read transaction has been returned and aborted.
+final class Environment: @unchecked Sendable {
+    let handle: OpaquePointer
+    let path: String
+
+    /// Opens (creating if needed) the environment in `configuration.dataDirectory`.
+    init(configuration: StoreConfiguration, maxDatabases: Int) throws {
+        let path = configuration.dataDirectory
+        try Self.makeDirectory(path)
+
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw StoreError(code: ENOMEM, context: "cannot create the LMDB environment") }
+        do {
+            try check(mdb_env_set_mapsize(env, configuration.mapSizeBytes), "cannot set the map size")
+            try check(mdb_env_set_maxdbs(env, MDB_dbi(maxDatabases)), "cannot set the number of tables")
+            try check(
+                mdb_env_set_maxreaders(env, UInt32(clamping: configuration.maxReaders)),
+                "cannot set the number of readers"
+            )
+            // MDB_NOTLS: read transactions are not bound to a thread, so NIO event loops and
+            // the reader pool may hand them between threads. MDB_NOSYNC only when the operator
+            // chose batched durability; the writer thread then syncs on a timer.
+            var flags = UInt32(MDB_NOTLS)
+            if configuration.durability == .batched {
+                flags |= UInt32(MDB_NOSYNC)
+            }
+            let code = mdb_env_open(env, path, flags, 0o644)
+            if code != MDB_SUCCESS {
+                // LMDB's errno codes here are about the directory; say so in the operator's terms.
+                throw code > 0
+                    ? StoreError.dataDirectory(path, errno: code)
+                    : StoreError(code: code, context: "cannot open the store in \(path)")
+            }
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.path = path
+        _ = try? checkReaders()
+    }
+
+    /// Reclaims reader slots left by processes that died; returns how many were cleared.
+    @discardableResult
+    func checkReaders() throws -> Int {
+        var dead: Int32 = 0
+        try check(mdb_reader_check(handle, &dead), "cannot check the reader table")
+        return Int(dead)
+    }
+
+    /// Flushes committed data to disk (used by `.batched` durability).
+    func sync() throws {
+        try check(mdb_env_sync(handle, 1), "cannot sync the data file")
+    }
+
+    /// Opens (creating if needed) a named database in a short write transaction of its own.
+    /// LMDB requires that no other transaction in the process opens a database at the same
+    /// time; callers guarantee it (the store's initializer, or the writer thread).
+    func openDatabase(named name: String) throws -> Database {
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(handle, nil, 0, &txn), "cannot begin a transaction to open table \(name)")
+        var dbi: MDB_dbi = 0
+        let code = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
+        guard code == MDB_SUCCESS else {
+            mdb_txn_abort(txn)
+            throw StoreError(code: code, context: "cannot open table \(name)")
+        }
+        try check(mdb_txn_commit(txn), "cannot create table \(name)")
+        return Database(handle: dbi, name: name)
+    }
+
+    /// Closes the environment. Only ``Store/close()`` calls it, once, after all use has ended.
+    func close() {
+        mdb_env_close(handle)
+    }
+
+    /// `mkdir -p` that reports the failing path's errno, so the operator reads
+    /// "cannot open the data directory /x: permission denied" rather than a Foundation error.
+    private static func makeDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
+            guard access(path, W_OK | X_OK) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
+            return
+        }
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw StoreError.dataDirectory(path, errno: errno)
+            }
+            prefix += "/"
+        }
+        // An existing component that is a regular file makes mkdir report EEXIST; the final
+        // check catches it (and any other reason the directory is unusable).
+        guard stat(path, &info) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
+    }
+}

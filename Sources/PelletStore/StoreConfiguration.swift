@@ -1,0 +1,70 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How the store is opened.
+public struct StoreConfiguration: Sendable {
+    /// When a committed write reaches the disk.
+    public enum Durability: Sendable, Equatable {
+        /// Every commit is synced before any of its callers is completed: an acknowledged write
+        /// survives `kill -9` and power loss.
+        case full
+        /// Commits are not synced; the writer thread syncs every ``batchedFlushInterval``.
+        /// A crash of the machine (not of the process) may lose at most the last interval.
+        case batched
+    }
+
+    /// The directory holding `data.mdb` and `lock.mdb`; created if missing.
+    public var dataDirectory: String
+    /// The size of the memory map, which is the most the data can grow to. A sparse
+    /// reservation: it costs address space, not disk.
+    public var mapSizeBytes: Int
+    public var durability: Durability
+    /// How often `.batched` durability syncs.
+    public var batchedFlushInterval: Duration
+    /// LMDB reader slots: at most this many read transactions may be open at once.
+    public var maxReaders: Int
+    /// How often dead readers' slots are reclaimed (a crashed process can leave slots behind).
+    public var readerCheckInterval: Duration
+    /// The current time in unix milliseconds; injected so tests control timestamps.
+    public var now: @Sendable () -> UInt64
+
+    public init(
+        dataDirectory: String,
+        mapSizeBytes: Int = 8 << 30,
+        durability: Durability = .full,
+        batchedFlushInterval: Duration = .milliseconds(100),
+        maxReaders: Int = 126,
+        readerCheckInterval: Duration = .seconds(60),
+        now: @escaping @Sendable () -> UInt64 = StoreConfiguration.systemClock
+    ) {
+        self.dataDirectory = dataDirectory
+        self.mapSizeBytes = mapSizeBytes
+        self.durability = durability
+        self.batchedFlushInterval = batchedFlushInterval
+        self.maxReaders = maxReaders
+        self.readerCheckInterval = readerCheckInterval
+        self.now = now
+    }
+
+    /// The wall clock in unix milliseconds.
+    public static let systemClock: @Sendable () -> UInt64 = {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return UInt64(spec.tv_sec) * 1000 + UInt64(spec.tv_nsec) / 1_000_000
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating; the writer's timers compare monotonic nanoseconds.
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
