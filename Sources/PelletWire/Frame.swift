@@ -6,7 +6,7 @@ public enum Preface {
     public static let bytes: [UInt8] = [0x50, 0x4C, 0x54, version]
 }
 
-public enum FrameType: UInt8, Sendable, Hashable, CaseIterable {
+public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case request = 1
     case response = 2
     case message = 3
@@ -15,6 +15,20 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable {
     case ping = 6
     case pong = 7
     case goAway = 8
+
+    /// The name DESIGN.md uses: "REQUEST", "GOAWAY".
+    public var description: String {
+        switch self {
+        case .request: "REQUEST"
+        case .response: "RESPONSE"
+        case .message: "MESSAGE"
+        case .end: "END"
+        case .cancel: "CANCEL"
+        case .ping: "PING"
+        case .pong: "PONG"
+        case .goAway: "GOAWAY"
+        }
+    }
 }
 
 /// RPC methods (the REQUEST frame's `method` field).

@@ -1,0 +1,275 @@
+import Logging
+import NIOCore
+import PelletWire
+
+/// Serves one client connection on its event loop: applies the state machine's decisions,
+/// dispatches calls to services, enforces deadlines and writes replies.
+///
+/// Everything here runs on the channel's event loop, so no call state needs a lock. Replies
+/// written while a read burst is being processed are flushed once at `channelReadComplete`,
+/// so pipelined calls share syscalls.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = InboundFrame
+    typealias OutboundOut = ByteBuffer
+
+    struct Settings {
+        var defaultTimeout: TimeAmount
+        var limits: ConnectionStateMachine.Limits
+    }
+
+    /// A call that was not answered synchronously: what is needed to end it early.
+    private struct PendingCall {
+        let cancellation: CallCancellation
+        let deadlineTimer: Scheduled<Void>
+        let endsWithEnd: Bool
+    }
+
+    private var machine: ConnectionStateMachine
+    private let services: ServiceTable
+    private let settings: Settings
+    private let metrics: ServerMetrics
+    private let logger: Logger
+    private var pending: [UInt32: PendingCall] = [:]
+    private var context: ChannelHandlerContext?
+    private var readInProgress = false
+    private var flushPending = false
+
+    init(services: ServiceTable, settings: Settings, metrics: ServerMetrics, logger: Logger) {
+        self.services = services
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        self.machine = ConnectionStateMachine(limits: settings.limits)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        metrics.connectionOpened()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        readInProgress = true
+        switch unwrapInboundIn(data) {
+        case .preface:
+            machine.receivedPreface()
+            var buffer = context.channel.allocator.buffer(capacity: Preface.bytes.count)
+            buffer.writeBytes(Preface.bytes)
+            write(buffer)
+        case .frame(let frame):
+            apply(machine.receivedFrame(frame.header), frame: frame, context: context)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readInProgress = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? ConnectionError {
+            machine.closed()
+            failConnection(error, lastStream: machine.lastAcceptedStream, context: context)
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        machine.closed()
+        let reason = RPCError(.cancelled, "the client closed the connection")
+        for (_, call) in pending {
+            call.deadlineTimer.cancel()
+            call.cancellation.cancel(reason)
+            metrics.callFinished()
+        }
+        pending.removeAll()
+        metrics.connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    private func apply(_ action: ConnectionStateMachine.FrameAction, frame: Frame, context: ChannelHandlerContext) {
+        switch action {
+        case .startCall(let stream, let method, let streaming, let timeoutMs):
+            startCall(stream: stream, method: method, streaming: streaming, timeoutMs: timeoutMs, payload: frame.payload, context: context)
+        case .rejectCall(let stream, let error):
+            writeReply(stream: stream, endsWithEnd: false, result: .failure(error))
+        case .cancelCall(let stream):
+            endEarly(stream: stream, reason: RPCError(.cancelled, "the call was cancelled by the client"))
+        case .sendPong:
+            var buffer = context.channel.allocator.buffer(capacity: FrameHeader.size + frame.payload.readableBytes)
+            buffer.writeFrame(FrameHeader(type: .pong, stream: 0), payload: frame.payload)
+            write(buffer)
+        case .none:
+            break
+        case .connectionError(let error, let lastStream):
+            failConnection(error, lastStream: lastStream, context: context)
+        }
+    }
+
+    // MARK: Calls
+
+    private func startCall(stream: UInt32, method: Method, streaming: Bool, timeoutMs: UInt32, payload: ByteBuffer, context: ChannelHandlerContext) {
+        metrics.callStarted()
+        let service = services[method]
+        let endsWithEnd = streaming && service.streams
+        let timeout = timeoutMs == 0 ? settings.defaultTimeout : .milliseconds(Int64(timeoutMs))
+        let deadline = NIODeadline.now() + timeout
+        let cancellation = CallCancellation()
+        let loop = context.eventLoop
+        let callContext = CallContext(
+            method: method,
+            stream: stream,
+            isStreaming: endsWithEnd,
+            deadline: deadline,
+            eventLoop: loop,
+            cancellation: cancellation,
+            streamWriter: endsWithEnd ? StreamWriter(handler: NIOLoopBound(self, eventLoop: loop)) : nil
+        )
+
+        switch service.handle(payload, context: callContext) {
+        case .reply(let message):
+            finish(stream: stream, endsWithEnd: endsWithEnd, result: .success(message))
+        case .failure(let error):
+            finish(stream: stream, endsWithEnd: endsWithEnd, result: .failure(error))
+        case .pending(let future):
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            let timer = loop.scheduleTask(deadline: deadline) {
+                bound.value.endEarly(stream: stream, reason: RPCError(.deadlineExceeded, "the call did not finish within its \(timeout.prettyMilliseconds) deadline"))
+            }
+            pending[stream] = PendingCall(cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd)
+            future.hop(to: loop).whenComplete { result in
+                bound.value.completePending(stream: stream, result: result)
+            }
+        }
+    }
+
+    private func completePending(stream: UInt32, result: Result<any WireMessage, any Error>) {
+        // Already answered by a deadline, a CANCEL or a disconnect: the late result is dropped.
+        guard let call = pending.removeValue(forKey: stream) else { return }
+        call.deadlineTimer.cancel()
+        finish(stream: stream, endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
+    }
+
+    /// Ends a pending call before its service answered (CANCEL or deadline).
+    private func endEarly(stream: UInt32, reason: RPCError) {
+        guard let call = pending.removeValue(forKey: stream) else { return }
+        call.deadlineTimer.cancel()
+        call.cancellation.cancel(reason)
+        finish(stream: stream, endsWithEnd: call.endsWithEnd, result: .failure(reason))
+    }
+
+    private func finish(stream: UInt32, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>) {
+        metrics.callFinished()
+        writeReply(stream: stream, endsWithEnd: endsWithEnd, result: result)
+        if machine.callFinished(stream: stream) {
+            closeAfterFlush()
+        }
+    }
+
+    private func rpcError(_ error: any Error) -> RPCError {
+        if let error = error as? RPCError { return error }
+        logger.error("call failed with an unexpected error", metadata: ["error": "\(error)"])
+        return RPCError(.internal, "internal error; the server log has the details")
+    }
+
+    /// A streamed reply's MESSAGE frame, written only while the call is still pending.
+    func sendStreamMessage(_ message: some WireMessage, stream: UInt32) {
+        guard pending[stream] != nil, let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
+        write(buffer)
+    }
+
+    // MARK: Shutdown
+
+    /// Graceful shutdown of this connection: GOAWAY now, close when the calls in flight end.
+    func beginGracefulShutdown() {
+        guard let context else { return }
+        switch machine.beginGracefulShutdown() {
+        case .sendGoAway(let lastStream, let closeNow):
+            writeGoAway(RPCError(.unavailable, "the server is shutting down"), lastStream: lastStream, context: context)
+            if closeNow { closeAfterFlush() }
+        case .none:
+            break
+        }
+    }
+
+    private func failConnection(_ error: ConnectionError, lastStream: UInt32, context: ChannelHandlerContext) {
+        logger.debug("closing connection after a protocol error", metadata: ["error": "\(error)"])
+        writeGoAway(RPCError(error.status, error.message), lastStream: lastStream, context: context)
+        closeAfterFlush()
+    }
+
+    // MARK: Writing
+
+    private func writeReply(stream: UInt32, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>) {
+        guard let context else { return }
+        let type: FrameType = endsWithEnd ? .end : .response
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        switch result {
+        case .success(let message):
+            buffer.writeFrame(FrameHeader(type: type, stream: stream, value: Status.ok.rawValue), message: message)
+        case .failure(let error):
+            buffer.writeFrame(FrameHeader(type: type, stream: stream, value: error.status.rawValue), message: error.payload)
+        }
+        write(buffer)
+    }
+
+    private func writeGoAway(_ error: RPCError, lastStream: UInt32, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: lastStream), message: error.payload)
+        write(buffer)
+    }
+
+    private func write(_ buffer: ByteBuffer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if readInProgress {
+            flushPending = true
+        } else {
+            context.flush()
+        }
+    }
+
+    private func closeAfterFlush() {
+        guard let context else { return }
+        flushPending = false
+        // Close only once everything written so far (replies, GOAWAY) has reached the socket.
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            boundContext.value.close(promise: nil)
+        }
+    }
+}
+
+/// Lets a service send MESSAGE frames from any thread: each send hops to the connection's loop.
+final class StreamWriter: Sendable {
+    private let handler: NIOLoopBound<ConnectionHandler>
+
+    init(handler: NIOLoopBound<ConnectionHandler>) {
+        self.handler = handler
+    }
+
+    func send(_ message: some WireMessage, stream: UInt32) {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop {
+            handler.value.sendStreamMessage(message, stream: stream)
+        } else {
+            handler.eventLoop.execute { handler.value.sendStreamMessage(message, stream: stream) }
+        }
+    }
+}
+
+extension TimeAmount {
+    var prettyMilliseconds: String { "\(nanoseconds / 1_000_000) ms" }
+}

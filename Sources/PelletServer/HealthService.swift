@@ -1,0 +1,31 @@
+import NIOCore
+import PelletWire
+
+/// Method 5: the server's version, uptime and calls in flight. Needs no credentials.
+public struct HealthService: Service {
+    public static let version = "0.1.0"
+
+    private let metrics: ServerMetrics
+    private let providers: @Sendable () -> [ProviderHealth]
+
+    public init(metrics: ServerMetrics, providers: @escaping @Sendable () -> [ProviderHealth] = { [] }) {
+        self.metrics = metrics
+        self.providers = providers
+    }
+
+    public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        // The request carries only optional credentials, but a payload that is not a
+        // HealthRequest is still a caller's bug worth reporting.
+        if case .failure(let error) = Result(catching: { () throws(MessageDecodingError) in try HealthRequest(decoding: payload) }) {
+            return .failure(RPCError(.invalidArgument, "Health request: \(error.description)"))
+        }
+        return .reply(
+            HealthResponse(
+                version: Self.version,
+                uptimeMs: UInt64(max(0, metrics.uptime.nanoseconds / 1_000_000)),
+                inFlight: UInt32(clamping: metrics.callsInFlight),
+                providers: providers()
+            )
+        )
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PelletWire
+import Synchronization
+
+/// The Pellet RPC server: listens on a Unix socket and on TCP at once, serves the protocol of
+/// DESIGN.md section 2 and dispatches calls to services.
+public final class PelletServer: Sendable {
+    public struct Configuration: Sendable {
+        public var listen: [BindAddress]
+        public var maxFrameBytes: Int = 4 << 20
+        /// The deadline of a call whose REQUEST says 0.
+        public var defaultTimeout: Duration = .seconds(60)
+        public var maxCallsInFlightPerConnection: Int = 1024
+        /// How long a graceful shutdown waits for calls in flight.
+        public var shutdownGracePeriod: Duration = .seconds(10)
+        /// Mode of the Unix socket file: owner and group may connect.
+        public var unixSocketMode: mode_t = 0o660
+
+        public init(listen: [BindAddress]) {
+            self.listen = listen
+        }
+    }
+
+    private struct State {
+        var listeners: [any Channel] = []
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+    }
+
+    public let configuration: Configuration
+    public let metrics: ServerMetrics
+    private let services: ServiceTable
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let closedPromise: EventLoopPromise<Void>
+
+    /// `services` maps methods to their implementations; Health is built in and any method
+    /// missing answers UNIMPLEMENTED.
+    public init(
+        configuration: Configuration,
+        services: [Method: any Service] = [:],
+        metrics: ServerMetrics = ServerMetrics(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.metrics = metrics
+        var table = ServiceTable(services)
+        if services[.health] == nil { table[.health] = HealthService(metrics: metrics) }
+        self.services = table
+        self.group = group
+        self.logger = logger
+        self.closedPromise = group.any().makePromise()
+    }
+
+    /// Binds every address. Throws (having bound nothing that stays open) when one fails.
+    public func start() async throws {
+        do {
+            for address in configuration.listen {
+                let channel = try await bind(address)
+                state.withLock { $0.listeners.append(channel) }
+            }
+        } catch {
+            for channel in state.withLock({ $0.listeners }) { try? await channel.close() }
+            throw error
+        }
+    }
+
+    /// The addresses actually bound (a TCP port 0 is resolved to the real port).
+    public var boundAddresses: [BindAddress] {
+        state.withLock { $0.listeners }.compactMap { channel in
+            guard let address = channel.localAddress else { return nil }
+            if let path = address.pathname { return .unixDomainSocket(path: path) }
+            return .hostname(address.ipAddress ?? "127.0.0.1", port: address.port ?? 0)
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, GOAWAY every connection, let calls in flight finish
+    /// within the grace period, then close whatever is left.
+    public func shutdown(gracePeriod: Duration? = nil) async {
+        let (listeners, connections, first) = state.withLock { state in
+            defer { state.shuttingDown = true }
+            return (state.listeners, Array(state.connections.values), !state.shuttingDown)
+        }
+        guard first else {
+            try? await closedPromise.futureResult.get()
+            return
+        }
+        for listener in listeners { try? await listener.close() }
+        for path in configuration.listen.compactMap(\.unixPath) { unlink(path) }
+        for connection in connections {
+            connection.eventLoop.execute {
+                try? connection.pipeline.syncOperations.handler(type: ConnectionHandler.self).beginGracefulShutdown()
+            }
+        }
+        let grace = gracePeriod ?? configuration.shutdownGracePeriod
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline, !state.withLock({ $0.connections.isEmpty }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let stragglers = state.withLock { Array($0.connections.values) }
+        if !stragglers.isEmpty {
+            logger.warning("grace period over; closing connections with calls still in flight", metadata: ["connections": "\(stragglers.count)"])
+        }
+        for connection in stragglers { try? await connection.close() }
+        closedPromise.succeed()
+    }
+
+    /// Returns when `shutdown` has finished.
+    public func waitUntilShutdown() async {
+        try? await closedPromise.futureResult.get()
+    }
+
+    // MARK: Binding
+
+    private func bind(_ address: BindAddress) async throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.setUpConnection(channel) }
+            }
+        switch address {
+        case .unixDomainSocket(let path):
+            try UnixSocketPath.prepare(path)
+            let channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            guard chmod(path, configuration.unixSocketMode) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? await channel.close()
+                throw ServerStartError("cannot set the mode of \(path): \(reason)")
+            }
+            return channel
+        case .hostname(let host, let port):
+            return try await bootstrap
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: port).get()
+        }
+    }
+
+    private func setUpConnection(_ channel: any Channel) throws {
+        let refused = state.withLock { state in
+            if state.shuttingDown { return true }
+            state.connections[ObjectIdentifier(channel)] = channel
+            return false
+        }
+        if refused {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.connections.removeValue(forKey: ObjectIdentifier(channel)) }
+        }
+        let settings = ConnectionHandler.Settings(
+            defaultTimeout: TimeAmount(configuration.defaultTimeout),
+            limits: .init(maxCallsInFlight: configuration.maxCallsInFlightPerConnection)
+        )
+        try channel.pipeline.syncOperations.addHandlers(
+            ByteToMessageHandler(FrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
+            ConnectionHandler(services: services, settings: settings, metrics: metrics, logger: logger)
+        )
+    }
+}
+
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension BindAddress {
+    var unixPath: String? {
+        if case .unixDomainSocket(let path) = self { return path }
+        return nil
+    }
+}

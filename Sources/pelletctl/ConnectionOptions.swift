@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import PelletClient
+import PelletWire
+
+/// Where pelletd is and how to talk to it; shared by every subcommand.
+struct ConnectionOptions: ParsableArguments {
+    static let defaultDataDirectory = "./pellet-data"
+
+    @Option(
+        help: ArgumentHelp(
+            "The pelletd to talk to: unix:PATH or tcp://HOST:PORT. (default: unix:<data-dir>/pellet.sock)",
+            valueName: "address"
+        )
+    )
+    var server: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "pelletd's data directory, where the default socket and admin.token are.",
+            valueName: "path"
+        )
+    )
+    var dataDir: String = Self.defaultDataDirectory
+
+    @Option(
+        help: ArgumentHelp(
+            "The admin token. (default: $PELLET_ADMIN_TOKEN, else the contents of <data-dir>/admin.token)",
+            valueName: "token"
+        )
+    )
+    var adminToken: String?
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The timeout of connecting and of each call, in milliseconds. (default: the server's for calls, 5000 for connecting)",
+            valueName: "ms"
+        )
+    )
+    var timeoutMs: Int?
+
+    func validate() throws {
+        guard !dataDir.isEmpty else { throw ValidationError("--data-dir may not be empty") }
+        do {
+            _ = try address()
+        } catch {
+            throw ValidationError(error.message)
+        }
+        if let timeoutMs, !(1...Int(UInt32.max)).contains(timeoutMs) {
+            throw ValidationError("--timeout-ms must be from 1 to \(UInt32.max), not \(timeoutMs)")
+        }
+    }
+
+    /// `--server`, else the socket in the data directory.
+    func address() throws(RPCError) -> PelletAddress {
+        if let server { return try PelletAddress(parsing: server) }
+        return .unix(path: dataDirectory + "/pellet.sock")
+    }
+
+    /// The per-call timeout sent to the server; nil leaves it to the server.
+    var timeout: Duration? {
+        timeoutMs.map { .milliseconds($0) }
+    }
+
+    /// `--admin-token`, else `$PELLET_ADMIN_TOKEN`, else `<data-dir>/admin.token` if readable.
+    func resolvedAdminToken() -> String? {
+        if let adminToken, !adminToken.isEmpty { return adminToken }
+        if let token = ProcessInfo.processInfo.environment["PELLET_ADMIN_TOKEN"], !token.isEmpty { return token }
+        guard let contents = try? String(contentsOfFile: dataDirectory + "/admin.token", encoding: .utf8) else {
+            return nil
+        }
+        let token = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Credentials carrying the admin token, for the commands that need it.
+    func adminCredentials() -> Credentials {
+        Credentials(adminToken: resolvedAdminToken() ?? "")
+    }
+
+    /// Connects, turning "cannot reach" into advice about pelletd.
+    func connect() async throws(RPCError) -> PelletClient {
+        let address = try address()
+        do {
+            return try await PelletClient.connect(to: address, connectTimeout: timeout ?? .seconds(5))
+        } catch where error.status == .unavailable {
+            throw RPCError(
+                .unavailable,
+                "\(error.message); check that pelletd is running and listening on \(address)"
+                    + (server == nil ? " (or pass --server or --data-dir)" : "")
+            )
+        }
+    }
+
+    private var dataDirectory: String {
+        var directory = dataDir
+        while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }
+        return directory
+    }
+}

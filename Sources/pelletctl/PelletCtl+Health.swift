@@ -1,0 +1,109 @@
+import ArgumentParser
+import PelletClient
+import PelletWire
+
+extension PelletCtl {
+    struct Health: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show whether pelletd is serving, its version, uptime, calls in flight and provider health."
+        )
+
+        @OptionGroup var options: ConnectionOptions
+
+        func run() async throws {
+            let client = try await options.connect()
+            let health: HealthResponse
+            do {
+                health = try await client.health(timeout: options.timeout)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+            if options.json {
+                try Output.printJSON(HealthReport(health))
+            } else {
+                print(Self.text(health), terminator: "")
+            }
+        }
+
+        /// The labels form an 11-character column; provider names and states line up in columns
+        /// of their own, at least 11 and 9 wide.
+        static func text(_ health: HealthResponse) -> String {
+            var lines = [
+                "status     SERVING",
+                "version    \(health.version)",
+                "uptime     \(Output.uptime(milliseconds: health.uptimeMs))",
+                "in flight  \(health.inFlight)",
+            ]
+            guard !health.providers.isEmpty else {
+                lines.append("providers  none")
+                return lines.joined(separator: "\n") + "\n"
+            }
+            lines.append("providers  \(health.providers.count)")
+            let nameWidth = max(11, (health.providers.map(\.name.count).max() ?? 0) + 2)
+            let stateWidth = max(9, (health.providers.map(\.state.count).max() ?? 0) + 2)
+            for provider in health.providers {
+                let errorRate =
+                    provider.errorRate.isFinite ? Output.oneDecimal(Double(provider.errorRate) * 100) + "%" : "n/a"
+                lines.append(
+                    "  " + Output.padded(provider.name, to: nameWidth) + Output.padded(provider.state, to: stateWidth)
+                        + "err \(errorRate)  p50 \(provider.latencyP50Ms) ms"
+                )
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+    }
+}
+
+/// `pelletctl health --json`: the HealthResponse with snake_case keys.
+private struct HealthReport: Encodable {
+    struct Provider: Encodable {
+        var name: String
+        var state: String
+        /// A fraction from 0 to 1; null when the server sent something that is not a number.
+        var errorRate: Double?
+        var latencyP50Ms: UInt32
+
+        init(_ provider: ProviderHealth) {
+            name = provider.name
+            state = provider.state
+            // Through the shortest decimal text, so that 0.02 prints as 0.02, not 0.0199999995529651.
+            errorRate = provider.errorRate.isFinite ? Double("\(provider.errorRate)") : nil
+            latencyP50Ms = provider.latencyP50Ms
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, state
+            case errorRate = "error_rate"
+            case latencyP50Ms = "latency_p50_ms"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(state, forKey: .state)
+            try container.encode(errorRate, forKey: .errorRate)
+            try container.encode(latencyP50Ms, forKey: .latencyP50Ms)
+        }
+    }
+
+    var version: String
+    var uptimeMs: UInt64
+    var inFlight: UInt32
+    var providers: [Provider]
+
+    init(_ health: HealthResponse) {
+        version = health.version
+        uptimeMs = health.uptimeMs
+        inFlight = health.inFlight
+        providers = health.providers.map(Provider.init)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case version
+        case uptimeMs = "uptime_ms"
+        case inFlight = "in_flight"
+        case providers
+    }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PelletServer
+
+@main
+struct Pelletd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pelletd",
+        abstract: "The Pellet LLM routing gateway server.",
+        discussion: """
+            Listens on a Unix socket and on TCP for the Pellet binary RPC (Protos/PROTOCOL.md). \
+            SIGTERM or SIGINT shuts down gracefully: no new calls, calls in flight finish within \
+            the grace period.
+            """
+    )
+
+    @Option(help: "Directory for the database, the admin token and the default socket.")
+    var dataDir = "./pellet-data"
+
+    @Option(help: "Unix socket path (default: <data-dir>/pellet.sock); 'off' disables it.")
+    var unix: String?
+
+    @Option(help: "TCP address HOST:PORT to listen on; 'off' disables it.")
+    var tcp = "127.0.0.1:7400"
+
+    @Option(help: "Largest frame payload accepted, in bytes.")
+    var maxFrameBytes = 4 << 20
+
+    @Option(help: "Deadline of a call that does not set its own timeout, in ms.")
+    var defaultTimeoutMs = 60_000
+
+    @Option(help: "Calls in flight allowed on one connection.")
+    var maxCallsPerConnection = 1024
+
+    @Option(help: "On SIGTERM/SIGINT, how long calls in flight may take to finish, in ms.")
+    var shutdownGraceMs = 10_000
+
+    @Option(help: "A file holding the admin token (when PELLET_ADMIN_TOKEN is not set).")
+    var adminTokenFile: String?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
+        guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
+        guard maxCallsPerConnection > 0 else { throw ValidationError("--max-calls-per-connection must be positive") }
+        if tcp != "off" { _ = try parseTCP(tcp) }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "pelletd")
+
+        try createDataDirectory()
+        let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
+        _ = adminToken  // Checked by the Account and Usage services (later issues).
+
+        var listen: [BindAddress] = []
+        let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
+        if socketPath != "off" { listen.append(.unixDomainSocket(path: socketPath)) }
+        if tcp != "off" {
+            let (host, port) = try parseTCP(tcp)
+            listen.append(.hostname(host, port: port))
+        }
+        guard !listen.isEmpty else { throw ValidationError("both --unix and --tcp are off: nothing to listen on") }
+
+        var configuration = PelletServer.Configuration(listen: listen)
+        configuration.maxFrameBytes = maxFrameBytes
+        configuration.defaultTimeout = .milliseconds(defaultTimeoutMs)
+        configuration.maxCallsInFlightPerConnection = maxCallsPerConnection
+        configuration.shutdownGracePeriod = .milliseconds(shutdownGraceMs)
+
+        let server = PelletServer(configuration: configuration, logger: logger)
+        do {
+            try await server.start()
+        } catch {
+            throw StartupFailure("cannot listen: \(error)")
+        }
+        let signals = ShutdownSignals { signal in
+            logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
+            Task { await server.shutdown() }
+        }
+        logger.info(
+            "pelletd \(HealthService.version) ready",
+            metadata: [
+                "listen": "\(server.boundAddresses.map(\.description).joined(separator: " "))",
+                "data_dir": "\(dataDir)",
+            ]
+        )
+        await server.waitUntilShutdown()
+        withExtendedLifetime(signals) {}
+        logger.info("pelletd stopped")
+    }
+
+    private func createDataDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        } catch {
+            throw StartupFailure("cannot create the data directory \(dataDir): \(error.localizedDescription)")
+        }
+        guard access(dataDir, W_OK) == 0 else {
+            throw StartupFailure("the data directory \(dataDir) is not writable: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func parseTCP(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port), colon != text.startIndex
+        else {
+            throw ValidationError("--tcp must be HOST:PORT (e.g. 127.0.0.1:7400) or 'off', not '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
+}
+
+/// A start-up problem, printed as one readable line before exiting non-zero.
+struct StartupFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Turns SIGTERM and SIGINT into one callback each time they arrive.
+final class ShutdownSignals {
+    private let sources: [any DispatchSourceSignal]
+
+    init(onSignal: @escaping @Sendable (String) -> Void) {
+        var sources: [any DispatchSourceSignal] = []
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { onSignal(name) }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+}
