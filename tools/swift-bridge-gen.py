@@ -304,12 +304,13 @@ class Generator:
         if t in ("uint32", "uint64", "float"):
             return expr
         if t in self.enums:
-            return f"try wireEnum({swift_name(t)}.self, {expr}.rawValue, field: \"{field.name}\")"
+            return f"try wireEnum({swift_name(t)}.self, {expr}.rawValue, message: \"{self.current_message}\", field: \"{field.name}\")"
         if t in self.messages:
             return f"try {swift_name(t)}(cMessage: {expr})"
         raise SystemExit(f"unsupported type {t}")
 
     def gen_from_c(self, msg):
+        self.current_message = msg.name
         ctype = self.c_type(msg.name)
         self.emit(f"    init(cMessage cStruct: UnsafePointer<{ctype}>) throws(MessageDecodingError) {{")
         self.emit("        self.init()")

@@ -28,6 +28,8 @@ public final class PelletServer: Sendable {
         var listeners: [any Channel] = []
         var connections: [ObjectIdentifier: any Channel] = [:]
         var shuttingDown = false
+        var finished = false
+        var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public let configuration: Configuration
@@ -36,7 +38,6 @@ public final class PelletServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let state = Mutex(State())
-    private let closedPromise: EventLoopPromise<Void>
 
     /// `services` maps methods to their implementations; Health is built in and any method
     /// missing answers UNIMPLEMENTED.
@@ -54,7 +55,6 @@ public final class PelletServer: Sendable {
         self.services = table
         self.group = group
         self.logger = logger
-        self.closedPromise = group.any().makePromise()
     }
 
     /// Binds every address. Throws (having bound nothing that stays open) when one fails.
@@ -87,7 +87,7 @@ public final class PelletServer: Sendable {
             return (state.listeners, Array(state.connections.values), !state.shuttingDown)
         }
         guard first else {
-            try? await closedPromise.futureResult.get()
+            await waitUntilShutdown()
             return
         }
         for listener in listeners { try? await listener.close() }
@@ -107,12 +107,23 @@ public final class PelletServer: Sendable {
             logger.warning("grace period over; closing connections with calls still in flight", metadata: ["connections": "\(stragglers.count)"])
         }
         for connection in stragglers { try? await connection.close() }
-        closedPromise.succeed()
+        let waiters = state.withLock { state in
+            state.finished = true
+            defer { state.shutdownWaiters = [] }
+            return state.shutdownWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns when `shutdown` has finished.
     public func waitUntilShutdown() async {
-        try? await closedPromise.futureResult.get()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let finished = state.withLock { state in
+                if !state.finished { state.shutdownWaiters.append(continuation) }
+                return state.finished
+            }
+            if finished { continuation.resume() }
+        }
     }
 
     // MARK: Binding

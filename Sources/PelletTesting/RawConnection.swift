@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PelletClient
 import PelletWire
 
 /// A byte-level client for protocol tests: it sends exactly the bytes a test gives it (bad
@@ -26,7 +27,7 @@ public final class RawConnection {
     private var received: [UInt8] = []
 
     /// Connects to `unix:PATH` or `tcp://HOST:PORT` (an IPv4 host).
-    public init(_ address: BindAddressText, receiveTimeout: Duration = .seconds(5)) throws {
+    public init(_ address: PelletAddress, receiveTimeout: Duration = .seconds(5)) throws {
         switch address {
         case .unix(let path):
             fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -125,10 +126,4 @@ public final class RawConnection {
             return false
         }
     }
-}
-
-/// An address in the textual forms the CLI uses.
-public enum BindAddressText: Sendable {
-    case unix(String)
-    case tcp(host: String, port: Int)
 }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import PelletClient
 import PelletServer
 import PelletWire
 
@@ -40,10 +41,23 @@ public final class TestServer: Sendable {
         self.tcpPort = tcpPort
     }
 
-    public var unixAddress: BindAddressText { .unix(socketPath) }
-    public var tcpAddress: BindAddressText { .tcp(host: "127.0.0.1", port: tcpPort) }
+    public var unixAddress: PelletAddress { .unix(path: socketPath) }
+    public var tcpAddress: PelletAddress { .tcp(host: "127.0.0.1", port: tcpPort) }
     /// Both transports, for tests that must hold on each.
-    public var addresses: [BindAddressText] { [unixAddress, tcpAddress] }
+    public var addresses: [PelletAddress] { [unixAddress, tcpAddress] }
+
+    /// A client connected over `address` (default: the Unix socket).
+    public func client(_ address: PelletAddress? = nil) async throws -> PelletClient {
+        try await PelletClient.connect(to: address ?? unixAddress)
+    }
+
+    /// A byte-level connection that has already exchanged prefaces.
+    public func rawConnection(_ address: PelletAddress? = nil) throws -> RawConnection {
+        let connection = try RawConnection(address ?? unixAddress)
+        try connection.sendPreface()
+        _ = try connection.readPreface()
+        return connection
+    }
 
     public func shutdown(gracePeriod: Duration = .seconds(2)) async {
         await server.shutdown(gracePeriod: gracePeriod)

@@ -65,10 +65,11 @@ func swiftBytes(_ data: ProtobufCBinaryData) -> [UInt8] {
 func wireEnum<E: RawRepresentable>(
     _ type: E.Type,
     _ raw: UInt32,
+    message: String,
     field: String
 ) throws(MessageDecodingError) -> E where E.RawValue == UInt32 {
     guard let value = E(rawValue: raw) else {
-        throw MessageDecodingError(messageType: String(describing: E.self), detail: "unknown value \(raw) for \(field)")
+        throw MessageDecodingError(messageType: message, detail: "unknown value \(raw) for \(field) (pellet.v1.\(E.self))")
     }
     return value
 }

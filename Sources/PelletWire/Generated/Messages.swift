@@ -850,7 +850,7 @@ extension RouteRequest: CBridgedMessage {
             }
         }
         model = swiftString(cStruct.pointee.model)
-        preference = try wireEnum(Preference.self, cStruct.pointee.preference.rawValue, field: "preference")
+        preference = try wireEnum(Preference.self, cStruct.pointee.preference.rawValue, message: "RouteRequest", field: "preference")
         maxTokens = cStruct.pointee.max_tokens
         taskHint = swiftString(cStruct.pointee.task_hint)
         if let elements = cStruct.pointee.providers {
@@ -1030,7 +1030,7 @@ extension CompleteRequest: CBridgedMessage {
             }
         }
         model = swiftString(cStruct.pointee.model)
-        preference = try wireEnum(Preference.self, cStruct.pointee.preference.rawValue, field: "preference")
+        preference = try wireEnum(Preference.self, cStruct.pointee.preference.rawValue, message: "CompleteRequest", field: "preference")
         maxTokens = cStruct.pointee.max_tokens
         temperature = cStruct.pointee.temperature
         topP = cStruct.pointee.top_p
@@ -1203,7 +1203,7 @@ extension UsageRequest: CBridgedMessage {
         if let elements = cStruct.pointee.group_by {
             groupBy.reserveCapacity(cStruct.pointee.n_group_by)
             for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_group_by) {
-                groupBy.append(try wireEnum(UsageGroup.self, element.rawValue, field: "group_by"))
+                groupBy.append(try wireEnum(UsageGroup.self, element.rawValue, message: "UsageRequest", field: "group_by"))
             }
         }
         listRequests = cStruct.pointee.list_requests != 0
