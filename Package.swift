@@ -95,7 +95,8 @@ let package = Package(
             dependencies: ["PelletServer", "PelletClient", "PelletTesting", "PelletWire"]
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
-        .testTarget(name: "PelletCtlTests", dependencies: ["PelletTesting", "PelletClient"]),
+        // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.
+        .testTarget(name: "PelletCtlTests", dependencies: ["PelletTesting", "PelletClient", "pelletctl", "pelletd"]),
     ]
 )
 
