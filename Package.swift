@@ -45,6 +45,7 @@ let package = Package(
             name: "PelletServer",
             dependencies: [
                 "PelletWire",
+                "PelletStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,6 +65,7 @@ let package = Package(
             dependencies: [
                 "PelletServer",
                 "PelletClient",
+                "PelletStore",
                 "PelletWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -74,6 +76,7 @@ let package = Package(
             name: "pelletd",
             dependencies: [
                 "PelletServer",
+                "PelletStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

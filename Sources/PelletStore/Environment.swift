@@ -48,11 +48,14 @@ final class Environment: @unchecked Sendable {
                 flags |= UInt32(MDB_NOSYNC)
             }
             let code = mdb_env_open(env, path, flags, 0o644)
-            if code != MDB_SUCCESS {
-                // LMDB's errno codes here are about the directory; say so in the operator's terms.
-                throw code > 0
-                    ? StoreError.dataDirectory(path, errno: code)
-                    : StoreError(code: code, context: "cannot open the store in \(path)")
+            switch code {
+            case MDB_SUCCESS:
+                break
+            case EACCES, EPERM, EROFS, ENOENT, ENOTDIR:
+                // About the directory or its files: say so in the operator's terms.
+                throw StoreError.dataDirectory(path, errno: code)
+            default:
+                throw StoreError(code: code, context: "cannot open the store in \(path)")
             }
         } catch {
             mdb_env_close(env)
@@ -82,13 +85,23 @@ final class Environment: @unchecked Sendable {
     func openDatabase(named name: String) throws -> Database {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(handle, nil, 0, &txn), "cannot begin a transaction to open table \(name)")
-        var dbi: MDB_dbi = 0
-        let code = mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi)
-        guard code == MDB_SUCCESS else {
+        guard let txn else { throw StoreError(code: EINVAL, context: "cannot open table \(name)") }
+        let database: Database
+        do {
+            database = try Self.openDatabase(named: name, in: txn)
+        } catch {
             mdb_txn_abort(txn)
-            throw StoreError(code: code, context: "cannot open table \(name)")
+            throw error
         }
         try check(mdb_txn_commit(txn), "cannot create table \(name)")
+        return database
+    }
+
+    /// Opens (creating if needed) a named database inside the write transaction `txn`; the
+    /// handle is usable by other transactions once `txn` commits.
+    static func openDatabase(named name: String, in txn: OpaquePointer) throws -> Database {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn, name, UInt32(MDB_CREATE), &dbi), "cannot open table \(name)")
         return Database(handle: dbi, name: name)
     }
 

@@ -61,7 +61,7 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     static let closed = StoreError(kind: .unavailable, message: "the store is closed")
 
-    static func corruptRecord(table: String, _ detail: some CustomStringConvertible) -> StoreError {
+    static func corruptRecord(table: String, _ detail: any Error) -> StoreError {
         StoreError(kind: .dataCorrupted, message: "a record in the \(table) table does not decode: \(detail)")
     }
 

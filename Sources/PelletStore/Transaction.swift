@@ -65,7 +65,7 @@ public struct ReadTransaction {
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var data = MDB_val()
-        var code: Int32 = try start.withStoreKeyBytes { startBytes in
+        var code: Int32 = start.withStoreKeyBytes { startBytes in
             if startBytes.isEmpty {
                 return mdb_cursor_get(cursor, &key, &data, MDB_FIRST)
             }
@@ -144,15 +144,22 @@ public struct WriteTransaction {
                 )
             }
             try value.withStoreKeyBytes { valueBytes in
-                var keyValue = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
+                var keyValue = MDB_val(
+                    mv_size: keyBytes.count,
+                    mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                )
                 // LMDB copies the value; an empty value needs a non-nil pointer all the same.
                 var empty: UInt8 = 0
                 try withUnsafeMutablePointer(to: &empty) { emptyPointer in
                     var dataValue = MDB_val(
                         mv_size: valueBytes.count,
-                        mv_data: UnsafeMutableRawPointer(mutating: valueBytes.baseAddress) ?? UnsafeMutableRawPointer(emptyPointer)
+                        mv_data: UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
+                            ?? UnsafeMutableRawPointer(emptyPointer)
                     )
-                    try check(mdb_put(handle, database.handle, &keyValue, &dataValue, 0), "cannot write to table \(database.name)")
+                    try check(
+                        mdb_put(handle, database.handle, &keyValue, &dataValue, 0),
+                        "cannot write to table \(database.name)"
+                    )
                 }
             }
         }
@@ -163,7 +170,10 @@ public struct WriteTransaction {
     public func delete(_ database: Database, key: some StoreKey) throws -> Bool {
         try key.withStoreKeyBytes { keyBytes in
             guard keyBytes.count > 0, keyBytes.count <= maximumKeySize else { return false }
-            var keyValue = MDB_val(mv_size: keyBytes.count, mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress))
+            var keyValue = MDB_val(
+                mv_size: keyBytes.count,
+                mv_data: UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+            )
             let code = mdb_del(handle, database.handle, &keyValue, nil)
             if code == MDB_NOTFOUND { return false }
             try check(code, "cannot delete from table \(database.name)")

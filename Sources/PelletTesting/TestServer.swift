@@ -3,21 +3,35 @@ import NIOCore
 import NIOPosix
 import PelletClient
 import PelletServer
+import PelletStore
 import PelletWire
 
-/// A real server on a temp Unix socket and a TCP port chosen by the kernel, for integration
-/// tests. Shut it down with `shutdown()` at the end of the test.
+/// A real server on a temp Unix socket and a TCP port chosen by the kernel, with a real store in
+/// the same temp directory, for integration tests. Shut it down with `shutdown()` at the end.
 public final class TestServer: Sendable {
+    public static let adminToken = "test-admin-token-0123456789abcdef"
+
     public let server: PelletServer
+    public let store: Store
     public let directory: TemporaryDirectory
     public let socketPath: String
     public let tcpPort: Int
 
+    /// `services` override the defaults (Health, and Account over the store).
     public static func start(
         services: [Method: any Service] = [:],
+        directory: TemporaryDirectory? = nil,
+        storeConfiguration: (inout StoreConfiguration) -> Void = { _ in },
         configure: (inout PelletServer.Configuration) -> Void = { _ in }
     ) async throws -> TestServer {
-        let directory = try TemporaryDirectory()
+        let directory = try directory ?? TemporaryDirectory()
+        var storeSettings = StoreConfiguration(dataDirectory: directory.file("data"), mapSizeBytes: 256 << 20)
+        storeConfiguration(&storeSettings)
+        let store = try Store(configuration: storeSettings)
+        let authenticator = Authenticator(store: store, adminToken: adminToken)
+        var allServices: [Method: any Service] = [.account: AccountService(store: store, authenticator: authenticator)]
+        allServices.merge(services) { _, override in override }
+
         let socketPath = directory.file("pellet.sock")
         var configuration = PelletServer.Configuration(listen: [
             .unixDomainSocket(path: socketPath), .hostname("127.0.0.1", port: 0),
@@ -25,17 +39,18 @@ public final class TestServer: Sendable {
         configure(&configuration)
         var logger = Logger(label: "pellet.test")
         logger.logLevel = .critical
-        let server = PelletServer(configuration: configuration, services: services, logger: logger)
+        let server = PelletServer(configuration: configuration, services: allServices, logger: logger)
         try await server.start()
         let port = server.boundAddresses.compactMap { address -> Int? in
             if case .hostname(_, let port) = address { return port }
             return nil
         }.first ?? 0
-        return TestServer(server: server, directory: directory, socketPath: socketPath, tcpPort: port)
+        return TestServer(server: server, store: store, directory: directory, socketPath: socketPath, tcpPort: port)
     }
 
-    private init(server: PelletServer, directory: TemporaryDirectory, socketPath: String, tcpPort: Int) {
+    private init(server: PelletServer, store: Store, directory: TemporaryDirectory, socketPath: String, tcpPort: Int) {
         self.server = server
+        self.store = store
         self.directory = directory
         self.socketPath = socketPath
         self.tcpPort = tcpPort
@@ -45,6 +60,7 @@ public final class TestServer: Sendable {
     public var tcpAddress: PelletAddress { .tcp(host: "127.0.0.1", port: tcpPort) }
     /// Both transports, for tests that must hold on each.
     public var addresses: [PelletAddress] { [unixAddress, tcpAddress] }
+    public var adminCredentials: Credentials { Credentials(adminToken: Self.adminToken) }
 
     /// A client connected over `address` (default: the Unix socket).
     public func client(_ address: PelletAddress? = nil) async throws -> PelletClient {
@@ -59,7 +75,9 @@ public final class TestServer: Sendable {
         return connection
     }
 
+    /// Graceful shutdown of the server, then the store is closed.
     public func shutdown(gracePeriod: Duration = .seconds(2)) async {
         await server.shutdown(gracePeriod: gracePeriod)
+        store.close()
     }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import PelletServer
+import PelletStore
 
 @main
 struct Pelletd: AsyncParsableCommand {
@@ -40,6 +41,19 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "A file holding the admin token (when PELLET_ADMIN_TOKEN is not set).")
     var adminTokenFile: String?
 
+    @Option(help: "Most the database may grow to, in bytes (a sparse reservation: it costs no disk until used).")
+    var mapSize = 8 << 30
+
+    @Option(
+        help: """
+            full: every acknowledged write is on disk, even after kill -9 or power loss.             batched: writes are synced every --flush-interval-ms; a machine crash may lose at most             the last interval.
+            """
+    )
+    var durability: DurabilityMode = .full
+
+    @Option(help: "How often batched durability syncs to disk, in ms.")
+    var flushIntervalMs = 100
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -47,6 +61,8 @@ struct Pelletd: AsyncParsableCommand {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
         guard maxCallsPerConnection > 0 else { throw ValidationError("--max-calls-per-connection must be positive") }
+        guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
+        guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
         if tcp != "off" { _ = try parseTCP(tcp) }
     }
 
@@ -61,7 +77,22 @@ struct Pelletd: AsyncParsableCommand {
 
         try createDataDirectory()
         let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
-        _ = adminToken  // Checked by the Account and Usage services (later issues).
+        let store: Store
+        do {
+            store = try Store(
+                configuration: StoreConfiguration(
+                    dataDirectory: dataDir,
+                    mapSizeBytes: mapSize,
+                    durability: durability.storeDurability,
+                    batchedFlushInterval: .milliseconds(flushIntervalMs)
+                ),
+                logger: Logger(label: "pellet.store")
+            )
+        } catch {
+            throw StartupFailure("cannot open the store: \(error)")
+        }
+        defer { store.close() }
+        let authenticator = Authenticator(store: store, adminToken: adminToken)
 
         var listen: [BindAddress] = []
         let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
@@ -78,7 +109,11 @@ struct Pelletd: AsyncParsableCommand {
         configuration.maxCallsInFlightPerConnection = maxCallsPerConnection
         configuration.shutdownGracePeriod = .milliseconds(shutdownGraceMs)
 
-        let server = PelletServer(configuration: configuration, logger: logger)
+        let server = PelletServer(
+            configuration: configuration,
+            services: [.account: AccountService(store: store, authenticator: authenticator)],
+            logger: logger
+        )
         do {
             try await server.start()
         } catch {
@@ -130,6 +165,18 @@ struct StartupFailure: Error, CustomStringConvertible {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
+    case full
+    case batched
+
+    var storeDurability: StoreConfiguration.Durability {
+        switch self {
+        case .full: .full
+        case .batched: .batched
+        }
+    }
+}
 
 /// Turns SIGTERM and SIGINT into one callback each time they arrive.
 final class ShutdownSignals {

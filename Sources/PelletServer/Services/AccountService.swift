@@ -1,0 +1,99 @@
+import NIOCore
+import PelletStore
+import PelletWire
+
+/// Method 4: accounts and API keys. Every operation needs the admin token except `get = ""`
+/// with an API key, which returns the key's own account.
+///
+/// Reads answer on the event loop (one LMDB read transaction); writes go through the store's
+/// writer thread and answer when their group commit is durable.
+public struct AccountService: Service {
+    private let store: Store
+    private let authenticator: Authenticator
+
+    public init(store: Store, authenticator: Authenticator) {
+        self.store = store
+        self.authenticator = authenticator
+    }
+
+    public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        do {
+            let request = try AccountRequest(decoding: payload)
+            guard let op = request.op else {
+                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export")
+            }
+            if case .get(let id) = op, id.isEmpty {
+                return .reply(try ownAccount(request.credentials))
+            }
+            try authenticator.requireAdmin(request.credentials)
+            return try perform(op, on: context.eventLoop)
+        } catch let error as MessageDecodingError {
+            return .failure(RPCError(.invalidArgument, "Account request: \(error.description)"))
+        } catch let error as RPCError {
+            return .failure(error)
+        } catch {
+            return .failure(RPCError(storeError: error))
+        }
+    }
+
+    private func ownAccount(_ credentials: Credentials?) throws(RPCError) -> AccountResponse {
+        switch try authenticator.caller(credentials) {
+        case .apiKey(_, let account):
+            return AccountResponse(account: account)
+        case .admin:
+            throw RPCError(.invalidArgument, "get needs an account id; an empty id means the API key's own account, and the admin token has none")
+        }
+    }
+
+    private func perform(_ op: AccountRequest.Op, on loop: any EventLoop) throws -> CallOutcome {
+        let store = self.store
+        switch op {
+        case .get(let id):
+            guard let account = try store.account(id: id) else { throw RPCError(.notFound, "no account has id \(id)") }
+            return .reply(AccountResponse(account: account))
+        case .getByEmail(let email):
+            guard let account = try store.account(email: email) else { throw RPCError(.notFound, "no account has email \(email)") }
+            return .reply(AccountResponse(account: account))
+        case .list(let page):
+            let (accounts, next) = try store.listAccounts(cursor: page.cursor, limit: Int(page.limit))
+            return .reply(AccountResponse(accounts: accounts, nextCursor: next))
+        case .listKeys(let accountID):
+            guard try store.account(id: accountID) != nil else { throw RPCError(.notFound, "no account has id \(accountID)") }
+            return .reply(AccountResponse(keys: try store.listKeys(accountID: accountID)))
+        case .export(let accountID):
+            return .reply(AccountResponse(exportJson: try store.exportAccount(id: accountID)))
+        case .create(let account):
+            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.createAccount(account)) }
+        case .update(let changes):
+            guard !changes.id.isEmpty else { throw RPCError(.invalidArgument, "update needs the account's id") }
+            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.updateAccount(changes)) }
+        case .delete(let accountID):
+            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.deleteAccount(id: accountID)) }
+        case .createKey(let request):
+            return Self.whenWritten(on: loop) {
+                let (plaintext, record) = try await store.createKey(accountID: request.accountId, name: request.name)
+                return AccountResponse(keys: [record], apiKey: plaintext)
+            }
+        case .revokeKey(let keyID):
+            return Self.whenWritten(on: loop) { AccountResponse(keys: [try await store.revokeKey(id: keyID)]) }
+        }
+    }
+
+    /// Runs a store write and answers the call when it is durable.
+    private static func whenWritten(
+        on loop: any EventLoop,
+        _ body: @escaping @Sendable () async throws -> AccountResponse
+    ) -> CallOutcome {
+        let promise = loop.makePromise(of: (any WireMessage).self)
+        promise.completeWithTask {
+            do {
+                return try await body()
+            } catch let error as RPCError {
+                throw error
+            } catch {
+                throw RPCError(storeError: error)
+            }
+        }
+        return .pending(promise.futureResult)
+    }
+}

@@ -1,0 +1,184 @@
+import CLMDB
+import Logging
+import PelletWire
+
+/// The store's own tables.
+struct CoreTables: Sendable {
+    /// account id → `Account`
+    let accounts: Database
+    /// lowercased email → account id
+    let accountsByEmail: Database
+    /// "provider:subject" → account id
+    let accountsByOAuth: Database
+    /// SHA-256 of the plaintext key (32 bytes) → `ApiKey`
+    let keys: Database
+    /// key id → SHA-256 of the plaintext key
+    let keysByID: Database
+    /// "account id/key id" → empty, to list an account's keys with a prefix scan
+    let accountKeys: Database
+
+    init(environment: Environment) throws {
+        accounts = try environment.openDatabase(named: "accounts")
+        accountsByEmail = try environment.openDatabase(named: "accounts_by_email")
+        accountsByOAuth = try environment.openDatabase(named: "accounts_by_oauth")
+        keys = try environment.openDatabase(named: "keys")
+        keysByID = try environment.openDatabase(named: "keys_by_id")
+        accountKeys = try environment.openDatabase(named: "account_keys")
+    }
+}
+
+/// Pellet's persistent state in LMDB: accounts, API keys, and the tables other modules add.
+///
+/// Reads are synchronous and may be made from any thread (each is one short read transaction);
+/// writes go through one writer thread that commits them in groups, and are awaited.
+public final class Store: Sendable {
+    public let configuration: StoreConfiguration
+    let environment: Environment
+    let readers: ReaderPool
+    let writer: Writer
+    let tables: CoreTables
+    let registry = AccountRegistry()
+    let logger: Logger
+    /// Key id → when its last use was last written; lets ``touchKey(id:now:)`` skip the writer.
+    let keyTouches = LockedState<[String: UInt64]>([:])
+    private let closed = LockedState(false)
+
+    /// Named databases the environment can hold: the store's six plus room for other modules.
+    static let maximumDatabases = 32
+
+    /// Opens the store, creating the data directory and the tables if needed.
+    public init(
+        configuration: StoreConfiguration,
+        logger: Logger = Logger(label: "pellet.store", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws {
+        self.configuration = configuration
+        self.logger = logger
+        let environment = try Environment(configuration: configuration, maxDatabases: Self.maximumDatabases)
+        do {
+            // Opened here, before the writer thread exists, so no other transaction can race
+            // the `mdb_dbi_open` calls.
+            self.tables = try CoreTables(environment: environment)
+        } catch {
+            environment.close()
+            throw error
+        }
+        self.environment = environment
+        self.readers = ReaderPool(environment: environment, maxReaders: configuration.maxReaders)
+        self.writer = Writer(environment: environment, configuration: configuration, logger: logger)
+        registry.register(AccountsTable(tables: tables))
+        registry.register(KeysTable(tables: tables))
+        logger.info(
+            "store opened",
+            metadata: [
+                "store.path": "\(configuration.dataDirectory)",
+                "store.map_size": "\(configuration.mapSizeBytes)",
+                "store.durability": "\(configuration.durability)",
+            ]
+        )
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Runs `body` in a read transaction on the calling thread. Never blocks on writers.
+    public func read<Result>(_ body: (ReadTransaction) throws -> Result) throws -> Result {
+        try readers.withTransaction(body)
+    }
+
+    /// Runs `body` on the writer thread inside the next group commit and returns its result once
+    /// that commit succeeded (in `.full` durability: once it is on disk). If `body` throws, only
+    /// its own changes are rolled back. `body` runs even if the awaiting task is cancelled.
+    public func write<Result: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Result
+    ) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.enqueue(AwaitedJob(continuation: continuation, body: body))
+        }
+    }
+
+    /// Queues a write nobody waits for; a failure is logged.
+    func writeDetached(_ what: String, _ body: @escaping @Sendable (WriteTransaction) throws -> Void) {
+        writer.enqueue(DetachedJob(what, logger: logger, body: body))
+    }
+
+    /// Opens (creating if needed) a table for another module, e.g. metering counters. Call it
+    /// while starting up; the handle stays valid until the store is closed.
+    public func openDatabase(named name: String) async throws -> Database {
+        try await withCheckedThrowingContinuation { continuation in
+            // Runs alone on the writer thread: LMDB allows one `mdb_dbi_open` at a time, in a
+            // top-level transaction that nothing else's failure can roll back.
+            writer.enqueue(
+                AwaitedJob(runsAlone: true, continuation: continuation) { transaction in
+                    try Environment.openDatabase(named: name, in: transaction.handle)
+                }
+            )
+        }
+    }
+
+    /// Adds a per-account table to account deletion and export.
+    public func register(_ table: any AccountScopedTable) {
+        registry.register(table)
+    }
+
+    /// Top-level commits so far. Each is one transaction (and one sync in `.full` durability),
+    /// however many writes it held.
+    public var commitCount: Int { writer.counters.withLock { $0.commits } }
+
+    /// Syncs made by the `.batched` durability timer so far.
+    public var timedSyncCount: Int { writer.counters.withLock { $0.timedSyncs } }
+
+    /// Commits the queued writes, stops the writer thread, waits for reads in progress, and
+    /// closes the environment. Later calls fail with `.unavailable`. Blocks for as long as the
+    /// last group commit takes; safe to call more than once.
+    public func close() {
+        let alreadyClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        guard !alreadyClosed else { return }
+        let readers = self.readers
+        let environment = self.environment
+        let logger = self.logger
+        let path = configuration.dataDirectory
+        // The writer thread closes the environment after its last commit, so no write can
+        // outlive it whichever thread the store is closed (or deinitialized) on.
+        writer.stop {
+            readers.close()
+            environment.close()
+            logger.info("store closed", metadata: ["store.path": "\(path)"])
+        }
+    }
+}
+
+extension ReadTransaction {
+    /// Decodes the message stored under `key`; a record that does not decode is reported as
+    /// corrupt rather than passed on.
+    func message<Message: WireMessage>(
+        _ type: Message.Type,
+        _ database: Database,
+        key: some StoreKey
+    ) throws -> Message? {
+        try withValue(database, key: key) { bytes in
+            do {
+                return try Message(decoding: bytes)
+            } catch {
+                throw StoreError.corruptRecord(table: database.name, error)
+            }
+        }
+    }
+}
+
+extension WriteTransaction {
+    func message<Message: WireMessage>(
+        _ type: Message.Type,
+        _ database: Database,
+        key: some StoreKey
+    ) throws -> Message? {
+        try reader.message(type, database, key: key)
+    }
+
+    func put(_ database: Database, key: some StoreKey, message: some WireMessage) throws {
+        try put(database, key: key, value: message.encodedBytes())
+    }
+}

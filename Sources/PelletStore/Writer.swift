@@ -1,0 +1,307 @@
+import CLMDB
+import Foundation
+import Logging
+
+/// A unit of work for the writer thread.
+protocol WriteJob: AnyObject, Sendable {
+    /// True for work that must have a top-level transaction to itself (opening a table: LMDB
+    /// forbids `mdb_dbi_open` in a transaction that might be rolled back under others' writes).
+    var runsAlone: Bool { get }
+    /// Applies the job's changes; runs on the writer thread.
+    func apply(_ transaction: WriteTransaction) throws
+    /// The commit holding the job's changes succeeded (in `.full` durability: and is on disk).
+    func succeed()
+    /// The job's changes were not committed.
+    func fail(_ error: any Error)
+}
+
+/// A job whose caller awaits its result.
+///
+/// `@unchecked Sendable` is safe because `value` is written by `apply` and read by `succeed`,
+/// both on the writer thread; the continuation is resumed exactly once, by `succeed` or `fail`,
+/// which the writer calls exactly once per job.
+final class AwaitedJob<Value: Sendable>: WriteJob, @unchecked Sendable {
+    let runsAlone: Bool
+    private let body: @Sendable (WriteTransaction) throws -> Value
+    private let continuation: CheckedContinuation<Value, any Error>
+    private var value: Value?
+
+    init(
+        runsAlone: Bool = false,
+        continuation: CheckedContinuation<Value, any Error>,
+        body: @escaping @Sendable (WriteTransaction) throws -> Value
+    ) {
+        self.runsAlone = runsAlone
+        self.body = body
+        self.continuation = continuation
+    }
+
+    func apply(_ transaction: WriteTransaction) throws {
+        value = try body(transaction)
+    }
+
+    func succeed() {
+        if let value {
+            continuation.resume(returning: value)
+        } else {
+            continuation.resume(throwing: StoreError(kind: .io, message: "a write completed without a result"))
+        }
+    }
+
+    func fail(_ error: any Error) {
+        continuation.resume(throwing: error)
+    }
+}
+
+/// A job nobody waits for (e.g. recording a key's last use); a failure is only logged.
+final class DetachedJob: WriteJob, Sendable {
+    let runsAlone = false
+    private let body: @Sendable (WriteTransaction) throws -> Void
+    private let logger: Logger
+    private let what: String
+
+    init(_ what: String, logger: Logger, body: @escaping @Sendable (WriteTransaction) throws -> Void) {
+        self.what = what
+        self.logger = logger
+        self.body = body
+    }
+
+    func apply(_ transaction: WriteTransaction) throws { try body(transaction) }
+    func succeed() {}
+    func fail(_ error: any Error) {
+        logger.warning("a background write failed", metadata: ["store.write": "\(what)", "error": "\(error)"])
+    }
+}
+
+/// The one thread that writes to LMDB.
+///
+/// Callers enqueue jobs; the thread takes everything queued, applies it in one transaction
+/// (group commit: one sync for many writes), commits, and only then completes the callers.
+/// Each job runs in a nested transaction when it shares the commit with others, so a job that
+/// throws is rolled back alone. The same thread runs the timers: the batched-durability sync and
+/// the periodic reclaiming of dead readers' slots.
+///
+/// `@unchecked Sendable` is safe because the mutable state (`queue`, `stopping`, `stopped`) is
+/// only touched with `condition` locked, and the LMDB write transactions live and die on the
+/// writer thread.
+final class Writer: @unchecked Sendable {
+    private let environment: Environment
+    private let logger: Logger
+    private let flushIntervalNanoseconds: UInt64?
+    private let readerCheckIntervalNanoseconds: UInt64
+    private let condition = NSCondition()
+    private var queue: [any WriteJob] = []
+    private var stopping = false
+    private var stopped = false
+    /// Runs on the writer thread after the last commit (closing the environment).
+    private var finalizer: (@Sendable () -> Void)?
+    private var writerThread: pthread_t?
+
+    struct Counters {
+        /// Top-level commits that succeeded; lets tests see that writes are grouped.
+        var commits = 0
+        /// Syncs made by the batched-durability timer.
+        var timedSyncs = 0
+    }
+
+    let counters = LockedState(Counters())
+
+    init(environment: Environment, configuration: StoreConfiguration, logger: Logger) {
+        self.environment = environment
+        self.logger = logger
+        self.flushIntervalNanoseconds =
+            configuration.durability == .batched ? max(1, configuration.batchedFlushInterval.nanoseconds) : nil
+        self.readerCheckIntervalNanoseconds = max(1_000_000, configuration.readerCheckInterval.nanoseconds)
+        let thread = Thread { [self] in run() }
+        thread.name = "pellet-store-writer"
+        thread.start()
+    }
+
+    /// Queues a job; fails it at once if the writer has stopped.
+    func enqueue(_ job: any WriteJob) {
+        condition.lock()
+        guard !stopping else {
+            condition.unlock()
+            job.fail(StoreError.closed)
+            return
+        }
+        queue.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Commits everything queued, stops the thread, and runs `finalizer` on it as its last act;
+    /// returns once that is done. Called on the writer thread itself (the store's last
+    /// reference released by a job's closure), it returns at once and the thread finishes
+    /// the work after the current job, instead of waiting for itself forever.
+    func stop(finally finalizer: @escaping @Sendable () -> Void) {
+        condition.lock()
+        defer { condition.unlock() }
+        stopping = true
+        self.finalizer = finalizer
+        condition.broadcast()
+        if let writerThread, pthread_equal(writerThread, pthread_self()) != 0 {
+            return
+        }
+        while !stopped {
+            condition.wait()
+        }
+    }
+
+    private func run() {
+        condition.lock()
+        writerThread = pthread_self()
+        condition.unlock()
+        var nextReaderCheck = monotonicNanoseconds() &+ readerCheckIntervalNanoseconds
+        var nextSync: UInt64?  // set while commits are waiting for the batched sync
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping {
+                let deadline = min(nextReaderCheck, nextSync ?? .max)
+                let now = monotonicNanoseconds()
+                guard now < deadline else { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))
+            }
+            let batch = queue
+            queue.removeAll(keepingCapacity: true)
+            let finished = stopping && batch.isEmpty
+            condition.unlock()
+
+            if !batch.isEmpty {
+                commit(batch)
+                if let interval = flushIntervalNanoseconds, nextSync == nil {
+                    nextSync = monotonicNanoseconds() &+ interval
+                }
+            }
+            let now = monotonicNanoseconds()
+            if let due = nextSync, now >= due || finished {
+                syncToDisk()
+                nextSync = nil
+            }
+            if now >= nextReaderCheck {
+                reclaimDeadReaders()
+                nextReaderCheck = now &+ readerCheckIntervalNanoseconds
+            }
+            if finished { break }
+        }
+        condition.lock()
+        let finalizer = self.finalizer
+        condition.unlock()
+        finalizer?()
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Splits the batch around jobs that must run alone and commits each group.
+    private func commit(_ batch: [any WriteJob]) {
+        var group: [any WriteJob] = []
+        for job in batch {
+            if job.runsAlone {
+                commitGroup(group)
+                group.removeAll()
+                commitGroup([job])
+            } else {
+                group.append(job)
+            }
+        }
+        commitGroup(group)
+    }
+
+    private func commitGroup(_ jobs: [any WriteJob]) {
+        guard !jobs.isEmpty else { return }
+        var top: OpaquePointer?
+        let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
+        guard beginCode == MDB_SUCCESS, let top else {
+            let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
+            jobs.forEach { $0.fail(error) }
+            return
+        }
+
+        var applied: [any WriteJob] = []
+        if jobs.count == 1 {
+            // Nothing else shares the transaction, so the job's failure can roll back all of it;
+            // this skips the nested transaction's own allocations on the common single write.
+            do {
+                try jobs[0].apply(WriteTransaction(handle: top))
+                applied = jobs
+            } catch {
+                mdb_txn_abort(top)
+                jobs[0].fail(error)
+                return
+            }
+        } else {
+            for job in jobs {
+                if apply(job, nestedIn: top) {
+                    applied.append(job)
+                }
+            }
+        }
+        guard !applied.isEmpty else {
+            mdb_txn_abort(top)
+            return
+        }
+        // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
+        let commitCode = mdb_txn_commit(top)
+        guard commitCode == MDB_SUCCESS else {
+            let error = StoreError(code: commitCode, context: "cannot commit")
+            logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "\(applied.count)"])
+            applied.forEach { $0.fail(error) }
+            return
+        }
+        counters.withLock { $0.commits += 1 }
+        applied.forEach { $0.succeed() }
+    }
+
+    /// Runs one job in a nested transaction of `parent`; on failure only its changes are rolled
+    /// back (and it is failed at once). Returns whether its changes are in `parent`.
+    private func apply(_ job: any WriteJob, nestedIn parent: OpaquePointer) -> Bool {
+        var child: OpaquePointer?
+        let beginCode = mdb_txn_begin(environment.handle, parent, 0, &child)
+        guard beginCode == MDB_SUCCESS, let child else {
+            job.fail(StoreError(code: beginCode, context: "cannot begin a nested write transaction"))
+            return false
+        }
+        do {
+            try job.apply(WriteTransaction(handle: child))
+        } catch {
+            mdb_txn_abort(child)
+            job.fail(error)
+            return false
+        }
+        // A failed commit frees the child and leaves the parent as it was.
+        let commitCode = mdb_txn_commit(child)
+        guard commitCode == MDB_SUCCESS else {
+            job.fail(StoreError(code: commitCode, context: "cannot commit a nested write transaction"))
+            return false
+        }
+        return true
+    }
+
+    private func syncToDisk() {
+        do {
+            try environment.sync()
+            counters.withLock { $0.timedSyncs += 1 }
+        } catch {
+            logger.error("the batched sync failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func reclaimDeadReaders() {
+        do {
+            let cleared = try environment.checkReaders()
+            if cleared > 0 {
+                logger.notice("reclaimed reader slots of dead processes", metadata: ["store.readers": "\(cleared)"])
+            }
+        } catch {
+            logger.warning("the reader check failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
