@@ -42,6 +42,11 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PelletRouter",
+            dependencies: ["PelletWire"],
+            resources: [.copy("Resources/catalogue.json")]
+        ),
+        .target(
             name: "PelletServer",
             dependencies: [
                 "PelletWire",
@@ -91,11 +96,28 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "pellet-load",
+            dependencies: [
+                "PelletWire",
+                "PelletStore",
+                "PelletClient",
+                "PelletServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
 
         .testTarget(name: "PelletWireTests", dependencies: ["PelletWire", "CPelletProto"]),
         .testTarget(
             name: "PelletServerTests",
             dependencies: ["PelletServer", "PelletClient", "PelletTesting", "PelletWire"]
+        ),
+        .testTarget(
+            name: "PelletRouterTests",
+            dependencies: ["PelletRouter", "PelletWire"],
+            resources: [.copy("Resources")]
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.

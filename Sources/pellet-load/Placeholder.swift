@@ -1,0 +1,1 @@
+// Placeholder until pellet-load lands; delete me.
