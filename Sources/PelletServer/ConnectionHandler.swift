@@ -74,6 +74,13 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Backpressure: a client that sends calls but does not read the replies stops being read
+    /// from, so its unsent replies cannot grow without bound.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? ConnectionError {
             machine.closed()

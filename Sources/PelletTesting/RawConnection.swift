@@ -55,17 +55,31 @@ public final class RawConnection {
         let (seconds, attoseconds) = receiveTimeout.components
         var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
     deinit { close(fd) }
 
     public func send(_ bytes: [UInt8]) throws {
+        _ = try send(bytes, stopWhenBlocked: false)
+    }
+
+    /// Sends as much as the peer takes; with `stopWhenBlocked`, returns how many bytes went out
+    /// once a send blocks for the whole timeout (the peer stopped reading) instead of throwing.
+    public func send(_ bytes: [UInt8], stopWhenBlocked: Bool) throws -> Int {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { throw Failure.io("send failed: \(String(cString: strerror(errno)))") }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    if stopWhenBlocked { return offset }
+                    throw Failure.timedOut
+                }
+                throw Failure.io("send failed: \(String(cString: strerror(errno)))")
+            }
             offset += n
         }
+        return offset
     }
 
     public func sendPreface() throws { try send(Preface.bytes) }

@@ -174,4 +174,48 @@ final class ServerProtocolTests: XCTestCase {
         }
         XCTAssertEqual(answered, Set(1...200))
     }
+
+    func testAClientThatDoesNotReadIsNotReadFromAndLosesNothing() throws {
+        let connection = try RawConnection(server.unixAddress, receiveTimeout: .seconds(2))
+        try connection.sendPreface()
+        _ = try connection.readPreface()
+        // Health requests are 16 bytes each; keep sending without reading any reply until the
+        // server stops reading (the send blocks), or give up after 64 MiB.
+        var frames: [UInt8] = []
+        var header = ByteBuffer()
+        for stream in 1...4096 as ClosedRange<UInt32> {
+            header.clear()
+            header.writeFrameHeader(FrameHeader(type: .request, method: 5, stream: stream))
+            frames += header.readableBytesView
+        }
+        var sentBytes = 0
+        var nextStream: UInt32 = 1
+        var blocked = false
+        while !blocked, sentBytes < 64 << 20 {
+            // Renumber the batch so every stream id stays unique.
+            var batch = frames
+            for index in 0..<4096 {
+                let stream = nextStream + UInt32(index)
+                withUnsafeBytes(of: stream.bigEndian) { batch.replaceSubrange(index * 16 + 8..<index * 16 + 12, with: $0) }
+            }
+            let sent = try connection.send(batch, stopWhenBlocked: true)
+            sentBytes += sent
+            nextStream += 4096
+            blocked = sent < batch.count
+        }
+        XCTAssertTrue(blocked, "the server kept reading from a client that reads nothing")
+        // Every complete request sent is answered, once the client reads again.
+        let complete = sentBytes / 16
+        var answered = 0
+        while answered < complete {
+            let frame: Frame
+            do { frame = try connection.readFrame() } catch {
+                XCTFail("after \(answered) of \(complete) replies (\(sentBytes) bytes sent): \(error)")
+                return
+            }
+            XCTAssertEqual(frame.header.value, Status.ok.rawValue)
+            answered += 1
+        }
+        XCTAssertEqual(answered, complete)
+    }
 }
