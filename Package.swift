@@ -24,6 +24,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("protobuf-c")]
         ),
         .systemLibrary(name: "CLMDB", pkgConfig: "lmdb", providers: [.apt(["liblmdb-dev"])]),
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         .target(
             name: "PelletWire",
@@ -45,6 +46,15 @@ let package = Package(
             name: "PelletRouter",
             dependencies: ["PelletWire"],
             resources: [.copy("Resources/catalogue.json")]
+        ),
+        .target(
+            name: "PelletProviders",
+            dependencies: [
+                "CCurl",
+                "PelletWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "PelletServer",
@@ -108,6 +118,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .executableTarget(
+            name: "pellet-mock-provider",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
 
         .testTarget(name: "PelletWireTests", dependencies: ["PelletWire", "CPelletProto"]),
         .testTarget(
@@ -118,6 +137,10 @@ let package = Package(
             name: "PelletRouterTests",
             dependencies: ["PelletRouter", "PelletWire"],
             resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "PelletProvidersTests",
+            dependencies: ["PelletProviders", "PelletWire", "pellet-mock-provider"]
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.

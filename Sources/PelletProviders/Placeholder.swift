@@ -1,0 +1,1 @@
+// Placeholder until PelletProviders lands; delete me.
