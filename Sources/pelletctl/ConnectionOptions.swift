@@ -95,6 +95,28 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
+    /// Runs `body` on a new connection and closes it afterwards, whatever happens.
+    func withClient<Value>(_ body: (PelletClient) async throws(RPCError) -> Value) async throws(RPCError) -> Value {
+        let client = try await connect()
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    /// One Account call, on its own connection, with the admin token unless `credentials` are given.
+    func accountCall(
+        _ op: AccountRequest.Op,
+        credentials: Credentials? = nil
+    ) async throws(RPCError) -> AccountResponse {
+        let request = AccountRequest(credentials: credentials ?? adminCredentials(), op: op)
+        return try await withClient { client throws(RPCError) in try await client.account(request, timeout: timeout) }
+    }
+
     private var dataDirectory: String {
         var directory = dataDir
         while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }

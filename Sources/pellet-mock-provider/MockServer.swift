@@ -1,0 +1,88 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+struct MockConfiguration: Sendable {
+    var host = "127.0.0.1"
+    /// 0 lets the kernel pick; `MockServer.port` says which.
+    var port = 0
+    /// Echoed in `system_fingerprint` ("mock-NAME"), `x-mock-provider` and the model list's `owned_by`.
+    var name = "mock"
+    var threads = System.coreCount
+    /// When set, chat requests without `Authorization: Bearer KEY` get 401.
+    var requiredKey: String?
+    /// The flags' behaviour, under every runtime default and per-request control.
+    var behavior = MockBehavior()
+    var maxBodyBytes = 16 << 20
+}
+
+/// What every connection's handler shares.
+struct MockRuntime: Sendable {
+    let configuration: MockConfiguration
+    let stats = MockStats()
+    let defaultBehavior: MockDefaultBehavior
+
+    init(configuration: MockConfiguration) {
+        self.configuration = configuration
+        self.defaultBehavior = MockDefaultBehavior(base: configuration.behavior)
+    }
+}
+
+/// The OpenAI-compatible HTTP/1.1 server. Start it with `start(_:)`, stop it with `shutdown()`.
+final class MockServer: Sendable {
+    let runtime: MockRuntime
+    let host: String
+    let port: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+
+    var stats: MockStats { runtime.stats }
+    /// The base URL a gateway should be given (`/chat/completions` is appended to it).
+    var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/v1" }
+
+    static func start(_ configuration: MockConfiguration) async throws -> MockServer {
+        let runtime = MockRuntime(configuration: configuration)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(runtime: runtime))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        return MockServer(runtime: runtime, group: group, channel: channel, host: configuration.host,
+                          port: channel.localAddress?.port ?? configuration.port)
+    }
+
+    private init(runtime: MockRuntime, group: MultiThreadedEventLoopGroup, channel: any Channel, host: String,
+                 port: Int) {
+        self.runtime = runtime
+        self.group = group
+        self.channel = channel
+        self.host = host
+        self.port = port
+    }
+
+    /// Returns when the listening socket closes.
+    func waitUntilClosed() async throws {
+        try await channel.closeFuture.get()
+    }
+
+    /// Closes the listener, then every connection (hung and streaming ones too) with the event loops.
+    func shutdown() async throws {
+        try? await channel.close()
+        try await group.shutdownGracefully()
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// Counts chat completion requests by outcome, shared by every connection.
+///
+/// Every request is counted in `requests` when it arrives and ends in exactly one of `ok`,
+/// `errors_4xx`, `errors_5xx`, `malformed`, `disconnected` or `cancelled_by_client`, or is still
+/// `in_flight`, so those seven always add up to `requests`. `streamed` (an event stream was
+/// started) and `hung` (the `hang` behaviour began) are tags on top of that.
+final class MockStats: @unchecked Sendable {
+    // @unchecked: every access to the mutable state below holds `lock`.
+    enum Outcome: Sendable {
+        case ok
+        case clientError
+        case serverError
+        case malformed
+        case disconnected
+        case cancelledByClient
+    }
+
+    /// The counters at one moment, for in-process tests (the HTTP endpoint serves `json()`).
+    struct Snapshot: Sendable, Equatable {
+        var requests = 0
+        var ok = 0
+        var streamed = 0
+        var errors4xx = 0
+        var errors5xx = 0
+        var hung = 0
+        var disconnected = 0
+        var malformed = 0
+        var cancelledByClient = 0
+        var inFlight = 0
+        var promptTokens = 0
+        var completionTokens = 0
+    }
+
+    static let fixedModels = ["mock-small", "mock-medium", "mock-large"]
+
+    private let lock = NSLock()
+    private var counters = Snapshot()
+    private var requestedModels: [String] = []
+    private var knownModels = Set(fixedModels)
+    private var lastID: UInt64 = 0
+
+    /// Counts a new request and returns its number (unique for this process, used in response ids).
+    func begin() -> UInt64 {
+        lock.withLock {
+            counters.requests += 1
+            counters.inFlight += 1
+            lastID += 1
+            return lastID
+        }
+    }
+
+    /// Remembers a requested model for `/v1/models` (bounded, so a load test cannot grow it forever).
+    func noteModel(_ model: String) {
+        lock.withLock {
+            if knownModels.count < 1_000, knownModels.insert(model).inserted { requestedModels.append(model) }
+        }
+    }
+
+    func markStreamed() { lock.withLock { counters.streamed += 1 } }
+    func markHung() { lock.withLock { counters.hung += 1 } }
+
+    /// `promptTokens` and `completionTokens` are added to the totals only for `ok`: they are what
+    /// the gateway should have metered.
+    func finish(_ outcome: Outcome, promptTokens: Int = 0, completionTokens: Int = 0) {
+        lock.withLock {
+            counters.inFlight -= 1
+            switch outcome {
+            case .ok:
+                counters.ok += 1
+                counters.promptTokens += promptTokens
+                counters.completionTokens += completionTokens
+            case .clientError: counters.errors4xx += 1
+            case .serverError: counters.errors5xx += 1
+            case .malformed: counters.malformed += 1
+            case .disconnected: counters.disconnected += 1
+            case .cancelledByClient: counters.cancelledByClient += 1
+            }
+        }
+    }
+
+    /// Zeroes the counters; requests in flight stay counted in `in_flight` and `requests` so the
+    /// sums still hold when they end.
+    func reset() {
+        lock.withLock {
+            let inFlight = counters.inFlight
+            counters = Snapshot()
+            counters.inFlight = inFlight
+            counters.requests = inFlight
+        }
+    }
+
+    var snapshot: Snapshot { lock.withLock { counters } }
+
+    var models: [String] { lock.withLock { Self.fixedModels + requestedModels } }
+
+    /// The `/_mock/stats` body, keys in a fixed order.
+    func json() -> String {
+        let c = lock.withLock { counters }
+        let fields: [(String, Int)] = [
+            ("requests", c.requests), ("ok", c.ok), ("streamed", c.streamed), ("errors_4xx", c.errors4xx),
+            ("errors_5xx", c.errors5xx), ("hung", c.hung), ("disconnected", c.disconnected),
+            ("malformed", c.malformed), ("cancelled_by_client", c.cancelledByClient), ("in_flight", c.inFlight),
+            ("prompt_tokens", c.promptTokens), ("completion_tokens", c.completionTokens),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+}

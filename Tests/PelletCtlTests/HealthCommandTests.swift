@@ -1,0 +1,96 @@
+import Foundation
+import PelletServer
+import PelletTesting
+import PelletWire
+import XCTest
+
+/// `pelletctl health` against a real pelletd, and against an in-process server for the provider
+/// table.
+final class HealthCommandTests: XCTestCase {
+    /// A fresh pelletd: no providers yet, and the health call itself is the one call in flight.
+    static let freshServerLines = [
+        literal("status     SERVING"),
+        literal("version    0.1.0"),
+        "uptime     [0-9]+s",
+        literal("in flight  1"),
+        literal("providers  none"),
+    ]
+
+    func testTextOverTheDataDirectorysSocket() throws {
+        let pelletd = try PelletdProcess.start()
+        for dataDirectory in [pelletd.dataDirectory, pelletd.dataDirectory + "/"] {
+            let result = try pelletctl("health", "--data-dir", dataDirectory)
+            result.assertSucceeded()
+            assertLines(result.stdout, match: Self.freshServerLines)
+        }
+        try pelletd.stop()
+    }
+
+    func testTextOverTCPAndAnExplicitUnixAddress() throws {
+        let pelletd = try PelletdProcess.start()
+        let tcpPort = try XCTUnwrap(pelletd.tcpPort, "no tcp address in the ready line: \(pelletd.subprocess.stderr)")
+        XCTAssertGreaterThan(tcpPort, 0)
+        for server in [pelletd.tcpAddress, pelletd.unixAddress] {
+            // The data directory is deliberately wrong: --server wins.
+            let result = try pelletctl("health", "--server", server, "--data-dir", "/nonexistent")
+            result.assertSucceeded()
+            assertLines(result.stdout, match: Self.freshServerLines)
+        }
+        try pelletd.stop()
+    }
+
+    func testJSONHasExactlyTheDocumentedKeys() throws {
+        let pelletd = try PelletdProcess.start()
+        let result = try pelletctl("health", "--json", "--server", pelletd.tcpAddress)
+        result.assertSucceeded()
+        // One line of compact JSON with sorted keys.
+        assertLines(result.stdout, match: [#"\{"in_flight":1,"providers":\[\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#])
+        let object = try jsonObject(result.stdout)
+        XCTAssertEqual(Set(object.keys), ["in_flight", "providers", "uptime_ms", "version"])
+        XCTAssertEqual(object["version"] as? String, "0.1.0")
+        XCTAssertEqual(object["in_flight"] as? Int, 1)
+        XCTAssertEqual((object["providers"] as? [Any])?.count, 0)
+        let uptime = try XCTUnwrap(object["uptime_ms"] as? Int)
+        XCTAssertTrue((0..<60_000).contains(uptime), "uptime_ms \(uptime)")
+        try pelletd.stop()
+    }
+
+    func testProvidersAreListedInColumns() async throws {
+        let providers = [
+            ProviderHealth(name: "together", state: "healthy", errorRate: 0.02, latencyP50Ms: 310),
+            ProviderHealth(name: "fireworks", state: "degraded", errorRate: 0.25, latencyP50Ms: 1200),
+            ProviderHealth(name: "groq", state: "open", errorRate: .nan, latencyP50Ms: 0),
+        ]
+        let health = HealthService(metrics: ServerMetrics(), providers: { providers })
+        let server = try await TestServer.start(services: [.health: health])
+
+        let text = try pelletctl("health", "--server", "unix:\(server.socketPath)")
+        text.assertSucceeded()
+        assertLines(
+            text.stdout,
+            match: [
+                literal("status     SERVING"),
+                literal("version    0.1.0"),
+                "uptime     [0-9]+s",
+                literal("in flight  0"),
+                literal("providers  3"),
+                // Names in a column of 11, states in a column of max(9, longest + 2) = 10.
+                literal("  together   healthy   err 2.0%  p50 310 ms"),
+                literal("  fireworks  degraded  err 25.0%  p50 1200 ms"),
+                literal("  groq       open      err n/a  p50 0 ms"),
+            ]
+        )
+
+        let json = try pelletctl("health", "--json", "--server", "tcp://127.0.0.1:\(server.tcpPort)")
+        json.assertSucceeded()
+        let providerJSON =
+            #"\[\{"error_rate":0\.02,"latency_p50_ms":310,"name":"together","state":"healthy"\},"#
+            + #"\{"error_rate":0\.25,"latency_p50_ms":1200,"name":"fireworks","state":"degraded"\},"#
+            + #"\{"error_rate":null,"latency_p50_ms":0,"name":"groq","state":"open"\}\]"#
+        assertLines(
+            json.stdout,
+            match: [#"\{"in_flight":0,"providers":"# + providerJSON + #","uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+        )
+        await server.shutdown()
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import PelletTesting
+
+/// A real `pelletd` subprocess on a temp data directory and a TCP port chosen by the kernel.
+final class PelletdProcess {
+    let subprocess: Subprocess
+    let dataDirectory: String
+    /// The addresses from the "ready" line's `listen=` metadata.
+    let unixPath: String?
+    let tcpPort: Int?
+
+    /// Starts pelletd and waits for its "ready" line. Without `dataDirectory`, a fresh temp
+    /// directory is used (kept alive as long as this value).
+    static func start(
+        dataDirectory: String? = nil,
+        arguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws -> PelletdProcess {
+        let temporary = dataDirectory == nil ? try TemporaryDirectory(prefix: "pelletd") : nil
+        let directory = dataDirectory ?? temporary!.path
+        let subprocess = try launch(dataDirectory: directory, arguments: arguments, environment: environment)
+        let log = try subprocess.waitForStderr { $0.contains(" ready") }
+        return PelletdProcess(subprocess: subprocess, dataDirectory: directory, readyLog: log, temporary: temporary)
+    }
+
+    /// Starts pelletd without waiting for it: for start-up failures. `--tcp 127.0.0.1:0` unless
+    /// `arguments` has its own `--tcp`.
+    static func launch(
+        dataDirectory: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:]
+    ) throws -> Subprocess {
+        var fullArguments = ["--data-dir", dataDirectory]
+        if !arguments.contains("--tcp") { fullArguments += ["--tcp", "127.0.0.1:0"] }
+        return try Subprocess(Binaries.pelletd, fullArguments + arguments, environment: environment)
+    }
+
+    private let temporary: TemporaryDirectory?
+
+    private init(subprocess: Subprocess, dataDirectory: String, readyLog: String, temporary: TemporaryDirectory?) {
+        self.subprocess = subprocess
+        self.dataDirectory = dataDirectory
+        self.temporary = temporary
+        let readyLine = ProcessResult.lines(readyLog).first { $0.contains(" ready") } ?? ""
+        unixPath = readyLine.firstMatch(of: #/listen=(?:\S+ )*?unix:(\S+)/#).map { String($0.1) }
+        tcpPort = readyLine.firstMatch(of: #/listen=(?:\S+ )*?tcp://[^ ]+:(\d+)/#).flatMap { Int($0.1) }
+    }
+
+    var unixAddress: String { "unix:\(unixPath ?? "")" }
+    var tcpAddress: String { "tcp://127.0.0.1:\(tcpPort ?? 0)" }
+
+    /// SIGTERM (once pelletd catches it), then waits for the exit.
+    @discardableResult
+    func stop(timeout: Duration = .seconds(15)) throws -> ProcessResult {
+        try waitUntilCatching(SIGTERM)
+        subprocess.signal(SIGTERM)
+        return try subprocess.waitForExit(timeout: timeout)
+    }
+
+    /// Waits until pelletd has a handler for `signal` (Linux: its bit in `SigCgt` of
+    /// /proc/PID/status; elsewhere this returns at once).
+    ///
+    /// pelletd's signal handling is installed asynchronously and may not be in place yet when
+    /// "ready" is logged; tests of other things wait here rather than trip over that window.
+    /// `PelletdLifecycleTests.testASIGTERMSentAsSoonAsPelletdIsReadyIsHandled` covers the window
+    /// itself.
+    func waitUntilCatching(_ signal: Int32, timeout: Duration = .seconds(5)) throws {
+        let statusPath = "/proc/\(subprocess.processIdentifier)/status"
+        guard FileManager.default.fileExists(atPath: statusPath) else { return }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let status = (try? String(contentsOfFile: statusPath, encoding: .utf8)) ?? ""
+            let caught = status.firstMatch(of: #/SigCgt:\s*([0-9a-fA-F]+)/#).flatMap { UInt64($0.1, radix: 16) } ?? 0
+            if caught & (1 << UInt64(signal - 1)) != 0 { return }
+            guard subprocess.isRunning else { return }
+            if ContinuousClock.now >= deadline {
+                throw SubprocessError(description: "pelletd did not install a handler for signal \(signal) within \(timeout)")
+            }
+            usleep(1_000)
+        }
+    }
+}
