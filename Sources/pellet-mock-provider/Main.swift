@@ -1,9 +1,10 @@
 import ArgumentParser
 import Foundation
 import NIOCore
+import PelletMockProvider
 
 @main
-struct PelletMockProvider: AsyncParsableCommand {
+struct MockProviderCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pellet-mock-provider",
         abstract: "An OpenAI-compatible chat completions server for tests, demos and benchmarks.",

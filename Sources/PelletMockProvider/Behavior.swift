@@ -4,8 +4,8 @@ import Foundation
 /// before: the command-line flags, the runtime default (`POST /_mock/behavior`), the model name's
 /// `mock-behavior=...` suffix, then the `x-mock-behavior` header. Tests pick failures by model
 /// name so the gateway needs no test-only plumbing.
-struct MockBehavior: Sendable, Equatable {
-    enum Outcome: Sendable, Equatable {
+public struct MockBehavior: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
         case ok
         /// An HTTP error status with an OpenAI-style error body.
         case status(Int)
@@ -20,21 +20,23 @@ struct MockBehavior: Sendable, Equatable {
     static let header = "x-mock-behavior"
     static let modelMarker = "mock-behavior="
 
-    var outcome = Outcome.ok
-    var sendsDone = true
-    var sendsUsage = true
+    public var outcome = Outcome.ok
+    public var sendsDone = true
+    public var sendsUsage = true
     /// Added before the response headers.
-    var latencyMs = 0
+    public var latencyMs = 0
     /// For streams: between the headers (with the role chunk) and the first content piece.
-    var ttftMs = 0
+    public var ttftMs = 0
     /// Pacing of streamed content pieces; 0 sends them as fast as possible.
-    var tokensPerSecond = 0.0
+    public var tokensPerSecond = 0.0
     /// Pieces in a full answer, before `max_tokens` and stop sequences cut it.
-    var completionTokens = 32
-    var retryAfterSeconds = 1
+    public var completionTokens = 32
+    public var retryAfterSeconds = 1
+
+    public init() {}
 
     /// Applies a control list such as `status=429,latency=50`; items are separated by `,` or `;`.
-    mutating func apply(_ spec: some StringProtocol) throws(MockBehaviorError) {
+    public mutating func apply(_ spec: some StringProtocol) throws(MockBehaviorError) {
         for rawItem in spec.split(whereSeparator: { $0 == "," || $0 == ";" }) {
             let item = rawItem.trimmingCharacters(in: .whitespaces)
             if item.isEmpty { continue }
@@ -97,13 +99,13 @@ struct MockBehavior: Sendable, Equatable {
     }
 }
 
-struct MockBehaviorError: Error, CustomStringConvertible {
-    let description: String
+public struct MockBehaviorError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// The runtime default behaviour, shared by every connection; `POST /_mock/behavior` replaces it.
-final class MockDefaultBehavior: @unchecked Sendable {
+public final class MockDefaultBehavior: @unchecked Sendable {
     // @unchecked: every access to `current` and `spec` holds `lock`.
     private let lock = NSLock()
     private let base: MockBehavior
@@ -115,11 +117,11 @@ final class MockDefaultBehavior: @unchecked Sendable {
         self.current = base
     }
 
-    var behavior: MockBehavior { lock.withLock { current } }
-    var currentSpec: String { lock.withLock { spec } }
+    public var behavior: MockBehavior { lock.withLock { current } }
+    public var currentSpec: String { lock.withLock { spec } }
 
     /// Replaces the runtime default with the flags' defaults plus `spec` (empty restores the flags').
-    func set(_ newSpec: String) throws(MockBehaviorError) {
+    public func set(_ newSpec: String) throws(MockBehaviorError) {
         var behavior = base
         try behavior.apply(newSpec)
         lock.withLock {

@@ -6,7 +6,7 @@ import Foundation
 /// `errors_4xx`, `errors_5xx`, `malformed`, `disconnected` or `cancelled_by_client`, or is still
 /// `in_flight`, so those seven always add up to `requests`. `streamed` (an event stream was
 /// started) and `hung` (the `hang` behaviour began) are tags on top of that.
-final class MockStats: @unchecked Sendable {
+public final class MockStats: @unchecked Sendable {
     // @unchecked: every access to the mutable state below holds `lock`.
     enum Outcome: Sendable {
         case ok
@@ -18,19 +18,19 @@ final class MockStats: @unchecked Sendable {
     }
 
     /// The counters at one moment, for in-process tests (the HTTP endpoint serves `json()`).
-    struct Snapshot: Sendable, Equatable {
-        var requests = 0
-        var ok = 0
-        var streamed = 0
-        var errors4xx = 0
-        var errors5xx = 0
-        var hung = 0
-        var disconnected = 0
-        var malformed = 0
-        var cancelledByClient = 0
-        var inFlight = 0
-        var promptTokens = 0
-        var completionTokens = 0
+    public struct Snapshot: Sendable, Equatable {
+        public var requests = 0
+        public var ok = 0
+        public var streamed = 0
+        public var errors4xx = 0
+        public var errors5xx = 0
+        public var hung = 0
+        public var disconnected = 0
+        public var malformed = 0
+        public var cancelledByClient = 0
+        public var inFlight = 0
+        public var promptTokens = 0
+        public var completionTokens = 0
     }
 
     static let fixedModels = ["mock-small", "mock-medium", "mock-large"]
@@ -82,7 +82,7 @@ final class MockStats: @unchecked Sendable {
 
     /// Zeroes the counters; requests in flight stay counted in `in_flight` and `requests` so the
     /// sums still hold when they end.
-    func reset() {
+    public func reset() {
         lock.withLock {
             let inFlight = counters.inFlight
             counters = Snapshot()
@@ -91,7 +91,7 @@ final class MockStats: @unchecked Sendable {
         }
     }
 
-    var snapshot: Snapshot { lock.withLock { counters } }
+    public var snapshot: Snapshot { lock.withLock { counters } }
 
     var models: [String] { lock.withLock { Self.fixedModels + requestedModels } }
 

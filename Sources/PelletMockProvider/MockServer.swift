@@ -2,25 +2,27 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-struct MockConfiguration: Sendable {
-    var host = "127.0.0.1"
+public struct MockConfiguration: Sendable {
+    public var host = "127.0.0.1"
     /// 0 lets the kernel pick; `MockServer.port` says which.
-    var port = 0
+    public var port = 0
     /// Echoed in `system_fingerprint` ("mock-NAME"), `x-mock-provider` and the model list's `owned_by`.
-    var name = "mock"
-    var threads = System.coreCount
+    public var name = "mock"
+    public var threads = System.coreCount
     /// When set, chat requests without `Authorization: Bearer KEY` get 401.
-    var requiredKey: String?
+    public var requiredKey: String?
     /// The flags' behaviour, under every runtime default and per-request control.
-    var behavior = MockBehavior()
-    var maxBodyBytes = 16 << 20
+    public var behavior = MockBehavior()
+    public var maxBodyBytes = 16 << 20
+
+    public init() {}
 }
 
 /// What every connection's handler shares.
-struct MockRuntime: Sendable {
-    let configuration: MockConfiguration
-    let stats = MockStats()
-    let defaultBehavior: MockDefaultBehavior
+public struct MockRuntime: Sendable {
+    public let configuration: MockConfiguration
+    public let stats = MockStats()
+    public let defaultBehavior: MockDefaultBehavior
 
     init(configuration: MockConfiguration) {
         self.configuration = configuration
@@ -29,18 +31,18 @@ struct MockRuntime: Sendable {
 }
 
 /// The OpenAI-compatible HTTP/1.1 server. Start it with `start(_:)`, stop it with `shutdown()`.
-final class MockServer: Sendable {
-    let runtime: MockRuntime
-    let host: String
-    let port: Int
+public final class MockServer: Sendable {
+    public let runtime: MockRuntime
+    public let host: String
+    public let port: Int
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
 
-    var stats: MockStats { runtime.stats }
+    public var stats: MockStats { runtime.stats }
     /// The base URL a gateway should be given (`/chat/completions` is appended to it).
-    var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/v1" }
+    public var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/v1" }
 
-    static func start(_ configuration: MockConfiguration) async throws -> MockServer {
+    public static func start(_ configuration: MockConfiguration) async throws -> MockServer {
         let runtime = MockRuntime(configuration: configuration)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let bootstrap = ServerBootstrap(group: group)
@@ -76,12 +78,12 @@ final class MockServer: Sendable {
     }
 
     /// Returns when the listening socket closes.
-    func waitUntilClosed() async throws {
+    public func waitUntilClosed() async throws {
         try await channel.closeFuture.get()
     }
 
     /// Closes the listener, then every connection (hung and streaming ones too) with the event loops.
-    func shutdown() async throws {
+    public func shutdown() async throws {
         try? await channel.close()
         try await group.shutdownGracefully()
     }
