@@ -107,9 +107,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Interposes malloc to count allocations per op; only pellet-load links it.
+        .target(name: "CPelletLoadAllocations"),
         .executableTarget(
             name: "pellet-load",
             dependencies: [
+                "CPelletLoadAllocations",
                 "PelletWire",
                 "PelletStore",
                 "PelletClient",

@@ -1,1 +1,0 @@
-// Placeholder until pellet-load lands; delete me.
