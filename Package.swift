@@ -157,7 +157,10 @@ let package = Package(
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.
-        .testTarget(name: "PelletCtlTests", dependencies: ["PelletTesting", "PelletClient", "pelletctl", "pelletd"]),
+        .testTarget(
+            name: "PelletCtlTests",
+            dependencies: ["PelletTesting", "PelletClient", "PelletServer", "PelletWire", "pelletctl", "pelletd"]
+        ),
     ]
 )
 

@@ -61,7 +61,14 @@ public final class PelletServer: Sendable {
     public func start() async throws {
         do {
             for address in configuration.listen {
-                let channel = try await bind(address)
+                let channel: any Channel
+                do {
+                    channel = try await bind(address)
+                } catch let error as IOError {
+                    throw ServerStartError("cannot listen on \(address): \(String(cString: strerror(error.errnoCode)))")
+                } catch let error as UnixSocketPath.Problem {
+                    throw ServerStartError("cannot listen on \(address): \(error)")
+                }
                 state.withLock { $0.listeners.append(channel) }
             }
         } catch {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import PelletServer
@@ -64,6 +63,9 @@ struct Pelletd: AsyncParsableCommand {
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
         if tcp != "off" { _ = try parseTCP(tcp) }
+        if tcp == "off", unix == "off" {
+            throw ValidationError("both --unix and --tcp are off: nothing to listen on")
+        }
     }
 
     func run() async throws {
@@ -101,7 +103,6 @@ struct Pelletd: AsyncParsableCommand {
             let (host, port) = try parseTCP(tcp)
             listen.append(.hostname(host, port: port))
         }
-        guard !listen.isEmpty else { throw ValidationError("both --unix and --tcp are off: nothing to listen on") }
 
         var configuration = PelletServer.Configuration(listen: listen)
         configuration.maxFrameBytes = maxFrameBytes
@@ -117,9 +118,9 @@ struct Pelletd: AsyncParsableCommand {
         do {
             try await server.start()
         } catch {
-            throw StartupFailure("cannot listen: \(error)")
+            throw StartupFailure("\(error)")
         }
-        let signals = ShutdownSignals { signal in
+        let signals = try ShutdownSignals { signal in
             logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
             Task { await server.shutdown() }
         }
@@ -139,7 +140,9 @@ struct Pelletd: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         } catch {
-            throw StartupFailure("cannot create the data directory \(dataDir): \(error.localizedDescription)")
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            let reason = underlying.map { String(cString: strerror(Int32($0.code))) }
+            throw StartupFailure("cannot create the data directory \(dataDir): \(reason ?? error.localizedDescription)")
         }
         guard access(dataDir, W_OK) == 0 else {
             throw StartupFailure("the data directory \(dataDir) is not writable: \(String(cString: strerror(errno)))")
@@ -178,19 +181,38 @@ enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-/// Turns SIGTERM and SIGINT into one callback each time they arrive.
-final class ShutdownSignals {
-    private let sources: [any DispatchSourceSignal]
+/// The write end of the pipe that the signal handler reports to. Written once, before the
+/// handler is installed; read only by the handler.
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 
-    init(onSignal: @escaping @Sendable (String) -> Void) {
-        var sources: [any DispatchSourceSignal] = []
-        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { onSignal(name) }
-            source.resume()
-            sources.append(source)
+/// Turns SIGTERM and SIGINT into one callback each time they arrive.
+///
+/// The handler is installed synchronously with sigaction (a signal that arrives right after
+/// "ready" is never lost, as it could be in the gap before a DispatchSource is registered); it
+/// only writes the signal number to a pipe, which a thread of its own reads.
+final class ShutdownSignals {
+    init(onSignal: @escaping @Sendable (String) -> Void) throws {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            throw StartupFailure("cannot create the signal pipe: \(String(cString: strerror(errno)))")
         }
-        self.sources = sources
+        signalPipeWriteEnd = ends[1]
+        let readEnd = ends[0]
+        for number in [SIGTERM, SIGINT] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(number, &action, nil)
+        }
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) == 1 {
+                onSignal(Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT")
+            }
+        }
     }
 }

@@ -105,7 +105,9 @@ final class CommandErrorTests: XCTestCase {
                 bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { throw SubprocessError(description: "cannot bind a TCP port: \(String(cString: strerror(errno)))") }
+        guard bound else {
+            throw SubprocessError(description: "cannot bind a TCP port: \(String(cString: strerror(errno)))")
+        }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -44,7 +44,10 @@ final class HealthCommandTests: XCTestCase {
         let result = try pelletctl("health", "--json", "--server", pelletd.tcpAddress)
         result.assertSucceeded()
         // One line of compact JSON with sorted keys.
-        assertLines(result.stdout, match: [#"\{"in_flight":1,"providers":\[\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#])
+        assertLines(
+            result.stdout,
+            match: [#"\{"in_flight":1,"providers":\[\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+        )
         let object = try jsonObject(result.stdout)
         XCTAssertEqual(Set(object.keys), ["in_flight", "providers", "uptime_ms", "version"])
         XCTAssertEqual(object["version"] as? String, "0.1.0")

@@ -9,7 +9,12 @@ func assertLines(
     file: StaticString = #filePath,
     line: UInt = #line
 ) {
-    XCTAssertTrue(text.hasSuffix("\n"), "the output does not end with a newline: \(text.debugDescription)", file: file, line: line)
+    XCTAssertTrue(
+        text.hasSuffix("\n"),
+        "the output does not end with a newline: \(text.debugDescription)",
+        file: file,
+        line: line
+    )
     let lines = ProcessResult.lines(text)
     XCTAssertEqual(lines.count, patterns.count, "wrong number of lines in:\n\(text)", file: file, line: line)
     for (index, (actual, pattern)) in zip(lines, patterns).enumerated() {

@@ -1,4 +1,5 @@
 import Foundation
+import PelletClient
 import PelletTesting
 import XCTest
 
@@ -25,8 +26,10 @@ final class PelletdLifecycleTests: XCTestCase {
         let socketPath = try XCTUnwrap(first.unixPath)
         let otherDirectory = try TemporaryDirectory()
 
-        let second = try PelletdProcess.launch(dataDirectory: otherDirectory.path, arguments: ["--unix", socketPath])
-            .waitForExit(timeout: .seconds(10))
+        let second = try PelletdProcess.launch(
+            dataDirectory: otherDirectory.path,
+            arguments: ["--unix", socketPath]
+        ).waitForExit(timeout: .seconds(10))
         XCTAssertFalse(second.wasSignalled)
         XCTAssertNotEqual(second.status, 0)
         XCTAssertTrue(second.stderr.contains("already listening on \(socketPath)"), second.stderr)
@@ -44,8 +47,10 @@ final class PelletdLifecycleTests: XCTestCase {
         let port = try XCTUnwrap(first.tcpPort)
         let otherDirectory = try TemporaryDirectory()
 
-        let second = try PelletdProcess.launch(dataDirectory: otherDirectory.path, arguments: ["--tcp", "127.0.0.1:\(port)"])
-            .waitForExit(timeout: .seconds(10))
+        let second = try PelletdProcess.launch(
+            dataDirectory: otherDirectory.path,
+            arguments: ["--tcp", "127.0.0.1:\(port)"]
+        ).waitForExit(timeout: .seconds(10))
         XCTAssertFalse(second.wasSignalled)
         XCTAssertNotEqual(second.status, 0)
         XCTAssertTrue(second.stderr.contains("cannot listen"), second.stderr)
@@ -57,8 +62,10 @@ final class PelletdLifecycleTests: XCTestCase {
 
     func testNothingToListenOnIsAnError() throws {
         let directory = try TemporaryDirectory()
-        let result = try PelletdProcess.launch(dataDirectory: directory.path, arguments: ["--unix", "off", "--tcp", "off"])
-            .waitForExit(timeout: .seconds(10))
+        let result = try PelletdProcess.launch(
+            dataDirectory: directory.path,
+            arguments: ["--unix", "off", "--tcp", "off"]
+        ).waitForExit(timeout: .seconds(10))
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("nothing to listen on"), result.stderr)
     }
@@ -89,7 +96,8 @@ final class PelletdLifecycleTests: XCTestCase {
     }
 
     func testATokenFromTheEnvironmentWritesNoFile() throws {
-        let pelletd = try PelletdProcess.start(environment: ["PELLET_ADMIN_TOKEN": "padm_from_the_environment_0123456789"])
+        let token = "padm_from_the_environment_0123456789"
+        let pelletd = try PelletdProcess.start(environment: ["PELLET_ADMIN_TOKEN": token])
         XCTAssertFalse(FileManager.default.fileExists(atPath: pelletd.dataDirectory + "/admin.token"))
         try pelletd.stop()
     }
@@ -102,11 +110,32 @@ final class PelletdLifecycleTests: XCTestCase {
         try assertGracefulStop(on: SIGINT, named: "SIGINT")
     }
 
+    /// A connection with no call in flight gets its GOAWAY and is closed at once: pelletd does
+    /// not sit out the grace period for it.
+    func testAnIdleConnectionDoesNotHoldUpShutdown() async throws {
+        let pelletd = try PelletdProcess.start(arguments: ["--shutdown-grace-ms", "8000"])
+        let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
+        _ = try await client.ping()
+
+        let started = ContinuousClock.now
+        let result = try pelletd.stop()
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "waited for the grace period: \(result.stderr)")
+        XCTAssertFalse(result.stderr.contains("grace period over"), result.stderr)
+        do {
+            _ = try await client.ping(timeout: .seconds(2))
+            XCTFail("a ping after shutdown must fail")
+        } catch {
+            XCTAssertEqual(error.status, .unavailable, "\(error)")
+        }
+        await client.close()
+    }
+
     /// "ready" must mean ready for SIGTERM too: a supervisor that stops pelletd right after it
     /// started must not find it still running. (pelletd sets SIG_IGN and then registers a
     /// DispatchSource, which libdispatch does asynchronously: a signal in between is dropped.)
     func testASIGTERMSentAsSoonAsPelletdIsReadyIsHandled() throws {
-        for attempt in 1...8 {
+        for attempt in 1...30 {
             let pelletd = try PelletdProcess.start()
             pelletd.subprocess.signal(SIGTERM)
             do {
@@ -114,7 +143,9 @@ final class PelletdLifecycleTests: XCTestCase {
                 XCTAssertEqual(result.status, 0, "attempt \(attempt): \(result.stderr)")
                 XCTAssertTrue(result.stderr.contains("received SIGTERM"), "attempt \(attempt): \(result.stderr)")
             } catch {
-                XCTFail("attempt \(attempt): a SIGTERM sent just after \"ready\" was lost; pelletd kept running. \(error)")
+                XCTFail(
+                    "attempt \(attempt): a SIGTERM sent just after \"ready\" was lost; pelletd kept running. \(error)"
+                )
                 return
             }
         }
@@ -133,7 +164,11 @@ final class PelletdLifecycleTests: XCTestCase {
         XCTAssertFalse(result.wasSignalled, "killed by signal \(result.status)", line: line)
         XCTAssertEqual(result.status, 0, result.stderr, line: line)
         XCTAssertTrue(result.stderr.contains("received \(name), shutting down gracefully"), result.stderr, line: line)
-        XCTAssertTrue(result.stderrLines.contains { $0.hasSuffix("[pelletd] pelletd stopped") }, result.stderr, line: line)
+        XCTAssertTrue(
+            result.stderrLines.contains { $0.hasSuffix("[pelletd] pelletd stopped") },
+            result.stderr,
+            line: line
+        )
         XCTAssertFalse(FileManager.default.fileExists(atPath: socketPath), "the socket file is left behind", line: line)
 
         let after = try pelletctl("health", "--server", pelletd.tcpAddress)

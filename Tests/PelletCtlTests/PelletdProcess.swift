@@ -16,8 +16,14 @@ final class PelletdProcess {
         arguments: [String] = [],
         environment: [String: String] = [:]
     ) throws -> PelletdProcess {
-        let temporary = dataDirectory == nil ? try TemporaryDirectory(prefix: "pelletd") : nil
-        let directory = dataDirectory ?? temporary!.path
+        let temporary: TemporaryDirectory?
+        let directory: String
+        if let dataDirectory {
+            (temporary, directory) = (nil, dataDirectory)
+        } else {
+            let fresh = try TemporaryDirectory(prefix: "pelletd")
+            (temporary, directory) = (fresh, fresh.path)
+        }
         let subprocess = try launch(dataDirectory: directory, arguments: arguments, environment: environment)
         let log = try subprocess.waitForStderr { $0.contains(" ready") }
         return PelletdProcess(subprocess: subprocess, dataDirectory: directory, readyLog: log, temporary: temporary)
@@ -74,7 +80,9 @@ final class PelletdProcess {
             if caught & (1 << UInt64(signal - 1)) != 0 { return }
             guard subprocess.isRunning else { return }
             if ContinuousClock.now >= deadline {
-                throw SubprocessError(description: "pelletd did not install a handler for signal \(signal) within \(timeout)")
+                throw SubprocessError(
+                    description: "pelletd did not install a handler for signal \(signal) within \(timeout)"
+                )
             }
             usleep(1_000)
         }

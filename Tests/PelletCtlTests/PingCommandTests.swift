@@ -28,7 +28,9 @@ final class PingCommandTests: XCTestCase {
             line.firstMatch(of: #/time=([0-9]+\.[0-9]) µs$/#).flatMap { Double($0.1) }
         }
         let summary = try XCTUnwrap(lines[3].firstMatch(of: #/= ([0-9.]+)/([0-9.]+)/([0-9.]+)/([0-9.]+) µs$/#))
-        let (minimum, average, median, maximum) = (Double(summary.1)!, Double(summary.2)!, Double(summary.3)!, Double(summary.4)!)
+        let figures = [summary.1, summary.2, summary.3, summary.4].compactMap { Double($0) }
+        guard figures.count == 4 else { return XCTFail("bad figures in \(lines[3])") }
+        let (minimum, average, median, maximum) = (figures[0], figures[1], figures[2], figures[3])
         XCTAssertEqual(times.count, 3)
         XCTAssertEqual(minimum, times.min())
         XCTAssertEqual(maximum, times.max())

@@ -114,7 +114,7 @@ final class Subprocess {
             if ContinuousClock.now >= deadline {
                 throw SubprocessError(description: "\(commandLine) was not ready within \(timeout). stderr: \(text)")
             }
-            usleep(5_000)
+            usleep(500)
         }
     }
 
