@@ -1,0 +1,220 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A hold on part of an account's monthly budget for one call in flight: the call's maximum
+/// cost. Settle it by recording the call (``Metering/settle(_:recording:)``), or release it
+/// (``Metering/release(_:)``) if the call died before costing anything. Settling or releasing
+/// twice is harmless.
+public struct Reservation: Sendable, Hashable {
+    public let accountID: String
+    public let estimateMicroUSD: UInt64
+    let id: UInt64
+}
+
+/// A call refused because it could take the account past its monthly budget.
+///
+/// The server answers RESOURCE_EXHAUSTED with ``description`` as the message and
+/// ``retryAfterMs`` as `retry_after_ms`.
+public struct BudgetError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let accountID: String
+    public let budgetMicroUSD: UInt64
+    /// The month's spend so far, including calls recorded but not yet committed.
+    public let spentMicroUSD: UInt64
+    /// Held by calls in flight.
+    public let reservedMicroUSD: UInt64
+    /// What the refused call might have cost.
+    public let estimateMicroUSD: UInt64
+    /// When trying again could succeed: soon if calls in flight hold the difference (they may
+    /// cost less than they hold), else at the start of the next month (UTC).
+    public let retryAfterMs: UInt64
+
+    public var description: String {
+        "monthly budget of \(Self.dollars(budgetMicroUSD)) reached: \(Self.dollars(spentMicroUSD)) spent and "
+            + "\(Self.dollars(reservedMicroUSD)) reserved by calls in flight; this call may cost up to "
+            + "\(Self.dollars(estimateMicroUSD))"
+    }
+
+    /// "$12.34"; amounts under a cent keep their significant digits ("$0.0003") so that a
+    /// refusal never reads "$0.00".
+    static func dollars(_ microUSD: UInt64) -> String {
+        let whole = microUSD / 1_000_000
+        let fraction = microUSD % 1_000_000
+        if whole == 0 && fraction > 0 && fraction < 10_000 {
+            var digits = String(fraction)
+            digits = String(repeating: "0", count: 6 - digits.count) + digits
+            while digits.hasSuffix("0") { digits.removeLast() }
+            return "$0.\(digits)"
+        }
+        let cents = fraction / 10_000
+        return "$\(whole).\(cents < 10 ? "0" : "")\(cents)"
+    }
+}
+
+/// Budgets without overspend: per account, the month-to-date spend and the holds of calls in
+/// flight, behind one lock.
+///
+/// A call is admitted only if spend + holds + its estimate fit in the budget, and recording a
+/// call moves its hold into the spend in the same critical section, so no call is ever counted
+/// in neither. The spend is the persisted month total, read when the account is first seen (or
+/// the month changes), plus every call recorded since, counted here before its commit: a
+/// refusal never waits for the disk, and a commit that fails is taken back out.
+///
+/// Why loading the persisted total never misses an uncommitted call: every record of an
+/// account passes through here, and the first one for a month (or for the process) loads the
+/// total before counting itself; so when a total is loaded, this process has recorded nothing
+/// for that account and month that the total could lack.
+final class BudgetLedger: Sendable {
+    private struct Ledger {
+        /// The month `spent` is for.
+        var month: UInt32
+        var spent: UInt64
+        /// Sum of `holds`.
+        var reserved: UInt64 = 0
+        /// Reservation id → estimate.
+        var holds: [UInt64: UInt64] = [:]
+    }
+
+    private struct State {
+        var ledgers: [String: Ledger] = [:]
+        var nextReservationID: UInt64 = 1
+        /// The latest month seen; when it changes, ledgers of idle accounts are dropped.
+        var currentMonth: UInt32 = 0
+    }
+
+    private let state = LockedState(State())
+    /// The persisted month total of an account (its cost), read under the lock.
+    private let loadSpend: @Sendable (_ accountID: String, _ month: UInt32) throws -> UInt64
+    private let clock: @Sendable () -> UInt64
+
+    /// After a refusal caused by calls in flight, when to try again.
+    static let inFlightRetryMs: UInt64 = 1_000
+
+    init(
+        clock: @escaping @Sendable () -> UInt64,
+        loadSpend: @escaping @Sendable (_ accountID: String, _ month: UInt32) throws -> UInt64
+    ) {
+        self.clock = clock
+        self.loadSpend = loadSpend
+    }
+
+    func reserve(accountID: String, budgetMicroUSD: UInt64, estimateMicroUSD: UInt64) throws -> Reservation {
+        let now = clock()
+        let month = UsageCalendar.month(unixMs: now)
+        return try state.withLock { state in
+            try withLedger(accountID, month: month, in: &state) { ledger, state in
+                if budgetMicroUSD > 0 {
+                    let committed = ledger.spent.addingSaturated(ledger.reserved)
+                    guard committed.addingSaturated(estimateMicroUSD) <= budgetMicroUSD else {
+                        let fitsWithoutHolds = ledger.spent.addingSaturated(estimateMicroUSD) <= budgetMicroUSD
+                        let nextMonth = UsageCalendar.startOfMonth(month + 1)
+                        throw BudgetError(
+                            accountID: accountID,
+                            budgetMicroUSD: budgetMicroUSD,
+                            spentMicroUSD: ledger.spent,
+                            reservedMicroUSD: ledger.reserved,
+                            estimateMicroUSD: estimateMicroUSD,
+                            retryAfterMs: fitsWithoutHolds ? Self.inFlightRetryMs : nextMonth.subtractingSaturated(now)
+                        )
+                    }
+                }
+                let id = state.nextReservationID
+                state.nextReservationID += 1
+                ledger.holds[id] = estimateMicroUSD
+                ledger.reserved = ledger.reserved.addingSaturated(estimateMicroUSD)
+                return Reservation(accountID: accountID, estimateMicroUSD: estimateMicroUSD, id: id)
+            }
+        }
+    }
+
+    /// Releases `reservation` (if given and still held) and counts `costMicroUSD` in the spend
+    /// of the account's month holding `unixMs`, in one critical section.
+    func charge(
+        accountID: String,
+        costMicroUSD: UInt64,
+        unixMs: UInt64,
+        settling reservation: Reservation?
+    ) throws {
+        let month = UsageCalendar.month(unixMs: unixMs)
+        try state.withLock { state in
+            if let reservation {
+                Self.releaseHold(reservation, in: &state)
+            }
+            try withLedger(accountID, month: month, in: &state) { ledger, _ in
+                // A call stamped in an earlier month than the ledger's is in that month's
+                // persisted total only: budgets look at the current month.
+                if ledger.month == month {
+                    ledger.spent = ledger.spent.addingSaturated(costMicroUSD)
+                }
+            }
+        }
+    }
+
+    /// Takes back a charge whose commit failed (or that was a duplicate).
+    func refund(accountID: String, costMicroUSD: UInt64, unixMs: UInt64) {
+        let month = UsageCalendar.month(unixMs: unixMs)
+        state.withLock { state in
+            guard var ledger = state.ledgers[accountID], ledger.month == month else { return }
+            ledger.spent = ledger.spent.subtractingSaturated(costMicroUSD)
+            state.ledgers[accountID] = ledger
+        }
+    }
+
+    func release(_ reservation: Reservation) {
+        state.withLock { state in Self.releaseHold(reservation, in: &state) }
+    }
+
+    /// The month-to-date spend and the holds, as budgets see them now.
+    func standing(accountID: String) throws -> (spentMicroUSD: UInt64, reservedMicroUSD: UInt64) {
+        let month = UsageCalendar.month(unixMs: clock())
+        return try state.withLock { state in
+            try withLedger(accountID, month: month, in: &state) { ledger, _ in (ledger.spent, ledger.reserved) }
+        }
+    }
+
+    /// Forgets the account (after it was deleted), holds included.
+    func forget(accountID: String) {
+        state.withLock { state in state.ledgers[accountID] = nil }
+    }
+
+    private static func releaseHold(_ reservation: Reservation, in state: inout State) {
+        guard var ledger = state.ledgers[reservation.accountID],
+            let estimate = ledger.holds.removeValue(forKey: reservation.id)
+        else { return }
+        ledger.reserved = ledger.reserved.subtractingSaturated(estimate)
+        state.ledgers[reservation.accountID] = ledger
+    }
+
+    /// Runs `body` on the account's ledger, brought to `month` first: created from the
+    /// persisted total if missing, rolled over (spend reloaded, holds kept) if older.
+    private func withLedger<Result>(
+        _ accountID: String,
+        month: UInt32,
+        in state: inout State,
+        _ body: (inout Ledger, inout State) throws -> Result
+    ) throws -> Result {
+        if month > state.currentMonth {
+            state.currentMonth = month
+            // Idle ledgers of earlier months are dropped: reloading one later is exact (see the
+            // type's comment), and this keeps the map to the accounts active this month.
+            state.ledgers = state.ledgers.filter { $0.value.month >= month || !$0.value.holds.isEmpty }
+        }
+        var ledger: Ledger
+        if let existing = state.ledgers[accountID] {
+            ledger = existing
+            if ledger.month < month {
+                ledger.month = month
+                ledger.spent = try loadSpend(accountID, month)
+            }
+        } else {
+            ledger = Ledger(month: month, spent: try loadSpend(accountID, month))
+        }
+        let result = try body(&ledger, &state)
+        state.ledgers[accountID] = ledger
+        return result
+    }
+}
