@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "PelletWire",
                 "PelletStore",
+                "PelletRouter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,6 +83,7 @@ let package = Package(
                 "PelletClient",
                 "PelletStore",
                 "PelletWire",
+                "PelletRouter",
                 "PelletMockProvider",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -93,6 +95,7 @@ let package = Package(
             dependencies: [
                 "PelletServer",
                 "PelletStore",
+                "PelletRouter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PelletClient
+import PelletRouter
 import PelletServer
 import PelletStore
 import PelletWire
@@ -29,7 +30,10 @@ public final class TestServer: Sendable {
         storeConfiguration(&storeSettings)
         let store = try Store(configuration: storeSettings)
         let authenticator = Authenticator(store: store, adminToken: adminToken)
-        var allServices: [Method: any Service] = [.account: AccountService(store: store, authenticator: authenticator)]
+        var allServices: [Method: any Service] = [
+            .route: RouteService(router: Router(catalogue: Catalogue.bundled), authenticator: authenticator),
+            .account: AccountService(store: store, authenticator: authenticator),
+        ]
         allServices.merge(services) { _, override in override }
 
         let socketPath = directory.file("pellet.sock")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PelletRouter
 import PelletServer
 import PelletStore
 
@@ -53,6 +54,9 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "How often batched durability syncs to disk, in ms.")
     var flushIntervalMs = 100
 
+    @Option(help: "A model catalogue (JSON) to use instead of the built-in one.")
+    var catalogue: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -77,6 +81,7 @@ struct Pelletd: AsyncParsableCommand {
         }
         let logger = Logger(label: "pelletd")
 
+        let router = try Router(catalogue: loadCatalogue())
         try createDataDirectory()
         let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
         let store: Store
@@ -112,7 +117,10 @@ struct Pelletd: AsyncParsableCommand {
 
         let server = PelletServer(
             configuration: configuration,
-            services: [.account: AccountService(store: store, authenticator: authenticator)],
+            services: [
+                .route: RouteService(router: router, authenticator: authenticator),
+                .account: AccountService(store: store, authenticator: authenticator),
+            ],
             logger: logger
         )
         do {
@@ -134,6 +142,15 @@ struct Pelletd: AsyncParsableCommand {
         await server.waitUntilShutdown()
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
+    }
+
+    private func loadCatalogue() throws -> Catalogue {
+        do {
+            if let catalogue { return try Catalogue(contentsOf: catalogue) }
+            return try Catalogue.loadBundled()
+        } catch {
+            throw StartupFailure("cannot use the catalogue \(catalogue ?? "(built in)"): \(error)")
+        }
     }
 
     private func createDataDirectory() throws {

@@ -1,0 +1,153 @@
+import Foundation
+
+/// The classifier's trained weights, decoded once from the generated file
+/// (`ClassifierModel+Generated.swift`, written by `tools/router-data/train_classifier.py`).
+///
+/// The bucket table is stored int8-quantised per lane (base64) so the generated source stays
+/// small and compiles fast; it is expanded here into one `SIMD16<Float>` per bucket.
+struct ClassifierModel: Sendable {
+    static let difficultyLane = 10
+    /// Nine shape features, then one cue count per task type (features.py DENSE_NAMES).
+    static let denseFeatureCount = 19
+    static let shapeFeatureCount = 9
+    static let storedLanes = 11
+
+    static let fnvOffset: UInt32 = 2_166_136_261
+    static let fnvPrime: UInt32 = 16_777_619
+
+    // Byte classes for the hot loop: one table lookup per byte.
+    static let word: UInt8 = 0x01
+    static let digit: UInt8 = 0x02
+    static let symbol: UInt8 = 0x04
+    static let codeSymbol: UInt8 = 0x08
+    static let newline: UInt8 = 0x10
+    /// Set on 'A'...'Z' and equal to the bit that lower-cases them.
+    static let upper: UInt8 = 0x20
+    static let backtick: UInt8 = 0x40
+
+    /// Bytes that add a symbol feature (features.py SYMBOLS).
+    static let symbolBytes = Array("{}[]();=<>+*/^$#?!:\"'`|&%@\\_~-".utf8)
+    /// Bytes counted for the code-symbol ratio (features.py CODE_SYMBOLS).
+    static let codeSymbolBytes = Array("{}[]();=<>".utf8)
+
+    static let byteClass: [UInt8] = {
+        var classes = [UInt8](repeating: 0, count: 256)
+        for byte in 0..<256 {
+            var flags: UInt8 = 0
+            switch byte {
+            case 0x61...0x7A: flags |= word
+            case 0x41...0x5A: flags |= word | upper
+            case 0x30...0x39: flags |= word | digit
+            case 0x80...0xFF: flags |= word
+            default: break
+            }
+            if symbolBytes.contains(UInt8(byte)) { flags |= symbol }
+            if codeSymbolBytes.contains(UInt8(byte)) { flags |= codeSymbol }
+            if byte == 0x0A { flags |= newline }
+            if byte == 0x60 { flags |= backtick }
+            classes[byte] = flags
+        }
+        return classes
+    }()
+
+    @inline(__always)
+    static func bigramHash(_ previous: UInt32, _ current: UInt32) -> UInt32 {
+        ((previous &* 31) &+ current) ^ 0x9E37_79B9
+    }
+
+    let bucketBits: Int
+    let table: [SIMD16<Float>]
+    let bias: SIMD16<Float>
+    let dense: [SIMD16<Float>]
+    let difficultyOffset: Float
+    /// The bucket of each symbol byte's feature (0 for bytes that are not symbols).
+    let symbolBuckets: [Int32]
+    /// A stable hash of the weights, part of `policy_version`: retraining changes decisions.
+    let fingerprint: UInt64
+    /// Cue words (features.py CUES) by hash: open addressing, 0 marks an empty slot.
+    let cueSlots: [UInt32]
+    let cueSlotLanes: [UInt8]
+    let cueShift: UInt32
+
+    init(
+        bucketBits: Int,
+        laneScales: [Float],
+        bias: [Float],
+        dense: [[Float]],
+        difficultyOffset: Float,
+        cueHashes: [UInt32],
+        cueLanes: [UInt8],
+        quantizedTable: String
+    ) {
+        precondition(laneScales.count == Self.storedLanes && bias.count == Self.storedLanes)
+        precondition(dense.count == Self.denseFeatureCount && dense.allSatisfy { $0.count == Self.storedLanes })
+        guard let raw = Data(base64Encoded: quantizedTable, options: .ignoreUnknownCharacters),
+            raw.count == (1 << bucketBits) * Self.storedLanes
+        else {
+            // The generated file is checked by the tests; a mismatch here is a build defect.
+            fatalError("ClassifierModel+Generated.swift: the weight table does not match bucketBits \(bucketBits)")
+        }
+        func lanes(_ values: [Float]) -> SIMD16<Float> {
+            var vector = SIMD16<Float>()
+            for (lane, value) in values.enumerated() { vector[lane] = value }
+            return vector
+        }
+        let scales = lanes(laneScales)
+        var table: [SIMD16<Float>] = []
+        table.reserveCapacity(1 << bucketBits)
+        let quantized = [UInt8](raw)
+        for bucket in 0..<(1 << bucketBits) {
+            var vector = SIMD16<Float>()
+            for lane in 0..<Self.storedLanes {
+                vector[lane] = Float(Int8(bitPattern: quantized[bucket * Self.storedLanes + lane]))
+            }
+            table.append(vector * scales)
+        }
+        var fingerprint = StableHash.fnv1a64(quantizedTable.utf8)
+        for value in laneScales + bias + dense.flatMap({ $0 }) + [difficultyOffset] {
+            fingerprint = StableHash.fnv1a64(withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }, seed: fingerprint)
+        }
+        self.fingerprint = fingerprint
+        self.bucketBits = bucketBits
+        self.table = table
+        self.bias = lanes(bias)
+        self.dense = dense.map(lanes)
+        self.difficultyOffset = difficultyOffset
+        var symbolBuckets = [Int32](repeating: 0, count: 256)
+        for byte in Self.symbolBytes {
+            var hash = Self.fnvOffset
+            for part in [UInt8(0xFF), byte] { hash = (hash ^ UInt32(part)) &* Self.fnvPrime }
+            symbolBuckets[Int(byte)] = Int32((hash &* 2_654_435_761) >> UInt32(32 - bucketBits))
+        }
+        self.symbolBuckets = symbolBuckets
+
+        // At most a quarter full, so a miss (nearly every word) usually ends at the first slot.
+        precondition(cueHashes.count == cueLanes.count && !cueHashes.contains(0))
+        var slotBits = 4
+        while (1 << slotBits) < cueHashes.count * 4 { slotBits += 1 }
+        let cueShift = UInt32(32 - slotBits)
+        var slots = [UInt32](repeating: 0, count: 1 << slotBits)
+        var slotLanes = [UInt8](repeating: 0, count: 1 << slotBits)
+        for (hash, lane) in zip(cueHashes, cueLanes) {
+            var slot = Int((hash &* 2_654_435_761) >> cueShift)
+            while slots[slot] != 0 { slot = (slot + 1) & (slots.count - 1) }
+            slots[slot] = hash
+            slotLanes[slot] = lane
+        }
+        self.cueSlots = slots
+        self.cueSlotLanes = slotLanes
+        self.cueShift = cueShift
+    }
+
+    /// The task lane a word or bigram hash is a cue for, or nil.
+    @inline(__always)
+    func cueLane(_ hash: UInt32) -> Int? {
+        var slot = Int((hash &* 2_654_435_761) >> cueShift)
+        while true {
+            let key = cueSlots[slot]
+            if key == hash { return Int(cueSlotLanes[slot]) }
+            if key == 0 { return nil }
+            slot = (slot + 1) & (cueSlots.count - 1)
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import PelletWire
+
+/// The rules that turn a classified request into a (model, provider) choice, and the constants
+/// they use. Deterministic: the same request, catalogue and health give the same decision.
+///
+/// Candidates are the (model, provider) pairs whose provider is allowed by the request, healthy
+/// or degraded (not open or disabled), and whose context window fits the prompt estimate plus
+/// `max_tokens`. Each preference then ranks them, healthy providers always before degraded ones:
+/// - COST: the cheapest candidate whose quality for the task meets the floor for its difficulty;
+/// - QUALITY: the best quality for the task (ties: cheaper, then faster);
+/// - LATENCY: the fastest expected full answer (time to first token + max_tokens / speed) among
+///   candidates meeting the floor: a fast answer that is wrong is not what a caller asked for;
+/// - BALANCED: the most quality above the floor per dollar, `(score - floor + margin) / cost`.
+/// When no candidate meets the floor, every preference takes the best quality available and
+/// says so in the reason.
+public struct RoutingPolicy: Sendable, Equatable {
+    /// The quality a model must reach for a task of each difficulty (catalogue scores, 0...1).
+    public var floors: [Difficulty: Double]
+    /// The completion length assumed when a request leaves `max_tokens` at 0.
+    public var defaultMaxTokens: UInt32
+    /// BALANCED: what a candidate exactly at the floor is worth, so it still counts.
+    public var balancedMargin: Double
+    /// Fallbacks listed after the primary, at most.
+    public var maxFallbacks: Int
+
+    public init(
+        floors: [Difficulty: Double] = [.easy: 0.55, .medium: 0.70, .hard: 0.85],
+        defaultMaxTokens: UInt32 = 512,
+        balancedMargin: Double = 0.05,
+        maxFallbacks: Int = 4
+    ) {
+        self.floors = floors
+        self.defaultMaxTokens = defaultMaxTokens
+        self.balancedMargin = balancedMargin
+        self.maxFallbacks = maxFallbacks
+    }
+
+    public func floor(for difficulty: Difficulty) -> Double {
+        floors[difficulty] ?? 0
+    }
+
+    /// The constants in a fixed textual form: hashed into `policy_version` with the catalogue.
+    var canonicalDescription: String {
+        let floorText = Difficulty.allCases.map { "\($0)=\(floor(for: $0))" }.joined(separator: ",")
+        return "pellet-policy/1;floors=\(floorText);default_max_tokens=\(defaultMaxTokens);"
+            + "balanced_margin=\(balancedMargin);max_fallbacks=\(maxFallbacks);"
+            + "token_estimator=\(TokenEstimator.coefficients.map { "\($0)" }.joined(separator: ","))"
+    }
+
+    /// "p1-" and 16 hex digits: a hash of the catalogue's bytes, this policy's constants and the
+    /// classifier's weights, so it changes whenever a decision could.
+    public func version(for catalogue: Catalogue) -> String {
+        let classifier = StableHash.hex(ClassifierModel.generated.fingerprint)
+        let text = catalogue.fingerprint + ";" + canonicalDescription + ";classifier=" + classifier
+        return "p1-" + StableHash.hex(StableHash.fnv1a64(text.utf8))
+    }
+}
+
+/// A (model, provider) pair that can serve the request, with what the policy ranks it by.
+struct Candidate {
+    let model: CatalogueModel
+    let offer: ProviderOffer
+    /// The model's quality for the request's task.
+    let score: Double
+    /// Cost × 1,000,000 in micro-USD (exact: tokens × micro-USD per million tokens).
+    let costNumerator: UInt64
+    /// Expected milliseconds to the full answer.
+    let latencyMs: Double
+    let degraded: Bool
+
+    /// Micro-USD, rounded up.
+    var cost: UInt64 { (costNumerator + 999_999) / 1_000_000 }
+
+    var routeCandidate: RouteCandidate {
+        RouteCandidate(model: model.id, provider: offer.provider.rawValue, estCostMicroUsd: cost)
+    }
+
+    /// The last tie-break, so the order never depends on the catalogue's order or a hash.
+    static func byName(_ a: Candidate, _ b: Candidate) -> Bool {
+        a.model.id != b.model.id ? a.model.id < b.model.id : a.offer.provider < b.offer.provider
+    }
+}
+
+extension RoutingPolicy {
+    /// True when `a` ranks before `b` for `preference`; `floor` only matters for BALANCED.
+    func ranksBefore(_ a: Candidate, _ b: Candidate, preference: Preference, floor: Double) -> Bool {
+        if a.degraded != b.degraded { return !a.degraded }
+        switch preference {
+        case .cost:
+            if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
+            if a.score != b.score { return a.score > b.score }
+            if a.latencyMs != b.latencyMs { return a.latencyMs < b.latencyMs }
+        case .quality:
+            if a.score != b.score { return a.score > b.score }
+            if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
+            if a.latencyMs != b.latencyMs { return a.latencyMs < b.latencyMs }
+        case .latency:
+            if a.latencyMs != b.latencyMs { return a.latencyMs < b.latencyMs }
+            if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
+            if a.score != b.score { return a.score > b.score }
+        case .balanced:
+            let valueA = (a.score - floor + balancedMargin) / Double(a.costNumerator)
+            let valueB = (b.score - floor + balancedMargin) / Double(b.costNumerator)
+            if valueA != valueB { return valueA > valueB }
+            if a.score != b.score { return a.score > b.score }
+            if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
+        }
+        return Candidate.byName(a, b)
+    }
+
+    /// Best quality first: the order for candidates below the floor.
+    func ranksByQuality(_ a: Candidate, _ b: Candidate) -> Bool {
+        ranksBefore(a, b, preference: .quality, floor: 0)
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import PelletWire
+
+/// The classifier's verdict on a conversation.
+public struct TaskClassification: Sendable, Equatable {
+    public var task: TaskType
+    /// The model's probability for `task`, 0...1.
+    public var confidence: Float
+    public var difficulty: Difficulty
+    /// Raw scores: lanes 0–9 are the task types in `TaskType.allCases` order (softmax logits),
+    /// lane 10 the difficulty regression (0 easy … 2 hard, before rounding). For diagnostics and
+    /// for the test that checks these against the Python trainer's.
+    public var scores: SIMD16<Float>
+
+    public init(task: TaskType, confidence: Float, difficulty: Difficulty, scores: SIMD16<Float>) {
+        self.task = task
+        self.confidence = confidence
+        self.difficulty = difficulty
+        self.scores = scores
+    }
+}
+
+/// Assigns a conversation a task type, a confidence and a difficulty, in microseconds.
+///
+/// A linear model (multinomial logistic regression for the task, ridge regression for the
+/// difficulty) over hashed word unigrams and bigrams, symbol counts, per-task cue-word counts and
+/// a few shape features, trained offline by `tools/router-data/train_classifier.py` on Pellet's
+/// labelled prompts. One pass over each message's UTF-8 bytes, no allocation: every feature is a
+/// table lookup added into one `SIMD16<Float>`. The last user turn weighs most, then the system
+/// prompt; earlier turns count a little.
+///
+/// The feature definitions must match `tools/router-data/features.py` exactly; the parity test
+/// (`ClassifierParityTests`) compares this type's scores with the trainer's.
+public struct TaskClassifier: Sendable {
+    static let weightLastUser: Float = 1.0
+    static let weightSystem: Float = 0.6
+    static let weightEarlierUser: Float = 0.35
+    static let weightOther: Float = 0.15
+
+    let model: ClassifierModel
+
+    public init() {
+        self.model = .generated
+    }
+
+    public func classify(_ messages: [ChatMessage]) -> TaskClassification {
+        let scores = self.scores(messages)
+        var best = 0
+        for lane in 1..<TaskType.allCases.count where scores[lane] > scores[best] { best = lane }
+        var total: Float = 0
+        for lane in 0..<TaskType.allCases.count { total += expf(scores[lane] - scores[best]) }
+        let rounded = (scores[ClassifierModel.difficultyLane] + model.difficultyOffset + 0.5).rounded(.down)
+        let difficulty: Difficulty = rounded <= 0 ? .easy : rounded >= 2 ? .hard : .medium
+        return TaskClassification(
+            task: TaskType.allCases[best],
+            confidence: 1 / total,
+            difficulty: difficulty,
+            scores: scores
+        )
+    }
+
+    private struct Totals {
+        var features = SIMD16<Float>()
+        var featureWeight: Float = 0
+        var bytes: Float = 0
+        var digits: Float = 0
+        var nonASCII: Float = 0
+        var newlines: Float = 0
+        var codeSymbols: Float = 0
+        var fences: Float = 0
+        var cues = SIMD16<Float>()
+    }
+
+    func scores(_ messages: [ChatMessage]) -> SIMD16<Float> {
+        var lastUser = messages.count - 1
+        for index in messages.indices.reversed() where messages[index].role == "user" {
+            lastUser = index
+            break
+        }
+        var totals = Totals()
+        var hasSystem = false
+        var lastUserBytes = 0
+        var endsWithQuestion = false
+        model.table.withUnsafeBufferPointer { table in
+            for index in messages.indices {
+                let role = messages[index].role
+                let weight: Float
+                if index == lastUser {
+                    weight = Self.weightLastUser
+                } else if role == "system" {
+                    weight = Self.weightSystem
+                } else if role == "user" {
+                    weight = Self.weightEarlierUser
+                } else {
+                    weight = Self.weightOther
+                }
+                if role == "system" { hasSystem = true }
+                var content = messages[index].content
+                content.withUTF8 { bytes in
+                    accumulate(bytes, weight: weight, table: table, into: &totals)
+                    if index == lastUser {
+                        lastUserBytes = bytes.count
+                        endsWithQuestion = Self.endsWithQuestionMark(bytes)
+                    }
+                }
+            }
+        }
+
+        let totalBytes = max(totals.bytes, 1)
+        var dense = SIMD16<Float>()
+        dense[0] = min(totals.fences, 1)
+        dense[1] = totals.codeSymbols / totalBytes * 10
+        dense[2] = totals.digits / totalBytes * 10
+        dense[3] = totals.nonASCII / totalBytes
+        dense[4] = totals.newlines / totalBytes * 20
+        dense[5] = endsWithQuestion ? 1 : 0
+        dense[6] = log1pf(Float(lastUserBytes)) / 8
+        dense[7] = messages.count > 2 ? 1 : 0
+        dense[8] = hasSystem ? 1 : 0
+
+        var scores = model.bias + totals.features / max(totals.featureWeight, 1).squareRoot()
+        for feature in 0..<ClassifierModel.shapeFeatureCount {
+            scores += dense[feature] * model.dense[feature]
+        }
+        for lane in 0..<TaskType.allCases.count where totals.cues[lane] > 0 {
+            scores += log1pf(totals.cues[lane]) * model.dense[ClassifierModel.shapeFeatureCount + lane]
+        }
+        return scores
+    }
+
+    private static func endsWithQuestionMark(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var index = bytes.count - 1
+        while index >= 0 {
+            let byte = bytes[index]
+            if byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A {
+                index -= 1
+                continue
+            }
+            return byte == UInt8(ascii: "?")
+        }
+        return false
+    }
+
+    /// The hot loop: one message's bytes into the running totals.
+    @inline(__always)
+    private func accumulate(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        weight: Float,
+        table: UnsafeBufferPointer<SIMD16<Float>>,
+        into totals: inout Totals
+    ) {
+        let shift = UInt32(32 - model.bucketBits)
+        let byteClass = ClassifierModel.byteClass
+        var sum = SIMD16<Float>()
+        var cues = SIMD16<Float>()
+        var features = 0
+        var digits = 0
+        var nonASCII = 0
+        var newlines = 0
+        var codeSymbols = 0
+        var fences = 0
+        var backticks = 0
+        var hash = ClassifierModel.fnvOffset
+        var inWord = false
+        var previous: UInt32 = 0
+        var hasPrevious = false
+
+        @inline(__always) func bucket(_ hash: UInt32) -> Int {
+            Int((hash &* 2_654_435_761) >> shift)
+        }
+
+        // A word's unigram, its bigram with the previous word, and any cue either of them is.
+        @inline(__always) func emitWord(_ hash: UInt32) {
+            sum += table[bucket(hash)]
+            features += 1
+            if let lane = model.cueLane(hash) { cues[lane] += 1 }
+            if hasPrevious {
+                let pair = ClassifierModel.bigramHash(previous, hash)
+                sum += table[bucket(pair)]
+                features += 1
+                if let lane = model.cueLane(pair) { cues[lane] += 1 }
+            }
+        }
+
+        for raw in bytes {
+            let flags = byteClass[Int(raw)]
+            if flags & ClassifierModel.backtick != 0 {
+                backticks += 1
+                if backticks == 3 { fences += 1 }
+            } else {
+                backticks = 0
+            }
+            if flags & ClassifierModel.word != 0 {
+                var byte = raw | (flags & ClassifierModel.upper)  // ASCII upper case: set 0x20
+                if flags & ClassifierModel.digit != 0 {
+                    digits += 1
+                    byte = UInt8(ascii: "0")
+                } else if raw >= 0x80 {
+                    nonASCII += 1
+                }
+                hash = (hash ^ UInt32(byte)) &* ClassifierModel.fnvPrime
+                inWord = true
+                continue
+            }
+            if inWord {
+                emitWord(hash)
+                previous = hash
+                hasPrevious = true
+                hash = ClassifierModel.fnvOffset
+                inWord = false
+            }
+            if flags & ClassifierModel.newline != 0 { newlines += 1 }
+            if flags & ClassifierModel.codeSymbol != 0 { codeSymbols += 1 }
+            if flags & ClassifierModel.symbol != 0 {
+                sum += table[Int(model.symbolBuckets[Int(raw)])]
+                features += 1
+            }
+        }
+        if inWord { emitWord(hash) }
+
+        totals.features += weight * sum
+        totals.featureWeight += weight * Float(features)
+        totals.bytes += weight * Float(bytes.count)
+        totals.digits += weight * Float(digits)
+        totals.nonASCII += weight * Float(nonASCII)
+        totals.newlines += weight * Float(newlines)
+        totals.codeSymbols += weight * Float(codeSymbols)
+        totals.fences += weight * Float(fences)
+        totals.cues += weight * cues
+    }
+}

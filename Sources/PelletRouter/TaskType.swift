@@ -1,0 +1,28 @@
+/// What a prompt asks for: the task types of DESIGN.md section 2, in a fixed order that the
+/// classifier's weights follow.
+public enum TaskType: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case code
+    case math
+    case reasoning
+    case extraction
+    case summarization
+    case translation
+    case classification
+    case creative
+    case qa
+    case chat
+
+    /// The names as they appear on the wire, in the catalogue and in `task_hint`.
+    public static let names: [String] = allCases.map(\.rawValue)
+
+    public var description: String { rawValue }
+}
+
+/// How hard a prompt looks; sets the quality floor a model must reach for it.
+public enum Difficulty: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case easy
+    case medium
+    case hard
+
+    public var description: String { rawValue }
+}

@@ -1,0 +1,255 @@
+import Foundation
+import PelletRouter
+import PelletWire
+import XCTest
+
+final class RoutingPolicyTests: XCTestCase {
+    let catalogue = Catalogue.bundled
+    lazy var router = Router(catalogue: catalogue)
+
+    /// A spread of real prompts: every task type and difficulty of the held-out split.
+    func samplePrompts() throws -> [[ChatMessage]] {
+        try LabeledPrompts.pellet(split: "heldout").map(\.messages)
+    }
+
+    func request(
+        _ messages: [ChatMessage],
+        preference: Preference = .balanced,
+        model: String = "",
+        maxTokens: UInt32 = 0,
+        hint: String = "",
+        providers: [String] = []
+    ) -> RouteRequest {
+        RouteRequest(messages: messages, model: model, preference: preference, maxTokens: maxTokens, taskHint: hint, providers: providers)
+    }
+
+    func user(_ text: String) -> [ChatMessage] { [ChatMessage(role: "user", content: text)] }
+
+    /// Every (model, provider) a request could use, with its estimated cost in micro-USD.
+    func costs(of messages: [ChatMessage], maxTokens: UInt32, task: TaskType, minimumScore: Double) -> [(model: String, provider: ProviderName, cost: UInt64)] {
+        let prompt = UInt64(TokenEstimator.estimate(messages))
+        return catalogue.models.filter { $0.quality(for: task).score >= minimumScore }.flatMap { model in
+            model.offers.map { offer in
+                let numerator = prompt * offer.inputMicroUSDPerMillionTokens + UInt64(maxTokens) * offer.outputMicroUSDPerMillionTokens
+                return (model.id, offer.provider, (numerator + 999_999) / 1_000_000)
+            }
+        }
+    }
+
+    func testCostNeverPicksACostlierCandidateMeetingTheSameFloor() throws {
+        for messages in try samplePrompts() {
+            for maxTokens: UInt32 in [64, 512, 4000] {
+                let decision = try router.route(request(messages, preference: .cost, maxTokens: maxTokens))
+                let task = try XCTUnwrap(TaskType(rawValue: decision.taskType))
+                let floor = router.policy.floor(for: router.classify(messages: messages).difficulty)
+                let cheapest = try XCTUnwrap(costs(of: messages, maxTokens: maxTokens, task: task, minimumScore: floor).map(\.cost).min())
+                XCTAssertLessThanOrEqual(decision.estCostMicroUsd, cheapest, decision.reason)
+                let chosen = try XCTUnwrap(catalogue.model(id: decision.model))
+                XCTAssertGreaterThanOrEqual(chosen.quality(for: task).score, floor, decision.reason)
+                XCTAssertTrue(decision.reason.contains("cheapest model meeting the \(task) quality floor"), decision.reason)
+            }
+        }
+    }
+
+    func testQualityPicksTheBestScoreForTheTask() throws {
+        for messages in try samplePrompts().prefix(30) {
+            let decision = try router.route(request(messages, preference: .quality))
+            let task = try XCTUnwrap(TaskType(rawValue: decision.taskType))
+            let best = catalogue.models.map { $0.quality(for: task).score }.max()!
+            XCTAssertEqual(catalogue.model(id: decision.model)?.quality(for: task).score, best, decision.reason)
+        }
+    }
+
+    func testLatencyUsesLiveFiguresFromHealth() throws {
+        let messages = user("hey, how are you doing today?")
+        let fast = try router.route(request(messages, preference: .latency, maxTokens: 256))
+        XCTAssertEqual(fast.provider, "groq", fast.reason)
+        // The engine reports groq as slow right now: the choice moves elsewhere.
+        var health = ProviderHealthSnapshot()
+        health.providers[.groq] = .init(latency: .init(timeToFirstTokenMs: 9000, outputTokensPerSecond: 5))
+        let moved = try router.route(request(messages, preference: .latency, maxTokens: 256), health: health)
+        XCTAssertNotEqual(moved.provider, "groq", moved.reason)
+        XCTAssertTrue(moved.reason.contains("fastest model meeting"), moved.reason)
+    }
+
+    func testExcludedProvidersAreNeverChosen() throws {
+        let subsets: [[String]] = [["together"], ["fireworks"], ["groq"], ["together", "groq"], ["fireworks", "together"]]
+        for messages in try samplePrompts().prefix(20) {
+            for providers in subsets {
+                for preference in Preference.allCases {
+                    let decision = try router.route(request(messages, preference: preference, providers: providers))
+                    XCTAssertTrue(providers.contains(decision.provider), decision.reason)
+                    for fallback in decision.fallbacks {
+                        XCTAssertTrue(providers.contains(fallback.provider), "\(fallback)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testAnOpenCircuitRemovesTheProvider() throws {
+        for state in [ProviderHealthSnapshot.State.open, .disabled] {
+            var health = ProviderHealthSnapshot()
+            health.setState(state, for: .groq)
+            for messages in try samplePrompts().prefix(20) {
+                for preference in Preference.allCases {
+                    let decision = try router.route(request(messages, preference: preference), health: health)
+                    XCTAssertNotEqual(decision.provider, "groq", decision.reason)
+                    XCTAssertFalse(decision.fallbacks.contains { $0.provider == "groq" })
+                }
+            }
+        }
+    }
+
+    func testDegradedProvidersRankAfterHealthyOnes() throws {
+        let messages = user("Write a haiku about the sea.")
+        let healthy = try router.route(request(messages, preference: .cost))
+        var health = ProviderHealthSnapshot()
+        health.setState(.degraded, for: try XCTUnwrap(ProviderName(rawValue: healthy.provider)))
+        let decision = try router.route(request(messages, preference: .cost), health: health)
+        XCTAssertNotEqual(decision.provider, healthy.provider)
+        // Degraded is still a candidate: with only that provider allowed it is chosen, and said so.
+        let only = try router.route(request(messages, preference: .cost, providers: [healthy.provider]), health: health)
+        XCTAssertEqual(only.provider, healthy.provider)
+        XCTAssertTrue(only.reason.contains("is degraded"), only.reason)
+    }
+
+    func testAnExplicitModelIsHonoured() throws {
+        let messages = user("Explain the difference between TCP and UDP.")
+        for model in catalogue.models {
+            for preference in Preference.allCases {
+                let decision = try router.route(request(messages, preference: preference, model: model.id))
+                XCTAssertEqual(decision.model, model.id)
+                XCTAssertTrue(model.offers.contains { $0.provider.rawValue == decision.provider })
+                XCTAssertTrue(decision.fallbacks.allSatisfy { $0.model == model.id })
+                XCTAssertEqual(decision.fallbacks.count, model.offers.count - 1)
+                XCTAssertTrue(decision.reason.contains("requested model \(model.id)"), decision.reason)
+                if preference == .cost {
+                    let cheapest = costs(of: messages, maxTokens: 512, task: .qa, minimumScore: 0).filter { $0.model == model.id }.map(\.cost).min()
+                    XCTAssertEqual(decision.estCostMicroUsd, cheapest)
+                }
+            }
+        }
+        // "auto" and "" let the router choose.
+        XCTAssertEqual(try router.route(request(messages, model: "auto")), try router.route(request(messages)))
+    }
+
+    func testFallbacksNeverRepeatThePrimaryAndPutTheSameModelFirst() throws {
+        for messages in try samplePrompts() {
+            for preference in Preference.allCases {
+                let decision = try router.route(request(messages, preference: preference))
+                let pairs = decision.fallbacks.map { "\($0.model)@\($0.provider)" }
+                XCTAssertFalse(pairs.contains("\(decision.model)@\(decision.provider)"), decision.reason)
+                XCTAssertEqual(Set(pairs).count, pairs.count)
+                XCTAssertLessThanOrEqual(decision.fallbacks.count, 4)
+                XCTAssertGreaterThan(decision.fallbacks.count, 0)
+                // Same model on other providers first, then other models.
+                let sameModel = decision.fallbacks.prefix { $0.model == decision.model }
+                XCTAssertFalse(decision.fallbacks.dropFirst(sameModel.count).contains { $0.model == decision.model })
+                let otherProviders = (catalogue.model(id: decision.model)?.offers.count ?? 1) - 1
+                XCTAssertEqual(sameModel.count, min(otherProviders, 4))
+            }
+        }
+    }
+
+    func testDecisionsAreDeterministic() throws {
+        let other = Router(catalogue: try Catalogue.loadBundled())
+        for messages in try samplePrompts() {
+            for preference in Preference.allCases {
+                let first = try router.route(request(messages, preference: preference))
+                XCTAssertEqual(first, try router.route(request(messages, preference: preference)))
+                XCTAssertEqual(first, try other.route(request(messages, preference: preference)))
+            }
+        }
+    }
+
+    func testDecisionFields() throws {
+        let messages = [
+            ChatMessage(role: "system", content: "You are a senior Go engineer."),
+            ChatMessage(role: "user", content: "Write a Go function that merges two sorted slices of ints."),
+        ]
+        let decision = try router.route(request(messages, preference: .cost, maxTokens: 300))
+        XCTAssertEqual(decision.taskType, "code")
+        XCTAssertGreaterThan(decision.confidence, 0.3)
+        XCTAssertEqual(decision.policyVersion, router.policyVersion)
+        XCTAssertTrue(decision.policyVersion.hasPrefix("p1-"))
+        XCTAssertEqual(decision.policyVersion.count, 19)
+        let model = try XCTUnwrap(catalogue.model(id: decision.model))
+        let offer = try XCTUnwrap(model.offer(on: try XCTUnwrap(ProviderName(rawValue: decision.provider))))
+        let prompt = UInt64(TokenEstimator.estimate(messages))
+        let expected = (prompt * offer.inputMicroUSDPerMillionTokens + 300 * offer.outputMicroUSDPerMillionTokens + 999_999) / 1_000_000
+        XCTAssertEqual(decision.estCostMicroUsd, expected)
+        XCTAssertTrue(decision.reason.hasPrefix("code task ("), decision.reason)
+        XCTAssertTrue(decision.reason.contains("\(decision.model) on \(decision.provider) at $0.0"), decision.reason)
+        print("example decision: \(decision.model) on \(decision.provider): \(decision.reason)")
+    }
+
+    func testTaskHintOverridesTheClassifier() throws {
+        let messages = user("Write a Go function that merges two sorted slices of ints.")
+        let decision = try router.route(request(messages, hint: "translation"))
+        XCTAssertEqual(decision.taskType, "translation")
+        XCTAssertEqual(decision.confidence, 1)
+        XCTAssertTrue(decision.reason.hasPrefix("translation task (from task_hint"), decision.reason)
+    }
+
+    func testPolicyVersionFollowsCatalogueAndConstants() throws {
+        XCTAssertEqual(Router(catalogue: catalogue).policyVersion, router.policyVersion)
+        let stricter = Router(catalogue: catalogue, policy: RoutingPolicy(floors: [.easy: 0.6, .medium: 0.75, .hard: 0.9]))
+        XCTAssertNotEqual(stricter.policyVersion, router.policyVersion)
+    }
+
+    // MARK: errors
+
+    func testErrorStatuses() throws {
+        let messages = user("What is the capital of Peru?")
+        assertError(.invalidArgument, "messages is empty") { try router.route(request([])) }
+        assertError(.invalidArgument, "every message's content is empty") {
+            try router.route(request([ChatMessage(role: "system", content: ""), ChatMessage(role: "user", content: " \n\t")]))
+        }
+        assertError(.invalidArgument, "unknown provider \"openai\" in providers (expected together, fireworks, groq)") {
+            try router.route(request(messages, providers: ["groq", "openai"]))
+        }
+        assertError(.invalidArgument, "invalid task_hint \"poetry\"") { try router.route(request(messages, hint: "poetry")) }
+        assertError(.invalidArgument, "invalid task_hint \"Code\"") { try router.route(request(messages, hint: "Code")) }
+        assertError(.notFound, "unknown model \"gpt-4o\"") { try router.route(request(messages, model: "gpt-4o")) }
+
+        let huge = user(String(repeating: "word ", count: 200_000))
+        assertError(.unavailable, "no candidate: context window too small for 215") { try router.route(request(huge)) }
+        assertError(.unavailable, "no candidate: context window too small for") {
+            try router.route(request(messages, maxTokens: 400_000))
+        }
+
+        var allOpen = ProviderHealthSnapshot()
+        for provider in ProviderName.allCases { allOpen.setState(.open, for: provider) }
+        assertError(.unavailable, "no candidate: together circuit open, fireworks circuit open, groq circuit open") {
+            try router.route(request(messages), health: allOpen)
+        }
+        var fireworksDown = ProviderHealthSnapshot()
+        fireworksDown.setState(.disabled, for: .fireworks)
+        assertError(.unavailable, "all providers of deepseek-r1 are unavailable: together not in providers, fireworks disabled") {
+            try router.route(request(messages, model: "deepseek-r1", providers: ["fireworks", "groq"]), health: fireworksDown)
+        }
+        assertError(.unavailable, "no candidate for qwen2.5-72b-instruct: context window too small for") {
+            try router.route(request(messages, model: "qwen2.5-72b-instruct", maxTokens: 40_000))
+        }
+    }
+
+    private func assertError(
+        _ status: Status,
+        _ messagePrefix: String,
+        file: StaticString = #filePath,
+        line: UInt = #line,
+        _ body: () throws -> RouteDecision
+    ) {
+        do {
+            let decision = try body()
+            XCTFail("expected \(status), got a decision: \(decision.reason)", file: file, line: line)
+        } catch {
+            guard let error = error as? RPCError else {
+                return XCTFail("expected an RPCError, got \(error)", file: file, line: line)
+            }
+            XCTAssertEqual(error.status, status, error.message, file: file, line: line)
+            XCTAssertTrue(error.message.hasPrefix(messagePrefix), "\"\(error.message)\" does not start with \"\(messagePrefix)\"", file: file, line: line)
+        }
+    }
+}
