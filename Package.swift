@@ -107,6 +107,7 @@ let package = Package(
             dependencies: [
                 "PelletClient",
                 "PelletWire",
+                "PelletRouter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
