@@ -65,10 +65,10 @@ final class AccountCallTests: XCTestCase {
 
     func testGetGetByEmailUpdateAndList() async throws {
         let created = try await createAccount()
-        let fetched1 = try await account(.get(created.id))
-        XCTAssertEqual(fetched1.account, created)
-        let fetched2 = try await account(.getByEmail("Ada@Example.com"))
-        XCTAssertEqual(fetched2.account?.id, created.id)
+        let response1 = try await account(.get(created.id))
+        XCTAssertEqual(response1.account, created)
+        let response2 = try await account(.getByEmail("Ada@Example.com"))
+        XCTAssertEqual(response2.account?.id, created.id)
         _ = await expectStatus(.notFound, .get("acc_missing"))
         _ = await expectStatus(.notFound, .getByEmail("nobody@example.com"))
 
@@ -132,8 +132,8 @@ final class AccountCallTests: XCTestCase {
             XCTAssertTrue(error?.message.contains(status) ?? false, error?.message ?? "")
         }
         _ = try await account(.update(Account(id: owner.id, subscriptionStatus: "active")))
-        let fetched3 = try await account(.get(""), credentials: Credentials(apiKey: key))
-        XCTAssertEqual(fetched3.account?.id, owner.id)
+        let response3 = try await account(.get(""), credentials: Credentials(apiKey: key))
+        XCTAssertEqual(response3.account?.id, owner.id)
     }
 
     func testAdminTokenIsRequiredAndChecked() async throws {
@@ -223,22 +223,9 @@ final class AccountCallTests: XCTestCase {
 
         server = try await TestServer.start(directory: directory)
         client = try await server.client()
-        let fetched4 = try await account(.get(owner.id))
-        XCTAssertEqual(fetched4.account, owner)
-        let fetched5 = try await account(.get(""), credentials: Credentials(apiKey: key))
-        XCTAssertEqual(fetched5.account?.id, owner.id)
-    }
-
-    private func mdbDump(_ path: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/mdb_dump")
-        process.arguments = ["-a", "-p", path]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "mdb_dump failed")
-        return String(decoding: data, as: UTF8.self)
+        let response4 = try await account(.get(owner.id))
+        XCTAssertEqual(response4.account, owner)
+        let response5 = try await account(.get(""), credentials: Credentials(apiKey: key))
+        XCTAssertEqual(response5.account?.id, owner.id)
     }
 }

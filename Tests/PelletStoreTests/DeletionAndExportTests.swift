@@ -1,5 +1,6 @@
 import Foundation
 import PelletStore
+import PelletTesting
 import PelletWire
 import XCTest
 
@@ -113,16 +114,3 @@ final class DeletionAndExportTests: StoreTestCase {
     }
 }
 
-/// `mdb_dump -a -p`: every named database, printable bytes as themselves.
-func mdbDump(_ directory: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/mdb_dump")
-    process.arguments = ["-a", "-p", directory]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    XCTAssertEqual(process.terminationStatus, 0, "mdb_dump failed")
-    return String(decoding: data, as: UTF8.self)
-}
