@@ -157,7 +157,14 @@ let package = Package(
         ),
         .testTarget(
             name: "PelletProvidersTests",
-            dependencies: ["PelletProviders", "PelletWire", "pellet-mock-provider"]
+            dependencies: [
+                "PelletProviders",
+                "PelletWire",
+                "pellet-mock-provider",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.

@@ -1,0 +1,70 @@
+import PelletWire
+
+/// A chat completion to send to a provider.
+public struct ChatRequest: Sendable {
+    /// The provider's own model name (the catalogue maps Pellet's model to it).
+    public var model: String
+    public var messages: [ChatMessage]
+    /// 0: the provider's default.
+    public var maxTokens: UInt32
+    /// 0 (or not finite): the provider's default.
+    public var temperature: Float
+    /// 0 (or not finite): the provider's default.
+    public var topP: Float
+    public var stop: [String]
+    /// Ask for server-sent events, with the usage in the last chunk.
+    public var stream: Bool
+
+    public init(
+        model: String,
+        messages: [ChatMessage],
+        maxTokens: UInt32 = 0,
+        temperature: Float = 0,
+        topP: Float = 0,
+        stop: [String] = [],
+        stream: Bool = false
+    ) {
+        self.model = model
+        self.messages = messages
+        self.maxTokens = maxTokens
+        self.temperature = temperature
+        self.topP = topP
+        self.stop = stop
+        self.stream = stream
+    }
+}
+
+/// A whole (non-streamed) answer, or the end of a streamed one.
+public struct ChatCompletion: Sendable, Equatable {
+    /// Empty for a stream unless the decoder was asked to accumulate it.
+    public var content: String
+    /// "stop", "length", ... as the provider says; empty if it did not.
+    public var finishReason: String
+    /// Nil when the provider did not report usage (the caller estimates and flags it).
+    public var usage: TokenUsage?
+    /// The model name the provider reports, empty if none.
+    public var model: String
+
+    public init(content: String, finishReason: String, usage: TokenUsage?, model: String = "") {
+        self.content = content
+        self.finishReason = finishReason
+        self.usage = usage
+        self.model = model
+    }
+}
+
+/// One parsed `data:` event of a stream.
+public struct ChatStreamChunk: Sendable, Equatable {
+    /// The new text; empty for role-only, finish-only and usage-only chunks.
+    public var delta: String
+    public var finishReason: String?
+    public var usage: TokenUsage?
+    public var model: String
+
+    public init(delta: String, finishReason: String? = nil, usage: TokenUsage? = nil, model: String = "") {
+        self.delta = delta
+        self.finishReason = finishReason
+        self.usage = usage
+        self.model = model
+    }
+}

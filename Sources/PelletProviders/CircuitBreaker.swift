@@ -1,0 +1,127 @@
+import PelletWire
+
+/// One provider's circuit breaker and health figures, safe to use from any thread.
+///
+/// The Complete call asks ``admit()`` before each attempt and reports every attempt's outcome
+/// with ``recordSuccess(latency:)`` or ``recordFailure(_:)``; the router and Health read
+/// ``snapshot()``. The logic is ``CircuitBreakerStateMachine``; this class adds the lock and
+/// the clock (injectable for tests).
+public final class CircuitBreaker: Sendable {
+    public let provider: ProviderName
+    private let machine: LockedState<CircuitBreakerStateMachine>
+    private let now: @Sendable () -> ContinuousClock.Instant
+
+    public init(
+        provider: ProviderName,
+        isEnabled: Bool,
+        configuration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        self.provider = provider
+        self.machine = LockedState(CircuitBreakerStateMachine(configuration: configuration, isEnabled: isEnabled))
+        self.now = now
+    }
+
+    /// Whether an attempt may go to the provider now (see ``Admission``).
+    public func admit() -> Admission {
+        let now = now()
+        return machine.withLock { $0.admit(now: now) }
+    }
+
+    public func recordSuccess(latency: Duration) {
+        let now = now()
+        machine.withLock { $0.recordSuccess(latency: latency, now: now) }
+    }
+
+    public func recordFailure(_ failure: ProviderFailure) {
+        let now = now()
+        machine.withLock { $0.recordFailure(failure, now: now) }
+    }
+
+    public func snapshot() -> ProviderHealthSnapshot {
+        let now = now()
+        return machine.withLock { machine in
+            ProviderHealthSnapshot(
+                provider: provider,
+                state: machine.state(now: now),
+                errorRate: machine.errorRate,
+                latencyP50Milliseconds: machine.latencyP50Milliseconds(now: now)
+            )
+        }
+    }
+}
+
+/// A provider's health at one moment: the router's health input and the Health call's row.
+public struct ProviderHealthSnapshot: Sendable, Hashable {
+    public var provider: ProviderName
+    public var state: ProviderState
+    /// Failures over the recent calls, 0...1.
+    public var errorRate: Double
+    public var latencyP50Milliseconds: UInt32
+
+    public init(provider: ProviderName, state: ProviderState, errorRate: Double, latencyP50Milliseconds: UInt32) {
+        self.provider = provider
+        self.state = state
+        self.errorRate = errorRate
+        self.latencyP50Milliseconds = latencyP50Milliseconds
+    }
+
+    /// Whether the router should consider the provider at all (`healthy` or `degraded`).
+    public var isRoutable: Bool {
+        state == .healthy || state == .degraded
+    }
+
+    /// The Health call's message.
+    public var wire: ProviderHealth {
+        ProviderHealth(
+            name: provider.rawValue,
+            state: state.rawValue,
+            errorRate: Float(errorRate),
+            latencyP50Ms: latencyP50Milliseconds
+        )
+    }
+}
+
+/// Every provider's configuration and breaker, built once at start-up.
+public final class ProviderDirectory: Sendable {
+    public let configurations: [ProviderName: ProviderConfiguration]
+    private let together: CircuitBreaker
+    private let fireworks: CircuitBreaker
+    private let groq: CircuitBreaker
+
+    public init(
+        configurations: [ProviderConfiguration],
+        breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
+        var byName: [ProviderName: ProviderConfiguration] = [:]
+        for configuration in configurations { byName[configuration.name] = configuration }
+        self.configurations = byName
+        func makeBreaker(_ name: ProviderName) -> CircuitBreaker {
+            CircuitBreaker(
+                provider: name, isEnabled: byName[name]?.isEnabled ?? false,
+                configuration: breakerConfiguration, now: now)
+        }
+        together = makeBreaker(.together)
+        fireworks = makeBreaker(.fireworks)
+        groq = makeBreaker(.groq)
+    }
+
+    public func configuration(for name: ProviderName) -> ProviderConfiguration? {
+        configurations[name]
+    }
+
+    /// Every provider has one (a provider without configuration is disabled).
+    public func breaker(for name: ProviderName) -> CircuitBreaker {
+        switch name {
+        case .together: together
+        case .fireworks: fireworks
+        case .groq: groq
+        }
+    }
+
+    /// Every provider, in name order.
+    public func health() -> [ProviderHealthSnapshot] {
+        ProviderName.allCases.sorted().map { breaker(for: $0).snapshot() }
+    }
+}

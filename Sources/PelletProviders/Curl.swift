@@ -1,0 +1,338 @@
+import CCurl
+
+// The one file of the package that imports CCurl: every libcurl handle is wrapped here, with
+// exactly one owner that frees it, and every libcurl return code becomes a Swift error here.
+
+/// libcurl's process-wide set-up.
+enum CurlLibrary {
+    /// `curl_global_init` must run once, before any other libcurl call, and is not thread-safe
+    /// in every build; a `static let` is initialised exactly once, atomically.
+    private static let initializationCode: UInt32 = pellet_curl_global_init_default().rawValue
+
+    static func initialize() throws(TransferError) {
+        if initializationCode != CURLE_OK.rawValue {
+            throw TransferError(curlCode: CURLcode(rawValue: initializationCode), context: "curl_global_init")
+        }
+    }
+
+    /// "libcurl/7.88.1 OpenSSL/3.0.11 zlib/1.2.13 nghttp2/1.52.0", for the start-up log line.
+    static var version: String { String(cString: curl_version()) }
+}
+
+extension TransferError {
+    /// The one mapping from a libcurl result code to a ``TransferError``. `detail` is the
+    /// transfer's `CURLOPT_ERRORBUFFER` text when there is one (more precise than the generic
+    /// `curl_easy_strerror` sentence); it names hosts and addresses, never request content.
+    init(curlCode code: CURLcode, detail: String = "", context: String? = nil) {
+        let kind: Kind
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            kind = .timedOut
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
+            kind = .connectionFailed
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED,
+            CURLE_SSL_ENGINE_INITFAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR,
+            CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_SHUTDOWN_FAILED:
+            kind = .tls
+        case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE, CURLE_HTTP2,
+            CURLE_HTTP2_STREAM, CURLE_WEIRD_SERVER_REPLY:
+            kind = .connectionLost
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_BAD_FUNCTION_ARGUMENT:
+            kind = .invalidRequest
+        default:
+            kind = .other
+        }
+        var message = String(cString: curl_easy_strerror(code))
+        if !detail.isEmpty { message += ": " + detail }
+        if let context { message = context + ": " + message }
+        self.init(kind: kind, curlCode: Int(code.rawValue), message: message)
+    }
+
+    init(multiCode code: CURLMcode, context: String) {
+        let message = context + ": " + String(cString: curl_multi_strerror(code))
+        self.init(kind: .other, curlCode: Int(code.rawValue), message: message)
+    }
+}
+
+/// A libcurl share handle: DNS cache and TLS sessions shared by every transfer.
+///
+/// The multi handle already shares its connection pool among its easy handles; the share adds
+/// TLS session resumption for new connections to a host the engine has talked to before. Only
+/// the provider thread uses it, so it needs no lock callbacks.
+final class CurlShare {
+    let handle: UnsafeMutableRawPointer
+
+    init() throws(TransferError) {
+        guard let handle = curl_share_init() else {
+            throw TransferError(kind: .other, message: "curl_share_init failed")
+        }
+        self.handle = handle
+        for data in [CURL_LOCK_DATA_DNS, CURL_LOCK_DATA_SSL_SESSION] {
+            let code = pellet_curl_share_setopt_long(handle, CURLSHOPT_SHARE, Int(data.rawValue))
+            if code != CURLSHE_OK {
+                curl_share_cleanup(handle)
+                throw TransferError(
+                    kind: .other, message: "curl_share_setopt: " + String(cString: curl_share_strerror(code)))
+            }
+        }
+    }
+
+    /// Only once every easy handle that used the share is cleaned up.
+    deinit {
+        curl_share_cleanup(handle)
+    }
+}
+
+/// The libcurl multi handle: the provider thread's event loop over every transfer.
+///
+/// Owned by the provider thread. `@unchecked Sendable` because one method, ``wakeup()``, is
+/// called from other threads, which libcurl allows for `curl_multi_wakeup` alone; the engine
+/// core makes sure it is never called once the handle is being cleaned up.
+final class CurlMulti: @unchecked Sendable {
+    private let handle: UnsafeMutableRawPointer
+
+    init(maximumIdleConnections: Int) throws(TransferError) {
+        guard let handle = curl_multi_init() else {
+            throw TransferError(kind: .other, message: "curl_multi_init failed")
+        }
+        self.handle = handle
+        do {
+            // HTTP/2: many transfers to one provider share one connection as streams.
+            try check(pellet_curl_multi_setopt_long(handle, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX), "pipelining")
+            if maximumIdleConnections > 0 {
+                try check(
+                    pellet_curl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, maximumIdleConnections), "maxconnects")
+            }
+        } catch {
+            curl_multi_cleanup(handle)
+            throw error
+        }
+    }
+
+    /// Only once every easy handle has been removed.
+    deinit {
+        curl_multi_cleanup(handle)
+    }
+
+    func add(_ easy: CurlEasy) throws(TransferError) {
+        try check(curl_multi_add_handle(handle, easy.handle), "curl_multi_add_handle")
+    }
+
+    func remove(_ easy: CurlEasy) {
+        // Fails only for a handle that is not in this multi, which the engine never passes.
+        _ = curl_multi_remove_handle(handle, easy.handle)
+    }
+
+    /// Moves every transfer forward as far as it can without blocking; runs the data callbacks.
+    func perform() throws(TransferError) {
+        var running: Int32 = 0
+        try check(curl_multi_perform(handle, &running), "curl_multi_perform")
+    }
+
+    /// Waits for socket activity, libcurl's own next timeout, a ``wakeup()``, or `milliseconds`.
+    func poll(timeoutMilliseconds milliseconds: Int) throws(TransferError) {
+        try check(curl_multi_poll(handle, nil, 0, Int32(clamping: milliseconds), nil), "curl_multi_poll")
+    }
+
+    /// Makes a `poll` in progress (or the next one) return at once. Callable from any thread.
+    func wakeup() {
+        _ = curl_multi_wakeup(handle)
+    }
+
+    /// The next finished transfer (found through its easy handle's `CURLOPT_PRIVATE` pointer)
+    /// and its error, if any.
+    func nextFinished() -> (transfer: Transfer, error: TransferError?)? {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(handle, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            var owner: UnsafeMutableRawPointer? = nil
+            guard pellet_curl_easy_getinfo_private(easy, &owner) == CURLE_OK, let owner else { continue }
+            let transfer = Unmanaged<Transfer>.fromOpaque(owner).takeUnretainedValue()
+            let code = pellet_curl_msg_result(message)
+            if code == CURLE_OK {
+                return (transfer, nil)
+            }
+            return (transfer, TransferError(curlCode: code, detail: transfer.easy?.errorDetail ?? ""))
+        }
+        return nil
+    }
+
+    private func check(_ code: CURLMcode, _ context: String) throws(TransferError) {
+        if code != CURLM_OK {
+            throw TransferError(multiCode: code, context: context)
+        }
+    }
+}
+
+/// One libcurl easy handle and everything it points to for the life of its transfer: the
+/// header list, the request body and the error buffer.
+///
+/// Owned by the engine's per-transfer object on the provider thread, and freed with it, after
+/// the handle has been removed from the multi handle: libcurl reads the header list and the body
+/// while the transfer runs, so they must live exactly as long as the handle.
+final class CurlEasy {
+    fileprivate let handle: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let body: UnsafeMutableRawBufferPointer
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+
+    /// Creates and configures the handle for `request`. `owner` receives the callbacks; it
+    /// owns the handle, so it outlives it.
+    init(
+        request: HTTPRequest,
+        owner: Transfer,
+        configuration: EngineConfiguration,
+        share: CurlShare
+    ) throws(TransferError) {
+        guard let handle = curl_easy_init() else {
+            throw TransferError(kind: .other, message: "curl_easy_init failed")
+        }
+        self.handle = handle
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        // libcurl reads the body from this copy while sending; never empty, so the pointer is real.
+        body = .allocate(byteCount: max(1, request.body.count), alignment: 1)
+        if !request.body.isEmpty {
+            request.body.withUnsafeBytes { body.copyMemory(from: $0) }
+        }
+        try configure(request: request, owner: owner, configuration: configuration, share: share)
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        curl_slist_free_all(headerList)
+        body.deallocate()
+        errorBuffer.deallocate()
+    }
+
+    private func configure(
+        request: HTTPRequest,
+        owner transfer: Transfer,
+        configuration: EngineConfiguration,
+        share: CurlShare
+    ) throws(TransferError) {
+        let owner = Unmanaged.passUnretained(transfer).toOpaque()
+        try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
+        try set(CURLOPT_URL, string: request.url)
+        try set(CURLOPT_PROTOCOLS_STR, string: "http,https")
+        try set(CURLOPT_PRIVATE, pointer: owner)
+        try check(pellet_curl_easy_setopt_share(handle, share.handle), "CURLOPT_SHARE")
+
+        // Signals are not for a library in a multi-threaded server (SIGPIPE is ignored
+        // process-wide by the engine instead, SIGALRM-based DNS timeouts are not wanted).
+        try set(CURLOPT_NOSIGNAL, 1)
+        // HTTP/2 over TLS (negotiated by ALPN), HTTP/1.1 for plain http:// such as the mock.
+        try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        // Wait for a connection being set up to the same host, to multiplex on it, rather than
+        // opening another one.
+        try set(CURLOPT_PIPEWAIT, 1)
+        try set(CURLOPT_TCP_KEEPALIVE, 1)
+        try set(CURLOPT_TIMEOUT_MS, max(1, request.timeout.roundedUpMilliseconds))
+        try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, configuration.connectTimeout.roundedUpMilliseconds))
+        try set(CURLOPT_USERAGENT, string: configuration.userAgent)
+        if let path = configuration.caCertificatesPath {
+            try set(CURLOPT_CAINFO, string: path)
+        }
+
+        // Each field, plus an empty `Expect:`, which stops libcurl from waiting for a
+        // `100 Continue` before sending a large HTTP/1.1 body.
+        for field in request.headers {
+            try appendHeader(field.name + ": " + field.value)
+        }
+        try appendHeader("Expect:")
+        try check(pellet_curl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList), "CURLOPT_HTTPHEADER")
+
+        switch request.method {
+        case .get:
+            try set(CURLOPT_HTTPGET, 1)
+        case .post:
+            try set(CURLOPT_POST, 1)
+            try check(
+                pellet_curl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),
+                "CURLOPT_POSTFIELDSIZE_LARGE")
+            try set(CURLOPT_POSTFIELDS, pointer: body.baseAddress!)
+        }
+
+        try check(
+            pellet_curl_easy_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, owner in
+                let length = size * count
+                let transfer = Unmanaged<Transfer>.fromOpaque(owner!).takeUnretainedValue()
+                transfer.receivedHeaderLine(UnsafeRawBufferPointer(start: data, count: length))
+                return length
+            },
+            "CURLOPT_HEADERFUNCTION")
+        try set(CURLOPT_HEADERDATA, pointer: owner)
+        try check(
+            pellet_curl_easy_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, owner in
+                let length = size * count
+                let transfer = Unmanaged<Transfer>.fromOpaque(owner!).takeUnretainedValue()
+                transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: length))
+                return length
+            },
+            "CURLOPT_WRITEFUNCTION")
+        try set(CURLOPT_WRITEDATA, pointer: owner)
+    }
+
+    /// Facts about the finished transfer.
+    var info: TransferInfo {
+        var status = 0
+        var connects = 0
+        var version = 0
+        var firstByte: curl_off_t = 0
+        var total: curl_off_t = 0
+        _ = pellet_curl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        _ = pellet_curl_easy_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
+        _ = pellet_curl_easy_getinfo_long(handle, CURLINFO_HTTP_VERSION, &version)
+        _ = pellet_curl_easy_getinfo_off_t(handle, CURLINFO_STARTTRANSFER_TIME_T, &firstByte)
+        _ = pellet_curl_easy_getinfo_off_t(handle, CURLINFO_TOTAL_TIME_T, &total)
+        let httpVersion: Int
+        switch version {
+        case Int(CURL_HTTP_VERSION_1_0), Int(CURL_HTTP_VERSION_1_1): httpVersion = 1
+        case Int(CURL_HTTP_VERSION_2_0): httpVersion = 2
+        case Int(CURL_HTTP_VERSION_3): httpVersion = 3
+        default: httpVersion = 0
+        }
+        return TransferInfo(
+            status: status,
+            newConnections: connects,
+            httpVersion: httpVersion,
+            timeToFirstByte: .microseconds(firstByte),
+            totalTime: .microseconds(total)
+        )
+    }
+
+    /// The handle's `CURLOPT_ERRORBUFFER` text ("Failed to connect to 127.0.0.1 port 9: ...").
+    var errorDetail: String {
+        String(cString: errorBuffer)
+    }
+
+    private func appendHeader(_ line: String) throws(TransferError) {
+        // A CR or LF in a field would let a value inject other header fields.
+        guard !line.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
+            throw TransferError(kind: .invalidRequest, message: "a header field holds a line break")
+        }
+        guard let appended = curl_slist_append(headerList, line) else {
+            throw TransferError(kind: .other, message: "curl_slist_append failed")
+        }
+        headerList = appended
+    }
+
+    private func set(_ option: CURLoption, _ value: Int) throws(TransferError) {
+        try check(pellet_curl_easy_setopt_long(handle, option, value), "option \(option.rawValue)")
+    }
+
+    private func set(_ option: CURLoption, string value: String) throws(TransferError) {
+        try check(pellet_curl_easy_setopt_string(handle, option, value), "option \(option.rawValue)")
+    }
+
+    private func set(_ option: CURLoption, pointer value: UnsafeMutableRawPointer) throws(TransferError) {
+        try check(pellet_curl_easy_setopt_pointer(handle, option, value), "option \(option.rawValue)")
+    }
+
+    private func check(_ code: CURLcode, _ context: String) throws(TransferError) {
+        if code != CURLE_OK {
+            throw TransferError(curlCode: code, context: context)
+        }
+    }
+}

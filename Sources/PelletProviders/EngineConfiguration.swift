@@ -1,0 +1,42 @@
+/// Settings of the ``ProviderEngine``.
+public struct EngineConfiguration: Sendable, Hashable {
+    /// The limit on establishing a connection (TCP and TLS), `CURLOPT_CONNECTTIMEOUT_MS`.
+    public var connectTimeout: Duration
+    /// The longest the provider thread sleeps in `curl_multi_poll` when nothing happens. Commands
+    /// wake it at once (`curl_multi_wakeup`), so this only bounds how late a housekeeping check
+    /// can be; it does not add latency.
+    public var maximumPollInterval: Duration
+    /// Idle connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`); 0 = libcurl's default.
+    public var maximumIdleConnections: Int
+    /// The `User-Agent` header.
+    public var userAgent: String
+    /// A PEM file of CA certificates to trust instead of the system's (`CURLOPT_CAINFO`): for a
+    /// TLS-intercepting proxy, or a test server with its own certificate. Nil: the system's.
+    public var caCertificatesPath: String?
+
+    public init(
+        connectTimeout: Duration = .seconds(5),
+        maximumPollInterval: Duration = .seconds(1),
+        maximumIdleConnections: Int = 0,
+        userAgent: String = "pellet/1",
+        caCertificatesPath: String? = nil
+    ) {
+        self.connectTimeout = connectTimeout
+        self.maximumPollInterval = maximumPollInterval
+        self.maximumIdleConnections = maximumIdleConnections
+        self.userAgent = userAgent
+        self.caCertificatesPath = caCertificatesPath
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up so that a positive duration never becomes 0 (which
+    /// libcurl reads as "no limit"), clamped to the range of a C `long`/`int` timeout.
+    var roundedUpMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        if seconds < 0 || (seconds == 0 && attoseconds <= 0) { return 0 }
+        if seconds >= Int64(Int32.max / 1000) { return Int(Int32.max) }
+        let fromAttoseconds = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int(seconds) * 1000 + Int(fromAttoseconds)
+    }
+}

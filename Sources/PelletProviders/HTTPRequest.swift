@@ -1,0 +1,103 @@
+/// An HTTP request for the ``ProviderEngine``.
+///
+/// The engine copies everything it needs when the transfer starts; the value can be reused.
+public struct HTTPRequest: Sendable {
+    public enum Method: String, Sendable {
+        case get = "GET"
+        case post = "POST"
+    }
+
+    public var method: Method
+    /// An absolute `http://` or `https://` URL.
+    public var url: String
+    public var headers: HTTPHeaders
+    /// Sent as-is; ignored for GET.
+    public var body: [UInt8]
+    /// The whole transfer's limit (`CURLOPT_TIMEOUT_MS`): set it from the call's remaining
+    /// deadline. Zero or less fails the transfer at once as timed out.
+    public var timeout: Duration
+    /// Fails the transfer when no response body byte arrives this long after the start. For a
+    /// streamed completion the first body bytes are the first SSE event, which makes this the
+    /// first-token timeout. `nil`: no limit beyond ``timeout``.
+    public var firstByteTimeout: Duration?
+    /// Fails the transfer when no body byte arrives for this long (a stream that stalls). Before
+    /// the first body byte it counts from the start, unless ``firstByteTimeout`` is set, which
+    /// then governs the wait for the first byte. `nil`: no limit beyond ``timeout``.
+    public var idleTimeout: Duration?
+
+    public init(
+        method: Method = .post,
+        url: String,
+        headers: HTTPHeaders = [],
+        body: [UInt8] = [],
+        timeout: Duration,
+        firstByteTimeout: Duration? = nil,
+        idleTimeout: Duration? = nil
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.firstByteTimeout = firstByteTimeout
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// An ordered list of header fields; names compare case-insensitively.
+public struct HTTPHeaders: Sendable, Hashable, ExpressibleByArrayLiteral, Sequence, CustomStringConvertible {
+    public struct Field: Sendable, Hashable {
+        public var name: String
+        public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public private(set) var fields: [Field]
+
+    public init(_ fields: [(String, String)] = []) {
+        self.fields = fields.map { Field(name: $0.0, value: $0.1) }
+    }
+
+    public init(arrayLiteral elements: (String, String)...) {
+        self.init(elements)
+    }
+
+    public mutating func add(name: String, value: String) {
+        fields.append(Field(name: name, value: value))
+    }
+
+    /// The value of the first field called `name` (any case).
+    public subscript(name: String) -> String? {
+        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+    }
+
+    public var count: Int { fields.count }
+
+    public func makeIterator() -> IndexingIterator<[Field]> {
+        fields.makeIterator()
+    }
+
+    /// Names only: values may hold credentials (`Authorization`).
+    public var description: String {
+        "[" + fields.map(\.name).joined(separator: ", ") + "]"
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive comparison, enough for header names and media types.
+    func caseInsensitiveEquals(_ other: String) -> Bool {
+        let left = utf8
+        let right = other.utf8
+        guard left.count == right.count else { return false }
+        return zip(left, right).allSatisfy { asciiLowercased($0) == asciiLowercased($1) }
+    }
+}
+
+@inline(__always)
+func asciiLowercased(_ byte: UInt8) -> UInt8 {
+    (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) ? byte | 0x20 : byte
+}

@@ -1,1 +1,0 @@
-// Placeholder until PelletProviders lands; delete me.

@@ -1,0 +1,91 @@
+import NIOCore
+
+extension ProviderEngine {
+    /// Starts a chat completion and delivers its events on `eventLoop`, where it must be called.
+    ///
+    /// The provider thread only copies bytes and hops them to `eventLoop`; SSE and JSON decoding
+    /// (``ChatResponseDecoder``) run there, so the single provider thread does I/O alone and the
+    /// decoding spreads over the event loops. `onEvent` receives deltas (streams only) and then
+    /// exactly one terminal event, `.completed` or `.failed`, also after ``TransferHandle/cancel()``
+    /// (as `.failed` of kind `cancelled`). A malformed chunk cancels the transfer by itself.
+    ///
+    /// - Parameters:
+    ///   - timeout: the call's remaining deadline.
+    ///   - firstTokenTimeout, idleTimeout: for streams (see ``HTTPRequest``).
+    ///   - accumulatesStreamContent: collect a stream's text into the completion too.
+    @discardableResult
+    public func startChat(
+        _ chat: ChatRequest,
+        provider: ProviderConfiguration,
+        timeout: Duration,
+        firstTokenTimeout: Duration? = nil,
+        idleTimeout: Duration? = nil,
+        accumulatesStreamContent: Bool = false,
+        on eventLoop: any EventLoop,
+        onEvent: @escaping (ChatResponseDecoder.Event) -> Void
+    ) -> TransferHandle {
+        let request = OpenAIChat.httpRequest(
+            for: chat, provider: provider, timeout: timeout, firstTokenTimeout: firstTokenTimeout,
+            idleTimeout: idleTimeout)
+        let call = ChatCall(
+            decoder: ChatResponseDecoder(stream: chat.stream, accumulatesStreamContent: accumulatesStreamContent),
+            onEvent: onEvent)
+        let bound = NIOLoopBound(call, eventLoop: eventLoop)
+        let handle = start(request, handler: EventLoopChatHandler(eventLoop: eventLoop, call: bound))
+        // Events hop to this loop behind the current task, so they all see the handle.
+        call.handle = handle
+        return handle
+    }
+}
+
+/// A chat call's state on its event loop.
+private final class ChatCall {
+    var decoder: ChatResponseDecoder
+    let onEvent: (ChatResponseDecoder.Event) -> Void
+    var handle: TransferHandle?
+    var transferFinished = false
+
+    init(decoder: ChatResponseDecoder, onEvent: @escaping (ChatResponseDecoder.Event) -> Void) {
+        self.decoder = decoder
+        self.onEvent = onEvent
+    }
+
+    func receivedBody(_ bytes: [UInt8]) {
+        var failed = false
+        let onEvent = onEvent
+        decoder.receivedBody(bytes) { event in
+            if case .failed = event { failed = true }
+            onEvent(event)
+        }
+        // A malformed chunk: the rest of the transfer is of no use. (After `[DONE]` the transfer
+        // is left to end by itself, so that its connection stays reusable.)
+        if failed, !transferFinished {
+            handle?.cancel()
+        }
+    }
+
+    func finished(_ result: TransferResult) {
+        transferFinished = true
+        decoder.finished(result, emit: onEvent)
+        handle = nil
+    }
+}
+
+/// Copies what the provider thread receives and hops it to the call's event loop.
+private struct EventLoopChatHandler: TransferHandler {
+    let eventLoop: any EventLoop
+    let call: NIOLoopBound<ChatCall>
+
+    func receivedStatus(_ status: Int, headers: HTTPHeaders) {
+        eventLoop.execute { [call] in call.value.decoder.receivedStatus(status, headers: headers) }
+    }
+
+    func receivedBody(_ bytes: UnsafeRawBufferPointer) {
+        let copy = [UInt8](bytes)
+        eventLoop.execute { [call] in call.value.receivedBody(copy) }
+    }
+
+    func finished(_ result: TransferResult) {
+        eventLoop.execute { [call] in call.value.finished(result) }
+    }
+}

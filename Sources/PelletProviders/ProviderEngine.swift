@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs every upstream HTTP transfer of the process on one thread, over one libcurl multi
+/// handle (DESIGN.md section 3).
+///
+/// Any thread may ``start(_:handler:)`` a transfer or cancel it through its ``TransferHandle``:
+/// the command is queued and the provider thread is woken with `curl_multi_wakeup`, so it takes
+/// effect within microseconds rather than at the next poll timeout. The provider thread loops on
+/// `curl_multi_perform`, `curl_multi_info_read` and `curl_multi_poll`; libcurl multiplexes
+/// transfers to the same host over HTTP/2 streams and reuses connections and TLS sessions.
+/// Handlers are called on the provider thread and hop to their own event loop.
+///
+/// `Sendable`: its state is the command queue behind a lock; everything libcurl lives on the
+/// provider thread.
+public final class ProviderEngine: Sendable {
+    private let core: EngineCore
+    public let configuration: EngineConfiguration
+
+    /// Initialises libcurl (once per process), ignores SIGPIPE process-wide (a peer closing a
+    /// socket must not kill the server), and starts the provider thread.
+    ///
+    /// Throws when libcurl cannot be initialised.
+    public init(configuration: EngineConfiguration = EngineConfiguration(), logger: Logger) throws(TransferError) {
+        try CurlLibrary.initialize()
+        signal(SIGPIPE, SIG_IGN)
+        let multi = try CurlMulti(maximumIdleConnections: configuration.maximumIdleConnections)
+        let share = try CurlShare()
+        self.configuration = configuration
+        self.core = EngineCore(multi: multi)
+        let loop = EngineLoop(core: core, multi: multi, share: share, configuration: configuration, logger: logger)
+        let thread = Thread { loop.run() }
+        thread.name = "pellet-provider"
+        thread.start()
+        logger.debug("provider engine started", metadata: ["provider.curl": "\(CurlLibrary.version)"])
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// Starts a transfer. Callable from any thread; returns at once.
+    ///
+    /// `handler` is called on the provider thread (see ``TransferHandler``), except when the
+    /// engine is already shut down: then `finished(.failed(...engineStopped))` is called before
+    /// this returns, on the caller's thread.
+    @discardableResult
+    public func start(_ request: HTTPRequest, handler: some TransferHandler) -> TransferHandle {
+        core.start(request, handler: handler)
+    }
+
+    /// Stops the provider thread: every transfer still running finishes with
+    /// ``TransferError/Kind-swift.struct/engineStopped``, every handle is removed and cleaned
+    /// up. Returns once that is done (at once when called on the provider thread itself, which
+    /// then stops after the current step). Idempotent.
+    public func shutdown() {
+        core.shutdown()
+    }
+
+    /// Transfers started and not yet finished (queued or running).
+    public var transfersInFlight: Int {
+        core.transfersInFlight
+    }
+}
+
+/// Cancels one transfer. Callable from any thread, any number of times.
+public final class TransferHandle: Sendable {
+    private let core: EngineCore
+    public let id: UInt64
+
+    init(core: EngineCore, id: UInt64) {
+        self.core = core
+        self.id = id
+    }
+
+    /// Stops the transfer: the provider thread removes its easy handle (on HTTP/2 only that
+    /// stream is reset; on HTTP/1.1 the connection is closed) and the handler gets `.cancelled`.
+    /// A no-op once the transfer has finished.
+    public func cancel() {
+        core.cancel(id)
+    }
+}
+
+/// The state shared between callers and the provider thread: the command queue.
+///
+/// `@unchecked Sendable` because every mutable field is only touched with `condition` locked.
+final class EngineCore: @unchecked Sendable {
+    enum Command {
+        case start(Transfer)
+        case cancel(UInt64)
+    }
+
+    private let condition = NSCondition()
+    private var commands: [Command] = []
+    /// Nil once the provider thread has begun stopping: `curl_multi_wakeup` must never reach a
+    /// multi handle being cleaned up.
+    private var wakeTarget: CurlMulti?
+    /// A wakeup was sent and the provider thread has not taken the commands yet: another one
+    /// would only cost a system call.
+    private var wakeupPending = false
+    private var accepting = true
+    private var stopped = false
+    private var nextID: UInt64 = 1
+    private var inFlight = 0
+    private var providerThread: pthread_t?
+
+    init(multi: CurlMulti) {
+        self.wakeTarget = multi
+    }
+
+    func start(_ request: HTTPRequest, handler: some TransferHandler) -> TransferHandle {
+        condition.lock()
+        let id = nextID
+        nextID += 1
+        guard accepting else {
+            condition.unlock()
+            handler.finished(.failed(.engineStopped))
+            return TransferHandle(core: self, id: id)
+        }
+        inFlight += 1
+        commands.append(.start(Transfer(id: id, request: request, handler: handler)))
+        wakeLocked()
+        condition.unlock()
+        return TransferHandle(core: self, id: id)
+    }
+
+    func cancel(_ id: UInt64) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard accepting else { return }
+        commands.append(.cancel(id))
+        wakeLocked()
+    }
+
+    func shutdown() {
+        condition.lock()
+        defer { condition.unlock() }
+        if accepting {
+            accepting = false
+            wakeTarget?.wakeup()
+        }
+        if let providerThread, pthread_equal(providerThread, pthread_self()) != 0 {
+            return
+        }
+        while !stopped {
+            condition.wait()
+        }
+    }
+
+    var transfersInFlight: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return inFlight
+    }
+
+    // MARK: - Provider thread side
+
+    func providerThreadStarted() {
+        condition.lock()
+        providerThread = pthread_self()
+        condition.unlock()
+    }
+
+    /// Everything queued, and whether the engine is stopping. Once it is, the multi handle is
+    /// no longer a wakeup target.
+    func takeCommands() -> (commands: [Command], stopping: Bool) {
+        condition.lock()
+        defer { condition.unlock() }
+        wakeupPending = false
+        if !accepting {
+            wakeTarget = nil
+        }
+        guard !commands.isEmpty else { return ([], !accepting) }
+        var taken: [Command] = []
+        swap(&taken, &commands)
+        return (taken, !accepting)
+    }
+
+    func transfersFinished(_ count: Int) {
+        condition.lock()
+        inFlight -= count
+        condition.unlock()
+    }
+
+    func providerThreadStopped() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func wakeLocked() {
+        if !wakeupPending {
+            wakeupPending = true
+            wakeTarget?.wakeup()
+        }
+    }
+}

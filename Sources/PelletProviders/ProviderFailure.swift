@@ -1,0 +1,147 @@
+import Foundation
+import PelletWire
+
+/// Why a provider call did not produce a completion, classified for the fallback logic.
+///
+/// | kind | from | the call | the provider's health |
+/// | --- | --- | --- | --- |
+/// | `badRequest` | 400, 413, 422 | INVALID_ARGUMENT, no retry | unaffected (the caller's fault) |
+/// | `misconfigured` | 401, 403, a base URL libcurl refuses | next candidate | marked misconfigured, skipped |
+/// | `rateLimited` | 429 | next candidate | skipped until `Retry-After` |
+/// | `providerError` | 5xx, other statuses | next candidate | a failure |
+/// | `connectionFailed` | resolve, connect, TLS, a connection lost mid-response | next candidate | a failure |
+/// | `timedOut` | the transfer's deadline | DEADLINE_EXCEEDED (the caller's time is up) | a failure |
+/// | `firstTokenTimeout`, `idleTimeout` | the engine's watchdog | next candidate | a failure |
+/// | `malformedResponse` | JSON or SSE that does not parse | next candidate | a failure |
+/// | `incompleteStream` | a stream that ends without `[DONE]` | next candidate | a failure |
+/// | `cancelled` | the caller cancelled, or the engine shut down | CANCELLED | unaffected |
+///
+/// A struct over a private enum (like ``TransferError``) so that kinds can be added.
+public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        private enum Base: Hashable, Sendable {
+            case badRequest, misconfigured, rateLimited, providerError, connectionFailed, timedOut
+            case firstTokenTimeout, idleTimeout, malformedResponse, incompleteStream, cancelled
+        }
+
+        private let base: Base
+
+        public static let badRequest = Kind(base: .badRequest)
+        public static let misconfigured = Kind(base: .misconfigured)
+        public static let rateLimited = Kind(base: .rateLimited)
+        public static let providerError = Kind(base: .providerError)
+        public static let connectionFailed = Kind(base: .connectionFailed)
+        public static let timedOut = Kind(base: .timedOut)
+        public static let firstTokenTimeout = Kind(base: .firstTokenTimeout)
+        public static let idleTimeout = Kind(base: .idleTimeout)
+        public static let malformedResponse = Kind(base: .malformedResponse)
+        public static let incompleteStream = Kind(base: .incompleteStream)
+        public static let cancelled = Kind(base: .cancelled)
+
+        public var description: String { "\(base)" }
+    }
+
+    public let kind: Kind
+    /// The provider's HTTP status, when it answered with one.
+    public let httpStatus: Int?
+    /// With `rateLimited`: how long the provider asked us to wait, if it said.
+    public let retryAfter: Duration?
+    /// A sentence for logs and for the caller. Never holds prompt or completion text; for a
+    /// `badRequest` it carries the provider's own error message (truncated), which the caller
+    /// needs to fix the request and which is not to be logged.
+    public let message: String
+
+    public init(kind: Kind, httpStatus: Int? = nil, retryAfter: Duration? = nil, message: String) {
+        self.kind = kind
+        self.httpStatus = httpStatus
+        self.retryAfter = retryAfter
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    /// Whether another candidate (or this one later) may serve the same request: false only for
+    /// the caller's own faults and for cancellation.
+    public var triesNextCandidate: Bool {
+        kind != .badRequest && kind != .cancelled
+    }
+
+    /// Whether the failure counts against the provider's health (error rate, circuit breaker).
+    /// Rate limiting and misconfiguration have their own states; the caller's faults do not count.
+    public var countsAsProviderFailure: Bool {
+        switch kind {
+        case .badRequest, .cancelled, .misconfigured, .rateLimited: false
+        default: true
+        }
+    }
+
+    /// The status to answer the caller with when this is the call's last failure. (Complete
+    /// answers UNAVAILABLE when every candidate failed, whatever the kinds.)
+    public var status: Status {
+        switch kind {
+        case .badRequest: .invalidArgument
+        case .cancelled: .cancelled
+        case .timedOut: .deadlineExceeded
+        default: .unavailable
+        }
+    }
+
+    // MARK: - Classification
+
+    /// Classifies a complete non-2xx response. `body` is the (bounded) error body; its
+    /// `error.message` is kept for `badRequest` only.
+    public static func classify(
+        status: Int,
+        headers: HTTPHeaders,
+        body: some Collection<UInt8>,
+        now: Date = Date()
+    ) -> ProviderFailure {
+        switch status {
+        case 400, 413, 422:
+            let detail = OpenAIChat.errorMessage(in: Array(body)).map { ": " + $0 } ?? ""
+            return ProviderFailure(
+                kind: .badRequest, httpStatus: status, message: "the provider rejected the request (\(status))\(detail)"
+            )
+        case 401, 403:
+            return ProviderFailure(
+                kind: .misconfigured, httpStatus: status,
+                message: "the provider refused the API key (\(status)); check the provider's key")
+        case 429:
+            let delay = RetryAfter.delay(in: headers, now: now)
+            let after = delay.map { ", retry after \($0.roundedUpMilliseconds) ms" } ?? ""
+            return ProviderFailure(
+                kind: .rateLimited, httpStatus: status, retryAfter: delay,
+                message: "the provider is rate limiting (429)\(after)")
+        case 500...599:
+            return ProviderFailure(
+                kind: .providerError, httpStatus: status, message: "the provider failed (\(status))")
+        default:
+            return ProviderFailure(
+                kind: .providerError, httpStatus: status, message: "the provider answered with status \(status)")
+        }
+    }
+
+    /// A transport failure of the transfer. A request libcurl refuses (a malformed base URL) is
+    /// the provider's misconfiguration; an engine shutting down cancels its calls.
+    public init(_ error: TransferError) {
+        let kind: Kind
+        switch error.kind {
+        case .timedOut: kind = .timedOut
+        case .firstByteTimeout: kind = .firstTokenTimeout
+        case .idleTimeout: kind = .idleTimeout
+        case .invalidRequest: kind = .misconfigured
+        case .engineStopped: kind = .cancelled
+        default: kind = .connectionFailed
+        }
+        self.init(kind: kind, message: "provider transfer failed: \(error.message)")
+    }
+
+    static let cancelled = ProviderFailure(kind: .cancelled, message: "the call was cancelled")
+
+    static func malformed(_ what: String) -> ProviderFailure {
+        ProviderFailure(kind: .malformedResponse, message: "the provider's \(what) does not parse")
+    }
+
+    static let incompleteStream = ProviderFailure(
+        kind: .incompleteStream, message: "the provider's stream ended without [DONE]")
+}
