@@ -21,11 +21,17 @@ struct CatalogueDecoder {
         try top.rejectUnknownKeys(["schema_version", "prices_read", "price_sources", "notes", "models"])
         let version = try top.positiveInteger("schema_version")
         guard version == 1 else {
-            throw error("unsupported schema_version \(version); this Pellet reads version 1", at: top.offset(of: "schema_version"))
+            throw error(
+                "unsupported schema_version \(version); this Pellet reads version 1",
+                at: top.offset(of: "schema_version")
+            )
         }
         let pricesRead = try top.string("prices_read")
         guard Self.isDate(pricesRead) else {
-            throw error("prices_read must be a date YYYY-MM-DD, got \"\(pricesRead)\"", at: top.offset(of: "prices_read"))
+            throw error(
+                "prices_read must be a date YYYY-MM-DD, got \"\(pricesRead)\"",
+                at: top.offset(of: "prices_read")
+            )
         }
         let notes = try top.optionalString("notes") ?? ""
         var priceSources: [String] = []
@@ -68,7 +74,10 @@ struct CatalogueDecoder {
 
         let offerNodes = try model.array("providers")
         guard !offerNodes.isEmpty else {
-            throw error("model \"\(id)\" lists no provider; a model no provider serves has no place in the catalogue", at: model.offset(of: "providers"))
+            throw error(
+                "model \"\(id)\" lists no provider; a model no provider serves has no place in the catalogue",
+                at: model.offset(of: "providers")
+            )
         }
         var offers: [ProviderOffer] = []
         for offerNode in offerNodes {
@@ -139,7 +148,10 @@ struct CatalogueDecoder {
         }
         let basis = try fields.string("basis")
         guard basis == "published" || basis == "estimate" else {
-            throw error("\(context): basis must be \"published\" or \"estimate\", got \"\(basis)\"", at: fields.offset(of: "basis"))
+            throw error(
+                "\(context): basis must be \"published\" or \"estimate\", got \"\(basis)\"",
+                at: fields.offset(of: "basis")
+            )
         }
         var value: Double?
         if let valueNode = fields.optional("value") {
@@ -175,10 +187,12 @@ struct CatalogueDecoder {
     }
 
     static func isIdentifier(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.allSatisfy { byte in
-            (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-        }
+        !text.isEmpty
+            && text.utf8.allSatisfy { byte in
+                (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                    || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+            }
     }
 }
 
@@ -221,7 +235,10 @@ private struct ObjectFields {
     func string(_ key: String) throws(CatalogueError) -> String {
         let value = try required(key)
         guard case .string(let text) = value.value, !text.isEmpty else {
-            throw decoder.error("\(context): \"\(key)\" must be a non-empty string, found \(describe(value))", at: value.offset)
+            throw decoder.error(
+                "\(context): \"\(key)\" must be a non-empty string, found \(describe(value))",
+                at: value.offset
+            )
         }
         return text
     }
@@ -245,7 +262,10 @@ private struct ObjectFields {
     func positiveInteger(_ key: String) throws(CatalogueError) -> UInt64 {
         let value = try required(key)
         guard case .number(let text) = value.value, let number = UInt64(text), number > 0 else {
-            throw decoder.error("\(context): \"\(key)\" must be a positive integer, found \(describe(value))", at: value.offset)
+            throw decoder.error(
+                "\(context): \"\(key)\" must be a positive integer, found \(describe(value))",
+                at: value.offset
+            )
         }
         return number
     }
@@ -253,7 +273,10 @@ private struct ObjectFields {
     func positiveNumber(_ key: String) throws(CatalogueError) -> Double {
         let value = try required(key)
         guard case .number(let text) = value.value, let number = Double(text), number > 0, number.isFinite else {
-            throw decoder.error("\(context): \"\(key)\" must be a positive number, found \(describe(value))", at: value.offset)
+            throw decoder.error(
+                "\(context): \"\(key)\" must be a positive number, found \(describe(value))",
+                at: value.offset
+            )
         }
         return number
     }

@@ -117,6 +117,8 @@ public struct Catalogue: Sendable {
     public let fingerprint: String
 
     private let indexByID: [String: Int]
+    /// Each model's position when the models are sorted by id (ranking's last tie-break).
+    let nameRank: [Int]
 
     public init(data bytes: [UInt8]) throws(CatalogueError) {
         let document = try PositionedJSON.parse(bytes)
@@ -129,6 +131,16 @@ public struct Catalogue: Sendable {
         var index: [String: Int] = [:]
         for (position, model) in models.enumerated() { index[model.id] = position }
         self.indexByID = index
+        let decoded = contents.models
+        var rank = [Int](repeating: 0, count: decoded.count)
+        for (position, modelIndex) in decoded.indices.sorted(by: { decoded[$0].id < decoded[$1].id }).enumerated() {
+            rank[modelIndex] = position
+        }
+        self.nameRank = rank
+    }
+
+    func index(ofModel id: String) -> Int? {
+        indexByID[id]
     }
 
     public init(data: Data) throws(CatalogueError) {
@@ -140,7 +152,11 @@ public struct Catalogue: Sendable {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw CatalogueError(line: 0, column: 0, reason: "cannot read catalogue \(path): \(error.localizedDescription)")
+            throw CatalogueError(
+                line: 0,
+                column: 0,
+                reason: "cannot read catalogue \(path): \(error.localizedDescription)"
+            )
         }
         try self.init(data: data)
     }

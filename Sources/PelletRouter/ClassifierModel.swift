@@ -105,7 +105,10 @@ struct ClassifierModel: Sendable {
         }
         var fingerprint = StableHash.fnv1a64(quantizedTable.utf8)
         for value in laneScales + bias + dense.flatMap({ $0 }) + [difficultyOffset] {
-            fingerprint = StableHash.fnv1a64(withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }, seed: fingerprint)
+            fingerprint = StableHash.fnv1a64(
+                withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) },
+                seed: fingerprint
+            )
         }
         self.fingerprint = fingerprint
         self.bucketBits = bucketBits

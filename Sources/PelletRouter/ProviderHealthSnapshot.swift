@@ -62,7 +62,10 @@ public struct ProviderHealthSnapshot: Sendable, Equatable {
 
     /// The latency to expect from `offer` for `modelID`: live figures where there are any, else
     /// the catalogue's typical ones.
-    func expectedLatency(of offer: ProviderOffer, modelID: String) -> (timeToFirstTokenMs: Double, tokensPerSecond: Double) {
+    func expectedLatency(
+        of offer: ProviderOffer,
+        modelID: String
+    ) -> (timeToFirstTokenMs: Double, tokensPerSecond: Double) {
         var ttft = Double(offer.timeToFirstTokenMs)
         var speed = offer.outputTokensPerSecond
         if let provider = providers[offer.provider] {

@@ -5,17 +5,18 @@ import PelletWire
 enum RouteReason {
     static func sentence(
         for primary: Candidate,
+        modelID model: String,
         context: DecisionContext,
         explicit: Bool,
         meetsFloor: Bool,
         providerCount: Int
     ) -> String {
         let task = context.task.rawValue
-        let opening = context.taskFromHint
+        let opening =
+            context.taskFromHint
             ? "\(task) task (from task_hint, \(context.difficulty))"
             : "\(task) task (\(context.difficulty))"
-        let model = primary.model.id
-        let provider = primary.offer.provider.rawValue
+        let provider = primary.provider.rawValue
         let price = dollars(primary.cost)
         let floor = decimal(context.floor)
         let score = decimal(primary.score)
@@ -25,24 +26,31 @@ enum RouteReason {
             switch context.preference {
             case .cost, .balanced: choice = "the cheapest"
             case .quality: choice = "the cheapest (quality is the model's own)"
-            case .latency: choice = "the fastest, about \(milliseconds(primary.latencyMs)) for \(context.maxTokens) tokens,"
+            case .latency:
+                choice = "the fastest, about \(milliseconds(primary.latencyMs)) for \(context.maxTokens) tokens,"
             }
-            let providers = providerCount == 1 ? "its only available provider" : "\(choice) of its \(providerCount) available providers"
+            let providers =
+                providerCount == 1
+                ? "its only available provider" : "\(choice) of its \(providerCount) available providers"
             sentence = "\(opening); requested model \(model) on \(provider), \(providers), at \(price)"
         } else if !meetsFloor {
-            sentence = "\(opening); no available model meets the \(task) quality floor \(floor), so the best available: "
+            sentence =
+                "\(opening); no available model meets the \(task) quality floor \(floor), so the best available: "
                 + "\(model) on \(provider) (score \(score)) at \(price)"
         } else {
             switch context.preference {
             case .cost:
-                sentence = "\(opening); cheapest model meeting the \(task) quality floor \(floor): \(model) on \(provider) at \(price)"
+                sentence =
+                    "\(opening); cheapest model meeting the \(task) quality floor \(floor): \(model) on \(provider) at \(price)"
             case .quality:
                 sentence = "\(opening); best \(task) quality (score \(score)): \(model) on \(provider) at \(price)"
             case .latency:
-                sentence = "\(opening); fastest model meeting the \(task) quality floor \(floor): \(model) on \(provider), "
+                sentence =
+                    "\(opening); fastest model meeting the \(task) quality floor \(floor): \(model) on \(provider), "
                     + "about \(milliseconds(primary.latencyMs)) for \(context.maxTokens) tokens, at \(price)"
             case .balanced:
-                sentence = "\(opening); best quality per dollar above the \(task) floor \(floor): \(model) on \(provider) "
+                sentence =
+                    "\(opening); best quality per dollar above the \(task) floor \(floor): \(model) on \(provider) "
                     + "(score \(score)) at \(price)"
             }
         }

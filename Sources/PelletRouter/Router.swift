@@ -64,7 +64,10 @@ public struct Router: Sendable {
         var explicitModel: CatalogueModel?
         if !request.model.isEmpty && request.model != "auto" {
             guard let model = catalogue.model(id: request.model) else {
-                throw RPCError(.notFound, "unknown model \"\(request.model)\"; the catalogue has \(catalogue.models.map(\.id).joined(separator: ", "))")
+                throw RPCError(
+                    .notFound,
+                    "unknown model \"\(request.model)\"; the catalogue has \(catalogue.models.map(\.id).joined(separator: ", "))"
+                )
             }
             explicitModel = model
         }
@@ -111,10 +114,14 @@ extension Router {
         allowed: Set<ProviderName>,
         health: ProviderHealthSnapshot
     ) throws(RPCError) -> RouteDecision {
-        let models = explicitModel.map { [$0] } ?? catalogue.models
+        let modelIndices =
+            explicitModel.flatMap { catalogue.index(ofModel: $0.id) }.map { $0..<($0 + 1) }
+            ?? catalogue.models.indices
         var candidates: [Candidate] = []
+        candidates.reserveCapacity(catalogue.models.count * ProviderName.allCases.count)
         var exclusions = Exclusions()
-        for model in models {
+        for modelIndex in modelIndices {
+            let model = catalogue.models[modelIndex]
             for offer in model.offers {
                 guard allowed.contains(offer.provider) else {
                     exclusions.notAllowed.insert(offer.provider)
@@ -132,12 +139,14 @@ extension Router {
                 let latency = health.expectedLatency(of: offer, modelID: model.id)
                 candidates.append(
                     Candidate(
-                        model: model,
-                        offer: offer,
+                        modelIndex: modelIndex,
+                        nameRank: catalogue.nameRank[modelIndex],
+                        provider: offer.provider,
                         score: model.quality(for: context.task).score,
                         costNumerator: UInt64(context.promptTokens) * offer.inputMicroUSDPerMillionTokens
                             + UInt64(context.maxTokens) * offer.outputMicroUSDPerMillionTokens,
-                        latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond * 1000,
+                        latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond
+                            * 1000,
                         degraded: state == .degraded
                     )
                 )
@@ -152,7 +161,9 @@ extension Router {
         let ranked: [Candidate]
         let meetsFloor: Bool
         if explicitModel != nil || context.preference == .quality {
-            ranked = candidates.sorted { policy.ranksBefore($0, $1, preference: context.preference, floor: context.floor) }
+            ranked = candidates.sorted {
+                policy.ranksBefore($0, $1, preference: context.preference, floor: context.floor)
+            }
             meetsFloor = true
         } else {
             let eligible = candidates.filter { $0.score >= context.floor }
@@ -163,33 +174,41 @@ extension Router {
         }
         let primary = ranked[0]
 
+        func routeCandidate(_ candidate: Candidate) -> RouteCandidate {
+            RouteCandidate(
+                model: catalogue.models[candidate.modelIndex].id,
+                provider: candidate.provider.rawValue,
+                estCostMicroUsd: candidate.cost
+            )
+        }
         var fallbacks: [RouteCandidate] = []
-        for candidate in ranked.dropFirst() where candidate.model.id == primary.model.id {
+        for candidate in ranked.dropFirst() where candidate.modelIndex == primary.modelIndex {
             guard fallbacks.count < policy.maxFallbacks else { break }
-            fallbacks.append(candidate.routeCandidate)
+            fallbacks.append(routeCandidate(candidate))
         }
         if explicitModel == nil {
-            var listed: Set<String> = [primary.model.id]
-            for candidate in ranked.dropFirst() where !listed.contains(candidate.model.id) {
+            var listed: Set<Int> = [primary.modelIndex]
+            for candidate in ranked.dropFirst() where !listed.contains(candidate.modelIndex) {
                 guard fallbacks.count < policy.maxFallbacks else { break }
-                listed.insert(candidate.model.id)
-                fallbacks.append(candidate.routeCandidate)
+                listed.insert(candidate.modelIndex)
+                fallbacks.append(routeCandidate(candidate))
             }
         }
 
         return RouteDecision(
             taskType: context.task.rawValue,
             confidence: context.confidence,
-            model: primary.model.id,
-            provider: primary.offer.provider.rawValue,
+            model: catalogue.models[primary.modelIndex].id,
+            provider: primary.provider.rawValue,
             estCostMicroUsd: primary.cost,
             fallbacks: fallbacks,
             reason: RouteReason.sentence(
                 for: primary,
+                modelID: catalogue.models[primary.modelIndex].id,
                 context: context,
                 explicit: explicitModel != nil,
                 meetsFloor: meetsFloor,
-                providerCount: ranked.filter { $0.model.id == primary.model.id }.count
+                providerCount: ranked.filter { $0.modelIndex == primary.modelIndex }.count
             ),
             policyVersion: policyVersion
         )

@@ -57,9 +57,14 @@ public struct RoutingPolicy: Sendable, Equatable {
 }
 
 /// A (model, provider) pair that can serve the request, with what the policy ranks it by.
+///
+/// Plain values only (the model is an index into the catalogue), so ranking copies no references.
 struct Candidate {
-    let model: CatalogueModel
-    let offer: ProviderOffer
+    let modelIndex: Int
+    /// The model id's position in id order: the last tie-break, so the order never depends on
+    /// the catalogue's order or a hash.
+    let nameRank: Int
+    let provider: ProviderName
     /// The model's quality for the request's task.
     let score: Double
     /// Cost × 1,000,000 in micro-USD (exact: tokens × micro-USD per million tokens).
@@ -71,13 +76,8 @@ struct Candidate {
     /// Micro-USD, rounded up.
     var cost: UInt64 { (costNumerator + 999_999) / 1_000_000 }
 
-    var routeCandidate: RouteCandidate {
-        RouteCandidate(model: model.id, provider: offer.provider.rawValue, estCostMicroUsd: cost)
-    }
-
-    /// The last tie-break, so the order never depends on the catalogue's order or a hash.
     static func byName(_ a: Candidate, _ b: Candidate) -> Bool {
-        a.model.id != b.model.id ? a.model.id < b.model.id : a.offer.provider < b.offer.provider
+        a.nameRank != b.nameRank ? a.nameRank < b.nameRank : a.provider < b.provider
     }
 }
 

@@ -46,13 +46,13 @@ public struct TaskClassifier: Sendable {
     public func classify(_ messages: [ChatMessage]) -> TaskClassification {
         let scores = self.scores(messages)
         var best = 0
-        for lane in 1..<TaskType.allCases.count where scores[lane] > scores[best] { best = lane }
+        for lane in 1..<TaskType.count where scores[lane] > scores[best] { best = lane }
         var total: Float = 0
-        for lane in 0..<TaskType.allCases.count { total += expf(scores[lane] - scores[best]) }
+        for lane in 0..<TaskType.count { total += expf(scores[lane] - scores[best]) }
         let rounded = (scores[ClassifierModel.difficultyLane] + model.difficultyOffset + 0.5).rounded(.down)
         let difficulty: Difficulty = rounded <= 0 ? .easy : rounded >= 2 ? .hard : .medium
         return TaskClassification(
-            task: TaskType.allCases[best],
+            task: TaskType.byIndex[best],
             confidence: 1 / total,
             difficulty: difficulty,
             scores: scores
@@ -122,7 +122,7 @@ public struct TaskClassifier: Sendable {
         for feature in 0..<ClassifierModel.shapeFeatureCount {
             scores += dense[feature] * model.dense[feature]
         }
-        for lane in 0..<TaskType.allCases.count where totals.cues[lane] > 0 {
+        for lane in 0..<TaskType.count where totals.cues[lane] > 0 {
             scores += log1pf(totals.cues[lane]) * model.dense[ClassifierModel.shapeFeatureCount + lane]
         }
         return scores

@@ -16,6 +16,10 @@ public enum TaskType: String, Sendable, Hashable, CaseIterable, CustomStringConv
     public static let names: [String] = allCases.map(\.rawValue)
 
     public var description: String { rawValue }
+
+    static let count = 10
+    /// `allCases` once (the synthesised `allCases` builds a new array on every use).
+    static let byIndex: [TaskType] = allCases
 }
 
 /// How hard a prompt looks; sets the quality floor a model must reach for it.

@@ -14,14 +14,23 @@ public final class TestServer: Sendable {
 
     public let server: PelletServer
     public let store: Store
+    /// The store's metering, as the Usage and Account services use it: tests record events
+    /// straight into it.
+    public let metering: Metering
+    /// The server's rate limiter, for the services that enforce `rate_limit_rpm`.
+    public let rateLimiter: RateLimiter
     public let directory: TemporaryDirectory
     public let socketPath: String
     public let tcpPort: Int
 
-    /// `services` override the defaults (Health, and Account over the store).
+    /// `services` override the defaults (Health, Route, Usage, and Account over the store).
+    /// The store's clock (`storeConfiguration`'s `now`) is also the metering's. No retention
+    /// task runs: a test enforces the retention when it means to, with
+    /// `metering.enforceRetention(now:)`.
     public static func start(
         services: [Method: any Service] = [:],
         directory: TemporaryDirectory? = nil,
+        retentionDays: Int = Metering.defaultRetentionDays,
         storeConfiguration: (inout StoreConfiguration) -> Void = { _ in },
         configure: (inout PelletServer.Configuration) -> Void = { _ in }
     ) async throws -> TestServer {
@@ -29,10 +38,19 @@ public final class TestServer: Sendable {
         var storeSettings = StoreConfiguration(dataDirectory: directory.file("data"), mapSizeBytes: 256 << 20)
         storeConfiguration(&storeSettings)
         let store = try Store(configuration: storeSettings)
+        let metering: Metering
+        do {
+            metering = try await store.openMetering(retentionDays: retentionDays)
+        } catch {
+            store.close()
+            throw error
+        }
+        let rateLimiter = RateLimiter()
         let authenticator = Authenticator(store: store, adminToken: adminToken)
         var allServices: [Method: any Service] = [
             .route: RouteService(router: Router(catalogue: Catalogue.bundled), authenticator: authenticator),
-            .account: AccountService(store: store, authenticator: authenticator),
+            .usage: UsageService(metering: metering, authenticator: authenticator),
+            .account: AccountService(store: store, metering: metering, authenticator: authenticator),
         ]
         allServices.merge(services) { _, override in override }
 
@@ -44,17 +62,40 @@ public final class TestServer: Sendable {
         var logger = Logger(label: "pellet.test")
         logger.logLevel = .critical
         let server = PelletServer(configuration: configuration, services: allServices, logger: logger)
-        try await server.start()
+        do {
+            try await server.start()
+        } catch {
+            store.close()
+            throw error
+        }
         let port = server.boundAddresses.compactMap { address -> Int? in
             if case .hostname(_, let port) = address { return port }
             return nil
         }.first ?? 0
-        return TestServer(server: server, store: store, directory: directory, socketPath: socketPath, tcpPort: port)
+        return TestServer(
+            server: server,
+            store: store,
+            metering: metering,
+            rateLimiter: rateLimiter,
+            directory: directory,
+            socketPath: socketPath,
+            tcpPort: port
+        )
     }
 
-    private init(server: PelletServer, store: Store, directory: TemporaryDirectory, socketPath: String, tcpPort: Int) {
+    private init(
+        server: PelletServer,
+        store: Store,
+        metering: Metering,
+        rateLimiter: RateLimiter,
+        directory: TemporaryDirectory,
+        socketPath: String,
+        tcpPort: Int
+    ) {
         self.server = server
         self.store = store
+        self.metering = metering
+        self.rateLimiter = rateLimiter
         self.directory = directory
         self.socketPath = socketPath
         self.tcpPort = tcpPort

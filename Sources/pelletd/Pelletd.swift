@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PelletProviders
 import PelletRouter
 import PelletServer
 import PelletStore
@@ -54,6 +55,27 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "How often batched durability syncs to disk, in ms.")
     var flushIntervalMs = 100
 
+    @Option(
+        help: """
+            How many days of request records and daily usage counters to keep, today included; \
+            also the longest range one Usage call covers. Monthly billing totals are kept while the \
+            account lives.
+            """
+    )
+    var retentionDays = Metering.defaultRetentionDays
+
+    @Option(
+        name: .customLong("provider-url"),
+        help: "NAME=URL: send the provider's calls to URL instead of its public API (repeatable)."
+    )
+    var providerURLs: [String] = []
+
+    @Option(help: "A provider that sends nothing for this long after the request fails over, in ms.")
+    var firstTokenTimeoutMs = 20_000
+
+    @Option(help: "A stream that goes quiet for this long fails over (before its first token) or ends, in ms.")
+    var streamIdleTimeoutMs = 30_000
+
     @Option(help: "A model catalogue (JSON) to use instead of the built-in one.")
     var catalogue: String?
 
@@ -66,9 +88,20 @@ struct Pelletd: AsyncParsableCommand {
         guard maxCallsPerConnection > 0 else { throw ValidationError("--max-calls-per-connection must be positive") }
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
+        guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
         if tcp != "off" { _ = try parseTCP(tcp) }
         if tcp == "off", unix == "off" {
             throw ValidationError("both --unix and --tcp are off: nothing to listen on")
+        }
+        for override in providerURLs {
+            do {
+                _ = try ProviderURLOverride(parsing: override)
+            } catch {
+                throw ValidationError("--provider-url: \(error)")
+            }
+        }
+        guard firstTokenTimeoutMs > 0, streamIdleTimeoutMs > 0 else {
+            throw ValidationError("--first-token-timeout-ms and --stream-idle-timeout-ms must be positive")
         }
     }
 
@@ -99,7 +132,28 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot open the store: \(error)")
         }
         defer { store.close() }
+        let metering: Metering
+        do {
+            metering = try await store.openMetering(retentionDays: retentionDays)
+        } catch {
+            throw StartupFailure("cannot open the metering tables: \(error)")
+        }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
+
+        // Provider keys come from the environment only and are never logged.
+        let overrides = providerURLs.compactMap { try? ProviderURLOverride(parsing: $0) }
+        let providers = ProviderDirectory(configurations: ProviderConfiguration.fromEnvironment(overrides: overrides))
+        for configuration in ProviderConfiguration.fromEnvironment(overrides: overrides) where !configuration.isEnabled {
+            logger.notice("provider disabled: \(configuration.name.apiKeyEnvironmentVariable) is not set", metadata: ["provider": "\(configuration.name)"])
+        }
+        let engine: ProviderEngine
+        do {
+            engine = try ProviderEngine(configuration: EngineConfiguration(), logger: Logger(label: "pellet.providers"))
+        } catch {
+            throw StartupFailure("cannot start the provider engine: \(error)")
+        }
+        defer { engine.shutdown() }
+        let metrics = ServerMetrics()
 
         var listen: [BindAddress] = []
         let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
@@ -118,9 +172,25 @@ struct Pelletd: AsyncParsableCommand {
         let server = PelletServer(
             configuration: configuration,
             services: [
-                .route: RouteService(router: router, authenticator: authenticator),
-                .account: AccountService(store: store, authenticator: authenticator),
+                .route: RouteService(router: router, authenticator: authenticator, health: { providers.routerHealth() }),
+                .complete: CompleteService(
+                    router: router,
+                    authenticator: authenticator,
+                    metering: metering,
+                    // `rate_limit_rpm` is enforced per server.
+                    rateLimiter: RateLimiter(),
+                    engine: engine,
+                    directory: providers,
+                    settings: CompleteSettings(
+                        firstTokenTimeout: .milliseconds(firstTokenTimeoutMs),
+                        idleTimeout: .milliseconds(streamIdleTimeoutMs)
+                    )
+                ),
+                .usage: UsageService(metering: metering, authenticator: authenticator),
+                .account: AccountService(store: store, metering: metering, authenticator: authenticator),
+                .health: HealthService(metrics: metrics, providers: { providers.healthRows() }),
             ],
+            metrics: metrics,
             logger: logger
         )
         do {
@@ -132,6 +202,8 @@ struct Pelletd: AsyncParsableCommand {
             logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
             Task { await server.shutdown() }
         }
+        // Deletes what the retention has passed now, then every hour.
+        let retention = metering.startRetention()
         logger.info(
             "pelletd \(HealthService.version) ready",
             metadata: [
@@ -140,6 +212,9 @@ struct Pelletd: AsyncParsableCommand {
             ]
         )
         await server.waitUntilShutdown()
+        // A sweep stops between two of its short transactions, so none runs on a closed store.
+        retention.cancel()
+        await retention.value
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
     }

@@ -7,13 +7,17 @@ import XCTest
 /// `pelletctl health` against a real pelletd, and against an in-process server for the provider
 /// table.
 final class HealthCommandTests: XCTestCase {
-    /// A fresh pelletd: no providers yet, and the health call itself is the one call in flight.
+    /// A fresh pelletd without provider keys: every provider is listed as disabled, and the
+    /// health call itself is the one call in flight.
     static let freshServerLines = [
         literal("status     SERVING"),
         literal("version    0.1.0"),
         "uptime     [0-9]+s",
         literal("in flight  1"),
-        literal("providers  none"),
+        literal("providers  3"),
+        literal("  fireworks  disabled  err 0.0%  p50 0 ms"),
+        literal("  groq       disabled  err 0.0%  p50 0 ms"),
+        literal("  together   disabled  err 0.0%  p50 0 ms"),
     ]
 
     func testTextOverTheDataDirectorysSocket() throws {
@@ -46,13 +50,15 @@ final class HealthCommandTests: XCTestCase {
         // One line of compact JSON with sorted keys.
         assertLines(
             result.stdout,
-            match: [#"\{"in_flight":1,"providers":\[\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+            match: [#"\{"in_flight":1,"providers":\[(\{[^}]+\},?){3}\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
         )
         let object = try jsonObject(result.stdout)
         XCTAssertEqual(Set(object.keys), ["in_flight", "providers", "uptime_ms", "version"])
         XCTAssertEqual(object["version"] as? String, "0.1.0")
         XCTAssertEqual(object["in_flight"] as? Int, 1)
-        XCTAssertEqual((object["providers"] as? [Any])?.count, 0)
+        let providers = try XCTUnwrap(object["providers"] as? [[String: Any]])
+        XCTAssertEqual(providers.compactMap { $0["name"] as? String }, ["fireworks", "groq", "together"])
+        XCTAssertEqual(Set(providers.compactMap { $0["state"] as? String }), ["disabled"])
         let uptime = try XCTUnwrap(object["uptime_ms"] as? Int)
         XCTAssertTrue((0..<60_000).contains(uptime), "uptime_ms \(uptime)")
         try pelletd.stop()

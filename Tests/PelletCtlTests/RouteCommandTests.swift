@@ -6,7 +6,11 @@ final class RouteCommandTests: XCTestCase {
     private let adminToken = "route-command-admin-token-0123456789"
 
     func testRoutePrintsTheDecisionAndItsFallbacks() throws {
-        let pelletd = try PelletdProcess.start(environment: ["PELLET_ADMIN_TOKEN": adminToken])
+        // Route calls no provider, but only providers with a key are candidates.
+        let pelletd = try PelletdProcess.start(environment: [
+            "PELLET_ADMIN_TOKEN": adminToken, "TOGETHER_API_KEY": "unused", "FIREWORKS_API_KEY": "unused",
+            "GROQ_API_KEY": "unused",
+        ])
         let common = ["--server", pelletd.unixAddress, "--admin-token", adminToken]
 
         let text = try runPelletctl(["route", "Write a Python function that merges two sorted lists."] + common)

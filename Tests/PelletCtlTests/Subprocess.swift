@@ -32,8 +32,9 @@ final class Subprocess {
     private let process = Process()
     private let outputDirectory: TemporaryDirectory
 
-    /// Starts `executable`. The environment is this process's without `PELLET_ADMIN_TOKEN` (so
-    /// the tests do not depend on the caller's shell), plus `environment`.
+    /// Starts `executable`. The environment is this process's without `PELLET_ADMIN_TOKEN`,
+    /// `PELLET_API_KEY` and provider keys (so the tests do not depend on the caller's shell), plus
+    /// `environment`.
     init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
         self.executable = executable
         self.arguments = arguments
@@ -45,6 +46,10 @@ final class Subprocess {
         }
         var fullEnvironment = ProcessInfo.processInfo.environment
         fullEnvironment["PELLET_ADMIN_TOKEN"] = nil
+        // Nor on real provider keys in the caller's shell: pelletd would enable those providers.
+        for variable in ["TOGETHER_API_KEY", "FIREWORKS_API_KEY", "GROQ_API_KEY", "PELLET_API_KEY"] {
+            fullEnvironment[variable] = nil
+        }
         fullEnvironment.merge(environment) { _, new in new }
         process.executableURL = executable
         process.arguments = arguments

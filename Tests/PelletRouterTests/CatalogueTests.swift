@@ -28,13 +28,26 @@ final class CatalogueTests: XCTestCase {
                 XCTAssertFalse(quality.source.isEmpty)
             }
         }
-        XCTAssertEqual(catalogue.model(id: "llama-3.3-70b-instruct")?.offer(on: .groq)?.providerModel, "llama-3.3-70b-versatile")
+        XCTAssertEqual(
+            catalogue.model(id: "llama-3.3-70b-instruct")?.offer(on: .groq)?.providerModel,
+            "llama-3.3-70b-versatile"
+        )
         XCTAssertNil(catalogue.model(id: "gpt-4o"))
     }
 
     func testSyntaxErrorsNameLineAndColumn() {
-        assertRefused("{\n  \"schema_version\": 1,\n  \"models\": [,]\n}", line: 3, column: 14, reason: "unexpected ','; expected a value")
-        assertRefused("{\n  \"a\": 1\n  \"b\": 2\n}", line: 3, column: 3, reason: "unexpected '\"'; expected ',' or '}' in an object")
+        assertRefused(
+            "{\n  \"schema_version\": 1,\n  \"models\": [,]\n}",
+            line: 3,
+            column: 14,
+            reason: "unexpected ','; expected a value"
+        )
+        assertRefused(
+            "{\n  \"a\": 1\n  \"b\": 2\n}",
+            line: 3,
+            column: 3,
+            reason: "unexpected '\"'; expected ',' or '}' in an object"
+        )
         assertRefused("{\"a\": [1, 2}", line: 1, column: 12, reason: "unexpected '}'; expected ',' or ']' in an array")
         assertRefused("{\"a\": \"open", line: 1, column: 7, reason: "unterminated string")
         assertRefused("{\"a\": 01}", line: 1, column: 7, reason: "invalid number: leading zero")
@@ -47,16 +60,67 @@ final class CatalogueTests: XCTestCase {
     }
 
     func testSemanticErrorsNameTheModelAndLine() {
-        assertRefused(catalogue(provider: "azure"), line: 10, column: 21, reason: "model \"m1\": unknown provider \"azure\" (expected one of together, fireworks, groq)")
-        assertRefused(catalogue(inputPrice: "-5"), line: 12, column: 37, reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found -5")
-        assertRefused(catalogue(inputPrice: "0"), line: 12, column: 37, reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found 0")
-        assertRefused(catalogue(inputPrice: "0.5"), line: 12, column: 37, reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found 0.5")
-        assertRefused(catalogue(task: "poetry"), line: 21, column: 7, reason: "model \"m1\": unknown task type \"poetry\" in quality (expected one of code, math, reasoning, extraction, summarization, translation, classification, creative, qa, chat)")
-        assertRefused(catalogue(providers: "[]"), line: 8, column: 20, reason: "model \"m1\" lists no provider; a model no provider serves has no place in the catalogue")
-        assertRefused(catalogue(secondID: "m1"), line: 33, column: 5, reason: "duplicate model id \"m1\" (first defined at line 5)")
-        assertRefused(catalogue(contextWindow: "\"big\""), line: 7, column: 25, reason: "model \"m1\": \"context_window\" must be a positive integer, found \"big\"")
-        assertRefused(catalogue(score: "1.5"), line: 21, column: 25, reason: "model \"m1\" quality \"code\": score must be in (0, 1], got 1.5")
-        assertRefused(catalogue(dropTask: true), line: 20, column: 18, reason: "model \"m1\": no quality score for task type \"chat\"")
+        assertRefused(
+            catalogue(provider: "azure"),
+            line: 10,
+            column: 21,
+            reason: "model \"m1\": unknown provider \"azure\" (expected one of together, fireworks, groq)"
+        )
+        assertRefused(
+            catalogue(inputPrice: "-5"),
+            line: 12,
+            column: 37,
+            reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found -5"
+        )
+        assertRefused(
+            catalogue(inputPrice: "0"),
+            line: 12,
+            column: 37,
+            reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found 0"
+        )
+        assertRefused(
+            catalogue(inputPrice: "0.5"),
+            line: 12,
+            column: 37,
+            reason: "model \"m1\" on groq: \"input_micro_usd_per_mtok\" must be a positive integer, found 0.5"
+        )
+        assertRefused(
+            catalogue(task: "poetry"),
+            line: 21,
+            column: 7,
+            reason:
+                "model \"m1\": unknown task type \"poetry\" in quality (expected one of code, math, reasoning, extraction, summarization, translation, classification, creative, qa, chat)"
+        )
+        assertRefused(
+            catalogue(providers: "[]"),
+            line: 8,
+            column: 20,
+            reason: "model \"m1\" lists no provider; a model no provider serves has no place in the catalogue"
+        )
+        assertRefused(
+            catalogue(secondID: "m1"),
+            line: 33,
+            column: 5,
+            reason: "duplicate model id \"m1\" (first defined at line 5)"
+        )
+        assertRefused(
+            catalogue(contextWindow: "\"big\""),
+            line: 7,
+            column: 25,
+            reason: "model \"m1\": \"context_window\" must be a positive integer, found \"big\""
+        )
+        assertRefused(
+            catalogue(score: "1.5"),
+            line: 21,
+            column: 25,
+            reason: "model \"m1\" quality \"code\": score must be in (0, 1], got 1.5"
+        )
+        assertRefused(
+            catalogue(dropTask: true),
+            line: 20,
+            column: 18,
+            reason: "model \"m1\": no quality score for task type \"chat\""
+        )
         XCTAssertNoThrow(try Catalogue(data: Array(catalogue().utf8)))
     }
 
@@ -85,7 +149,12 @@ final class CatalogueTests: XCTestCase {
         lineNumber: UInt = #line
     ) {
         XCTAssertThrowsError(try Catalogue(data: Array(text.utf8)), file: file, line: lineNumber) { error in
-            XCTAssertEqual(error as? CatalogueError, CatalogueError(line: line, column: column, reason: reason), file: file, line: lineNumber)
+            XCTAssertEqual(
+                error as? CatalogueError,
+                CatalogueError(line: line, column: column, reason: reason),
+                file: file,
+                line: lineNumber
+            )
         }
     }
 
@@ -100,19 +169,20 @@ final class CatalogueTests: XCTestCase {
         score: String = "0.8",
         dropTask: Bool = false
     ) -> String {
-        let offers = providers ?? """
-            [
-                  {
-                    "provider": "\(provider)",
-                    "model": "m1-instant",
-                    "input_micro_usd_per_mtok": \(inputPrice),
-                    "output_micro_usd_per_mtok": 80000,
-                    "ttft_ms": 150,
-                    "output_tokens_per_s": 750,
-                    "price_source": "https://groq.com/pricing"
-                  }
-                ]
-            """
+        let offers =
+            providers ?? """
+                [
+                      {
+                        "provider": "\(provider)",
+                        "model": "m1-instant",
+                        "input_micro_usd_per_mtok": \(inputPrice),
+                        "output_micro_usd_per_mtok": 80000,
+                        "ttft_ms": 150,
+                        "output_tokens_per_s": 750,
+                        "price_source": "https://groq.com/pricing"
+                      }
+                    ]
+                """
         let otherTasks = TaskType.allCases.dropFirst().filter { !dropTask || $0 != .chat }.map { task in
             "      \"\(task)\": {\"score\": 0.5, \"benchmark\": \"MMLU\", \"value\": 70, \"source\": \"card\", \"url\": \"https://example.com\", \"basis\": \"published\"}"
         }

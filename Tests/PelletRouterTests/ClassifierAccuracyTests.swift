@@ -84,6 +84,23 @@ final class ClassifierAccuracyTests: XCTestCase {
             "classify, \(Self.prompt2000.utf8.count)-byte prompt: p50 \(format(samples[samples.count / 2])) µs, "
                 + "p99 \(format(samples[samples.count * 99 / 100])) µs (this build's configuration)"
         )
+
+        // The whole decision: validation, classification, token estimate, ranking, reason.
+        let router = Router(catalogue: Catalogue.bundled)
+        let request = RouteRequest(messages: messages, preference: .cost)
+        samples.removeAll()
+        for _ in 0..<500 {
+            let start = ContinuousClock.now
+            let decision = try? router.route(request)
+            let elapsed = ContinuousClock.now - start
+            precondition(decision != nil)
+            samples.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+        }
+        samples.sort()
+        print(
+            "route, same prompt: p50 \(format(samples[samples.count / 2])) µs, "
+                + "p99 \(format(samples[samples.count * 99 / 100])) µs (this build's configuration)"
+        )
     }
 
     static let prompt2000: String = {

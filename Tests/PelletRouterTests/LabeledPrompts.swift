@@ -78,7 +78,9 @@ enum LabeledPrompts {
     }
 
     private static func XCTUnwrapTask(_ name: String?) throws -> TaskType {
-        guard let name, let task = TaskType(rawValue: name) else { throw TestDataError("unknown task \(name ?? "nil")") }
+        guard let name, let task = TaskType(rawValue: name) else {
+            throw TestDataError("unknown task \(name ?? "nil")")
+        }
         return task
     }
 }

@@ -20,17 +20,31 @@ final class RoutingPolicyTests: XCTestCase {
         hint: String = "",
         providers: [String] = []
     ) -> RouteRequest {
-        RouteRequest(messages: messages, model: model, preference: preference, maxTokens: maxTokens, taskHint: hint, providers: providers)
+        RouteRequest(
+            messages: messages,
+            model: model,
+            preference: preference,
+            maxTokens: maxTokens,
+            taskHint: hint,
+            providers: providers
+        )
     }
 
     func user(_ text: String) -> [ChatMessage] { [ChatMessage(role: "user", content: text)] }
 
     /// Every (model, provider) a request could use, with its estimated cost in micro-USD.
-    func costs(of messages: [ChatMessage], maxTokens: UInt32, task: TaskType, minimumScore: Double) -> [(model: String, provider: ProviderName, cost: UInt64)] {
+    func costs(
+        of messages: [ChatMessage],
+        maxTokens: UInt32,
+        task: TaskType,
+        minimumScore: Double
+    ) -> [(model: String, provider: ProviderName, cost: UInt64)] {
         let prompt = UInt64(TokenEstimator.estimate(messages))
         return catalogue.models.filter { $0.quality(for: task).score >= minimumScore }.flatMap { model in
             model.offers.map { offer in
-                let numerator = prompt * offer.inputMicroUSDPerMillionTokens + UInt64(maxTokens) * offer.outputMicroUSDPerMillionTokens
+                let numerator =
+                    prompt * offer.inputMicroUSDPerMillionTokens + UInt64(maxTokens)
+                    * offer.outputMicroUSDPerMillionTokens
                 return (model.id, offer.provider, (numerator + 999_999) / 1_000_000)
             }
         }
@@ -42,11 +56,16 @@ final class RoutingPolicyTests: XCTestCase {
                 let decision = try router.route(request(messages, preference: .cost, maxTokens: maxTokens))
                 let task = try XCTUnwrap(TaskType(rawValue: decision.taskType))
                 let floor = router.policy.floor(for: router.classify(messages: messages).difficulty)
-                let cheapest = try XCTUnwrap(costs(of: messages, maxTokens: maxTokens, task: task, minimumScore: floor).map(\.cost).min())
+                let cheapest = try XCTUnwrap(
+                    costs(of: messages, maxTokens: maxTokens, task: task, minimumScore: floor).map(\.cost).min()
+                )
                 XCTAssertLessThanOrEqual(decision.estCostMicroUsd, cheapest, decision.reason)
                 let chosen = try XCTUnwrap(catalogue.model(id: decision.model))
                 XCTAssertGreaterThanOrEqual(chosen.quality(for: task).score, floor, decision.reason)
-                XCTAssertTrue(decision.reason.contains("cheapest model meeting the \(task) quality floor"), decision.reason)
+                XCTAssertTrue(
+                    decision.reason.contains("cheapest model meeting the \(task) quality floor"),
+                    decision.reason
+                )
             }
         }
     }
@@ -73,7 +92,9 @@ final class RoutingPolicyTests: XCTestCase {
     }
 
     func testExcludedProvidersAreNeverChosen() throws {
-        let subsets: [[String]] = [["together"], ["fireworks"], ["groq"], ["together", "groq"], ["fireworks", "together"]]
+        let subsets: [[String]] = [
+            ["together"], ["fireworks"], ["groq"], ["together", "groq"], ["fireworks", "together"],
+        ]
         for messages in try samplePrompts().prefix(20) {
             for providers in subsets {
                 for preference in Preference.allCases {
@@ -125,7 +146,9 @@ final class RoutingPolicyTests: XCTestCase {
                 XCTAssertEqual(decision.fallbacks.count, model.offers.count - 1)
                 XCTAssertTrue(decision.reason.contains("requested model \(model.id)"), decision.reason)
                 if preference == .cost {
-                    let cheapest = costs(of: messages, maxTokens: 512, task: .qa, minimumScore: 0).filter { $0.model == model.id }.map(\.cost).min()
+                    let cheapest = costs(of: messages, maxTokens: 512, task: .qa, minimumScore: 0).filter {
+                        $0.model == model.id
+                    }.map(\.cost).min()
                     XCTAssertEqual(decision.estCostMicroUsd, cheapest)
                 }
             }
@@ -177,7 +200,9 @@ final class RoutingPolicyTests: XCTestCase {
         let model = try XCTUnwrap(catalogue.model(id: decision.model))
         let offer = try XCTUnwrap(model.offer(on: try XCTUnwrap(ProviderName(rawValue: decision.provider))))
         let prompt = UInt64(TokenEstimator.estimate(messages))
-        let expected = (prompt * offer.inputMicroUSDPerMillionTokens + 300 * offer.outputMicroUSDPerMillionTokens + 999_999) / 1_000_000
+        let expected =
+            (prompt * offer.inputMicroUSDPerMillionTokens + 300 * offer.outputMicroUSDPerMillionTokens + 999_999)
+            / 1_000_000
         XCTAssertEqual(decision.estCostMicroUsd, expected)
         XCTAssertTrue(decision.reason.hasPrefix("code task ("), decision.reason)
         XCTAssertTrue(decision.reason.contains("\(decision.model) on \(decision.provider) at $0.0"), decision.reason)
@@ -194,7 +219,10 @@ final class RoutingPolicyTests: XCTestCase {
 
     func testPolicyVersionFollowsCatalogueAndConstants() throws {
         XCTAssertEqual(Router(catalogue: catalogue).policyVersion, router.policyVersion)
-        let stricter = Router(catalogue: catalogue, policy: RoutingPolicy(floors: [.easy: 0.6, .medium: 0.75, .hard: 0.9]))
+        let stricter = Router(
+            catalogue: catalogue,
+            policy: RoutingPolicy(floors: [.easy: 0.6, .medium: 0.75, .hard: 0.9])
+        )
         XCTAssertNotEqual(stricter.policyVersion, router.policyVersion)
     }
 
@@ -204,13 +232,19 @@ final class RoutingPolicyTests: XCTestCase {
         let messages = user("What is the capital of Peru?")
         assertError(.invalidArgument, "messages is empty") { try router.route(request([])) }
         assertError(.invalidArgument, "every message's content is empty") {
-            try router.route(request([ChatMessage(role: "system", content: ""), ChatMessage(role: "user", content: " \n\t")]))
+            try router.route(
+                request([ChatMessage(role: "system", content: ""), ChatMessage(role: "user", content: " \n\t")])
+            )
         }
         assertError(.invalidArgument, "unknown provider \"openai\" in providers (expected together, fireworks, groq)") {
             try router.route(request(messages, providers: ["groq", "openai"]))
         }
-        assertError(.invalidArgument, "invalid task_hint \"poetry\"") { try router.route(request(messages, hint: "poetry")) }
-        assertError(.invalidArgument, "invalid task_hint \"Code\"") { try router.route(request(messages, hint: "Code")) }
+        assertError(.invalidArgument, "invalid task_hint \"poetry\"") {
+            try router.route(request(messages, hint: "poetry"))
+        }
+        assertError(.invalidArgument, "invalid task_hint \"Code\"") {
+            try router.route(request(messages, hint: "Code"))
+        }
         assertError(.notFound, "unknown model \"gpt-4o\"") { try router.route(request(messages, model: "gpt-4o")) }
 
         let huge = user(String(repeating: "word ", count: 200_000))
@@ -226,8 +260,14 @@ final class RoutingPolicyTests: XCTestCase {
         }
         var fireworksDown = ProviderHealthSnapshot()
         fireworksDown.setState(.disabled, for: .fireworks)
-        assertError(.unavailable, "all providers of deepseek-r1 are unavailable: together not in providers, fireworks disabled") {
-            try router.route(request(messages, model: "deepseek-r1", providers: ["fireworks", "groq"]), health: fireworksDown)
+        assertError(
+            .unavailable,
+            "all providers of deepseek-r1 are unavailable: together not in providers, fireworks disabled"
+        ) {
+            try router.route(
+                request(messages, model: "deepseek-r1", providers: ["fireworks", "groq"]),
+                health: fireworksDown
+            )
         }
         assertError(.unavailable, "no candidate for qwen2.5-72b-instruct: context window too small for") {
             try router.route(request(messages, model: "qwen2.5-72b-instruct", maxTokens: 40_000))
@@ -249,7 +289,12 @@ final class RoutingPolicyTests: XCTestCase {
                 return XCTFail("expected an RPCError, got \(error)", file: file, line: line)
             }
             XCTAssertEqual(error.status, status, error.message, file: file, line: line)
-            XCTAssertTrue(error.message.hasPrefix(messagePrefix), "\"\(error.message)\" does not start with \"\(messagePrefix)\"", file: file, line: line)
+            XCTAssertTrue(
+                error.message.hasPrefix(messagePrefix),
+                "\"\(error.message)\" does not start with \"\(messagePrefix)\"",
+                file: file,
+                line: line
+            )
         }
     }
 }

@@ -32,7 +32,9 @@ final class TokenEstimatorTests: XCTestCase {
             }
             cl100kError /= Double(prompts.count)
             o200kError /= Double(prompts.count)
-            print("token estimate, \(name): mean |error| \(format(cl100kError * 100))% vs cl100k_base, \(format(o200kError * 100))% vs o200k_base")
+            print(
+                "token estimate, \(name): mean |error| \(format(cl100kError * 100))% vs cl100k_base, \(format(o200kError * 100))% vs o200k_base"
+            )
             XCTAssertLessThan(cl100kError, limit, name)
             XCTAssertLessThan(o200kError, limit + 0.01, name)
         }
@@ -41,7 +43,10 @@ final class TokenEstimatorTests: XCTestCase {
     func testOverheadAndScripts() {
         XCTAssertEqual(TokenEstimator.estimate([]), TokenEstimator.tokensPerConversation)
         let empty = [ChatMessage(role: "user", content: "")]
-        XCTAssertEqual(TokenEstimator.estimate(empty), TokenEstimator.tokensPerConversation + TokenEstimator.tokensPerMessage)
+        XCTAssertEqual(
+            TokenEstimator.estimate(empty),
+            TokenEstimator.tokensPerConversation + TokenEstimator.tokensPerMessage
+        )
         // "Hello world" is 2 tokens in cl100k_base.
         XCTAssertEqual(TokenEstimator.estimate(content: "Hello world"), 3)
         // CJK: about a token per character; a long number: a token per three digits.

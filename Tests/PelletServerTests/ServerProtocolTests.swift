@@ -98,7 +98,7 @@ final class ServerProtocolTests: XCTestCase {
         XCTAssertTrue(unknown.message.contains("unknown method 99"), unknown.message)
 
         let client = try await server.client(server.tcpAddress)
-        for method in [Method.complete, .usage] {
+        for method in [Method.complete] {
             do {
                 _ = try await client.callRaw(method: method.rawValue, payload: ByteBuffer())
                 XCTFail("\(method) must not answer OK yet")

@@ -9,10 +9,13 @@ import PelletWire
 /// writer thread and answer when their group commit is durable.
 public struct AccountService: Service {
     private let store: Store
+    private let metering: Metering
     private let authenticator: Authenticator
 
-    public init(store: Store, authenticator: Authenticator) {
+    /// `metering` is the store's: a deleted account's budget state is dropped from it.
+    public init(store: Store, metering: Metering, authenticator: Authenticator) {
         self.store = store
+        self.metering = metering
         self.authenticator = authenticator
     }
 
@@ -47,6 +50,7 @@ public struct AccountService: Service {
 
     private func perform(_ op: AccountRequest.Op, on loop: any EventLoop) throws -> CallOutcome {
         let store = self.store
+        let metering = self.metering
         switch op {
         case .get(let id):
             guard let account = try store.account(id: id) else { throw RPCError(.notFound, "no account has id \(id)") }
@@ -68,7 +72,13 @@ public struct AccountService: Service {
             guard !changes.id.isEmpty else { throw RPCError(.invalidArgument, "update needs the account's id") }
             return Self.whenWritten(on: loop) { AccountResponse(account: try await store.updateAccount(changes)) }
         case .delete(let accountID):
-            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.deleteAccount(id: accountID)) }
+            return Self.whenWritten(on: loop) {
+                let deleted = try await store.deleteAccount(id: accountID)
+                // The usage rows went with the account in the same transaction; its budget
+                // holds and cached month-to-date spend live in memory.
+                metering.forgetAccount(id: accountID)
+                return AccountResponse(account: deleted)
+            }
         case .createKey(let request):
             return Self.whenWritten(on: loop) {
                 let (plaintext, record) = try await store.createKey(accountID: request.accountId, name: request.name)

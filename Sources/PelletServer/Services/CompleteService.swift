@@ -1,0 +1,508 @@
+import Foundation
+import Logging
+import NIOCore
+import PelletProviders
+import PelletRouter
+import PelletStore
+import PelletWire
+
+/// Timeouts of the Complete call's provider attempts (`pelletd` flags).
+public struct CompleteSettings: Sendable {
+    /// Most provider attempts per call (the primary and its fallbacks).
+    public var maximumAttempts: Int
+    /// For streams: the longest wait for the first token; nil: only the deadline.
+    public var firstTokenTimeout: Duration?
+    /// For streams: the longest silence between chunks; nil: only the deadline.
+    public var idleTimeout: Duration?
+
+    public init(maximumAttempts: Int = 3, firstTokenTimeout: Duration? = nil, idleTimeout: Duration? = nil) {
+        self.maximumAttempts = max(1, maximumAttempts)
+        self.firstTokenTimeout = firstTokenTimeout
+        self.idleTimeout = idleTimeout
+    }
+}
+
+/// Method 2: authenticate, route, rate limit, reserve budget, call the provider (with fallbacks),
+/// settle the metering, answer. Streams deltas as MESSAGE frames when the caller asked for it.
+///
+/// Everything of one call runs on its connection's event loop: the provider engine delivers the
+/// transfer's events there. Only the metering write waits (on the store writer), in a task, before
+/// the answer goes out. Prompt and completion text never leave memory.
+public struct CompleteService: Service {
+    let router: Router
+    let authenticator: Authenticator
+    let metering: Metering
+    let rateLimiter: RateLimiter
+    let engine: ProviderEngine
+    let directory: ProviderDirectory
+    let settings: CompleteSettings
+    let wallClockMs: @Sendable () -> UInt64
+    let logger: Logger
+
+    public init(
+        router: Router,
+        authenticator: Authenticator,
+        metering: Metering,
+        rateLimiter: RateLimiter,
+        engine: ProviderEngine,
+        directory: ProviderDirectory,
+        settings: CompleteSettings = CompleteSettings(),
+        wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
+        logger: Logger = Logger(label: "pellet.complete")
+    ) {
+        self.router = router
+        self.authenticator = authenticator
+        self.metering = metering
+        self.rateLimiter = rateLimiter
+        self.engine = engine
+        self.directory = directory
+        self.settings = settings
+        self.wallClockMs = wallClockMs
+        self.logger = logger
+    }
+
+    public var streams: Bool { true }
+
+    public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        let start = NIODeadline.now()
+        let request: CompleteRequest
+        do {
+            request = try CompleteRequest(decoding: payload)
+        } catch {
+            return .failure(RPCError(.invalidArgument, "Complete request: \(error.description)"))
+        }
+        let account: Account
+        let key: ApiKey
+        do {
+            guard case .apiKey(let found, let owner) = try authenticator.apiKeyCaller(request.credentials) else {
+                return .failure(RPCError(.unauthenticated, "this call needs an API key in credentials.api_key"))
+            }
+            key = found
+            account = owner
+        } catch {
+            return .failure(error)
+        }
+
+        let decision: RouteDecision
+        do {
+            decision = try router.route(
+                RouteRequest(
+                    messages: request.messages,
+                    model: request.model,
+                    preference: request.preference,
+                    maxTokens: request.maxTokens,
+                    taskHint: request.taskHint,
+                    providers: request.providers
+                ),
+                health: directory.routerHealth(openAsDegraded: true)
+            )
+        } catch {
+            return .failure(error)
+        }
+
+        if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
+            return .failure(
+                RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
+        }
+
+        let estimate = ([decision.estCostMicroUsd] + decision.fallbacks.map(\.estCostMicroUsd)).max() ?? 0
+        let reservation: Reservation
+        do {
+            reservation = try metering.reserve(
+                accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, estimateMicroUSD: estimate)
+        } catch let error as BudgetError {
+            return .failure(
+                RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)))
+        } catch {
+            return .failure(RPCError(storeError: error))
+        }
+
+        let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
+        let call = CompleteCall(
+            service: self,
+            request: request,
+            decision: decision,
+            accountID: account.id,
+            keyID: key.id,
+            reservation: reservation,
+            context: context,
+            start: start,
+            unixMs: wallClockMs(),
+            promise: promise
+        )
+        let bound = NIOLoopBound(call, eventLoop: context.eventLoop)
+        let loop = context.eventLoop
+        context.cancellation.onCancel { reason in
+            if loop.inEventLoop {
+                bound.value.cancel(reason)
+            } else {
+                loop.execute { bound.value.cancel(reason) }
+            }
+        }
+        call.nextAttempt()
+        return .pending(promise.futureResult)
+    }
+}
+
+/// One Complete call in flight: its attempts, what went to the caller, and its end. Lives on the
+/// call's event loop only.
+final class CompleteCall {
+    private struct Candidate {
+        let model: String
+        let provider: String
+    }
+
+    private let service: CompleteService
+    private let request: CompleteRequest
+    private let decision: RouteDecision
+    private let accountID: String
+    private let keyID: String
+    private let reservation: Reservation
+    private let context: CallContext
+    private let start: NIODeadline
+    private let unixMs: UInt64
+    private let promise: EventLoopPromise<any WireMessage>
+    private let requestID = "req_" + CompleteCall.randomSuffix()
+
+    private var candidates: [Candidate]
+    private var nextCandidate = 0
+    private var attempts = 0
+    /// "together: HTTP 500", for the UNAVAILABLE message.
+    private var failures: [String] = []
+    private var handle: TransferHandle?
+    /// The attempt whose events are current; earlier attempts' late events are ignored.
+    private var attemptSerial = 0
+    private var attemptStart = NIODeadline.now()
+    private var current: Candidate?
+    /// Set once a non-empty delta went to the caller: no fallback after that.
+    private var firstTokenAt: NIODeadline?
+    /// Unary calls only (the answer goes out whole).
+    private var content = ""
+    /// The estimate of the completion tokens streamed so far (for a provider that reports none).
+    private var streamedTokenEstimate = 0
+    private var cancelReason: RPCError?
+    private var finished = false
+
+    init(
+        service: CompleteService,
+        request: CompleteRequest,
+        decision: RouteDecision,
+        accountID: String,
+        keyID: String,
+        reservation: Reservation,
+        context: CallContext,
+        start: NIODeadline,
+        unixMs: UInt64,
+        promise: EventLoopPromise<any WireMessage>
+    ) {
+        self.service = service
+        self.request = request
+        self.decision = decision
+        self.accountID = accountID
+        self.keyID = keyID
+        self.reservation = reservation
+        self.context = context
+        self.start = start
+        self.unixMs = unixMs
+        self.promise = promise
+        self.candidates =
+            [Candidate(model: decision.model, provider: decision.provider)]
+            + decision.fallbacks.map { Candidate(model: $0.model, provider: $0.provider) }
+    }
+
+    static func randomSuffix() -> String {
+        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+        var generator = SystemRandomNumberGenerator()
+        return String(
+            decoding: (0..<20).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] },
+            as: UTF8.self)
+    }
+
+    // MARK: Attempts
+
+    /// Starts the next candidate that may be called, or ends the call when none is left.
+    func nextAttempt() {
+        context.eventLoop.preconditionInEventLoop()
+        guard !finished else { return }
+        if let reason = cancelReason {
+            return end(.failure(reason))
+        }
+        while nextCandidate < candidates.count, attempts < service.settings.maximumAttempts {
+            let candidate = candidates[nextCandidate]
+            nextCandidate += 1
+            guard let name = PelletProviders.ProviderName(rawValue: candidate.provider),
+                let configuration = service.directory.configuration(for: name), configuration.isEnabled
+            else {
+                failures.append("\(candidate.provider): disabled")
+                continue
+            }
+            // The deadline first: an admitted half-open probe must be followed by an attempt.
+            let remaining = context.deadline - NIODeadline.now()
+            guard remaining > .zero else {
+                return end(.failure(RPCError(.deadlineExceeded, "the call's deadline passed before a provider answered")))
+            }
+            let breaker = service.directory.breaker(for: name)
+            guard breaker.admit().isAllowed else {
+                failures.append("\(candidate.provider): skipped (\(breaker.snapshot().state))")
+                continue
+            }
+            let providerModel =
+                PelletRouter.ProviderName(rawValue: candidate.provider).flatMap {
+                    service.router.catalogue.model(id: candidate.model)?.offer(on: $0)?.providerModel
+                } ?? candidate.model
+            let chat = ChatRequest(
+                model: providerModel,
+                messages: request.messages,
+                maxTokens: request.maxTokens,
+                temperature: request.temperature,
+                topP: request.topP,
+                stop: request.stop,
+                stream: context.isStreaming
+            )
+            attempts += 1
+            attemptSerial += 1
+            attemptStart = NIODeadline.now()
+            current = candidate
+            let serial = attemptSerial
+            handle = service.engine.startChat(
+                chat,
+                provider: configuration,
+                timeout: .nanoseconds(remaining.nanoseconds),
+                firstTokenTimeout: context.isStreaming ? service.settings.firstTokenTimeout : nil,
+                idleTimeout: context.isStreaming ? service.settings.idleTimeout : nil,
+                on: context.eventLoop
+            ) { [self] event in
+                received(event, serial: serial, breaker: breaker)
+            }
+            return
+        }
+        let listed = failures.isEmpty ? "no provider could be tried" : failures.joined(separator: "; ")
+        end(.failure(RPCError(.unavailable, "every attempt failed: \(listed)")))
+    }
+
+    private func received(_ event: ChatResponseDecoder.Event, serial: Int, breaker: CircuitBreaker) {
+        guard serial == attemptSerial, !finished else { return }
+        switch event {
+        case .delta(let text):
+            guard !text.isEmpty, cancelReason == nil else { return }
+            if firstTokenAt == nil { firstTokenAt = NIODeadline.now() }
+            streamedTokenEstimate += TokenEstimator.estimate(content: text)
+            if context.isStreaming {
+                context.sendMessage(CompleteChunk(delta: text))
+            } else {
+                content += text
+            }
+        case .completed(let completion):
+            handle = nil
+            breaker.recordSuccess(latency: .nanoseconds((NIODeadline.now() - attemptStart).nanoseconds))
+            if !context.isStreaming, !completion.content.isEmpty { content = completion.content }
+            if firstTokenAt == nil, !completion.content.isEmpty { firstTokenAt = NIODeadline.now() }
+            complete(completion)
+        case .failed(let failure):
+            handle = nil
+            breaker.recordFailure(failure)
+            let provider = current?.provider ?? "?"
+            if let reason = cancelReason {
+                return end(.failure(reason))
+            }
+            switch failure.kind {
+            case .badRequest:
+                return end(.failure(RPCError(.invalidArgument, "\(provider): \(failure.message)")))
+            case .timedOut:
+                return end(.failure(RPCError(.deadlineExceeded, "\(provider) did not answer within the call's deadline")))
+            case .cancelled:
+                return end(.failure(RPCError(.cancelled, "\(provider): \(failure.message)")))
+            default:
+                break
+            }
+            failures.append("\(provider): \(Self.summary(failure))")
+            if firstTokenAt != nil {
+                return end(
+                    .failure(
+                        RPCError(
+                            .unavailable,
+                            "\(provider) failed after the stream began (\(Self.summary(failure))); no fallback is possible")))
+            }
+            nextAttempt()
+        }
+    }
+
+    /// "HTTP 500", "timed out", ...: one attempt's failure in a few words.
+    static func summary(_ failure: ProviderFailure) -> String {
+        if let status = failure.httpStatus { return "HTTP \(status)" }
+        switch failure.kind {
+        case .timedOut: return "timed out"
+        case .firstTokenTimeout: return "no first token in time"
+        case .idleTimeout: return "stream went idle"
+        case .connectionFailed: return "connection failed"
+        case .malformedResponse: return "malformed response"
+        case .incompleteStream: return "stream ended without [DONE]"
+        case .misconfigured: return "misconfigured"
+        default: return failure.message
+        }
+    }
+
+    /// The caller cancelled, disconnected or ran out of time: stop the transfer; its `.failed`
+    /// event ends and settles the call.
+    func cancel(_ reason: RPCError) {
+        guard !finished, cancelReason == nil else { return }
+        cancelReason = reason
+        if let handle {
+            handle.cancel()
+        } else {
+            end(.failure(reason))
+        }
+    }
+
+    // MARK: Ending
+
+    private func complete(_ completion: ChatCompletion) {
+        let usage: TokenUsage
+        var estimated = false
+        if let reported = completion.usage {
+            usage = reported
+        } else {
+            estimated = true
+            let completionTokens =
+                context.isStreaming ? streamedTokenEstimate : TokenEstimator.estimate(content: completion.content)
+            usage = TokenUsage(
+                promptTokens: UInt32(clamping: TokenEstimator.estimate(request.messages)),
+                completionTokens: UInt32(clamping: completionTokens))
+        }
+        let cost = self.cost(of: usage)
+        let latency = milliseconds(since: start)
+        let response = CompleteResponse(
+            requestId: requestID,
+            content: context.isStreaming ? "" : content,
+            finishReason: completion.finishReason,
+            usage: usage,
+            costMicroUsd: cost,
+            route: decision,
+            model: current?.model ?? decision.model,
+            provider: current?.provider ?? decision.provider,
+            latencyMs: latency,
+            attempts: UInt32(attempts)
+        )
+        settle(status: .ok, usage: usage, estimated: estimated, cost: cost, latency: latency, result: .success(response))
+    }
+
+    private func end(_ result: Result<CompleteResponse, RPCError>) {
+        guard !finished else { return }
+        guard attempts > 0 else {
+            finished = true
+            service.metering.release(reservation)
+            promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
+            return
+        }
+        let status: Status
+        switch result {
+        case .success: status = .ok
+        case .failure(let error): status = error.status
+        }
+        // Text that reached the caller is charged (estimated: the provider's usage never came).
+        var usage = TokenUsage()
+        var estimated = false
+        if firstTokenAt != nil {
+            estimated = true
+            usage = TokenUsage(
+                promptTokens: UInt32(clamping: TokenEstimator.estimate(request.messages)),
+                completionTokens: UInt32(clamping: streamedTokenEstimate))
+        }
+        settle(
+            status: status, usage: usage, estimated: estimated, cost: cost(of: usage),
+            latency: milliseconds(since: start), result: result)
+    }
+
+    private func settle(
+        status: Status, usage: TokenUsage, estimated: Bool, cost: UInt64, latency: UInt32,
+        result: Result<CompleteResponse, RPCError>
+    ) {
+        guard !finished else { return }
+        finished = true
+        let event = MeteringEvent(
+            requestID: requestID,
+            accountID: accountID,
+            keyID: keyID,
+            unixMs: unixMs,
+            taskType: decision.taskType,
+            model: current?.model ?? decision.model,
+            provider: current?.provider ?? decision.provider,
+            promptTokens: usage.promptTokens,
+            completionTokens: usage.completionTokens,
+            costMicroUSD: cost,
+            latencyMs: latency,
+            timeToFirstTokenMs: firstTokenAt.map { milliseconds(from: start, to: $0) } ?? 0,
+            status: status.rawValue,
+            attempts: UInt32(attempts),
+            tokensEstimated: estimated
+        )
+        let metering = service.metering
+        let reservation = self.reservation
+        let promise = self.promise
+        let logger = service.logger
+        let requestID = self.requestID
+        let answer = result.map { $0 as any WireMessage }.mapError { $0 as any Error }
+        Task {
+            do {
+                try await metering.settle(reservation, recording: event)
+            } catch {
+                logger.error(
+                    "could not record a Complete call's metering",
+                    metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+            }
+            promise.completeWith(answer)
+        }
+    }
+
+    /// Tokens × the answering offer's prices, rounded up to the next micro-dollar.
+    private func cost(of usage: TokenUsage) -> UInt64 {
+        guard let candidate = current,
+            let provider = PelletRouter.ProviderName(rawValue: candidate.provider),
+            let offer = service.router.catalogue.model(id: candidate.model)?.offer(on: provider)
+        else { return 0 }
+        let numerator =
+            UInt64(usage.promptTokens) * offer.inputMicroUSDPerMillionTokens
+            + UInt64(usage.completionTokens) * offer.outputMicroUSDPerMillionTokens
+        return (numerator + 999_999) / 1_000_000
+    }
+
+    private func milliseconds(since start: NIODeadline) -> UInt32 {
+        milliseconds(from: start, to: NIODeadline.now())
+    }
+
+    private func milliseconds(from start: NIODeadline, to end: NIODeadline) -> UInt32 {
+        UInt32(clamping: max(0, (end - start).nanoseconds) / 1_000_000)
+    }
+}
+
+// MARK: - Provider health for the router and Health
+
+extension ProviderDirectory {
+    /// The router's health input: each provider's breaker state (misconfigured counts as disabled).
+    ///
+    /// `openAsDegraded`: an open circuit is still a candidate, ranked last; the breaker's
+    /// `admit()` then skips it until its cooldown passes and lets the half-open probe through.
+    /// The Complete call routes this way, or a circuit that the router leaves out would never
+    /// see the probe that closes it (the breaker reports `open` until a probe succeeds). The
+    /// Route call keeps the faithful view (the default).
+    public func routerHealth(openAsDegraded: Bool = false) -> PelletRouter.ProviderHealthSnapshot {
+        var snapshot = PelletRouter.ProviderHealthSnapshot()
+        for row in health() {
+            guard let name = PelletRouter.ProviderName(rawValue: row.provider.rawValue) else { continue }
+            let state: PelletRouter.ProviderHealthSnapshot.State
+            switch row.state {
+            case .healthy: state = .healthy
+            case .degraded: state = .degraded
+            case .open: state = openAsDegraded ? .degraded : .open
+            case .disabled, .misconfigured: state = .disabled
+            }
+            snapshot.setState(state, for: name)
+        }
+        return snapshot
+    }
+
+    /// The Health call's `providers` list (`HealthService(metrics:providers:)`).
+    public func healthRows() -> [ProviderHealth] {
+        health().map(\.wire)
+    }
+}

@@ -1,0 +1,81 @@
+import NIOCore
+import NIOPosix
+import PelletStore
+import PelletWire
+
+/// Method 3: an account's totals, grouped rows and request records over a range of days.
+///
+/// An API key sees its own account (naming another is PERMISSION_DENIED); the admin token must
+/// name the account. Authentication is one short read on the event loop, but the query is not:
+/// 90 days of counters grouped by everything, or a page of 1,000 records, take milliseconds
+/// and may fault pages in from disk, so it runs on a thread pool made for blocking work and
+/// answers `.pending`.
+public struct UsageService: Service {
+    private let metering: Metering
+    private let authenticator: Authenticator
+    private let threadPool: NIOThreadPool
+
+    /// `threadPool` must be started and outlive the server; the process-wide singleton is.
+    public init(metering: Metering, authenticator: Authenticator, threadPool: NIOThreadPool = .singleton) {
+        self.metering = metering
+        self.authenticator = authenticator
+        self.threadPool = threadPool
+    }
+
+    public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        let request: UsageRequest
+        let accountID: String
+        do {
+            request = try UsageRequest(decoding: payload)
+        } catch {
+            return .failure(RPCError(.invalidArgument, "Usage request: \(error.description)"))
+        }
+        do {
+            accountID = try account(of: request)
+        } catch {
+            return .failure(error)
+        }
+        let metering = self.metering
+        let cancellation = context.cancellation
+        let answer = threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> any WireMessage in
+            // A call that ended while it waited for a thread (CANCEL, deadline, disconnect) has
+            // been answered already: skip the query.
+            guard !cancellation.isCancelled else { throw RPCError(.cancelled, "the call ended before its query ran") }
+            do {
+                return try metering.usage(request, accountID: accountID)
+            } catch {
+                throw RPCError(storeError: error)
+            }
+        }
+        return .pending(
+            answer.flatMapErrorThrowing { error in
+                if error is NIOThreadPoolError.ThreadPoolInactive {
+                    throw RPCError(.unavailable, "the server is shutting down")
+                }
+                throw error
+            }
+        )
+    }
+
+    /// The account whose usage the caller may see: an API key's own, or the one the admin names.
+    private func account(of request: UsageRequest) throws(RPCError) -> String {
+        switch try authenticator.caller(request.credentials) {
+        case .apiKey(_, let account):
+            guard request.accountId.isEmpty || request.accountId == account.id else {
+                throw RPCError(
+                    .permissionDenied,
+                    "an API key sees only its own account's usage; another account's needs the admin token"
+                )
+            }
+            return account.id
+        case .admin:
+            guard !request.accountId.isEmpty else {
+                throw RPCError(
+                    .invalidArgument,
+                    "Usage with the admin token needs account_id; an empty one means the API key's own account"
+                )
+            }
+            return request.accountId
+        }
+    }
+}

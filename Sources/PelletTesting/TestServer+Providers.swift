@@ -1,0 +1,133 @@
+import Logging
+import NIOCore
+import PelletClient
+import PelletMockProvider
+import PelletProviders
+import PelletRouter
+import PelletServer
+import PelletStore
+import PelletWire
+import Synchronization
+
+/// A service whose implementation is set after the server started: for services that need what
+/// `TestServer.start` creates (its metering, rate limiter, store). UNAVAILABLE until set.
+public final class LateBoundService: Service, Sendable {
+    private let inner = Mutex<(any Service)?>(nil)
+    public let streams: Bool
+
+    public init(streams: Bool) {
+        self.streams = streams
+    }
+
+    public func set(_ service: any Service) {
+        inner.withLock { $0 = service }
+    }
+
+    public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        guard let service = inner.withLock({ $0 }) else {
+            return .failure(RPCError(.unavailable, "the service is not ready yet"))
+        }
+        return service.handle(payload, context: context)
+    }
+}
+
+/// A `TestServer` whose Complete and Health calls go to three in-process mock providers
+/// (together, fireworks, groq, each its own `MockServer`) through a real `ProviderEngine`.
+public final class ProviderTestServer: Sendable {
+    public let server: TestServer
+    public let mocks: [PelletProviders.ProviderName: MockServer]
+    public let engine: ProviderEngine
+    public let directory: ProviderDirectory
+
+    public var store: Store { server.store }
+    public var metering: Metering { server.metering }
+
+    public func mock(_ name: PelletProviders.ProviderName) -> MockServer {
+        mocks[name]!
+    }
+
+    /// Starts three mocks (one thread each), the engine and the server. `behavior` is the mocks'
+    /// base behaviour (e.g. a small `completionTokens` to keep tests fast).
+    public static func start(
+        behavior: MockBehavior = MockBehavior(),
+        settings: CompleteSettings = CompleteSettings(),
+        breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration()
+    ) async throws -> ProviderTestServer {
+        var mocks: [PelletProviders.ProviderName: MockServer] = [:]
+        do {
+            for name in PelletProviders.ProviderName.allCases.sorted() {
+                var configuration = MockConfiguration()
+                configuration.name = name.rawValue
+                configuration.threads = 1
+                configuration.behavior = behavior
+                mocks[name] = try await MockServer.start(configuration)
+            }
+        } catch {
+            for mock in mocks.values { try? await mock.shutdown() }
+            throw error
+        }
+        let overrides = mocks.map { ProviderURLOverride(name: $0.key, baseURL: $0.value.baseURL) }
+        let environment = Dictionary(
+            uniqueKeysWithValues: PelletProviders.ProviderName.allCases.map {
+                ($0.apiKeyEnvironmentVariable, "test-key-\($0.rawValue)")
+            })
+        let configurations = ProviderConfiguration.fromEnvironment(environment, overrides: overrides)
+        let directory = ProviderDirectory(configurations: configurations, breakerConfiguration: breakerConfiguration)
+        var logger = Logger(label: "pellet.test.providers")
+        logger.logLevel = .critical
+        let engine: ProviderEngine
+        do {
+            engine = try ProviderEngine(logger: logger)
+        } catch {
+            for mock in mocks.values { try? await mock.shutdown() }
+            throw error
+        }
+        let complete = LateBoundService(streams: true)
+        let health = LateBoundService(streams: false)
+        let server: TestServer
+        do {
+            server = try await TestServer.start(services: [
+                .complete: complete,
+                .health: health,
+            ])
+        } catch {
+            engine.shutdown()
+            for mock in mocks.values { try? await mock.shutdown() }
+            throw error
+        }
+        health.set(HealthService(metrics: server.server.metrics, providers: { directory.healthRows() }))
+        complete.set(
+            CompleteService(
+                router: Router(catalogue: Catalogue.bundled),
+                authenticator: Authenticator(store: server.store, adminToken: TestServer.adminToken),
+                metering: server.metering,
+                rateLimiter: server.rateLimiter,
+                engine: engine,
+                directory: directory,
+                settings: settings,
+                logger: logger
+            ))
+        return ProviderTestServer(server: server, mocks: mocks, engine: engine, directory: directory)
+    }
+
+    private init(
+        server: TestServer, mocks: [PelletProviders.ProviderName: MockServer], engine: ProviderEngine,
+        directory: ProviderDirectory
+    ) {
+        self.server = server
+        self.mocks = mocks
+        self.engine = engine
+        self.directory = directory
+    }
+
+    public func client(_ address: PelletAddress? = nil) async throws -> PelletClient {
+        try await server.client(address)
+    }
+
+    /// The server, then the engine, then the mocks.
+    public func shutdown() async {
+        await server.shutdown()
+        engine.shutdown()
+        for mock in mocks.values { try? await mock.shutdown() }
+    }
+}

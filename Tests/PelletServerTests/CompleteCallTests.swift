@@ -1,0 +1,393 @@
+import Foundation
+import PelletClient
+import PelletMockProvider
+import PelletProviders
+import PelletServer
+import PelletStore
+import PelletTesting
+import PelletWire
+import XCTest
+
+/// The Complete call (method 2) over a real socket, through a real provider engine, against three
+/// in-process mock providers: unary and streamed answers, fallbacks, deadlines, cancellation,
+/// budgets, rate limits, metering, privacy.
+final class CompleteCallTests: XCTestCase {
+    private var server: ProviderTestServer!
+    private var client: PelletClient!
+    private var accountID = ""
+    private var apiKey = ""
+
+    /// Llama 3.1 8B is served by all three providers; by cost groq comes first.
+    private static let model = "llama-3.1-8b-instruct"
+
+    override func setUp() async throws {
+        var behavior = MockBehavior()
+        behavior.completionTokens = 8
+        server = try await ProviderTestServer.start(behavior: behavior)
+        client = try await server.client()
+        (accountID, apiKey) = try await makeAccount(email: "complete@example.com")
+    }
+
+    override func tearDown() async throws {
+        await client?.close()
+        await server?.shutdown()
+    }
+
+    private func makeAccount(email: String, budget: UInt64 = 0, rpm: UInt32 = 0) async throws -> (String, String) {
+        let account = try await server.store.createAccount(
+            Account(name: "Complete User", email: email, monthlyBudgetMicroUsd: budget, rateLimitRpm: rpm))
+        let key = try await server.store.createKey(accountID: account.id, name: "complete").plaintext
+        return (account.id, key)
+    }
+
+    private func request(
+        _ prompt: String = "Say hello to the gateway.", key: String? = nil, providers: [String] = []
+    ) -> CompleteRequest {
+        CompleteRequest(
+            credentials: Credentials(apiKey: key ?? apiKey),
+            messages: [ChatMessage(role: "user", content: prompt)],
+            model: Self.model,
+            preference: .cost,
+            maxTokens: 64,
+            providers: providers
+        )
+    }
+
+    /// The decision the call will follow (with every provider healthy): primary, then fallbacks.
+    private func providerOrder(_ completeRequest: CompleteRequest? = nil) async throws -> [PelletProviders.ProviderName] {
+        let r = completeRequest ?? request()
+        let decision = try await client.route(
+            RouteRequest(
+                credentials: r.credentials, messages: r.messages, model: r.model, preference: r.preference,
+                maxTokens: r.maxTokens)
+        ).decision!
+        return ([decision.provider] + decision.fallbacks.map(\.provider)).compactMap { PelletProviders.ProviderName(rawValue: $0) }
+    }
+
+    private func expectError(
+        _ status: Status, _ body: () async throws(RPCError) -> Void, file: StaticString = #filePath, line: UInt = #line
+    ) async -> RPCError? {
+        do {
+            try await body()
+            XCTFail("expected \(status.name)", file: file, line: line)
+            return nil
+        } catch {
+            XCTAssertEqual(error.status, status, error.message, file: file, line: line)
+            return error
+        }
+    }
+
+    /// Polls `condition` for up to `timeout`.
+    private func eventually(_ timeout: Duration = .seconds(2), _ condition: () -> Bool) async -> Bool {
+        let end = ContinuousClock.now + timeout
+        while ContinuousClock.now < end {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return condition()
+    }
+
+    private func totalMockStats() -> (prompt: Int, completion: Int, ok: Int) {
+        server.mocks.values.reduce(into: (0, 0, 0)) { sum, mock in
+            let s = mock.stats.snapshot
+            sum.0 += s.promptTokens
+            sum.1 += s.completionTokens
+            sum.2 += s.ok
+        }
+    }
+
+    // MARK: Answers
+
+    func testAUnaryCompletion() async throws {
+        let order = try await providerOrder()
+        let response = try await client.complete(request())
+        XCTAssertTrue(response.requestId.hasPrefix("req_"), response.requestId)
+        XCTAssertFalse(response.content.isEmpty)
+        XCTAssertFalse(response.finishReason.isEmpty)
+        XCTAssertEqual(response.provider, order[0].rawValue)
+        XCTAssertEqual(response.model, Self.model)
+        XCTAssertEqual(response.attempts, 1)
+        XCTAssertEqual(response.route?.model, Self.model)
+        let stats = server.mock(order[0]).stats.snapshot
+        XCTAssertEqual(stats.ok, 1)
+        XCTAssertEqual(response.usage?.promptTokens, UInt32(stats.promptTokens))
+        XCTAssertEqual(response.usage?.completionTokens, UInt32(stats.completionTokens))
+        XCTAssertGreaterThan(response.costMicroUsd, 0)
+    }
+
+    func testAStreamedCompletionSendsChunksThenEnd() async throws {
+        var deltas: [String] = []
+        var final: CompleteResponse?
+        for try await event in client.completeStream(request()) {
+            switch event {
+            case .delta(let text): deltas.append(text)
+            case .done(let response): final = response
+            }
+        }
+        let response = try XCTUnwrap(final)
+        XCTAssertGreaterThan(deltas.count, 1)
+        XCTAssertFalse(deltas.joined().isEmpty)
+        XCTAssertEqual(response.content, "")
+        XCTAssertEqual(response.attempts, 1)
+        let stats = try XCTUnwrap(PelletProviders.ProviderName(rawValue: response.provider).map { server.mock($0).stats.snapshot })
+        XCTAssertEqual(stats.streamed, 1)
+        XCTAssertEqual(response.usage?.completionTokens, UInt32(stats.completionTokens))
+        XCTAssertEqual(response.usage?.promptTokens, UInt32(stats.promptTokens))
+        XCTAssertGreaterThan(response.costMicroUsd, 0)
+    }
+
+    func testHealthListsTheProviders() async throws {
+        let health = try await client.health()
+        XCTAssertEqual(health.providers.map(\.name), ["fireworks", "groq", "together"])
+        XCTAssertEqual(Set(health.providers.map(\.state)), ["healthy"])
+    }
+
+    // MARK: Failures and fallbacks
+
+    func testA500FallsBackToTheNextProvider() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("status=500")
+        let response = try await client.complete(request())
+        XCTAssertEqual(response.provider, order[1].rawValue)
+        XCTAssertEqual(response.attempts, 2)
+        XCTAssertEqual(server.mock(order[0]).stats.snapshot.errors5xx, 1)
+    }
+
+    func testA429FallsBackToTheNextProviderInAStream() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("status=429")
+        var final: CompleteResponse?
+        for try await event in client.completeStream(request()) {
+            if case .done(let response) = event { final = response }
+        }
+        XCTAssertEqual(final?.provider, order[1].rawValue)
+        XCTAssertEqual(final?.attempts, 2)
+        XCTAssertEqual(server.mock(order[0]).stats.snapshot.errors4xx, 1)
+    }
+
+    func testEveryAttemptFailingIsUnavailableListingTheAttempts() async throws {
+        let order = try await providerOrder()
+        XCTAssertEqual(order.count, 3)
+        for mock in server.mocks.values { try mock.runtime.defaultBehavior.set("status=500") }
+        let error = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(request()) }
+        for provider in order {
+            XCTAssertTrue(error?.message.contains("\(provider.rawValue): HTTP 500") ?? false, error?.message ?? "")
+        }
+        // The failed call is metered as an error with its three attempts.
+        let usage = try server.metering.monthlyTotals(accountID: accountID)
+        XCTAssertEqual(usage.last?.totals.errors, 1)
+    }
+
+    func testADeadlineShorterThanTheProviderCancelsTheTransfer() async throws {
+        let order = try await providerOrder()
+        let mock = server.mock(order[0])
+        try mock.runtime.defaultBehavior.set("latency=2000")
+        _ = await expectError(.deadlineExceeded) { () throws(RPCError) in
+            _ = try await client.complete(request(), timeout: .milliseconds(200))
+        }
+        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
+        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
+    }
+
+    func testCancelMidStreamStopsTheTransfer() async throws {
+        let order = try await providerOrder()
+        let mock = server.mock(order[0])
+        try mock.runtime.defaultBehavior.set("tps=20,tokens=200")
+        var received = 0
+        for try await event in client.completeStream(request()) {
+            if case .delta = event {
+                received += 1
+                break  // leaving the loop sends CANCEL
+            }
+        }
+        XCTAssertEqual(received, 1)
+        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
+        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
+        // The cancelled call is settled (metered as an error) and holds no budget.
+        let settled = await eventually(.seconds(2)) {
+            ((try? self.server.metering.monthlyTotals(accountID: self.accountID))?.last?.totals.requests ?? 0) == 1
+        }
+        XCTAssertTrue(settled)
+        XCTAssertEqual(try server.metering.budgetStanding(accountID: accountID).reservedMicroUSD, 0)
+    }
+
+    func testABadRequestIsInvalidArgumentWithoutRetry() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("status=400")
+        _ = await expectError(.invalidArgument) { () throws(RPCError) in _ = try await client.complete(request()) }
+        for provider in order.dropFirst() {
+            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no retry after a 400")
+        }
+    }
+
+    func testAFailureAfterTheFirstChunkEndsTheStreamWithoutFallback() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("disconnect-after=2")
+        var deltas = 0
+        let error = await expectError(.unavailable) { () throws(RPCError) in
+            for try await event in client.completeStream(request()) {
+                if case .delta = event { deltas += 1 }
+            }
+        }
+        XCTAssertGreaterThan(deltas, 0)
+        XCTAssertTrue(error?.message.contains(order[0].rawValue) ?? false, error?.message ?? "")
+        for provider in order.dropFirst() {
+            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
+        }
+        // Still metered: an error with the streamed tokens estimated.
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.errors, 1)
+        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0)
+    }
+
+    func testAClientDisconnectMidStreamStopsTheTransfer() async throws {
+        let order = try await providerOrder()
+        let mock = server.mock(order[0])
+        try mock.runtime.defaultBehavior.set("tps=20,tokens=200")
+        let other = try await server.client()
+        var iterator = other.completeStream(request()).makeAsyncIterator()
+        let first = try await iterator.next()
+        guard case .delta = first else { return XCTFail("\(String(describing: first))") }
+        await other.close()
+        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
+        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
+        let settled = await eventually(.seconds(2)) {
+            ((try? self.server.metering.monthlyTotals(accountID: self.accountID))?.last?.totals.requests ?? 0) == 1
+        }
+        XCTAssertTrue(settled)
+    }
+
+    func testMissingUsageIsEstimated() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("no-usage")
+        let response = try await client.complete(request())
+        XCTAssertGreaterThan(response.usage?.promptTokens ?? 0, 0)
+        XCTAssertGreaterThan(response.usage?.completionTokens ?? 0, 0)
+        XCTAssertGreaterThan(response.costMicroUsd, 0)
+    }
+
+    func testABadKeyIsUnauthenticated() async throws {
+        _ = await expectError(.unauthenticated) { () throws(RPCError) in
+            _ = try await client.complete(request(key: "plt_nope"))
+        }
+        XCTAssertEqual(totalMockStats().ok, 0)
+    }
+
+    func testTheCircuitOpensAndClosesAgain() async throws {
+        await client.close()
+        await server.shutdown()
+        var behavior = MockBehavior()
+        behavior.completionTokens = 4
+        server = try await ProviderTestServer.start(
+            behavior: behavior,
+            breakerConfiguration: CircuitBreakerConfiguration(failureThreshold: 2, initialCooldown: .milliseconds(200)))
+        client = try await server.client()
+        (accountID, apiKey) = try await makeAccount(email: "circuit@example.com")
+        // Only groq may serve, so every call goes to it while its circuit lets it.
+        let only = request(providers: ["groq"])
+        let groq = server.mock(.groq)
+        try groq.runtime.defaultBehavior.set("status=500")
+        for _ in 0..<2 {
+            let error = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
+            XCTAssertTrue(error?.message.contains("groq: HTTP 500") ?? false, error?.message ?? "")
+        }
+        var health = try await client.health()
+        XCTAssertEqual(health.providers.first { $0.name == "groq" }?.state, "open")
+        // Open: the call is refused without reaching the provider.
+        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
+        XCTAssertTrue(refused?.message.contains("groq: skipped") ?? false, refused?.message ?? "")
+        XCTAssertEqual(groq.stats.snapshot.requests, 2)
+
+        // After the cooldown a probe goes through; its success closes the circuit.
+        try groq.runtime.defaultBehavior.set("")
+        try await Task.sleep(for: .milliseconds(250))
+        let probe = try await client.complete(only)
+        XCTAssertEqual(probe.provider, "groq")
+        XCTAssertEqual(probe.attempts, 1)
+        health = try await client.health()
+        XCTAssertNotEqual(health.providers.first { $0.name == "groq" }?.state, "open")
+        let after = try await client.complete(only)
+        XCTAssertEqual(after.provider, "groq")
+        XCTAssertEqual(groq.stats.snapshot.ok, 2)
+    }
+
+    func testManyConcurrentStreamsOnOneConnectionAllComplete() async throws {
+        let count = 500
+        let client = self.client!
+        let base = request()
+        let results = try await withThrowingTaskGroup(of: (Int, UInt32).self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    var deltas = 0
+                    var tokens: UInt32 = 0
+                    for try await event in client.completeStream(base, timeout: .seconds(30)) {
+                        switch event {
+                        case .delta: deltas += 1
+                        case .done(let response): tokens = response.usage?.completionTokens ?? 0
+                        }
+                    }
+                    return (deltas, tokens)
+                }
+            }
+            var all: [(Int, UInt32)] = []
+            for try await result in group { all.append(result) }
+            return all
+        }
+        XCTAssertEqual(results.count, count)
+        XCTAssertTrue(results.allSatisfy { $0.0 > 0 && $0.1 > 0 })
+        XCTAssertEqual(totalMockStats().ok, count)
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.requests, UInt64(count))
+        XCTAssertEqual(totals?.completionTokens, UInt64(totalMockStats().completion))
+    }
+
+    // MARK: Budget and rate limit
+
+    func testBudgetRefusal() async throws {
+        let (_, key) = try await makeAccount(email: "tiny@example.com", budget: 1)
+        let error = await expectError(.resourceExhausted) { () throws(RPCError) in
+            _ = try await client.complete(request(key: key))
+        }
+        XCTAssertTrue(error?.message.contains("monthly budget") ?? false, error?.message ?? "")
+        XCTAssertEqual(totalMockStats().ok, 0, "a refused call reaches no provider")
+    }
+
+    func testRateLimit() async throws {
+        let (_, key) = try await makeAccount(email: "slow@example.com", rpm: 1)
+        _ = try await client.complete(request(key: key))
+        let error = await expectError(.resourceExhausted) { () throws(RPCError) in
+            _ = try await client.complete(request(key: key))
+        }
+        XCTAssertGreaterThan(error?.retryAfterMs ?? 0, 0)
+    }
+
+    // MARK: Metering and privacy
+
+    func testMeteringMatchesTheMockAndNoPromptTextIsStored() async throws {
+        let marker = "ZEBRAQUOKKA\(UInt32.random(in: 100_000...999_999))"
+        let prompt = "Please repeat the word \(marker) back to me."
+        var completions = ""
+        for _ in 0..<2 {
+            completions += try await client.complete(request(prompt)).content
+        }
+        for try await event in client.completeStream(request(prompt)) {
+            if case .delta(let text) = event { completions += text }
+        }
+        let mock = totalMockStats()
+        XCTAssertEqual(mock.ok, 3)
+        let months = try server.metering.monthlyTotals(accountID: accountID)
+        let totals = try XCTUnwrap(months.last?.totals)
+        XCTAssertEqual(totals.requests, 3)
+        XCTAssertEqual(totals.errors, 0)
+        XCTAssertEqual(totals.promptTokens, UInt64(mock.prompt))
+        XCTAssertEqual(totals.completionTokens, UInt64(mock.completion))
+        XCTAssertGreaterThan(totals.costMicroUsd, 0)
+
+        let dump = try mdbDump(server.server.directory.file("data"))
+        XCTAssertFalse(dump.isEmpty)
+        XCTAssertFalse(dump.contains(marker), "the prompt reached LMDB")
+        // A phrase of the completion text is not stored either.
+        let words = completions.split(separator: " ").prefix(3).joined(separator: " ")
+        if words.count >= 12 { XCTAssertFalse(dump.contains(words), "the completion reached LMDB") }
+    }
+}
