@@ -28,22 +28,9 @@ func meteringEvent(
     latency: UInt32 = 50,
     status: UInt32 = 0
 ) -> MeteringEvent {
-    MeteringEvent(
-        requestID: requestID,
-        accountID: account,
-        keyID: key,
-        unixMs: unixMs,
-        taskType: task,
-        model: model,
-        provider: provider,
-        promptTokens: prompt,
-        completionTokens: completion,
-        costMicroUSD: cost,
-        latencyMs: latency,
-        timeToFirstTokenMs: latency / 2,
-        status: status,
-        attempts: 1,
-        tokensEstimated: false
+    .sample(
+        requestID, account: account, at: unixMs, key: key, model: model, provider: provider, task: task,
+        prompt: prompt, completion: completion, cost: cost, latency: latency, status: status
     )
 }
 
