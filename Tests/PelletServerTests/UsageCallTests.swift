@@ -86,8 +86,8 @@ final class UsageCallTests: XCTestCase {
 
         // No days named: the 30 days ending today, today included.
         let edges = [
-            Self.event("old", account: account.id, at: UsageCalendar.startOfDay(Self.today - 30) + 5, cost: 7),
-            Self.event("first", account: account.id, at: UsageCalendar.startOfDay(Self.today - 29), cost: 11),
+            MeteringEvent.sample("old", account: account.id, at: UsageCalendar.startOfDay(Self.today - 30) + 5, cost: 7),
+            MeteringEvent.sample("first", account: account.id, at: UsageCalendar.startOfDay(Self.today - 29), cost: 11),
         ]
         try await server.metering.record(contentsOf: edges)
         let defaulted = try await usage(UsageRequest(credentials: admin, accountId: account.id))
@@ -99,10 +99,10 @@ final class UsageCallTests: XCTestCase {
         let bob = try await server.store.createAccount(Account(name: "Bob", email: "bob@example.com"))
         let adaKey = try await server.store.createKey(accountID: ada.id, name: "ada").plaintext
         let adaEvents = (0..<5).map {
-            Self.event("a\($0)", account: ada.id, at: Self.epoch - UInt64($0) * 1_000, cost: 10)
+            MeteringEvent.sample("a\($0)", account: ada.id, at: Self.epoch - UInt64($0) * 1_000, cost: 10)
         }
         let bobEvents = (0..<3).map {
-            Self.event("b\($0)", account: bob.id, at: Self.epoch - UInt64($0) * 1_000, cost: 1_000)
+            MeteringEvent.sample("b\($0)", account: bob.id, at: Self.epoch - UInt64($0) * 1_000, cost: 1_000)
         }
         try await server.metering.record(contentsOf: adaEvents + bobEvents)
 
@@ -203,7 +203,7 @@ final class UsageCallTests: XCTestCase {
         let start = UsageCalendar.startOfDay(Self.today - 6)
         // Three records to a millisecond, 1.7 s apart, so the pages cross days and ties.
         let events = (0..<2_500).map { index in
-            Self.event(
+            MeteringEvent.sample(
                 "req_\(String(format: "%05d", (index * 7_919) % 2_500))",
                 account: account.id,
                 at: start + UInt64(index / 3) * 1_700,
@@ -239,7 +239,7 @@ final class UsageCallTests: XCTestCase {
                 if pages == 1, limit == 1_000 {
                     // Newer than anything listed: ahead of the cursor, so on no later page.
                     let late = (0..<10).map {
-                        Self.event("late_\($0)", account: account.id, at: Self.epoch + UInt64($0))
+                        MeteringEvent.sample("late_\($0)", account: account.id, at: Self.epoch + UInt64($0))
                     }
                     try await server.metering.record(contentsOf: late)
                     recorded += late
@@ -270,9 +270,9 @@ final class UsageCallTests: XCTestCase {
             Account(name: "Ada", email: "ada@example.com", monthlyBudgetMicroUsd: 1_000_000)
         )
         let events = [
-            Self.event("r1", account: account.id, at: UsageCalendar.startOfDay(Self.today - 1) + 10, cost: 100),
-            Self.event("r2", account: account.id, at: Self.epoch - 1, model: "qwen-2.5-coder", cost: 250, status: 14),
-            Self.event("r3", account: account.id, at: Self.epoch, cost: 50),
+            MeteringEvent.sample("r1", account: account.id, at: UsageCalendar.startOfDay(Self.today - 1) + 10, cost: 100),
+            MeteringEvent.sample("r2", account: account.id, at: Self.epoch - 1, model: "qwen-2.5-coder", cost: 250, status: 14),
+            MeteringEvent.sample("r3", account: account.id, at: Self.epoch, cost: 50),
         ]
         try await server.metering.record(contentsOf: events)
 
@@ -327,26 +327,6 @@ final class UsageCallTests: XCTestCase {
         }
     }
 
-    static func event(
-        _ requestID: String,
-        account: String,
-        at unixMs: UInt64,
-        key: String = "key_a",
-        model: String = "llama-3.1-8b",
-        provider: String = "groq",
-        task: String = "chat",
-        prompt: UInt32 = 10,
-        completion: UInt32 = 20,
-        cost: UInt64 = 100,
-        latency: UInt32 = 50,
-        status: UInt32 = 0
-    ) -> MeteringEvent {
-        .sample(
-            requestID, account: account, at: unixMs, key: key, model: model, provider: provider, task: task,
-            prompt: prompt, completion: completion, cost: cost, latency: latency, status: status
-        )
-    }
-
     /// Events within a second either side of the last three midnights (so on four days), over
     /// every field, some failed.
     static func eventsAroundMidnights(account: String, count: Int) -> [MeteringEvent] {
@@ -357,7 +337,7 @@ final class UsageCallTests: XCTestCase {
         let tasks = ["chat", "code", "math", "qa"]
         return (0..<count).map { index in
             let midnight = UsageCalendar.startOfDay(today - 2 + UInt32(index % 3))
-            return event(
+            return MeteringEvent.sample(
                 "req_\(index)",
                 account: account,
                 at: midnight - 1_000 + UInt64.random(in: 0..<2_000, using: &generator),
