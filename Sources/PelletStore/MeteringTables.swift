@@ -220,15 +220,24 @@ extension ReadTransaction {
 
 // MARK: Account deletion and export
 
-/// The daily counters in account deletion and export ("usage_counters").
-struct DailyCountersTable: AccountScopedTable {
-    let database: Database
 
-    var exportName: String { "usage_counters" }
+/// A usage table whose keys all start with the account's prefix: deleting an account's rows is
+/// one prefix delete.
+protocol AccountPrefixedTable: AccountScopedTable {
+    var database: Database { get }
+}
 
+extension AccountPrefixedTable {
     func deleteAll(accountID: String, in transaction: WriteTransaction) throws {
         try transaction.deleteAll(database, prefix: UsageKeys.accountPrefix(accountID))
     }
+}
+
+/// The daily counters in account deletion and export ("usage_counters").
+struct DailyCountersTable: AccountPrefixedTable {
+    let database: Database
+
+    var exportName: String { "usage_counters" }
 
     func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
         let prefix = UsageKeys.accountPrefix(accountID)
@@ -254,14 +263,10 @@ struct DailyCountersTable: AccountScopedTable {
 }
 
 /// The request records in account deletion and export ("request_records"), newest first.
-struct RequestRecordsTable: AccountScopedTable {
+struct RequestRecordsTable: AccountPrefixedTable {
     let database: Database
 
     var exportName: String { "request_records" }
-
-    func deleteAll(accountID: String, in transaction: WriteTransaction) throws {
-        try transaction.deleteAll(database, prefix: UsageKeys.accountPrefix(accountID))
-    }
 
     func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
         var rows: [JSONValue] = []
@@ -291,14 +296,10 @@ struct RequestRecordsTable: AccountScopedTable {
 }
 
 /// The monthly billing totals in account deletion and export ("monthly_totals").
-struct MonthlyTotalsTable: AccountScopedTable {
+struct MonthlyTotalsTable: AccountPrefixedTable {
     let database: Database
 
     var exportName: String { "monthly_totals" }
-
-    func deleteAll(accountID: String, in transaction: WriteTransaction) throws {
-        try transaction.deleteAll(database, prefix: UsageKeys.accountPrefix(accountID))
-    }
 
     func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
         let prefix = UsageKeys.accountPrefix(accountID)
