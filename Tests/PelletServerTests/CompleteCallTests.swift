@@ -87,6 +87,39 @@ final class CompleteCallTests: XCTestCase {
         return condition()
     }
 
+    /// Replaces the server of `setUp` with one using `settings` and `breakerConfiguration`.
+    private func restart(
+        settings: CompleteSettings = CompleteSettings(),
+        breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
+        completionTokens: Int = 8
+    ) async throws {
+        await client.close()
+        await server.shutdown()
+        var behavior = MockBehavior()
+        behavior.completionTokens = completionTokens
+        server = try await ProviderTestServer.start(
+            behavior: behavior, settings: settings, breakerConfiguration: breakerConfiguration)
+        client = try await server.client()
+        (accountID, apiKey) = try await makeAccount(email: "complete-restarted@example.com")
+    }
+
+    /// Runs a streamed call to its end: the deltas and the final response.
+    private func stream(_ completeRequest: CompleteRequest) async throws(RPCError) -> (deltas: [String], final: CompleteResponse?) {
+        var deltas: [String] = []
+        var final: CompleteResponse?
+        for try await event in client.completeStream(completeRequest) {
+            switch event {
+            case .delta(let text): deltas.append(text)
+            case .done(let response): final = response
+            }
+        }
+        return (deltas, final)
+    }
+
+    private func state(of provider: PelletProviders.ProviderName) async throws -> String? {
+        try await client.health().providers.first { $0.name == provider.rawValue }?.state
+    }
+
     private func totalMockStats() -> (prompt: Int, completion: Int, ok: Int) {
         server.mocks.values.reduce(into: (0, 0, 0)) { sum, mock in
             let s = mock.stats.snapshot
@@ -339,6 +372,206 @@ final class CompleteCallTests: XCTestCase {
         let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
         XCTAssertEqual(totals?.requests, UInt64(count))
         XCTAssertEqual(totals?.completionTokens, UInt64(totalMockStats().completion))
+    }
+
+    func testMalformedJSONFallsBackToTheNextProvider() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("malformed")
+        let response = try await client.complete(request())
+        XCTAssertEqual(response.provider, order[1].rawValue)
+        XCTAssertEqual(response.attempts, 2)
+        XCTAssertFalse(response.content.isEmpty)
+        XCTAssertEqual(server.mock(order[0]).stats.snapshot.malformed, 1)
+        XCTAssertEqual(server.mock(order[1]).stats.snapshot.ok, 1)
+        // Metered once, as the answering provider's success with its reported tokens.
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.requests, 1)
+        XCTAssertEqual(totals?.errors, 0)
+        XCTAssertEqual(totals?.completionTokens, UInt64(server.mock(order[1]).stats.snapshot.completionTokens))
+    }
+
+    func testAMalformedStreamFallsBackToTheNextProvider() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("malformed")
+        let (deltas, final) = try await stream(request())
+        XCTAssertEqual(final?.provider, order[1].rawValue)
+        XCTAssertEqual(final?.attempts, 2)
+        XCTAssertFalse(deltas.isEmpty)
+        XCTAssertEqual(server.mock(order[0]).stats.snapshot.malformed, 1)
+        XCTAssertEqual(server.mock(order[1]).stats.snapshot.streamed, 1)
+    }
+
+    func testAStreamThatStopsWithoutDoneFallsBackToTheNextProvider() async throws {
+        let order = try await providerOrder()
+        // No text, then the end of the response without `data: [DONE]`.
+        try server.mock(order[0]).runtime.defaultBehavior.set("no-done,tokens=0")
+        let (deltas, final) = try await stream(request())
+        let response = try XCTUnwrap(final)
+        XCTAssertEqual(response.provider, order[1].rawValue)
+        XCTAssertEqual(response.attempts, 2)
+        XCTAssertFalse(deltas.isEmpty)
+        XCTAssertEqual(server.mock(order[0]).stats.snapshot.requests, 1)
+        let answered = server.mock(order[1]).stats.snapshot
+        XCTAssertEqual(response.usage?.completionTokens, UInt32(answered.completionTokens))
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.requests, 1)
+        XCTAssertEqual(totals?.errors, 0)
+        XCTAssertEqual(totals?.completionTokens, UInt64(answered.completionTokens))
+    }
+
+    func testAStreamThatStopsWithoutDoneAfterTextIsUnavailableAndMetered() async throws {
+        let order = try await providerOrder()
+        try server.mock(order[0]).runtime.defaultBehavior.set("no-done")
+        var deltas = 0
+        let error = await expectError(.unavailable) { () throws(RPCError) in
+            for try await event in client.completeStream(request()) {
+                if case .delta = event { deltas += 1 }
+            }
+        }
+        XCTAssertGreaterThan(deltas, 0)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains(order[0].rawValue) && message.contains("without [DONE]"), message)
+        for provider in order.dropFirst() {
+            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
+        }
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.requests, 1)
+        XCTAssertEqual(totals?.errors, 1)
+        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0)
+    }
+
+    func testA401MarksTheProviderMisconfiguredAndLaterCallsSkipIt() async throws {
+        let order = try await providerOrder()
+        let refusing = server.mock(order[0])
+        try refusing.runtime.defaultBehavior.set("status=401")
+        let first = try await client.complete(request())
+        XCTAssertEqual(first.provider, order[1].rawValue)
+        XCTAssertEqual(first.attempts, 2)
+        XCTAssertEqual(refusing.stats.snapshot.errors4xx, 1)
+        let health = try await client.health()
+        XCTAssertEqual(health.providers.first { $0.name == order[0].rawValue }?.state, "misconfigured")
+        XCTAssertEqual(health.providers.first { $0.name == order[1].rawValue }?.state, "healthy")
+
+        // Even once the provider would answer again, it is not called: unary or streamed.
+        try refusing.runtime.defaultBehavior.set("")
+        for _ in 0..<3 {
+            let response = try await client.complete(request())
+            XCTAssertEqual(response.provider, order[1].rawValue)
+            XCTAssertEqual(response.attempts, 1)
+        }
+        let (_, streamed) = try await stream(request())
+        XCTAssertEqual(streamed?.provider, order[1].rawValue)
+        XCTAssertEqual(streamed?.attempts, 1)
+        // A call that only it may serve finds no provider.
+        let refused = await expectError(.unavailable) { () throws(RPCError) in
+            _ = try await client.complete(request(providers: [order[0].rawValue]))
+        }
+        XCTAssertTrue(refused?.message.contains(order[0].rawValue) ?? false, refused?.message ?? "")
+        XCTAssertEqual(refusing.stats.snapshot.requests, 1, "a misconfigured provider gets no further calls")
+        XCTAssertEqual(server.mock(order[1]).stats.snapshot.ok, 5)
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "misconfigured")
+    }
+
+    func testA429KeepsTheProviderOutUntilItsRetryAfter() async throws {
+        let order = try await providerOrder()
+        let limited = server.mock(order[0])
+        let sent = ContinuousClock.now
+        try limited.runtime.defaultBehavior.set("status=429,retry-after=3")
+        let first = try await client.complete(request())
+        XCTAssertEqual(first.provider, order[1].rawValue)
+        XCTAssertEqual(first.attempts, 2)
+        XCTAssertEqual(limited.stats.snapshot.errors4xx, 1)
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "degraded")
+
+        // Within the Retry-After the provider is skipped, even by a call only it may serve.
+        try limited.runtime.defaultBehavior.set("")
+        let only = request(providers: [order[0].rawValue])
+        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
+        XCTAssertTrue(refused?.message.contains("\(order[0].rawValue): skipped") ?? false, refused?.message ?? "")
+        XCTAssertEqual(limited.stats.snapshot.requests, 1)
+
+        // After it, the provider serves again.
+        var served: CompleteResponse?
+        while served == nil, ContinuousClock.now < sent + .seconds(15) {
+            do {
+                served = try await client.complete(only)
+            } catch {
+                XCTAssertEqual(error.status, .unavailable, error.message)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let elapsed = ContinuousClock.now - sent
+        XCTAssertEqual(served?.provider, order[0].rawValue)
+        XCTAssertGreaterThanOrEqual(elapsed, .seconds(3), "served before the Retry-After passed")
+        XCTAssertEqual(limited.stats.snapshot.requests, 2, "no call reached it during the Retry-After")
+        XCTAssertEqual(limited.stats.snapshot.ok, 1)
+    }
+
+    func testAFirstTokenTimeoutFallsBackToTheNextProvider() async throws {
+        try await restart(settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)))
+        let order = try await providerOrder()
+        let slow = server.mock(order[0])
+        // The response head (and so the first byte) comes only after 5 s.
+        try slow.runtime.defaultBehavior.set("latency=5000")
+        let started = ContinuousClock.now
+        let (deltas, final) = try await stream(request())
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
+        XCTAssertEqual(final?.provider, order[1].rawValue)
+        XCTAssertEqual(final?.attempts, 2)
+        XCTAssertFalse(deltas.isEmpty)
+        let ended = await eventually(.seconds(2)) { slow.stats.snapshot.cancelledByClient == 1 }
+        XCTAssertTrue(ended, "the timed-out transfer was not stopped: \(slow.stats.snapshot)")
+        // It counts as the provider's failure.
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "degraded")
+    }
+
+    func testAStreamIdleBeforeTheFirstTokenFallsBack() async throws {
+        try await restart(settings: CompleteSettings(idleTimeout: .milliseconds(300)))
+        let order = try await providerOrder()
+        let stalled = server.mock(order[0])
+        // The response head and the role chunk come at once, then 5 s of silence before any text.
+        try stalled.runtime.defaultBehavior.set("ttft=5000")
+        let started = ContinuousClock.now
+        let (deltas, final) = try await stream(request())
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
+        XCTAssertEqual(final?.provider, order[1].rawValue)
+        XCTAssertEqual(final?.attempts, 2)
+        XCTAssertFalse(deltas.isEmpty)
+        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
+        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)")
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "degraded")
+    }
+
+    func testAStreamIdleAfterTheFirstTokenIsUnavailableAndMetered() async throws {
+        try await restart(settings: CompleteSettings(idleTimeout: .milliseconds(400)))
+        let order = try await providerOrder()
+        let stalled = server.mock(order[0])
+        // The first piece at once, the next one 2 s later.
+        try stalled.runtime.defaultBehavior.set("tps=0.5")
+        var deltas = 0
+        let error = await expectError(.unavailable) { () throws(RPCError) in
+            for try await event in client.completeStream(request()) {
+                if case .delta = event { deltas += 1 }
+            }
+        }
+        XCTAssertEqual(deltas, 1)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains(order[0].rawValue) && message.contains("stream went idle"), message)
+        for provider in order.dropFirst() {
+            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
+        }
+        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
+        XCTAssertTrue(ended, "the idle transfer was not stopped: \(stalled.stats.snapshot)")
+        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
+        XCTAssertEqual(totals?.requests, 1)
+        XCTAssertEqual(totals?.errors, 1)
+        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0, "the text that went out is charged")
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "degraded")
     }
 
     // MARK: Budget and rate limit
