@@ -44,12 +44,18 @@ public struct ChatCompletion: Sendable, Equatable {
     public var usage: TokenUsage?
     /// The model name the provider reports, empty if none.
     public var model: String
+    /// libcurl's time for the whole transfer, when it ended before the completion was reported
+    /// (always for unary calls). Nil for a stream, which completes at `[DONE]`.
+    public var transferTime: Duration?
 
-    public init(content: String, finishReason: String, usage: TokenUsage?, model: String = "") {
+    public init(
+        content: String, finishReason: String, usage: TokenUsage?, model: String = "", transferTime: Duration? = nil
+    ) {
         self.content = content
         self.finishReason = finishReason
         self.usage = usage
         self.model = model
+        self.transferTime = transferTime
     }
 }
 

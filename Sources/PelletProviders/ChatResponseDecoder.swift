@@ -139,7 +139,7 @@ public struct ChatResponseDecoder {
                     kind: .incompleteStream, message: "the provider's stream broke off: \(error.message)")
             }
             finish(.failed(failure), emit)
-        case .completed:
+        case .completed(let info):
             switch state {
             case .awaitingStatus:
                 finish(.failed(.malformed("response (no status)")), emit)
@@ -153,6 +153,7 @@ public struct ChatResponseDecoder {
                     let keepsContent = !stream || accumulatesStreamContent
                     var final = completion
                     if !keepsContent { final.content = "" }
+                    final.transferTime = info.totalTime
                     finish(.completed(final), emit)
                 } catch {
                     finish(.failed(error), emit)

@@ -6,6 +6,8 @@ public final class ServerMetrics: Sendable {
     public let startedAt: NIODeadline
     private let callsInFlightCounter = Atomic<Int>(0)
     private let connectionsCounter = Atomic<Int>(0)
+    /// Each Complete call's time in the gateway, excluding its provider transfers.
+    public let gatewayOverhead = RecentLatencies()
 
     public init(startedAt: NIODeadline = .now()) {
         self.startedAt = startedAt

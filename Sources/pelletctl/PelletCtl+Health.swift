@@ -5,7 +5,8 @@ import PelletWire
 extension PelletCtl {
     struct Health: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show whether pelletd is serving, its version, uptime, calls in flight and provider health."
+            abstract:
+                "Show whether pelletd is serving, its version, uptime, calls in flight, its own overhead on Complete calls and provider health."
         )
 
         @OptionGroup var options: ConnectionOptions
@@ -35,6 +36,7 @@ extension PelletCtl {
                 "version    \(health.version)",
                 "uptime     \(Output.uptime(milliseconds: health.uptimeMs))",
                 "in flight  \(health.inFlight)",
+                "overhead   \(overhead(health))",
             ]
             guard !health.providers.isEmpty else {
                 lines.append("providers  none")
@@ -52,6 +54,14 @@ extension PelletCtl {
                 )
             }
             return lines.joined(separator: "\n") + "\n"
+        }
+
+        /// "p50 84 µs  p99 310 µs  (1200 calls in the last minute)".
+        static func overhead(_ health: HealthResponse) -> String {
+            guard health.gatewayOverheadCalls > 0 else { return "no Complete calls in the last minute" }
+            let calls = health.gatewayOverheadCalls == 1 ? "1 call" : "\(health.gatewayOverheadCalls) calls"
+            return "p50 \(health.gatewayOverheadP50Us) µs  p99 \(health.gatewayOverheadP99Us) µs  "
+                + "(\(calls) in the last minute)"
         }
     }
 }
@@ -91,12 +101,18 @@ private struct HealthReport: Encodable {
     var version: String
     var uptimeMs: UInt64
     var inFlight: UInt32
+    var gatewayOverheadP50Us: UInt64
+    var gatewayOverheadP99Us: UInt64
+    var gatewayOverheadCalls: UInt64
     var providers: [Provider]
 
     init(_ health: HealthResponse) {
         version = health.version
         uptimeMs = health.uptimeMs
         inFlight = health.inFlight
+        gatewayOverheadP50Us = health.gatewayOverheadP50Us
+        gatewayOverheadP99Us = health.gatewayOverheadP99Us
+        gatewayOverheadCalls = health.gatewayOverheadCalls
         providers = health.providers.map(Provider.init)
     }
 
@@ -104,6 +120,9 @@ private struct HealthReport: Encodable {
         case version
         case uptimeMs = "uptime_ms"
         case inFlight = "in_flight"
+        case gatewayOverheadP50Us = "gateway_overhead_p50_us"
+        case gatewayOverheadP99Us = "gateway_overhead_p99_us"
+        case gatewayOverheadCalls = "gateway_overhead_calls"
         case providers
     }
 }

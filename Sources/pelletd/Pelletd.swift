@@ -184,7 +184,8 @@ struct Pelletd: AsyncParsableCommand {
                     settings: CompleteSettings(
                         firstTokenTimeout: .milliseconds(firstTokenTimeoutMs),
                         idleTimeout: .milliseconds(streamIdleTimeoutMs)
-                    )
+                    ),
+                    gatewayOverhead: metrics.gatewayOverhead
                 ),
                 .usage: UsageService(metering: metering, authenticator: authenticator),
                 .account: AccountService(store: store, metering: metering, authenticator: authenticator),

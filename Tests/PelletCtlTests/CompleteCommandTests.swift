@@ -60,6 +60,16 @@ final class CompleteCommandTests: XCTestCase {
         XCTAssertEqual(response["content"] as? String, "", "a stream's END carries no content")
         XCTAssertEqual(response["attempts"] as? Int, 1)
 
+        // The gateway measured its own time on both calls, and Health reports it.
+        let health = try ctl(["health", "--json", "--server", pelletd.unixAddress])
+        health.assertSucceeded()
+        let healthObject = try jsonObject(health.stdout)
+        XCTAssertEqual(healthObject["gateway_overhead_calls"] as? Int, 2)
+        let p50 = try XCTUnwrap(healthObject["gateway_overhead_p50_us"] as? Int)
+        let p99 = try XCTUnwrap(healthObject["gateway_overhead_p99_us"] as? Int)
+        XCTAssertGreaterThan(p50, 0, "a call cannot take no time in the gateway")
+        XCTAssertGreaterThanOrEqual(p99, p50)
+
         let unknownModel = try ctl(["complete", prompt, "--model", "nope", "--server", pelletd.unixAddress], environment: keyEnvironment)
         XCTAssertEqual(unknownModel.status, 1)
         XCTAssertTrue(unknownModel.stderr.hasPrefix("error: NOT_FOUND:"), unknownModel.stderr)

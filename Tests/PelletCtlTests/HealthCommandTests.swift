@@ -14,6 +14,7 @@ final class HealthCommandTests: XCTestCase {
         literal("version    0.1.0"),
         "uptime     [0-9]+s",
         literal("in flight  1"),
+        literal("overhead   no Complete calls in the last minute"),
         literal("providers  3"),
         literal("  fireworks  disabled  err 0.0%  p50 0 ms"),
         literal("  groq       disabled  err 0.0%  p50 0 ms"),
@@ -50,10 +51,17 @@ final class HealthCommandTests: XCTestCase {
         // One line of compact JSON with sorted keys.
         assertLines(
             result.stdout,
-            match: [#"\{"in_flight":1,"providers":\[(\{[^}]+\},?){3}\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+            match: [
+                #"\{"gateway_overhead_calls":0,"gateway_overhead_p50_us":0,"gateway_overhead_p99_us":0,"#
+                    + #""in_flight":1,"providers":\[(\{[^}]+\},?){3}\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
         )
         let object = try jsonObject(result.stdout)
-        XCTAssertEqual(Set(object.keys), ["in_flight", "providers", "uptime_ms", "version"])
+        XCTAssertEqual(
+            Set(object.keys),
+            [
+                "gateway_overhead_calls", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "in_flight",
+                "providers", "uptime_ms", "version",
+            ])
         XCTAssertEqual(object["version"] as? String, "0.1.0")
         XCTAssertEqual(object["in_flight"] as? Int, 1)
         let providers = try XCTUnwrap(object["providers"] as? [[String: Any]])
@@ -70,7 +78,12 @@ final class HealthCommandTests: XCTestCase {
             ProviderHealth(name: "fireworks", state: "degraded", errorRate: 0.25, latencyP50Ms: 1200),
             ProviderHealth(name: "groq", state: "open", errorRate: .nan, latencyP50Ms: 0),
         ]
-        let health = HealthService(metrics: ServerMetrics(), providers: { providers })
+        let metrics = ServerMetrics()
+        // 98 calls of 80 µs and two of 5 ms. Health reports the top of each value's bucket
+        // (buckets are 2 µs wide at 80 µs and 128 µs wide at 5 ms).
+        for _ in 0..<98 { metrics.gatewayOverhead.record(microseconds: 80) }
+        for _ in 0..<2 { metrics.gatewayOverhead.record(microseconds: 5_000) }
+        let health = HealthService(metrics: metrics, providers: { providers })
         let server = try await TestServer.start(services: [.health: health])
 
         let text = try pelletctl("health", "--server", "unix:\(server.socketPath)")
@@ -82,6 +95,7 @@ final class HealthCommandTests: XCTestCase {
                 literal("version    0.1.0"),
                 "uptime     [0-9]+s",
                 literal("in flight  0"),
+                literal("overhead   p50 81 µs  p99 5119 µs  (100 calls in the last minute)"),
                 literal("providers  3"),
                 // Names in a column of 11, states in a column of max(9, longest + 2) = 10.
                 literal("  together   healthy   err 2.0%  p50 310 ms"),
@@ -98,7 +112,9 @@ final class HealthCommandTests: XCTestCase {
             + #"\{"error_rate":null,"latency_p50_ms":0,"name":"groq","state":"open"\}\]"#
         assertLines(
             json.stdout,
-            match: [#"\{"in_flight":0,"providers":"# + providerJSON + #","uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+            match: [
+                #"\{"gateway_overhead_calls":100,"gateway_overhead_p50_us":81,"gateway_overhead_p99_us":5119,"#
+                    + #""in_flight":0,"providers":"# + providerJSON + #","uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
         )
         await server.shutdown()
     }

@@ -16,7 +16,7 @@ final class ChatResponseDecoderTests: XCTestCase {
         ChatCompletion(
             content: "", finishReason: "stop", usage: TokenUsage(promptTokens: 7, completionTokens: 2), model: "m1"))
     static let info = TransferInfo(
-        status: 200, newConnections: 0, httpVersion: 1, timeToFirstByte: .zero, totalTime: .zero)
+        status: 200, newConnections: 0, httpVersion: 1, timeToFirstByte: .zero, totalTime: .microseconds(1_234))
 
     func testAStreamGivesDeltasThenTheCompletionAtDone() {
         var decoder = ChatResponseDecoder(stream: true)
@@ -120,7 +120,8 @@ final class ChatResponseDecoderTests: XCTestCase {
             [
                 .completed(
                     ChatCompletion(
-                        content: "Hi", finishReason: "stop", usage: TokenUsage(promptTokens: 1, completionTokens: 1)))
+                        content: "Hi", finishReason: "stop", usage: TokenUsage(promptTokens: 1, completionTokens: 1),
+                        transferTime: .microseconds(1_234)))
             ])
     }
 
@@ -133,7 +134,11 @@ final class ChatResponseDecoderTests: XCTestCase {
         }
         decoder.finished(.completed(Self.info)) { events.append($0) }
         XCTAssertEqual(
-            events, [.delta("Hi"), .completed(ChatCompletion(content: "", finishReason: "stop", usage: nil))])
+            events,
+            [
+                .delta("Hi"),
+                .completed(ChatCompletion(content: "", finishReason: "stop", usage: nil, transferTime: .microseconds(1_234))),
+            ])
     }
 
     func testAMalformedUnaryBody() {

@@ -36,6 +36,8 @@ public struct CompleteService: Service {
     let engine: ProviderEngine
     let directory: ProviderDirectory
     let settings: CompleteSettings
+    /// Where each call's time in the gateway goes (`ServerMetrics.gatewayOverhead`, for Health).
+    let gatewayOverhead: RecentLatencies
     let wallClockMs: @Sendable () -> UInt64
     let logger: Logger
 
@@ -47,6 +49,7 @@ public struct CompleteService: Service {
         engine: ProviderEngine,
         directory: ProviderDirectory,
         settings: CompleteSettings = CompleteSettings(),
+        gatewayOverhead: RecentLatencies = RecentLatencies(),
         wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
         logger: Logger = Logger(label: "pellet.complete")
     ) {
@@ -57,6 +60,7 @@ public struct CompleteService: Service {
         self.engine = engine
         self.directory = directory
         self.settings = settings
+        self.gatewayOverhead = gatewayOverhead
         self.wallClockMs = wallClockMs
         self.logger = logger
     }
@@ -173,6 +177,8 @@ final class CompleteCall {
     /// The attempt whose events are current; earlier attempts' late events are ignored.
     private var attemptSerial = 0
     private var attemptStart = NIODeadline.now()
+    /// The time the provider transfers took, which the gateway overhead leaves out.
+    private var providerNanoseconds: Int64 = 0
     private var current: Candidate?
     /// Set once a non-empty delta went to the caller: no fallback after that.
     private var firstTokenAt: NIODeadline?
@@ -294,12 +300,17 @@ final class CompleteCall {
             }
         case .completed(let completion):
             handle = nil
-            breaker.recordSuccess(latency: .nanoseconds((NIODeadline.now() - attemptStart).nanoseconds))
+            let attemptTime = NIODeadline.now() - attemptStart
+            // libcurl's own timing where there is one, so that the hops to and from the provider
+            // thread count as the gateway's time.
+            providerNanoseconds += completion.transferTime.map(Self.nanoseconds) ?? attemptTime.nanoseconds
+            breaker.recordSuccess(latency: .nanoseconds(attemptTime.nanoseconds))
             if !context.isStreaming, !completion.content.isEmpty { content = completion.content }
             if firstTokenAt == nil, !completion.content.isEmpty { firstTokenAt = NIODeadline.now() }
             complete(completion)
         case .failed(let failure):
             handle = nil
+            providerNanoseconds += (NIODeadline.now() - attemptStart).nanoseconds
             breaker.recordFailure(failure)
             let provider = current?.provider ?? "?"
             if let reason = cancelReason {
@@ -442,6 +453,9 @@ final class CompleteCall {
         let logger = service.logger
         let requestID = self.requestID
         let answer = result.map { $0 as any WireMessage }.mapError { $0 as any Error }
+        let gatewayOverhead = service.gatewayOverhead
+        let callStart = start
+        let providerNanoseconds = self.providerNanoseconds
         Task {
             do {
                 try await metering.settle(reservation, recording: event)
@@ -450,8 +464,16 @@ final class CompleteCall {
                     "could not record a Complete call's metering",
                     metadata: ["request_id": "\(requestID)", "error": "\(error)"])
             }
+            // The metering write is the gateway's time: the answer waits for it.
+            let inGateway = (NIODeadline.now() - callStart).nanoseconds - providerNanoseconds
+            gatewayOverhead.record(microseconds: UInt64(max(0, inGateway) / 1_000))
             promise.completeWith(answer)
         }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 
     /// Tokens × the answering offer's prices, rounded up to the next micro-dollar.

@@ -1,7 +1,8 @@
 import NIOCore
 import PelletWire
 
-/// Method 5: the server's version, uptime and calls in flight. Needs no credentials.
+/// Method 5: the server's version, uptime, calls in flight, provider health and the gateway's own
+/// overhead on Complete calls. Needs no credentials.
 public struct HealthService: Service {
     public static let version = "0.1.0"
 
@@ -19,12 +20,16 @@ public struct HealthService: Service {
         if case .failure(let error) = Result(catching: { () throws(MessageDecodingError) in try HealthRequest(decoding: payload) }) {
             return .failure(RPCError(.invalidArgument, "Health request: \(error.description)"))
         }
+        let overhead = metrics.gatewayOverhead.summary()
         return .reply(
             HealthResponse(
                 version: Self.version,
                 uptimeMs: UInt64(max(0, metrics.uptime.nanoseconds / 1_000_000)),
                 inFlight: UInt32(clamping: metrics.callsInFlight),
-                providers: providers()
+                providers: providers(),
+                gatewayOverheadP50Us: overhead.p50,
+                gatewayOverheadP99Us: overhead.p99,
+                gatewayOverheadCalls: overhead.count
             )
         )
     }

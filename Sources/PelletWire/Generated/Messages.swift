@@ -688,6 +688,14 @@ public struct HealthResponse: WireMessage {
     /// Calls in flight across all connections.
     public var inFlight: UInt32 = 0
     public var providers: [ProviderHealth] = []
+    /// The time Complete calls spent in the gateway itself: each call's total time in pelletd minus
+    /// the time its provider transfers took (libcurl's own timing of each transfer; for a stream
+    /// that ends at [DONE], the attempt's time until [DONE] arrived). Over the calls that ended in
+    /// about the last minute (50 to 60 s, in 10 s steps), in microseconds; 0 when there were none.
+    public var gatewayOverheadP50Us: UInt64 = 0
+    public var gatewayOverheadP99Us: UInt64 = 0
+    /// How many calls those two figures cover.
+    public var gatewayOverheadCalls: UInt64 = 0
 
     public init() {}
 
@@ -695,12 +703,18 @@ public struct HealthResponse: WireMessage {
         version: String = "",
         uptimeMs: UInt64 = 0,
         inFlight: UInt32 = 0,
-        providers: [ProviderHealth] = []
+        providers: [ProviderHealth] = [],
+        gatewayOverheadP50Us: UInt64 = 0,
+        gatewayOverheadP99Us: UInt64 = 0,
+        gatewayOverheadCalls: UInt64 = 0
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
         self.inFlight = inFlight
         self.providers = providers
+        self.gatewayOverheadP50Us = gatewayOverheadP50Us
+        self.gatewayOverheadP99Us = gatewayOverheadP99Us
+        self.gatewayOverheadCalls = gatewayOverheadCalls
     }
 }
 
@@ -1775,6 +1789,9 @@ extension HealthResponse: CBridgedMessage {
             cStruct.pointee.n_providers = providers.count
             cStruct.pointee.providers = arena.array(providers, as: UnsafeMutablePointer<Pellet__V1__ProviderHealth>?.self) { $0.cMessage(in: arena) }
         }
+        cStruct.pointee.gateway_overhead_p50_us = gatewayOverheadP50Us
+        cStruct.pointee.gateway_overhead_p99_us = gatewayOverheadP99Us
+        cStruct.pointee.gateway_overhead_calls = gatewayOverheadCalls
         return cStruct
     }
 
@@ -1789,5 +1806,8 @@ extension HealthResponse: CBridgedMessage {
                 providers.append(try ProviderHealth(cMessage: element!))
             }
         }
+        gatewayOverheadP50Us = cStruct.pointee.gateway_overhead_p50_us
+        gatewayOverheadP99Us = cStruct.pointee.gateway_overhead_p99_us
+        gatewayOverheadCalls = cStruct.pointee.gateway_overhead_calls
     }
 }

@@ -3396,7 +3396,7 @@ const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor =
   (ProtobufCMessageInit) pellet__v1__provider_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[7] =
 {
   {
     "version",
@@ -3446,8 +3446,47 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "gateway_overhead_p50_us",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, gateway_overhead_p50_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gateway_overhead_p99_us",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, gateway_overhead_p99_us),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gateway_overhead_calls",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, gateway_overhead_calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
+  6,   /* field[6] = gateway_overhead_calls */
+  4,   /* field[4] = gateway_overhead_p50_us */
+  5,   /* field[5] = gateway_overhead_p99_us */
   2,   /* field[2] = in_flight */
   3,   /* field[3] = providers */
   1,   /* field[1] = uptime_ms */
@@ -3456,7 +3495,7 @@ static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
 {
@@ -3466,7 +3505,7 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   "Pellet__V1__HealthResponse",
   "pellet.v1",
   sizeof(Pellet__V1__HealthResponse),
-  4,
+  7,
   pellet__v1__health_response__field_descriptors,
   pellet__v1__health_response__field_indices_by_name,
   1,  pellet__v1__health_response__number_ranges,
