@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // C libraries, each behind its own target (DESIGN.md section 1).
@@ -113,12 +114,25 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // pellet-load rpc's engine, a library so that its scheduler, histograms and runs are testable.
+        .target(
+            name: "PelletLoadKit",
+            dependencies: [
+                "PelletClient",
+                "PelletWire",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Interposes malloc to count allocations per op; only pellet-load links it.
         .target(name: "CPelletLoadAllocations"),
         .executableTarget(
             name: "pellet-load",
             dependencies: [
                 "CPelletLoadAllocations",
+                "PelletLoadKit",
                 "PelletWire",
                 "PelletStore",
                 "PelletClient",
@@ -169,6 +183,18 @@ let package = Package(
             ]
         ),
         .testTarget(name: "PelletStoreTests", dependencies: ["PelletStore", "PelletTesting", "PelletWire"]),
+        .testTarget(
+            name: "PelletLoadTests",
+            dependencies: [
+                "PelletLoadKit",
+                "PelletTesting",
+                "PelletServer",
+                "PelletClient",
+                "PelletWire",
+                "PelletMockProvider",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.
         .testTarget(
             name: "PelletCtlTests",

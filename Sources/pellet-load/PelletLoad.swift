@@ -4,7 +4,8 @@ import ArgumentParser
 struct PelletLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pellet-load",
-        abstract: "Measure Pellet: in-process microbenchmarks of its hot paths.",
-        subcommands: [Micro.self]
+        abstract:
+            "Measure Pellet: load against a running pelletd (rpc), and in-process microbenchmarks of its hot paths (micro).",
+        subcommands: [RPC.self, Micro.self]
     )
 }
