@@ -546,6 +546,60 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(state, "degraded")
     }
 
+    func testTheFirstTokenTimeoutWaitsForTextNotForTheRoleChunk() async throws {
+        try await restart(settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)))
+        let order = try await providerOrder()
+        let stalled = server.mock(order[0])
+        // The response head and the empty role chunk come at once; the first text only after 5 s.
+        try stalled.runtime.defaultBehavior.set("ttft=5000")
+        let started = ContinuousClock.now
+        let (deltas, final) = try await stream(request())
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
+        XCTAssertEqual(final?.provider, order[1].rawValue)
+        XCTAssertEqual(final?.attempts, 2)
+        XCTAssertFalse(deltas.isEmpty)
+        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
+        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)")
+        let state = try await state(of: order[0])
+        XCTAssertEqual(state, "degraded", "a first-token timeout is the provider's failure, not a cancel")
+    }
+
+    func testAMisconfiguredProviderIsRecheckedAfterItsInterval() async throws {
+        var breakers = CircuitBreakerConfiguration()
+        breakers.misconfiguredRecheckInterval = .milliseconds(300)
+        try await restart(breakerConfiguration: breakers)
+        let order = try await providerOrder()
+        let refusing = server.mock(order[0])
+        try refusing.runtime.defaultBehavior.set("status=401")
+        let first = try await client.complete(request())
+        XCTAssertEqual(first.provider, order[1].rawValue)
+        let marked = try await state(of: order[0])
+        XCTAssertEqual(marked, "misconfigured")
+
+        // The operator fixes the key; within the recheck interval the provider is still skipped.
+        try refusing.runtime.defaultBehavior.set("")
+        let only = request(providers: [order[0].rawValue])
+        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
+        XCTAssertTrue(refused?.message.contains("\(order[0].rawValue): skipped") ?? false, refused?.message ?? "")
+
+        // After it, one probe goes through and the provider serves again.
+        var served: CompleteResponse?
+        let end = ContinuousClock.now + .seconds(10)
+        while served == nil, ContinuousClock.now < end {
+            do {
+                served = try await client.complete(only)
+            } catch {
+                XCTAssertEqual(error.status, .unavailable, error.message)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        XCTAssertEqual(served?.provider, order[0].rawValue)
+        XCTAssertEqual(refusing.stats.snapshot.requests, 2, "one refused call, then the probe that succeeded")
+        // Serving again; its recent error rate may still show it as degraded.
+        let recovered = try await state(of: order[0])
+        XCTAssertTrue(["healthy", "degraded"].contains(recovered ?? ""), "\(recovered ?? "none")")
+    }
+
     func testAStreamIdleAfterTheFirstTokenIsUnavailableAndMetered() async throws {
         try await restart(settings: CompleteSettings(idleTimeout: .milliseconds(400)))
         let order = try await providerOrder()

@@ -182,6 +182,11 @@ final class CompleteCall {
     private var current: Candidate?
     /// Set once a non-empty delta went to the caller: no fallback after that.
     private var firstTokenAt: NIODeadline?
+    /// Streams: ends the current attempt if no text came in time. The engine's own first-byte
+    /// timer is not enough: providers send an empty role chunk or a keep-alive comment at once.
+    private var firstTokenTimer: Scheduled<Void>?
+    /// The attempt that the first-token timer cancelled: its `.cancelled` is that timeout.
+    private var firstTokenTimeoutSerial = 0
     /// Unary calls only (the answer goes out whole).
     private var content = ""
     /// The estimate of the completion tokens streamed so far (for a provider that reports none).
@@ -280,10 +285,22 @@ final class CompleteCall {
             ) { [self] event in
                 received(event, serial: serial, breaker: breaker)
             }
+            if context.isStreaming, let firstTokenTimeout = service.settings.firstTokenTimeout {
+                firstTokenTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(firstTokenTimeout))) {
+                    [self] in
+                    firstTokenTimeoutPassed(serial: serial)
+                }
+            }
             return
         }
         let listed = failures.isEmpty ? "no provider could be tried" : failures.joined(separator: "; ")
         end(.failure(RPCError(.unavailable, "every attempt failed: \(listed)")))
+    }
+
+    private func firstTokenTimeoutPassed(serial: Int) {
+        guard serial == attemptSerial, !finished, firstTokenAt == nil, cancelReason == nil, let handle else { return }
+        firstTokenTimeoutSerial = serial
+        handle.cancel()
     }
 
     private func received(_ event: ChatResponseDecoder.Event, serial: Int, breaker: CircuitBreaker) {
@@ -291,7 +308,11 @@ final class CompleteCall {
         switch event {
         case .delta(let text):
             guard !text.isEmpty, cancelReason == nil else { return }
-            if firstTokenAt == nil { firstTokenAt = NIODeadline.now() }
+            if firstTokenAt == nil {
+                firstTokenAt = NIODeadline.now()
+                firstTokenTimer?.cancel()
+                firstTokenTimer = nil
+            }
             streamedTokenEstimate += TokenEstimator.estimate(content: text)
             if context.isStreaming {
                 context.sendMessage(CompleteChunk(delta: text))
@@ -300,6 +321,7 @@ final class CompleteCall {
             }
         case .completed(let completion):
             handle = nil
+            firstTokenTimer?.cancel()
             let attemptTime = NIODeadline.now() - attemptStart
             // libcurl's own timing where there is one, so that the hops to and from the provider
             // thread count as the gateway's time.
@@ -308,9 +330,13 @@ final class CompleteCall {
             if !context.isStreaming, !completion.content.isEmpty { content = completion.content }
             if firstTokenAt == nil, !completion.content.isEmpty { firstTokenAt = NIODeadline.now() }
             complete(completion)
-        case .failed(let failure):
+        case .failed(var failure):
             handle = nil
+            firstTokenTimer?.cancel()
             providerNanoseconds += (NIODeadline.now() - attemptStart).nanoseconds
+            if serial == firstTokenTimeoutSerial, failure.kind == .cancelled {
+                failure = ProviderFailure(kind: .firstTokenTimeout, message: "no text within the first-token timeout")
+            }
             breaker.recordFailure(failure)
             let provider = current?.provider ?? "?"
             if let reason = cancelReason {
@@ -500,10 +526,11 @@ final class CompleteCall {
 // MARK: - Provider health for the router and Health
 
 extension ProviderDirectory {
-    /// The router's health input: each provider's breaker state (misconfigured counts as disabled).
+    /// The router's health input: each provider's breaker state.
     ///
-    /// `openAsDegraded`: an open circuit is still a candidate, ranked last; the breaker's
-    /// `admit()` then skips it until its cooldown passes and lets the half-open probe through.
+    /// `openAsDegraded`: an open circuit (or a provider found misconfigured) is still a
+    /// candidate, ranked last; the breaker's `admit()` then skips it until its cooldown (or its
+    /// recheck interval) passes and lets the probe through.
     /// The Complete call routes this way, or a circuit that the router leaves out would never
     /// see the probe that closes it (the breaker reports `open` until a probe succeeds). The
     /// Route call keeps the faithful view (the default).
@@ -516,7 +543,9 @@ extension ProviderDirectory {
             case .healthy: state = .healthy
             case .degraded: state = .degraded
             case .open: state = openAsDegraded ? .degraded : .open
-            case .disabled, .misconfigured: state = .disabled
+            case .disabled: state = .disabled
+            // Like an open circuit: the breaker's `admit()` refuses it until its recheck is due.
+            case .misconfigured: state = openAsDegraded ? .degraded : .disabled
             }
             snapshot.setState(state, for: name)
         }
