@@ -45,7 +45,9 @@ public final class Metering: Sendable {
     /// Fails with `.notFound` if the account no longer exists (nothing is written), and with
     /// `.invalidArgument` for an event whose ids or names cannot be stored.
     public func record(_ event: MeteringEvent) async throws {
-        try await record(event, settling: nil)
+        try await withCheckedThrowingContinuation { continuation in
+            record(event, settling: nil) { continuation.resume(with: $0) }
+        }
     }
 
     /// Records the call `reservation` was made for and releases the hold; in the same critical
@@ -53,7 +55,19 @@ public final class Metering: Sendable {
     /// or not at all by a concurrent ``reserve(accountID:budgetMicroUSD:estimateMicroUSD:)``.
     /// If the write fails the hold stays released and the error is thrown.
     public func settle(_ reservation: Reservation, recording event: MeteringEvent) async throws {
-        try await record(event, settling: reservation)
+        try await withCheckedThrowingContinuation { continuation in
+            record(event, settling: reservation) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// ``settle(_:recording:)`` for a caller that is not in a task: `completion` runs on the
+    /// store's writer thread once the event is committed, or at once if it is refused. It must be
+    /// quick and must not block.
+    public func settle(
+        _ reservation: Reservation, recording event: MeteringEvent,
+        completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        record(event, settling: reservation, completion: completion)
     }
 
     /// Records many events in one write: for imports, replays and bulk loads (benchmarks).
@@ -89,31 +103,41 @@ public final class Metering: Sendable {
         }
     }
 
-    private func record(_ event: MeteringEvent, settling reservation: Reservation?) async throws {
+    private func record(
+        _ event: MeteringEvent, settling reservation: Reservation?,
+        completion: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
         do {
             try event.validate()
         } catch {
             if let reservation { budgets.release(reservation) }
-            throw error
+            return completion(.failure(error))
         }
-        try budgets.charge(
-            accountID: event.accountID,
-            costMicroUSD: event.costMicroUSD,
-            unixMs: event.unixMs,
-            settling: reservation
-        )
+        do {
+            try budgets.charge(
+                accountID: event.accountID,
+                costMicroUSD: event.costMicroUSD,
+                unixMs: event.unixMs,
+                settling: reservation
+            )
+        } catch {
+            return completion(.failure(error))
+        }
         let tables = self.tables
         let accounts = store.tables.accounts
-        let written: Bool
-        do {
-            written = try await store.write { transaction in
-                try Self.apply(event, tables: tables, accounts: accounts, in: transaction)
+        store.write { transaction in
+            try Self.apply(event, tables: tables, accounts: accounts, in: transaction)
+        } completion: { [self] result in
+            switch result {
+            case .success(let written):
+                // A duplicate changed nothing: its cost is not spent twice.
+                if !written { refund(event) }
+                completion(.success(()))
+            case .failure(let error):
+                refund(event)
+                completion(.failure(error))
             }
-        } catch {
-            refund(event)
-            throw error
         }
-        if !written { refund(event) }
     }
 
     private func refund(_ event: MeteringEvent) {

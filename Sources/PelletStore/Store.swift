@@ -89,12 +89,22 @@ public final class Store: Sendable {
     /// Runs `body` on the writer thread inside the next group commit and returns its result once
     /// that commit succeeded (in `.full` durability: once it is on disk). If `body` throws, only
     /// its own changes are rolled back. `body` runs even if the awaiting task is cancelled.
-    public func write<Result: Sendable>(
-        _ body: @escaping @Sendable (WriteTransaction) throws -> Result
-    ) async throws -> Result {
+    public func write<Value: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Value
+    ) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
-            writer.enqueue(AwaitedJob(continuation: continuation, body: body))
+            write(body) { continuation.resume(with: $0) }
         }
+    }
+
+    /// ``write(_:)`` for a caller that is not in a task: `completion` runs on the writer thread
+    /// once the commit is done (it must be quick and must not block). An event loop answering
+    /// from there saves the two thread hops into and out of Swift's concurrency pool.
+    public func write<Value: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Value,
+        completion: @escaping @Sendable (Result<Value, any Error>) -> Void
+    ) {
+        writer.enqueue(CallbackJob(body: body, completion: completion))
     }
 
     /// Queues a write nobody waits for; a failure is logged.
@@ -109,9 +119,11 @@ public final class Store: Sendable {
             // Runs alone on the writer thread: LMDB allows one `mdb_dbi_open` at a time, in a
             // top-level transaction that nothing else's failure can roll back.
             writer.enqueue(
-                AwaitedJob(runsAlone: true, continuation: continuation) { transaction in
-                    try Environment.openDatabase(named: name, in: transaction.handle)
-                }
+                CallbackJob(
+                    runsAlone: true,
+                    body: { transaction in try Environment.openDatabase(named: name, in: transaction.handle) },
+                    completion: { continuation.resume(with: $0) }
+                )
             )
         }
     }

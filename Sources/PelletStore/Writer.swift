@@ -15,25 +15,27 @@ protocol WriteJob: AnyObject, Sendable {
     func fail(_ error: any Error)
 }
 
-/// A job whose caller awaits its result.
+/// A job whose caller hears of its result: `completion` runs on the writer thread once the
+/// commit holding it succeeded or failed (``Store/write(_:completion:)``, and the async
+/// ``Store/write(_:)`` through a continuation).
 ///
 /// `@unchecked Sendable` is safe because `value` is written by `apply` and read by `succeed`,
-/// both on the writer thread; the continuation is resumed exactly once, by `succeed` or `fail`,
-/// which the writer calls exactly once per job.
-final class AwaitedJob<Value: Sendable>: WriteJob, @unchecked Sendable {
+/// both on the writer thread; `completion` runs exactly once, by `succeed` or `fail`, which the
+/// writer calls exactly once per job.
+final class CallbackJob<Value: Sendable>: WriteJob, @unchecked Sendable {
     let runsAlone: Bool
     private let body: @Sendable (WriteTransaction) throws -> Value
-    private let continuation: CheckedContinuation<Value, any Error>
+    private let completion: @Sendable (Result<Value, any Error>) -> Void
     private var value: Value?
 
     init(
         runsAlone: Bool = false,
-        continuation: CheckedContinuation<Value, any Error>,
-        body: @escaping @Sendable (WriteTransaction) throws -> Value
+        body: @escaping @Sendable (WriteTransaction) throws -> Value,
+        completion: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) {
         self.runsAlone = runsAlone
         self.body = body
-        self.continuation = continuation
+        self.completion = completion
     }
 
     func apply(_ transaction: WriteTransaction) throws {
@@ -42,14 +44,14 @@ final class AwaitedJob<Value: Sendable>: WriteJob, @unchecked Sendable {
 
     func succeed() {
         if let value {
-            continuation.resume(returning: value)
+            completion(.success(value))
         } else {
-            continuation.resume(throwing: StoreError(kind: .io, message: "a write completed without a result"))
+            completion(.failure(StoreError(kind: .io, message: "a write completed without a result")))
         }
     }
 
     func fail(_ error: any Error) {
-        continuation.resume(throwing: error)
+        completion(.failure(error))
     }
 }
 

@@ -26,8 +26,8 @@ public struct CompleteSettings: Sendable {
 /// settle the metering, answer. Streams deltas as MESSAGE frames when the caller asked for it.
 ///
 /// Everything of one call runs on its connection's event loop: the provider engine delivers the
-/// transfer's events there. Only the metering write waits (on the store writer), in a task, before
-/// the answer goes out. Prompt and completion text never leave memory.
+/// transfer's events there. Only the metering write waits (on the store writer, which hands the
+/// answer back once the event is committed). Prompt and completion text never leave memory.
 public struct CompleteService: Service {
     let router: Router
     let authenticator: Authenticator
@@ -473,19 +473,17 @@ final class CompleteCall {
             attempts: UInt32(attempts),
             tokensEstimated: estimated
         )
-        let metering = service.metering
-        let reservation = self.reservation
-        let promise = self.promise
         let logger = service.logger
         let requestID = self.requestID
         let answer = result.map { $0 as any WireMessage }.mapError { $0 as any Error }
         let gatewayOverhead = service.gatewayOverhead
         let callStart = start
         let providerNanoseconds = self.providerNanoseconds
-        Task {
-            do {
-                try await metering.settle(reservation, recording: event)
-            } catch {
+        let promise = self.promise
+        // The answer goes from the writer thread once the event is committed: a task would add a
+        // hop into Swift's concurrency pool and one out of it.
+        service.metering.settle(reservation, recording: event) { recorded in
+            if case .failure(let error) = recorded {
                 logger.error(
                     "could not record a Complete call's metering",
                     metadata: ["request_id": "\(requestID)", "error": "\(error)"])
