@@ -22,6 +22,9 @@ public struct LoadReport: Sendable, Equatable {
     public var latency: LatencySummary
     /// Time to the first streamed chunk, for complete-stream; nil for other methods.
     public var firstChunk: LatencySummary?
+    /// Open loop only: from the scheduled time to the actual send (see `LoadTally.sendDelay`).
+    /// Not one of the documented keys scripts rely on; an extra for reading the latency.
+    public var sendDelay: LatencySummary?
 
     init(configuration: LoadConfiguration, tally: LoadTally, durationSeconds: Double) {
         method = configuration.method.rawValue
@@ -38,6 +41,7 @@ public struct LoadReport: Sendable, Equatable {
         statuses = Dictionary(uniqueKeysWithValues: tally.outcomes.map { ($0.key.description, $0.value) })
         latency = tally.latency.summary
         firstChunk = configuration.method.isStreamed ? tally.firstChunk.summary : nil
+        sendDelay = configuration.isOpenLoop ? tally.sendDelay.summary : nil
     }
 
     // MARK: JSON
@@ -61,6 +65,7 @@ public struct LoadReport: Sendable, Equatable {
         fields.append(("statuses", "{" + statusFields.joined(separator: ",") + "}"))
         fields.append(("latency_us", Self.json(latency)))
         fields.append(("first_chunk_us", firstChunk.map(Self.json) ?? "null"))
+        fields.append(("send_delay_us", sendDelay.map(Self.json) ?? "null"))
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
@@ -109,6 +114,7 @@ public struct LoadReport: Sendable, Equatable {
             "latency       " + Self.row(latency),
         ]
         if let firstChunk { lines.append("first chunk   " + Self.row(firstChunk)) }
+        if let sendDelay { lines.append("send delay    " + Self.row(sendDelay)) }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -130,25 +130,32 @@ public struct LoadRunner: Sendable {
         )
     }
 
+    /// A line a second: during the warm-up on the second from the start, then on the second
+    /// from the start of the measured time, so that no line covers a sliver of each.
     private func reportProgress(
         to sink: @Sendable (String) -> Void,
         timeline: Timeline,
         recorder: LoadRecorder,
         backlog: @Sendable () -> UInt64?
     ) async {
-        var tick = 0
+        let second: UInt64 = 1_000_000_000
+        var tick = timeline.start + second
         var previousCompleted: UInt64 = 0
         var previousTime = timeline.measureStart
         while !Task.isCancelled {
-            tick += 1
-            let due = timeline.start + UInt64(tick) * 1_000_000_000
+            if tick > timeline.measureStart, tick < timeline.measureStart + second {
+                tick = timeline.measureStart + second
+            }
             let now = LoadClock.now()
-            if due > now {
-                do { try await Task.sleep(for: .nanoseconds(Int64(due - now))) } catch { return }
+            if tick > now {
+                do { try await Task.sleep(for: .nanoseconds(Int64(tick - now))) } catch { return }
             }
             let time = LoadClock.now()
-            guard time >= timeline.measureStart else {
-                sink(String(format: "[warmup %5.1fs] not measured", Double(time - timeline.start) / 1e9))
+            let isWarmup = tick <= timeline.measureStart
+            let isDraining = tick > timeline.measureEnd
+            tick += second
+            if isWarmup {
+                sink(String(format: "[warmup %4.1fs] not measured", Double(time - timeline.start) / 1e9))
                 continue
             }
             let tally = recorder.snapshot()
@@ -163,7 +170,7 @@ public struct LoadRunner: Sendable {
                 + "  p50 \(LoadReport.formatMicroseconds(tally.latency.microseconds(atPercentile: 50)))"
                 + "  p99 \(LoadReport.formatMicroseconds(tally.latency.microseconds(atPercentile: 99)))"
             if let behind = backlog() { line += "  behind \(behind)" }
-            if time > timeline.measureEnd { line += "  (draining)" }
+            if isDraining { line += "  (draining)" }
             sink(line)
         }
     }
@@ -240,6 +247,7 @@ struct Worker: Sendable {
                     return
                 }
             }
+            let sentAt = LoadClock.now()
             let isMeasured = dueAt >= timeline.measureStart
             if isMeasured { recorder.markSent(worker: index) }
             let requestIndex = schedule.requestIndex(connection: connection, ordinal: ordinal)
@@ -250,18 +258,20 @@ struct Worker: Sendable {
             )
             if Task.isCancelled { return }
             // From the scheduled time, not the actual send: a wait for a free worker counts.
-            if isMeasured { record(result, since: dueAt) }
+            if isMeasured { record(result, since: dueAt, sentAt: sentAt) }
             if result.outcome == .transportError { await backOff() }
         }
     }
 
-    private func record(_ result: CallResult, since start: UInt64) {
+    /// `sentAt` only in the open loop, where `start` is the scheduled time.
+    private func record(_ result: CallResult, since start: UInt64, sentAt: UInt64? = nil) {
         let endedAt = LoadClock.now()
         recorder.record(
             worker: index,
             result.outcome,
             latencyNanoseconds: endedAt > start ? endedAt - start : 0,
-            firstChunkNanoseconds: result.firstChunkAt.map { $0 > start ? $0 - start : 0 }
+            firstChunkNanoseconds: result.firstChunkAt.map { $0 > start ? $0 - start : 0 },
+            sendDelayNanoseconds: sentAt.map { $0 > start ? $0 - start : 0 }
         )
     }
 

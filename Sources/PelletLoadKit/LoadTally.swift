@@ -12,6 +12,10 @@ public struct LoadTally: Sendable {
     public var latency = LatencyHistogram()
     /// Time to the first streamed chunk of the calls that had one.
     public var firstChunk = LatencyHistogram()
+    /// Open loop: from each request's scheduled time to when it actually left, the wait for a
+    /// free worker plus the generator's own timer lateness. It tells how much of the latency was
+    /// spent before the request reached the wire.
+    public var sendDelay = LatencyHistogram()
 
     public init() {}
 
@@ -23,14 +27,21 @@ public struct LoadTally: Sendable {
         outcomes.merge(other.outcomes, uniquingKeysWith: +)
         latency.add(other.latency)
         firstChunk.add(other.firstChunk)
+        sendDelay.add(other.sendDelay)
     }
 
     /// One answered call; durations in nanoseconds from its start (scheduled start in open loop).
-    public mutating func record(_ outcome: LoadOutcome, latencyNanoseconds: UInt64, firstChunkNanoseconds: UInt64?) {
+    public mutating func record(
+        _ outcome: LoadOutcome,
+        latencyNanoseconds: UInt64,
+        firstChunkNanoseconds: UInt64?,
+        sendDelayNanoseconds: UInt64? = nil
+    ) {
         completed += 1
         outcomes[outcome, default: 0] += 1
         latency.record(nanoseconds: latencyNanoseconds)
         if let firstChunkNanoseconds { firstChunk.record(nanoseconds: firstChunkNanoseconds) }
+        if let sendDelayNanoseconds { sendDelay.record(nanoseconds: sendDelayNanoseconds) }
     }
 }
 
@@ -60,10 +71,16 @@ public final class LoadRecorder: Sendable {
         worker: Int,
         _ outcome: LoadOutcome,
         latencyNanoseconds: UInt64,
-        firstChunkNanoseconds: UInt64?
+        firstChunkNanoseconds: UInt64?,
+        sendDelayNanoseconds: UInt64? = nil
     ) {
         shards[worker % shards.count].tally.withLock {
-            $0.record(outcome, latencyNanoseconds: latencyNanoseconds, firstChunkNanoseconds: firstChunkNanoseconds)
+            $0.record(
+                outcome,
+                latencyNanoseconds: latencyNanoseconds,
+                firstChunkNanoseconds: firstChunkNanoseconds,
+                sendDelayNanoseconds: sendDelayNanoseconds
+            )
         }
     }
 

@@ -13,7 +13,9 @@ extension PelletLoad {
                 advance at R per second in total, dealt to the connections in turn; latency is \
                 measured from each request's scheduled time, so a server that falls behind is \
                 charged for the queue (no coordinated omission). When a connection's --in-flight \
-                calls are all out, due requests wait, and the wait is part of their latency.
+                calls are all out, due requests wait, and the wait is part of their latency. \
+                The open loop's report adds the send delay (scheduled time to actual send: that \
+                wait plus the generator's own timer lateness), send_delay_us in the JSON.
 
                 An http://HOST:PORT target is an OpenAI-compatible provider (such as \
                 pellet-mock-provider) called straight over HTTP/1.1 with POST /v1/chat/completions: \

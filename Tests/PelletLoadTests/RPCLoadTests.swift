@@ -87,6 +87,8 @@ final class RPCLoadTests: XCTestCase {
             XCTAssertEqual(open.completed, 100)
             XCTAssertGreaterThanOrEqual(open.latency.max, 280_000)
             XCTAssertGreaterThanOrEqual(open.latency.p90, 100_000, "the queue shows in the tail, not in one sample")
+            let sendDelay = try XCTUnwrap(open.sendDelay)
+            XCTAssertGreaterThanOrEqual(sendDelay.max, 250_000, "the queued requests left late")
 
             // The same stall measured in a closed loop: one slow sample, the rest look fine. That
             // is what coordinated omission hides.
@@ -158,7 +160,7 @@ final class RPCLoadTests: XCTestCase {
                 Set(object.keys),
                 [
                     "method", "target", "mode", "rate", "connections", "in_flight", "duration_s", "sent", "completed",
-                    "errors", "achieved_rate", "statuses", "latency_us", "first_chunk_us",
+                    "errors", "achieved_rate", "statuses", "latency_us", "first_chunk_us", "send_delay_us",
                 ]
             )
             XCTAssertEqual(object["method"] as? String, "ping")
@@ -166,6 +168,7 @@ final class RPCLoadTests: XCTestCase {
             XCTAssertEqual(object["mode"] as? String, "closed")
             XCTAssertTrue(object["rate"] is NSNull)
             XCTAssertTrue(object["first_chunk_us"] is NSNull)
+            XCTAssertTrue(object["send_delay_us"] is NSNull, "only an open loop has a send delay")
             XCTAssertEqual(object["in_flight"] as? Int, 1)
             XCTAssertEqual((object["statuses"] as? [String: Int])?["OK"], Int(report.completed))
             let latency = try XCTUnwrap(object["latency_us"] as? [String: Any])
