@@ -113,6 +113,7 @@ struct Pelletd: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "pelletd")
+        raiseFileDescriptorLimit(logger: logger)
 
         let router = try Router(catalogue: loadCatalogue())
         try createDataDirectory()
@@ -307,5 +308,25 @@ final class ShutdownSignals {
                 onSignal(Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT")
             }
         }
+    }
+}
+
+/// Every call to a provider holds a socket while it lasts, so thousands of open streams need
+/// thousands of descriptors: the soft limit (often 1,024) goes up to the hard limit.
+private func raiseFileDescriptorLimit(logger: Logger) {
+    #if os(Linux)
+    let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #else
+    let resource = RLIMIT_NOFILE
+    #endif
+    var limit = rlimit()
+    guard getrlimit(resource, &limit) == 0 else { return }
+    let wanted = limit.rlim_max
+    guard limit.rlim_cur < wanted else { return }
+    let previous = limit.rlim_cur
+    limit.rlim_cur = wanted
+    if setrlimit(resource, &limit) != 0 {
+        logger.warning(
+            "could not raise the open-file limit", metadata: ["from": "\(previous)", "to": "\(wanted)"])
     }
 }

@@ -5,8 +5,8 @@
  *
  *   (a) round trip over socketpair(AF_UNIX, SOCK_STREAM)   p50 / p99 / mean, µs
  *   (b) round trip over loopback TCP with TCP_NODELAY      p50 / p99 / mean, µs
- *   (c) pipelined messages per second over a socketpair: one thread writes batches, the other
- *       side echoes every message, a third thread reads the echoes.
+ *   (c) pipelined messages per second over a socketpair and over loopback TCP: one thread writes
+ *       batches, the other side echoes every message, a third thread reads the echoes.
  *
  * Both sides use blocking reads: the lowest-latency way to wait, and so a floor, not a target
  * (an epoll event loop such as NIO's adds a wake-up and a syscall per hop).
@@ -159,25 +159,20 @@ static struct latency ping_pong(int fd, long warmup, long round_trips) {
     return result;
 }
 
-static struct latency measure_socketpair(long warmup, long round_trips) {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) die("socketpair");
-    pthread_t echo;
-    if (pthread_create(&echo, NULL, echo_one_by_one, &fds[1]) != 0) fail("pthread_create failed");
-    struct latency result = ping_pong(fds[0], warmup, round_trips);
-    shutdown(fds[0], SHUT_WR);
-    pthread_join(echo, NULL);
-    close(fds[0]);
-    close(fds[1]);
-    return result;
-}
-
 static void set_nodelay(int fd) {
     int one = 1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) die("setsockopt TCP_NODELAY");
 }
 
-static struct latency measure_tcp(long warmup, long round_trips) {
+enum transport { UNIX_SOCKETPAIR, LOOPBACK_TCP };
+
+/* Two connected stream sockets: a socketpair, or both ends of a loopback TCP connection with
+ * TCP_NODELAY (as pelletd sets it). */
+static void connected_pair(enum transport transport, int fds[2]) {
+    if (transport == UNIX_SOCKETPAIR) {
+        if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) die("socketpair");
+        return;
+    }
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     if (listener < 0) die("socket");
     struct sockaddr_in address = {0};
@@ -189,22 +184,26 @@ static struct latency measure_tcp(long warmup, long round_trips) {
     if (listen(listener, 1) != 0) die("listen");
     if (getsockname(listener, (struct sockaddr *)&address, &length) != 0) die("getsockname");
 
-    int client = socket(AF_INET, SOCK_STREAM, 0);
-    if (client < 0) die("socket");
-    if (connect(client, (struct sockaddr *)&address, length) != 0) die("connect");
-    int server = accept(listener, NULL, NULL);
-    if (server < 0) die("accept");
+    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fds[0] < 0) die("socket");
+    if (connect(fds[0], (struct sockaddr *)&address, length) != 0) die("connect");
+    fds[1] = accept(listener, NULL, NULL);
+    if (fds[1] < 0) die("accept");
     close(listener);
-    set_nodelay(client);
-    set_nodelay(server);
+    set_nodelay(fds[0]);
+    set_nodelay(fds[1]);
+}
 
+static struct latency measure_round_trips(enum transport transport, long warmup, long round_trips) {
+    int fds[2];
+    connected_pair(transport, fds);
     pthread_t echo;
-    if (pthread_create(&echo, NULL, echo_one_by_one, &server) != 0) fail("pthread_create failed");
-    struct latency result = ping_pong(client, warmup, round_trips);
-    shutdown(client, SHUT_WR);
+    if (pthread_create(&echo, NULL, echo_one_by_one, &fds[1]) != 0) fail("pthread_create failed");
+    struct latency result = ping_pong(fds[0], warmup, round_trips);
+    shutdown(fds[0], SHUT_WR);
     pthread_join(echo, NULL);
-    close(client);
-    close(server);
+    close(fds[0]);
+    close(fds[1]);
     return result;
 }
 
@@ -225,9 +224,9 @@ static void *write_batches(void *argument) {
 }
 
 /* Messages echoed per second with the socket buffers kept full: the throughput ceiling. */
-static double measure_pipelined(long messages, long batch) {
+static double measure_pipelined(enum transport transport, long messages, long batch) {
     int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) die("socketpair");
+    connected_pair(transport, fds);
     pthread_t echo, writer_thread;
     struct pipeline_writer writer = {fds[0], messages, batch};
     if (pthread_create(&echo, NULL, echo_in_bulk, &fds[1]) != 0) fail("pthread_create failed");
@@ -291,17 +290,18 @@ int main(int argc, char **argv) {
         }
     }
 
-    struct latency unix_rtt = measure_socketpair(warmup, round_trips);
-    struct latency tcp_rtt = measure_tcp(warmup, round_trips);
-    double pipelined = measure_pipelined(pipeline_messages, batch);
+    struct latency unix_rtt = measure_round_trips(UNIX_SOCKETPAIR, warmup, round_trips);
+    struct latency tcp_rtt = measure_round_trips(LOOPBACK_TCP, warmup, round_trips);
+    double pipelined = measure_pipelined(UNIX_SOCKETPAIR, pipeline_messages, batch);
+    double tcp_pipelined = measure_pipelined(LOOPBACK_TCP, pipeline_messages, batch);
 
     if (json) {
         printf("{\"message_bytes\":%d,\"round_trips\":%ld,\"warmup\":%ld,"
                "\"unix_p50_us\":%.2f,\"unix_p99_us\":%.2f,\"unix_mean_us\":%.2f,"
                "\"tcp_p50_us\":%.2f,\"tcp_p99_us\":%.2f,\"tcp_mean_us\":%.2f,"
-               "\"unix_pipelined_msgs_per_s\":%.0f,\"pipeline_batch\":%ld}\n",
+               "\"unix_pipelined_msgs_per_s\":%.0f,\"tcp_pipelined_msgs_per_s\":%.0f,\"pipeline_batch\":%ld}\n",
                MESSAGE_BYTES, round_trips, warmup, unix_rtt.p50_us, unix_rtt.p99_us, unix_rtt.mean_us,
-               tcp_rtt.p50_us, tcp_rtt.p99_us, tcp_rtt.mean_us, pipelined, batch);
+               tcp_rtt.p50_us, tcp_rtt.p99_us, tcp_rtt.mean_us, pipelined, tcp_pipelined, batch);
     } else {
         printf("unix socketpair round trip p50   %8.2f µs\n", unix_rtt.p50_us);
         printf("unix socketpair round trip p99   %8.2f µs\n", unix_rtt.p99_us);
@@ -310,6 +310,7 @@ int main(int argc, char **argv) {
         printf("tcp loopback round trip p99      %8.2f µs\n", tcp_rtt.p99_us);
         printf("tcp loopback round trip mean     %8.2f µs\n", tcp_rtt.mean_us);
         printf("unix socketpair pipelined        %8.0f msgs/s (batches of %ld)\n", pipelined, batch);
+        printf("tcp loopback pipelined           %8.0f msgs/s (batches of %ld)\n", tcp_pipelined, batch);
     }
     return 0;
 }

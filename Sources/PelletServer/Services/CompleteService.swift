@@ -286,8 +286,9 @@ final class CompleteCall {
                 received(event, serial: serial, breaker: breaker)
             }
             if context.isStreaming, let firstTokenTimeout = service.settings.firstTokenTimeout {
-                firstTokenTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Self.nanoseconds(firstTokenTimeout))) {
-                    [self] in
+                firstTokenTimer = context.eventLoop.assumeIsolated().scheduleTask(
+                    in: .nanoseconds(Self.nanoseconds(firstTokenTimeout))
+                ) { [self] in
                     firstTokenTimeoutPassed(serial: serial)
                 }
             }
