@@ -639,6 +639,29 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(totalMockStats().ok, 0, "a refused call reaches no provider")
     }
 
+    func testABudgetRefusalUsesNoRateLimitSlot() async throws {
+        let (accountID, key) = try await makeAccount(email: "tiny-and-slow@example.com", budget: 1, rpm: 1)
+        for _ in 0..<2 {
+            let refused = await expectError(.resourceExhausted) { () throws(RPCError) in
+                _ = try await client.complete(request(key: key))
+            }
+            XCTAssertTrue(refused?.message.contains("monthly budget") ?? false, refused?.message ?? "")
+        }
+        // Nothing is held for the refused calls.
+        let standing = try server.metering.budgetStanding(accountID: accountID)
+        XCTAssertEqual(standing.reservedMicroUSD, 0)
+    }
+
+    func testARateLimitRefusalHoldsNoBudget() async throws {
+        let (accountID, key) = try await makeAccount(email: "slow-with-budget@example.com", budget: 5_000_000, rpm: 1)
+        _ = try await client.complete(request(key: key))
+        _ = await expectError(.resourceExhausted) { () throws(RPCError) in
+            _ = try await client.complete(request(key: key))
+        }
+        let standing = try server.metering.budgetStanding(accountID: accountID)
+        XCTAssertEqual(standing.reservedMicroUSD, 0, "the refused call's reservation was released")
+    }
+
     func testRateLimit() async throws {
         let (_, key) = try await makeAccount(email: "slow@example.com", rpm: 1)
         _ = try await client.complete(request(key: key))

@@ -104,11 +104,6 @@ public struct CompleteService: Service {
             return .failure(error)
         }
 
-        if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
-            return .failure(
-                RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
-        }
-
         let estimate = ([decision.estCostMicroUsd] + decision.fallbacks.map(\.estCostMicroUsd)).max() ?? 0
         let reservation: Reservation
         do {
@@ -119,6 +114,12 @@ public struct CompleteService: Service {
                 RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)))
         } catch {
             return .failure(RPCError(storeError: error))
+        }
+        // After the budget check, so that a call the budget refuses does not use up a slot.
+        if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
+            metering.release(reservation)
+            return .failure(
+                RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
         }
 
         let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
