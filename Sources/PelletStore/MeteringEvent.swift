@@ -101,7 +101,9 @@ public struct MeteringEvent: Sendable, Equatable {
             costMicroUsd: costMicroUSD,
             latencyMs: latencyMs,
             status: status,
-            attempts: attempts
+            attempts: attempts,
+            timeToFirstTokenMs: timeToFirstTokenMs,
+            tokensEstimated: tokensEstimated
         )
     }
 }

@@ -136,18 +136,12 @@ enum UsageKeys {
     }
 }
 
-/// A request record as stored: a version byte, the two fields the wire `RequestRecord` lacks
-/// (time to first token, whether the tokens were estimated), then the `RequestRecord` itself.
-/// When the schema grows those fields, version 2 can be the bare message.
+/// A request record as stored: a version byte, the time to first token and whether the tokens
+/// were estimated (kept from before the wire `RequestRecord` had those fields, and still the
+/// ones read), then the `RequestRecord` itself.
 enum StoredRequestRecord {
     static let version: UInt8 = 1
     static let headerSize = 6
-
-    struct Decoded {
-        var record: RequestRecord
-        var timeToFirstTokenMs: UInt32
-        var tokensEstimated: Bool
-    }
 
     static func encode(_ event: MeteringEvent) -> [UInt8] {
         var bytes: [UInt8] = [version]
@@ -157,17 +151,17 @@ enum StoredRequestRecord {
         return bytes
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer, table: String) throws -> Decoded {
+    /// The record, its time to first token and estimated flag taken from the header (records
+    /// stored before the message had those fields lack them in the message itself).
+    static func decode(_ bytes: UnsafeRawBufferPointer, table: String) throws -> RequestRecord {
         guard bytes.count >= headerSize, bytes[0] == version else {
             throw StoreError(kind: .dataCorrupted, message: "a record in the \(table) table has an unknown format")
         }
         do {
-            let record = try RequestRecord(decoding: UnsafeRawBufferPointer(rebasing: bytes[headerSize...]))
-            return Decoded(
-                record: record,
-                timeToFirstTokenMs: bytes.loadBigEndianUInt32(at: 1),
-                tokensEstimated: bytes[5] & 1 != 0
-            )
+            var record = try RequestRecord(decoding: UnsafeRawBufferPointer(rebasing: bytes[headerSize...]))
+            record.timeToFirstTokenMs = bytes.loadBigEndianUInt32(at: 1)
+            record.tokensEstimated = bytes[5] & 1 != 0
+            return record
         } catch {
             throw StoreError.corruptRecord(table: table, error)
         }
@@ -271,8 +265,7 @@ struct RequestRecordsTable: AccountPrefixedTable {
     func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
         var rows: [JSONValue] = []
         try transaction.scan(database, prefix: UsageKeys.accountPrefix(accountID)) { _, value in
-            let stored = try StoredRequestRecord.decode(value, table: database.name)
-            let record = stored.record
+            let record = try StoredRequestRecord.decode(value, table: database.name)
             rows.append([
                 "request_id": .string(record.requestId),
                 "unix_ms": .uint(record.unixMs),
@@ -282,10 +275,10 @@ struct RequestRecordsTable: AccountPrefixedTable {
                 "provider": .string(record.provider),
                 "prompt_tokens": .uint(UInt64(record.usage?.promptTokens ?? 0)),
                 "completion_tokens": .uint(UInt64(record.usage?.completionTokens ?? 0)),
-                "tokens_estimated": .bool(stored.tokensEstimated),
+                "tokens_estimated": .bool(record.tokensEstimated),
                 "cost_micro_usd": .uint(record.costMicroUsd),
                 "latency_ms": .uint(UInt64(record.latencyMs)),
-                "time_to_first_token_ms": .uint(UInt64(stored.timeToFirstTokenMs)),
+                "time_to_first_token_ms": .uint(UInt64(record.timeToFirstTokenMs)),
                 "status": .uint(UInt64(record.status)),
                 "attempts": .uint(UInt64(record.attempts)),
             ])

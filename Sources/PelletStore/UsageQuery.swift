@@ -153,7 +153,7 @@ extension Metering {
                 more = true
                 return false
             }
-            records.append(try StoredRequestRecord.decode(value, table: table.name).record)
+            records.append(try StoredRequestRecord.decode(value, table: table.name))
             lastSuffix = Array(suffix)
             return true
         }

@@ -94,6 +94,7 @@ struct UsageReport {
                 [
                     "time", "unix_ms", "request_id", "key_id", "task_type", "model", "provider", "prompt_tokens",
                     "completion_tokens", "cost_micro_usd", "cost_usd", "latency_ms", "status", "attempts",
+                    "time_to_first_token_ms", "tokens_estimated",
                 ]
             ]
             table += records.map { record in
@@ -102,7 +103,8 @@ struct UsageReport {
                     record.taskType, record.model, record.provider, "\(record.usage?.promptTokens ?? 0)",
                     "\(record.usage?.completionTokens ?? 0)", "\(record.costMicroUsd)",
                     String(Output.dollars(microUSD: record.costMicroUsd).dropFirst()), "\(record.latencyMs)",
-                    "\(record.status)", "\(record.attempts)",
+                    "\(record.status)", "\(record.attempts)", "\(record.timeToFirstTokenMs)",
+                    "\(record.tokensEstimated)",
                 ]
             }
         } else if groups.isEmpty {
@@ -210,6 +212,8 @@ struct UsageJSON: Encodable {
         var promptTokens, completionTokens: UInt32
         var costMicroUsd: UInt64
         var latencyMs, status, attempts: UInt32
+        var timeToFirstTokenMs: UInt32
+        var tokensEstimated: Bool
 
         init(_ record: RequestRecord) {
             requestId = record.requestId
@@ -224,6 +228,8 @@ struct UsageJSON: Encodable {
             latencyMs = record.latencyMs
             status = record.status
             attempts = record.attempts
+            timeToFirstTokenMs = record.timeToFirstTokenMs
+            tokensEstimated = record.tokensEstimated
         }
 
         enum CodingKeys: String, CodingKey {
@@ -236,6 +242,8 @@ struct UsageJSON: Encodable {
             case completionTokens = "completion_tokens"
             case costMicroUsd = "cost_micro_usd"
             case latencyMs = "latency_ms"
+            case timeToFirstTokenMs = "time_to_first_token_ms"
+            case tokensEstimated = "tokens_estimated"
         }
     }
 

@@ -49,7 +49,9 @@ final class UsageCommandTests: XCTestCase {
                 prompt: 300,
                 completion: 50,
                 cost: 2_250,
-                latency: 800
+                latency: 800,
+                timeToFirstToken: 120,
+                tokensEstimated: true
             ),
             event(
                 "req_c",
@@ -185,13 +187,13 @@ final class UsageCommandTests: XCTestCase {
         XCTAssertEqual(
             records.stdout,
             "time,unix_ms,request_id,key_id,task_type,model,provider,prompt_tokens,completion_tokens,cost_micro_usd,"
-                + "cost_usd,latency_ms,status,attempts\n"
+                + "cost_usd,latency_ms,status,attempts,time_to_first_token_ms,tokens_estimated\n"
                 + "\(day2)T08:15:00Z,\(UsageCalendar.startOfDay(second) + 29_700_000),req_c,\(keyID),chat,llama-3.1-8b,"
-                + "groq,10,0,0,0.00,100,14,1\n"
+                + "groq,10,0,0,0.00,100,14,1,0,false\n"
                 + "\(day1)T12:30:00Z,\(start + 45_000_000),req_b,\(keyID),code,qwen-2.5-coder,together,300,50,2250,"
-                + "0.00225,800,0,1\n"
+                + "0.00225,800,0,1,120,true\n"
                 + "\(day1)T09:00:00Z,\(start + 32_400_000),req_a,\(keyID),chat,llama-3.1-8b,groq,100,200,1500,0.0015,"
-                + "400,0,1\n"
+                + "400,0,1,0,false\n"
         )
 
         // A field holding a comma or a quote is quoted.
@@ -249,10 +251,13 @@ final class UsageCommandTests: XCTestCase {
                 [
                     "request_id", "unix_ms", "key_id", "task_type", "model", "provider", "prompt_tokens",
                     "completion_tokens", "cost_micro_usd", "latency_ms", "status", "attempts",
+                    "time_to_first_token_ms", "tokens_estimated",
                 ]
             )
             XCTAssertEqual(records[0]["status"] as? Int, 14)
             XCTAssertEqual(records[1]["cost_micro_usd"] as? Int, 2_250)
+            XCTAssertEqual(records[1]["time_to_first_token_ms"] as? Int, 120)
+            XCTAssertEqual(records[1]["tokens_estimated"] as? Bool, true)
         }
     }
 
@@ -409,7 +414,9 @@ final class UsageCommandTests: XCTestCase {
         completion: UInt32 = 1,
         cost: UInt64 = 10,
         latency: UInt32 = 5,
-        status: UInt32 = 0
+        status: UInt32 = 0,
+        timeToFirstToken: UInt32 = 0,
+        tokensEstimated: Bool = false
     ) -> MeteringEvent {
         MeteringEvent(
             requestID: requestID,
@@ -423,7 +430,9 @@ final class UsageCommandTests: XCTestCase {
             completionTokens: completion,
             costMicroUSD: cost,
             latencyMs: latency,
-            status: status
+            timeToFirstTokenMs: timeToFirstToken,
+            status: status,
+            tokensEstimated: tokensEstimated
         )
     }
 

@@ -366,7 +366,9 @@ final class UsageCallTests: XCTestCase {
             costMicroUsd: event.costMicroUSD,
             latencyMs: event.latencyMs,
             status: event.status,
-            attempts: event.attempts
+            attempts: event.attempts,
+            timeToFirstTokenMs: event.timeToFirstTokenMs,
+            tokensEstimated: event.tokensEstimated
         )
     }
 

@@ -178,6 +178,7 @@ final class MeteringTests: StoreTestCase {
         let account = try await makeAccount(store)
         var event = meteringEvent("req_meta", account: account.id, at: testEpoch - 5, status: 4)
         event.attempts = 3
+        event.timeToFirstTokenMs = 17
         event.tokensEstimated = true
         try await metering.record(event)
 
@@ -196,7 +197,9 @@ final class MeteringTests: StoreTestCase {
                     costMicroUsd: 100,
                     latencyMs: 50,
                     status: 4,
-                    attempts: 3
+                    attempts: 3,
+                    timeToFirstTokenMs: 17,
+                    tokensEstimated: true
                 )
             ]
         )

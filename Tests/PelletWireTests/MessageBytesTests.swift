@@ -112,7 +112,7 @@ final class MessageBytesTests: XCTestCase {
             + [0xA1, 0x06, 1, 2, 3, 4, 5, 6, 7, 8]  // field 100, fixed64
             + [0xAA, 0x06, 0x03, 0x61, 0x62, 0x63]  // field 101, length-delimited "abc"
             + [0xB5, 0x06, 9, 9, 9, 9]  // field 102, fixed32
-            + [0x28, 0x2A]  // field 5: unknown to HealthResponse, which ends at 4
+            + [0xC0, 0x0C, 0x2A]  // field 200: unknown to HealthResponse, which ends at 7
         let known: [UInt8] = stringField(0x0A, "0.1.0") + [0x10, 0xD2, 0x09, 0x18, 0x01]
         let expected = HealthResponse(version: "0.1.0", uptimeMs: 1_234, inFlight: 1)
         XCTAssertEqual(try HealthResponse(decoding: unknown + known), expected)

@@ -109,7 +109,9 @@ enum Samples {
         costMicroUsd: 42,
         latencyMs: 128,
         status: 16,
-        attempts: 2
+        attempts: 2,
+        timeToFirstTokenMs: .max,
+        tokensEstimated: true
     )
     static let usageResponse = UsageResponse(
         totals: usageTotals,
@@ -178,7 +180,10 @@ enum Samples {
             ProviderHealth(name: "together", state: "healthy", errorRate: .leastNonzeroMagnitude, latencyP50Ms: 0),
             ProviderHealth(name: "fireworks", state: "open", errorRate: .infinity, latencyP50Ms: 1),
             ProviderHealth(),
-        ]
+        ],
+        gatewayOverheadP50Us: 84,
+        gatewayOverheadP99Us: .max,
+        gatewayOverheadCalls: 1_200
     )
 }
 

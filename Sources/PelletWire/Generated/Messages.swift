@@ -415,6 +415,10 @@ public struct RequestRecord: WireMessage {
     /// The call's final status code.
     public var status: UInt32 = 0
     public var attempts: UInt32 = 0
+    /// From the call's start to the first text sent to the caller; 0 when none was.
+    public var timeToFirstTokenMs: UInt32 = 0
+    /// The provider reported no token counts: `usage` holds Pellet's estimate.
+    public var tokensEstimated: Bool = false
 
     public init() {}
 
@@ -429,7 +433,9 @@ public struct RequestRecord: WireMessage {
         costMicroUsd: UInt64 = 0,
         latencyMs: UInt32 = 0,
         status: UInt32 = 0,
-        attempts: UInt32 = 0
+        attempts: UInt32 = 0,
+        timeToFirstTokenMs: UInt32 = 0,
+        tokensEstimated: Bool = false
     ) {
         self.requestId = requestId
         self.unixMs = unixMs
@@ -442,6 +448,8 @@ public struct RequestRecord: WireMessage {
         self.latencyMs = latencyMs
         self.status = status
         self.attempts = attempts
+        self.timeToFirstTokenMs = timeToFirstTokenMs
+        self.tokensEstimated = tokensEstimated
     }
 }
 
@@ -1337,6 +1345,8 @@ extension RequestRecord: CBridgedMessage {
         cStruct.pointee.latency_ms = latencyMs
         cStruct.pointee.status = status
         cStruct.pointee.attempts = attempts
+        cStruct.pointee.time_to_first_token_ms = timeToFirstTokenMs
+        cStruct.pointee.tokens_estimated = tokensEstimated ? 1 : 0
         return cStruct
     }
 
@@ -1353,6 +1363,8 @@ extension RequestRecord: CBridgedMessage {
         latencyMs = cStruct.pointee.latency_ms
         status = cStruct.pointee.status
         attempts = cStruct.pointee.attempts
+        timeToFirstTokenMs = cStruct.pointee.time_to_first_token_ms
+        tokensEstimated = cStruct.pointee.tokens_estimated != 0
     }
 }
 

@@ -2379,7 +2379,7 @@ const ProtobufCMessageDescriptor pellet__v1__usage_row__descriptor =
   (ProtobufCMessageInit) pellet__v1__usage_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__request_record__field_descriptors[11] =
+static const ProtobufCFieldDescriptor pellet__v1__request_record__field_descriptors[13] =
 {
   {
     "request_id",
@@ -2513,6 +2513,30 @@ static const ProtobufCFieldDescriptor pellet__v1__request_record__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "time_to_first_token_ms",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__RequestRecord, time_to_first_token_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tokens_estimated",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__RequestRecord, tokens_estimated),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__request_record__field_indices_by_name[] = {
   10,   /* field[10] = attempts */
@@ -2524,13 +2548,15 @@ static const unsigned pellet__v1__request_record__field_indices_by_name[] = {
   0,   /* field[0] = request_id */
   9,   /* field[9] = status */
   3,   /* field[3] = task_type */
+  11,   /* field[11] = time_to_first_token_ms */
+  12,   /* field[12] = tokens_estimated */
   1,   /* field[1] = unix_ms */
   6,   /* field[6] = usage */
 };
 static const ProtobufCIntRange pellet__v1__request_record__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor pellet__v1__request_record__descriptor =
 {
@@ -2540,7 +2566,7 @@ const ProtobufCMessageDescriptor pellet__v1__request_record__descriptor =
   "Pellet__V1__RequestRecord",
   "pellet.v1",
   sizeof(Pellet__V1__RequestRecord),
-  11,
+  13,
   pellet__v1__request_record__field_descriptors,
   pellet__v1__request_record__field_indices_by_name,
   1,  pellet__v1__request_record__number_ranges,

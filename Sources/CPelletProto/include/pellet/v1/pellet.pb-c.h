@@ -427,10 +427,18 @@ struct  Pellet__V1__RequestRecord
    */
   uint32_t status;
   uint32_t attempts;
+  /*
+   * From the call's start to the first text sent to the caller; 0 when none was.
+   */
+  uint32_t time_to_first_token_ms;
+  /*
+   * The provider reported no token counts: `usage` holds Pellet's estimate.
+   */
+  protobuf_c_boolean tokens_estimated;
 };
 #define PELLET__V1__REQUEST_RECORD__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__request_record__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Pellet__V1__UsageResponse
