@@ -135,6 +135,7 @@ let package = Package(
                 "PelletLoadKit",
                 "PelletWire",
                 "PelletStore",
+                "PelletProviders",
                 "PelletClient",
                 "PelletServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -90,44 +90,48 @@ public enum OpenAIChat {
     /// Decodes a non-streamed response body (`choices[0].message.content`, `finish_reason`,
     /// `usage`).
     public static func decodeCompletion(_ body: [UInt8]) throws(ProviderFailure) -> ChatCompletion {
-        let decoded: CompletionBody
+        let decoded: ResponseBody
         do {
-            decoded = try JSONDecoder().decode(CompletionBody.self, from: Data(body))
+            decoded = try ResponseBody(body, choiceKey: "message")
         } catch {
-            throw .malformed("response")
+            throw malformed("response", error)
         }
-        if decoded.error != nil {
+        if decoded.hasError {
             throw ProviderFailure(kind: .providerError, message: "the provider answered 200 with an error object")
         }
-        guard let choice = decoded.choices?.first else {
+        guard let choice = decoded.firstChoice else {
             throw .malformed("response (no choices)")
         }
         return ChatCompletion(
-            content: choice.message?.content ?? "",
+            content: choice.content ?? "",
             finishReason: choice.finishReason ?? "",
-            usage: (decoded.usage ?? decoded.groq?.usage)?.tokenUsage,
+            usage: (decoded.usage ?? decoded.groqUsage)?.tokenUsage,
             model: decoded.model ?? ""
         )
     }
 
     /// Decodes one stream event's data (`choices[0].delta.content`, `finish_reason`, `usage`).
     public static func decodeChunk(_ data: [UInt8]) throws(ProviderFailure) -> ChatStreamChunk {
-        let decoded: ChunkBody
+        let decoded: ResponseBody
         do {
-            decoded = try JSONDecoder().decode(ChunkBody.self, from: Data(data))
+            decoded = try ResponseBody(data, choiceKey: "delta")
         } catch {
-            throw .malformed("stream chunk")
+            throw malformed("stream chunk", error)
         }
-        if decoded.error != nil {
+        if decoded.hasError {
             throw ProviderFailure(kind: .providerError, message: "the provider reported an error in mid-stream")
         }
-        let choice = decoded.choices?.first
+        let choice = decoded.firstChoice
         return ChatStreamChunk(
-            delta: choice?.delta?.content ?? "",
+            delta: choice?.content ?? "",
             finishReason: choice?.finishReason,
-            usage: (decoded.usage ?? decoded.groq?.usage)?.tokenUsage,
+            usage: (decoded.usage ?? decoded.groqUsage)?.tokenUsage,
             model: decoded.model ?? ""
         )
+    }
+
+    private static func malformed(_ what: String, _ failure: JSONReader.Failure) -> ProviderFailure {
+        ProviderFailure(kind: .malformedResponse, message: "the provider's \(what) does not parse: \(failure)")
     }
 
     /// The provider's error message in an error body (`{"error":{"message":...}}`,
@@ -142,14 +146,127 @@ public enum OpenAIChat {
 
 // MARK: - Response shapes
 
-private struct UsageBody: Decodable {
+/// What Pellet reads of a completion body or a stream chunk, read with ``JSONReader``; every
+/// other key is skipped. It reads exactly what the `Decodable` shapes it replaced accepted:
+/// `null` is the same as a missing key, a value of another type is malformed, every element of
+/// `choices` must be a choice (only the first is kept), and a repeated key keeps its first
+/// value, as `JSONDecoder` did.
+private struct ResponseBody {
+    struct Choice {
+        /// `message.content` in a completion, `delta.content` in a chunk.
+        var content: String?
+        var finishReason: String?
+    }
+
+    var model: String?
+    /// nil when `choices` is missing, null or empty.
+    var firstChoice: Choice?
+    var usage: UsageBody?
+    /// Groq has reported usage under `x_groq` in the last chunk.
+    var groqUsage: UsageBody?
+    /// `error` as an object (its `message` a string if any) or a plain string.
+    var hasError = false
+
+    private init() {}
+
+    /// - Parameter choiceKey: the object in a choice that holds `content`: `message` in a
+    ///   completion, `delta` in a stream chunk.
+    init(_ body: [UInt8], choiceKey: StaticString) throws(JSONReader.Failure) {
+        self = try JSONReader.read(body) { reader throws(JSONReader.Failure) in
+            var decoded = ResponseBody()
+            var seen = SeenKeys()
+            try reader.beginObject()
+            while let key = try reader.nextKey() {
+                switch key {
+                case "model" where seen.isFirst(.model):
+                    decoded.model = try reader.readStringOrNull()
+                case "choices" where seen.isFirst(.choices):
+                    if try reader.readNull() { break }
+                    try reader.beginArray()
+                    while try reader.nextElement() {
+                        let choice = try Self.readChoice(&reader, choiceKey: choiceKey)
+                        if decoded.firstChoice == nil { decoded.firstChoice = choice }
+                    }
+                case "usage" where seen.isFirst(.usage):
+                    decoded.usage = try UsageBody.read(&reader)
+                case "x_groq" where seen.isFirst(.groq):
+                    decoded.groqUsage = try Self.readGroqUsage(&reader)
+                case "error" where seen.isFirst(.error):
+                    decoded.hasError = try Self.readError(&reader)
+                default:
+                    try reader.skipValue()
+                }
+            }
+            return decoded
+        }
+    }
+
+    private static func readChoice(
+        _ reader: inout JSONReader,
+        choiceKey: StaticString
+    ) throws(JSONReader.Failure) -> Choice {
+        var choice = Choice()
+        var seen = SeenKeys()
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            switch key {
+            case choiceKey where seen.isFirst(.message):
+                if try reader.readNull() { break }
+                var seenInMessage = SeenKeys()
+                try reader.beginObject()
+                while let key = try reader.nextKey() {
+                    switch key {
+                    case "content" where seenInMessage.isFirst(.content):
+                        choice.content = try reader.readStringOrNull()
+                    default:
+                        try reader.skipValue()
+                    }
+                }
+            case "finish_reason" where seen.isFirst(.finishReason):
+                choice.finishReason = try reader.readStringOrNull()
+            default:
+                try reader.skipValue()
+            }
+        }
+        return choice
+    }
+
+    private static func readGroqUsage(_ reader: inout JSONReader) throws(JSONReader.Failure) -> UsageBody? {
+        if try reader.readNull() { return nil }
+        var usage: UsageBody?
+        var seen = SeenKeys()
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            switch key {
+            case "usage" where seen.isFirst(.usage): usage = try UsageBody.read(&reader)
+            default: try reader.skipValue()
+            }
+        }
+        return usage
+    }
+
+    /// Whether there is an error: false for `null`.
+    private static func readError(_ reader: inout JSONReader) throws(JSONReader.Failure) -> Bool {
+        if try reader.readNull() { return false }
+        if try reader.nextValueKind() == .string {
+            _ = try reader.readString()
+            return true
+        }
+        var seen = SeenKeys()
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            switch key {
+            case "message" where seen.isFirst(.message): _ = try reader.readStringOrNull()
+            default: try reader.skipValue()
+            }
+        }
+        return true
+    }
+}
+
+private struct UsageBody {
     var promptTokens: Int?
     var completionTokens: Int?
-
-    enum CodingKeys: String, CodingKey {
-        case promptTokens = "prompt_tokens"
-        case completionTokens = "completion_tokens"
-    }
 
     var tokenUsage: TokenUsage {
         TokenUsage(
@@ -157,11 +274,46 @@ private struct UsageBody: Decodable {
             completionTokens: UInt32(clamping: max(0, completionTokens ?? 0))
         )
     }
+
+    /// `{"prompt_tokens":…,"completion_tokens":…}`, or nil for `null`.
+    static func read(_ reader: inout JSONReader) throws(JSONReader.Failure) -> UsageBody? {
+        if try reader.readNull() { return nil }
+        var usage = UsageBody()
+        var seen = SeenKeys()
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            switch key {
+            case "prompt_tokens" where seen.isFirst(.promptTokens): usage.promptTokens = try reader.readIntOrNull()
+            case "completion_tokens" where seen.isFirst(.completionTokens):
+                usage.completionTokens = try reader.readIntOrNull()
+            default: try reader.skipValue()
+            }
+        }
+        return usage
+    }
 }
 
-/// Groq has reported usage under `x_groq` in the last chunk.
-private struct GroqExtension: Decodable {
-    var usage: UsageBody?
+/// The keys of one object read so far. A repeated key keeps its first value, as with
+/// `JSONDecoder`: `case "key" where seen.isFirst(.key)` sends a repeat to `default`, which
+/// skips it.
+private struct SeenKeys: OptionSet {
+    let rawValue: UInt16
+
+    static let model = SeenKeys(rawValue: 1 << 0)
+    static let choices = SeenKeys(rawValue: 1 << 1)
+    static let usage = SeenKeys(rawValue: 1 << 2)
+    static let groq = SeenKeys(rawValue: 1 << 3)
+    static let error = SeenKeys(rawValue: 1 << 4)
+    /// A choice's `message` or `delta`, or an error's `message`.
+    static let message = SeenKeys(rawValue: 1 << 5)
+    static let finishReason = SeenKeys(rawValue: 1 << 6)
+    static let content = SeenKeys(rawValue: 1 << 7)
+    static let promptTokens = SeenKeys(rawValue: 1 << 8)
+    static let completionTokens = SeenKeys(rawValue: 1 << 9)
+
+    mutating func isFirst(_ key: SeenKeys) -> Bool {
+        insert(key).inserted
+    }
 }
 
 /// `error` as an object with a message, or as a plain string.
@@ -179,61 +331,8 @@ private struct ErrorDetail: Decodable {
     }
 }
 
+/// An error body, off the hot path: still `JSONDecoder`.
 private struct ErrorBody: Decodable {
     var error: ErrorDetail?
     var message: String?
-}
-
-private struct CompletionBody: Decodable {
-    struct Message: Decodable {
-        var content: String?
-    }
-
-    struct Choice: Decodable {
-        var message: Message?
-        var finishReason: String?
-
-        enum CodingKeys: String, CodingKey {
-            case message
-            case finishReason = "finish_reason"
-        }
-    }
-
-    var model: String?
-    var choices: [Choice]?
-    var usage: UsageBody?
-    var groq: GroqExtension?
-    var error: ErrorDetail?
-
-    enum CodingKeys: String, CodingKey {
-        case model, choices, usage, error
-        case groq = "x_groq"
-    }
-}
-
-private struct ChunkBody: Decodable {
-    struct Delta: Decodable {
-        var content: String?
-    }
-
-    struct Choice: Decodable {
-        var delta: Delta?
-        var finishReason: String?
-
-        enum CodingKeys: String, CodingKey {
-            case delta
-            case finishReason = "finish_reason"
-        }
-    }
-
-    var model: String?
-    var choices: [Choice]?
-    var usage: UsageBody?
-    var groq: GroqExtension?
-    var error: ErrorDetail?
-
-    enum CodingKeys: String, CodingKey {
-        case model, choices, usage, error
-        case groq = "x_groq"
-    }
 }

@@ -7,7 +7,8 @@ extension PelletLoad {
             abstract: "Run in-process microbenchmarks of the hot paths and print a table.",
             discussion: """
                 Benchmarks: frame.decode, frame.encode; proto.encode.<Message> and \
-                proto.decode.<Message> for each request message; auth.lookup, \
+                proto.decode.<Message> for each request message; provider.decode-completion and \
+                provider.decode-chunk; auth.lookup, \
                 auth.authenticate and auth.touch-key with --keys keys stored; \
                 store.group-commit.full/N and \
                 store.group-commit.batched/N with N = 1, 16, 256 concurrent writers (one run of \
@@ -48,7 +49,7 @@ extension PelletLoad {
         }
 
         func run() async throws {
-            let wireBenchmarks = try WireBenchmarks.all()
+            let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all()
             let allNames = wireBenchmarks.map(\.name) + AuthBenchmarks.names + GroupCommitBenchmarks.names
             let selected = allNames.filter { filter.map($0.contains) ?? true }
             guard !selected.isEmpty else {
