@@ -138,6 +138,7 @@ let package = Package(
                 "PelletProviders",
                 "PelletClient",
                 "PelletServer",
+                "PelletRouter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -119,6 +119,8 @@ public struct Catalogue: Sendable {
     private let indexByID: [String: Int]
     /// Each model's position when the models are sorted by id (ranking's last tie-break).
     let nameRank: [Int]
+    /// The models as every decision reads them.
+    let routingTable: RoutingTable
 
     public init(data bytes: [UInt8]) throws(CatalogueError) {
         let document = try PositionedJSON.parse(bytes)
@@ -137,6 +139,7 @@ public struct Catalogue: Sendable {
             rank[modelIndex] = position
         }
         self.nameRank = rank
+        self.routingTable = RoutingTable(models: decoded, nameRank: rank)
     }
 
     func index(ofModel id: String) -> Int? {

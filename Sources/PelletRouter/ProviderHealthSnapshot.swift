@@ -60,16 +60,18 @@ public struct ProviderHealthSnapshot: Sendable, Equatable {
         providers[provider, default: Provider()].state = state
     }
 
-    /// The latency to expect from `offer` for `modelID`: live figures where there are any, else
-    /// the catalogue's typical ones.
-    func expectedLatency(
-        of offer: ProviderOffer,
-        modelID: String
+    /// The latency to expect from `offer`: live figures where `reported` (this snapshot's entry
+    /// for the offer's provider, looked up once per decision) has any, else the catalogue's
+    /// typical ones. `modelIDs` is only read when the provider reports figures per model.
+    static func expectedLatency(
+        of offer: RoutingTable.Offer,
+        reported: Provider?,
+        modelIDs: [String]
     ) -> (timeToFirstTokenMs: Double, tokensPerSecond: Double) {
         var ttft = Double(offer.timeToFirstTokenMs)
         var speed = offer.outputTokensPerSecond
-        if let provider = providers[offer.provider] {
-            let specific = provider.modelLatency[modelID]
+        if let provider = reported {
+            let specific = provider.modelLatency.isEmpty ? nil : provider.modelLatency[modelIDs[offer.modelIndex]]
             if let live = specific?.timeToFirstTokenMs ?? provider.latency.timeToFirstTokenMs { ttft = Double(live) }
             if let live = specific?.outputTokensPerSecond ?? provider.latency.outputTokensPerSecond, live > 0 {
                 speed = live

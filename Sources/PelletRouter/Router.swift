@@ -11,12 +11,15 @@ public struct Router: Sendable {
     /// A hash of the catalogue and the policy: changes whenever a decision could.
     public let policyVersion: String
     let classifier: TaskClassifier
+    /// `policy.floor(for:)` in `Difficulty.allCases` order, so a decision reads it without hashing.
+    let floorByDifficulty: [Double]
 
     public init(catalogue: Catalogue, policy: RoutingPolicy = RoutingPolicy()) {
         self.catalogue = catalogue
         self.policy = policy
         self.policyVersion = policy.version(for: catalogue)
         self.classifier = TaskClassifier()
+        self.floorByDifficulty = Difficulty.allCases.map(policy.floor(for:))
     }
 
     /// The classifier alone (for benchmarks and `pelletctl`).
@@ -39,7 +42,8 @@ public struct Router: Sendable {
         guard request.messages.contains(where: { !Self.isBlank($0.content) }) else {
             throw RPCError(.invalidArgument, "every message's content is empty")
         }
-        var allowed: Set<ProviderName> = []
+        // Every provider when the request names none.
+        var allowed = PerProvider(repeating: request.providers.isEmpty)
         for name in request.providers {
             guard let provider = ProviderName(rawValue: name) else {
                 throw RPCError(
@@ -47,9 +51,8 @@ public struct Router: Sendable {
                     "unknown provider \"\(name)\" in providers (expected \(ProviderName.names.joined(separator: ", ")))"
                 )
             }
-            allowed.insert(provider)
+            allowed[provider] = true
         }
-        if allowed.isEmpty { allowed = Set(ProviderName.allCases) }
 
         var hint: TaskType?
         if !request.taskHint.isEmpty {
@@ -61,15 +64,15 @@ public struct Router: Sendable {
             }
             hint = task
         }
-        var explicitModel: CatalogueModel?
+        var explicitModel: Int?
         if !request.model.isEmpty && request.model != "auto" {
-            guard let model = catalogue.model(id: request.model) else {
+            guard let modelIndex = catalogue.index(ofModel: request.model) else {
                 throw RPCError(
                     .notFound,
                     "unknown model \"\(request.model)\"; the catalogue has \(catalogue.models.map(\.id).joined(separator: ", "))"
                 )
             }
-            explicitModel = model
+            explicitModel = modelIndex
         }
 
         // The classifier runs even with a hint: the difficulty still comes from it.
@@ -83,7 +86,7 @@ public struct Router: Sendable {
             promptTokens: TokenEstimator.estimate(request.messages),
             maxTokens: request.maxTokens == 0 ? policy.defaultMaxTokens : request.maxTokens,
             preference: request.preference,
-            floor: policy.floor(for: classification.difficulty)
+            floor: floorByDifficulty[classification.difficulty.index]
         )
         return try decide(context, explicitModel: explicitModel, allowed: allowed, health: health)
     }
@@ -108,107 +111,114 @@ struct DecisionContext {
 }
 
 extension Router {
+    /// Builds the candidates, ranks them and explains the choice. On every Route and Complete
+    /// call, on the event loop: it reads the catalogue through `RoutingTable` and keeps per
+    /// provider state in `PerProvider`, so the only allocations are the candidates and the
+    /// decision itself.
     func decide(
         _ context: DecisionContext,
-        explicitModel: CatalogueModel?,
-        allowed: Set<ProviderName>,
+        explicitModel: Int?,
+        allowed: PerProvider<Bool>,
         health: ProviderHealthSnapshot
     ) throws(RPCError) -> RouteDecision {
-        let modelIndices =
-            explicitModel.flatMap { catalogue.index(ofModel: $0.id) }.map { $0..<($0 + 1) }
-            ?? catalogue.models.indices
+        let table = catalogue.routingTable
+        let offers = explicitModel.map { table.offerRanges[$0] } ?? table.offers.indices
+        // One dictionary lookup per provider, not one per offer.
+        let reported = PerProvider<ProviderHealthSnapshot.Provider?> { health.providers[$0] }
         var candidates: [Candidate] = []
-        candidates.reserveCapacity(catalogue.models.count * ProviderName.allCases.count)
+        candidates.reserveCapacity(offers.count)
         var exclusions = Exclusions()
-        for modelIndex in modelIndices {
-            let model = catalogue.models[modelIndex]
-            for offer in model.offers {
-                guard allowed.contains(offer.provider) else {
-                    exclusions.notAllowed.insert(offer.provider)
-                    continue
-                }
-                let state = health.state(of: offer.provider)
-                guard state.isAvailable else {
-                    exclusions.unavailable[offer.provider] = state
-                    continue
-                }
-                guard model.contextWindow >= context.requiredTokens else {
-                    exclusions.largestTooSmallWindow = max(exclusions.largestTooSmallWindow, model.contextWindow)
-                    continue
-                }
-                let latency = health.expectedLatency(of: offer, modelID: model.id)
-                candidates.append(
-                    Candidate(
-                        modelIndex: modelIndex,
-                        nameRank: catalogue.nameRank[modelIndex],
-                        provider: offer.provider,
-                        score: model.quality(for: context.task).score,
-                        costNumerator: UInt64(context.promptTokens) * offer.inputMicroUSDPerMillionTokens
-                            + UInt64(context.maxTokens) * offer.outputMicroUSDPerMillionTokens,
-                        latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond
-                            * 1000,
-                        degraded: state == .degraded
-                    )
-                )
+        for offer in table.offers[offers] {
+            guard allowed[offer.provider] else {
+                exclusions.notAllowed[offer.provider] = true
+                continue
             }
+            let state = reported[offer.provider]?.state ?? .healthy
+            guard state.isAvailable else {
+                exclusions.unavailable[offer.provider] = state
+                continue
+            }
+            guard offer.contextWindow >= context.requiredTokens else {
+                exclusions.largestTooSmallWindow = max(exclusions.largestTooSmallWindow, offer.contextWindow)
+                continue
+            }
+            let latency = ProviderHealthSnapshot.expectedLatency(
+                of: offer,
+                reported: reported[offer.provider],
+                modelIDs: table.modelIDs
+            )
+            candidates.append(
+                Candidate(
+                    modelIndex: offer.modelIndex,
+                    nameRank: offer.nameRank,
+                    provider: offer.provider,
+                    score: table.score(ofModel: offer.modelIndex, for: context.task),
+                    costNumerator: UInt64(context.promptTokens) * offer.inputMicroUSDPerMillionTokens
+                        + UInt64(context.maxTokens) * offer.outputMicroUSDPerMillionTokens,
+                    latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond
+                        * 1000,
+                    degraded: state == .degraded
+                )
+            )
         }
         guard !candidates.isEmpty else {
-            throw RPCError(.unavailable, exclusions.message(context: context, explicitModel: explicitModel))
+            throw RPCError(
+                .unavailable,
+                exclusions.message(context: context, explicitModel: explicitModel.map { table.modelIDs[$0] })
+            )
         }
 
         // Candidates meeting the floor in the preference's order, then the rest by quality. An
         // explicit model's providers all share its quality, so only the preference orders them.
-        let ranked: [Candidate]
-        let meetsFloor: Bool
-        if explicitModel != nil || context.preference == .quality {
-            ranked = candidates.sorted {
-                policy.ranksBefore($0, $1, preference: context.preference, floor: context.floor)
-            }
-            meetsFloor = true
-        } else {
-            let eligible = candidates.filter { $0.score >= context.floor }
-                .sorted { policy.ranksBefore($0, $1, preference: context.preference, floor: context.floor) }
-            let rest = candidates.filter { $0.score < context.floor }.sorted(by: policy.ranksByQuality)
-            ranked = eligible + rest
-            meetsFloor = !eligible.isEmpty
-        }
+        let ranking = policy.ranking(
+            preference: context.preference,
+            floor: context.floor,
+            floorFirst: explicitModel == nil && context.preference != .quality
+        )
+        candidates.sort { ranking.ranksBefore($0, $1) }
+        let ranked = candidates
         let primary = ranked[0]
+        let meetsFloor = !ranking.floorFirst || primary.score >= context.floor
 
         func routeCandidate(_ candidate: Candidate) -> RouteCandidate {
             RouteCandidate(
-                model: catalogue.models[candidate.modelIndex].id,
+                model: table.modelIDs[candidate.modelIndex],
                 provider: candidate.provider.rawValue,
                 estCostMicroUsd: candidate.cost
             )
         }
         var fallbacks: [RouteCandidate] = []
+        fallbacks.reserveCapacity(max(0, min(policy.maxFallbacks, ranked.count - 1)))
         for candidate in ranked.dropFirst() where candidate.modelIndex == primary.modelIndex {
             guard fallbacks.count < policy.maxFallbacks else { break }
             fallbacks.append(routeCandidate(candidate))
         }
         if explicitModel == nil {
-            var listed: Set<Int> = [primary.modelIndex]
-            for candidate in ranked.dropFirst() where !listed.contains(candidate.modelIndex) {
+            // Then every other model once, at its best-ranked candidate: the first of its model in
+            // `ranked` (a short scan: each model has at most one candidate per provider).
+            for position in ranked.indices.dropFirst() {
+                let modelIndex = ranked[position].modelIndex
+                guard !ranked[..<position].contains(where: { $0.modelIndex == modelIndex }) else { continue }
                 guard fallbacks.count < policy.maxFallbacks else { break }
-                listed.insert(candidate.modelIndex)
-                fallbacks.append(routeCandidate(candidate))
+                fallbacks.append(routeCandidate(ranked[position]))
             }
         }
 
+        let modelID = table.modelIDs[primary.modelIndex]
         return RouteDecision(
             taskType: context.task.rawValue,
             confidence: context.confidence,
-            model: catalogue.models[primary.modelIndex].id,
+            model: modelID,
             provider: primary.provider.rawValue,
             estCostMicroUsd: primary.cost,
             fallbacks: fallbacks,
             reason: RouteReason.sentence(
                 for: primary,
-                modelID: catalogue.models[primary.modelIndex].id,
+                modelID: modelID,
                 context: context,
                 explicit: explicitModel != nil,
                 meetsFloor: meetsFloor,
-                providerCount: ranked.filter { $0.modelIndex == primary.modelIndex }.count
+                providerCount: ranked.count { $0.modelIndex == primary.modelIndex }
             ),
             policyVersion: policyVersion
         )
@@ -217,17 +227,17 @@ extension Router {
 
 /// Why (model, provider) pairs were left out, for the UNAVAILABLE message.
 struct Exclusions {
-    var notAllowed: Set<ProviderName> = []
-    var unavailable: [ProviderName: ProviderHealthSnapshot.State] = [:]
+    var notAllowed = PerProvider(repeating: false)
+    var unavailable = PerProvider<ProviderHealthSnapshot.State?>(repeating: nil)
     var largestTooSmallWindow = 0
 
-    func message(context: DecisionContext, explicitModel: CatalogueModel?) -> String {
+    func message(context: DecisionContext, explicitModel: String?) -> String {
         var parts: [String] = []
         let providers = ProviderName.allCases.compactMap { provider -> String? in
             if let state = unavailable[provider] {
                 return "\(provider) \(state == .open ? "circuit open" : "disabled")"
             }
-            return notAllowed.contains(provider) ? "\(provider) not in providers" : nil
+            return notAllowed[provider] ? "\(provider) not in providers" : nil
         }
         if !providers.isEmpty { parts.append(providers.joined(separator: ", ")) }
         if largestTooSmallWindow > 0 {
@@ -238,10 +248,10 @@ struct Exclusions {
         }
         let detail = parts.joined(separator: "; ")
         if let model = explicitModel, largestTooSmallWindow == 0 {
-            return "all providers of \(model.id) are unavailable: \(detail)"
+            return "all providers of \(model) are unavailable: \(detail)"
         }
         if let model = explicitModel {
-            return "no candidate for \(model.id): \(detail)"
+            return "no candidate for \(model): \(detail)"
         }
         return "no candidate: \(detail)"
     }

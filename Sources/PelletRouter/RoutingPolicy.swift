@@ -82,8 +82,34 @@ struct Candidate {
 }
 
 extension RoutingPolicy {
-    /// True when `a` ranks before `b` for `preference`; `floor` only matters for BALANCED.
-    func ranksBefore(_ a: Candidate, _ b: Candidate, preference: Preference, floor: Double) -> Bool {
+    /// The order of a decision's candidates. `floorFirst`: the candidates meeting `floor` first,
+    /// then the rest by quality (an automatic choice other than QUALITY).
+    func ranking(preference: Preference, floor: Double, floorFirst: Bool) -> Ranking {
+        Ranking(preference: preference, floor: floor, balancedMargin: balancedMargin, floorFirst: floorFirst)
+    }
+}
+
+/// The policy's order of candidates for one decision, from plain values only: sorting calls
+/// `ranksBefore` a few hundred times per decision, so it must not copy the policy (its `floors`
+/// dictionary) or the router.
+struct Ranking {
+    let preference: Preference
+    /// Only BALANCED's value and `floorFirst` use it.
+    let floor: Double
+    let balancedMargin: Double
+    let floorFirst: Bool
+
+    /// True when `a` ranks before `b`. Never a tie: the last tie-break is the model's id and the
+    /// provider, which differ between candidates.
+    func ranksBefore(_ a: Candidate, _ b: Candidate) -> Bool {
+        guard floorFirst else { return ranksBefore(a, b, preference: preference) }
+        let aMeetsFloor = a.score >= floor
+        if aMeetsFloor != (b.score >= floor) { return aMeetsFloor }
+        // Below the floor: best quality first.
+        return ranksBefore(a, b, preference: aMeetsFloor ? preference : .quality)
+    }
+
+    private func ranksBefore(_ a: Candidate, _ b: Candidate, preference: Preference) -> Bool {
         if a.degraded != b.degraded { return !a.degraded }
         switch preference {
         case .cost:
@@ -106,10 +132,5 @@ extension RoutingPolicy {
             if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
         }
         return Candidate.byName(a, b)
-    }
-
-    /// Best quality first: the order for candidates below the floor.
-    func ranksByQuality(_ a: Candidate, _ b: Candidate) -> Bool {
-        ranksBefore(a, b, preference: .quality, floor: 0)
     }
 }

@@ -29,4 +29,13 @@ public enum Difficulty: String, Sendable, Hashable, CaseIterable, CustomStringCo
     case hard
 
     public var description: String { rawValue }
+
+    /// Position in `allCases`.
+    var index: Int {
+        switch self {
+        case .easy: 0
+        case .medium: 1
+        case .hard: 2
+        }
+    }
 }

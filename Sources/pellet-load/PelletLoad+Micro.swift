@@ -10,6 +10,7 @@ extension PelletLoad {
                 proto.decode.<Message> for each request message; provider.decode-completion and \
                 provider.decode-chunk; auth.lookup, \
                 auth.authenticate and auth.touch-key with --keys keys stored; \
+                router.route.<prompt> and router.classify.<prompt>; \
                 store.group-commit.full/N and \
                 store.group-commit.batched/N with N = 1, 16, 256 concurrent writers (one run of \
                 about a second each). ns/op is the median of --runs runs of about 200 ms; p50 and \
@@ -49,7 +50,7 @@ extension PelletLoad {
         }
 
         func run() async throws {
-            let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all()
+            let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all() + RouterBenchmarks.all()
             let allNames = wireBenchmarks.map(\.name) + AuthBenchmarks.names + GroupCommitBenchmarks.names
             let selected = allNames.filter { filter.map($0.contains) ?? true }
             guard !selected.isEmpty else {
