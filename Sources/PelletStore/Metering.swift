@@ -45,9 +45,7 @@ public final class Metering: Sendable {
     /// Fails with `.notFound` if the account no longer exists (nothing is written), and with
     /// `.invalidArgument` for an event whose ids or names cannot be stored.
     public func record(_ event: MeteringEvent) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            record(event, settling: nil) { continuation.resume(with: $0) }
-        }
+        try await awaitRecording(event, settling: nil)
     }
 
     /// Records the call `reservation` was made for and releases the hold; in the same critical
@@ -55,9 +53,7 @@ public final class Metering: Sendable {
     /// or not at all by a concurrent ``reserve(accountID:budgetMicroUSD:estimateMicroUSD:)``.
     /// If the write fails the hold stays released and the error is thrown.
     public func settle(_ reservation: Reservation, recording event: MeteringEvent) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            record(event, settling: reservation) { continuation.resume(with: $0) }
-        }
+        try await awaitRecording(event, settling: reservation)
     }
 
     /// ``settle(_:recording:)`` for a caller that is not in a task: `completion` runs on the
@@ -100,6 +96,12 @@ public final class Metering: Sendable {
         }
         for (event, wasWritten) in zip(events, written) where !wasWritten {
             refund(event)
+        }
+    }
+
+    private func awaitRecording(_ event: MeteringEvent, settling reservation: Reservation?) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            record(event, settling: reservation) { continuation.resume(with: $0) }
         }
     }
 

@@ -210,16 +210,7 @@ final class CompleteKillTests: XCTestCase {
 
     /// Every request record of the account (all pages) and the totals.
     private func usage(_ client: PelletClient, accountID: String) async throws -> ([RequestRecord], UsageTotals) {
-        var request = UsageRequest(
-            credentials: Credentials(adminToken: adminToken), accountId: accountID, listRequests: true, limit: 1_000)
-        var records: [RequestRecord] = []
-        var totals: UsageTotals?
-        repeat {
-            let page = try await client.usage(request)
-            totals = totals ?? page.totals
-            records += page.requests
-            request.cursor = page.nextCursor
-        } while !request.cursor.isEmpty
+        let (records, totals) = try await client.allRequestRecords(accountID: accountID, adminToken: adminToken)
         return (records, try XCTUnwrap(totals))
     }
 }

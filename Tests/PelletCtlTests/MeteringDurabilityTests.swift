@@ -56,20 +56,7 @@ final class MeteringDurabilityTests: XCTestCase {
                 environment: ["PELLET_ADMIN_TOKEN": adminToken]
             )
             let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
-            var request = UsageRequest(
-                credentials: Credentials(adminToken: adminToken),
-                accountId: accountID,
-                listRequests: true,
-                limit: 1_000
-            )
-            var records: [RequestRecord] = []
-            var totals: UsageTotals?
-            repeat {
-                let page = try await client.usage(request)
-                totals = totals ?? page.totals
-                records += page.requests
-                request.cursor = page.nextCursor
-            } while !request.cursor.isEmpty
+            let (records, totals) = try await client.allRequestRecords(accountID: accountID, adminToken: adminToken)
             await client.close()
 
             let stored = Set(records.map(\.requestId))

@@ -510,58 +510,45 @@ final class CompleteCallTests: XCTestCase {
     }
 
     func testAFirstTokenTimeoutFallsBackToTheNextProvider() async throws {
-        try await restart(settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)))
-        let order = try await providerOrder()
-        let slow = server.mock(order[0])
         // The response head (and so the first byte) comes only after 5 s.
-        try slow.runtime.defaultBehavior.set("latency=5000")
-        let started = ContinuousClock.now
-        let (deltas, final) = try await stream(request())
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
-        XCTAssertEqual(final?.provider, order[1].rawValue)
-        XCTAssertEqual(final?.attempts, 2)
-        XCTAssertFalse(deltas.isEmpty)
-        let ended = await eventually(.seconds(2)) { slow.stats.snapshot.cancelledByClient == 1 }
-        XCTAssertTrue(ended, "the timed-out transfer was not stopped: \(slow.stats.snapshot)")
-        // It counts as the provider's failure.
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded")
+        try await assertAStalledStreamFallsBack(
+            settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)), behavior: "latency=5000")
     }
 
     func testAStreamIdleBeforeTheFirstTokenFallsBack() async throws {
-        try await restart(settings: CompleteSettings(idleTimeout: .milliseconds(300)))
-        let order = try await providerOrder()
-        let stalled = server.mock(order[0])
         // The response head and the role chunk come at once, then 5 s of silence before any text.
-        try stalled.runtime.defaultBehavior.set("ttft=5000")
-        let started = ContinuousClock.now
-        let (deltas, final) = try await stream(request())
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
-        XCTAssertEqual(final?.provider, order[1].rawValue)
-        XCTAssertEqual(final?.attempts, 2)
-        XCTAssertFalse(deltas.isEmpty)
-        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
-        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)")
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded")
+        try await assertAStalledStreamFallsBack(
+            settings: CompleteSettings(idleTimeout: .milliseconds(300)), behavior: "ttft=5000")
     }
 
     func testTheFirstTokenTimeoutWaitsForTextNotForTheRoleChunk() async throws {
-        try await restart(settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)))
+        // The response head and the empty role chunk come at once; the first text only after 5 s.
+        try await assertAStalledStreamFallsBack(
+            settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)), behavior: "ttft=5000")
+    }
+
+    /// With `settings`, a stream whose first provider behaves as `behavior` is answered by the
+    /// second one well before the stall ends; the stalled transfer is stopped, and the stall
+    /// counts as the provider's failure (degraded), not as a cancel.
+    private func assertAStalledStreamFallsBack(
+        settings: CompleteSettings, behavior: String, file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
+        try await restart(settings: settings)
         let order = try await providerOrder()
         let stalled = server.mock(order[0])
-        // The response head and the empty role chunk come at once; the first text only after 5 s.
-        try stalled.runtime.defaultBehavior.set("ttft=5000")
+        try stalled.runtime.defaultBehavior.set(behavior)
         let started = ContinuousClock.now
         let (deltas, final) = try await stream(request())
-        XCTAssertLessThan(ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider")
-        XCTAssertEqual(final?.provider, order[1].rawValue)
-        XCTAssertEqual(final?.attempts, 2)
-        XCTAssertFalse(deltas.isEmpty)
+        XCTAssertLessThan(
+            ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider", file: file,
+            line: line)
+        XCTAssertEqual(final?.provider, order[1].rawValue, file: file, line: line)
+        XCTAssertEqual(final?.attempts, 2, file: file, line: line)
+        XCTAssertFalse(deltas.isEmpty, file: file, line: line)
         let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
-        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)")
+        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)", file: file, line: line)
         let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded", "a first-token timeout is the provider's failure, not a cancel")
+        XCTAssertEqual(state, "degraded", file: file, line: line)
     }
 
     func testAMisconfiguredProviderIsRecheckedAfterItsInterval() async throws {
