@@ -1,5 +1,5 @@
 /// Random base62 strings for ids and API keys.
-enum RandomIdentifier {
+public enum RandomIdentifier {
     private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// `count` characters drawn uniformly from [0-9A-Za-z].
@@ -8,7 +8,7 @@ enum RandomIdentifier {
     /// for secrets. A byte maps to a character only when it is below 248 = 4 × 62; the others are
     /// dropped (rejection sampling), because `byte % 62` over all 256 values would make the
     /// first eight characters more likely than the rest.
-    static func base62(count: Int) -> String {
+    public static func base62(count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         var characters: [UInt8] = []
         characters.reserveCapacity(count)
@@ -30,6 +30,10 @@ enum RandomIdentifier {
 
     /// "key_" + 16 base62 characters (95 bits).
     static func keyID() -> String { "key_" + base62(count: 16) }
+
+    /// "req_" + 20 base62 characters (119 bits): a Complete call's request id. Three draws from
+    /// the generator (each a `getrandom` system call) rather than one per character.
+    public static func requestID() -> String { "req_" + base62(count: 20) }
 
     /// "plt_" + 43 base62 characters (256 bits).
     static func apiKey() -> String { "plt_" + base62(count: 43) }

@@ -167,7 +167,7 @@ final class CompleteCall {
     private let start: NIODeadline
     private let unixMs: UInt64
     private let promise: EventLoopPromise<any WireMessage>
-    private let requestID = "req_" + CompleteCall.randomSuffix()
+    private let requestID = RandomIdentifier.requestID()
 
     private var candidates: [Candidate]
     private var nextCandidate = 0
@@ -220,14 +220,6 @@ final class CompleteCall {
         self.candidates =
             [Candidate(model: decision.model, provider: decision.provider)]
             + decision.fallbacks.map { Candidate(model: $0.model, provider: $0.provider) }
-    }
-
-    static func randomSuffix() -> String {
-        let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
-        var generator = SystemRandomNumberGenerator()
-        return String(
-            decoding: (0..<20).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] },
-            as: UTF8.self)
     }
 
     // MARK: Attempts
