@@ -38,6 +38,12 @@ public final class CircuitBreaker: Sendable {
         machine.withLock { $0.recordFailure(failure, now: now) }
     }
 
+    /// The state alone: what the router needs on every call, without the latency median.
+    public func state() -> ProviderState {
+        let now = now()
+        return machine.withLock { $0.state(now: now) }
+    }
+
     public func snapshot() -> ProviderHealthSnapshot {
         let now = now()
         return machine.withLock { machine in

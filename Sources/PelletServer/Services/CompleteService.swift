@@ -528,10 +528,10 @@ extension ProviderDirectory {
     /// Route call keeps the faithful view (the default).
     public func routerHealth(openAsDegraded: Bool = false) -> PelletRouter.ProviderHealthSnapshot {
         var snapshot = PelletRouter.ProviderHealthSnapshot()
-        for row in health() {
-            guard let name = PelletRouter.ProviderName(rawValue: row.provider.rawValue) else { continue }
+        for provider in PelletProviders.ProviderName.allCases {
+            guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { continue }
             let state: PelletRouter.ProviderHealthSnapshot.State
-            switch row.state {
+            switch breaker(for: provider).state() {
             case .healthy: state = .healthy
             case .degraded: state = .degraded
             case .open: state = openAsDegraded ? .degraded : .open
