@@ -1,19 +1,32 @@
+import Foundation
 import PelletStore
+import PelletWire
 
-/// The store writer's throughput: concurrent writers, each awaiting one small put at a time, so
+/// The store writer's throughput: concurrent writers, each awaiting one write at a time, so
 /// every write waits for the group commit that holds it (and, in `full` durability, its fsync).
 enum GroupCommitBenchmarks {
+    /// What one write is.
+    enum Workload: String, CaseIterable {
+        /// One 64-byte put.
+        case put = "store.group-commit"
+        /// One Complete call's metering event: a request record and two counters, read and
+        /// rewritten, as `Metering.record` does it.
+        case metering = "metering.record"
+    }
+
     static let writerCounts = [1, 16, 256]
     static let modes: [(name: String, durability: StoreConfiguration.Durability)] = [
         ("full", .full), ("batched", .batched),
     ]
 
     static var names: [String] {
-        modes.flatMap { mode in writerCounts.map { name(mode: mode.name, writers: $0) } }
+        Workload.allCases.flatMap { workload in
+            modes.flatMap { mode in writerCounts.map { name(workload, mode: mode.name, writers: $0) } }
+        }
     }
 
-    static func name(mode: String, writers: Int) -> String {
-        "store.group-commit.\(mode)/\(writers)"
+    static func name(_ workload: Workload, mode: String, writers: Int) -> String {
+        "\(workload.rawValue).\(mode)/\(writers)"
     }
 
     static func run(
@@ -24,9 +37,9 @@ enum GroupCommitBenchmarks {
         progress: ProgressLog
     ) async throws -> [MicroResult] {
         var results: [MicroResult] = []
-        for mode in modes {
-            let counts = writerCounts.filter { selected.contains(name(mode: mode.name, writers: $0)) }
-            guard !counts.isEmpty else { continue }
+        for mode in modes where Workload.allCases.contains(where: { workload in
+            writerCounts.contains { selected.contains(name(workload, mode: mode.name, writers: $0)) }
+        }) {
             // A fresh store per mode: both start from the same empty tree.
             let store = try Store(
                 configuration: StoreConfiguration(
@@ -35,33 +48,62 @@ enum GroupCommitBenchmarks {
                 )
             )
             defer { store.close() }
-            let table = try await store.openDatabase(named: "load_group_commit")
-            for writers in counts {
-                let result = try await measure(
-                    store,
-                    table: table,
-                    name: name(mode: mode.name, writers: writers),
-                    writers: writers,
-                    duration: duration,
-                    countsAllocations: countsAllocations
-                )
-                progress.report(result)
-                results.append(result)
+            for workload in Workload.allCases {
+                let counts = writerCounts.filter { selected.contains(name(workload, mode: mode.name, writers: $0)) }
+                guard !counts.isEmpty else { continue }
+                let write = try await writeOperation(workload, store: store)
+                for writers in counts {
+                    let result = try await measure(
+                        store,
+                        name: name(workload, mode: mode.name, writers: writers),
+                        writers: writers,
+                        duration: duration,
+                        countsAllocations: countsAllocations,
+                        write: write
+                    )
+                    progress.report(result)
+                    results.append(result)
+                }
             }
         }
         return results
     }
 
+    /// One write of `workload`, given the writer count, the writer and its sequence number.
+    static func writeOperation(
+        _ workload: Workload, store: Store
+    ) async throws -> @Sendable (UInt32, UInt32, UInt32) async throws -> Void {
+        switch workload {
+        case .put:
+            // 64-byte values, like a metering record; keys are (writer count, writer, sequence).
+            let table = try await store.openDatabase(named: "load_group_commit")
+            let value = [UInt8](repeating: 0xA5, count: 64)
+            return { writers, writer, sequence in
+                let key = recordKey(writers, writer, sequence)
+                try await store.write { transaction in try transaction.put(table, key: key, value: value) }
+            }
+        case .metering:
+            let metering = try await store.openMetering()
+            let account = try await store.createAccount(Account(name: "Load", email: "load@example.com"))
+            let unixMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            return { writers, writer, sequence in
+                try await metering.record(
+                    MeteringEvent(
+                        requestID: "req_\(writers)_\(writer)_\(sequence)", accountID: account.id, keyID: "key_load",
+                        unixMs: unixMs, taskType: "chat", model: "llama-3.1-8b-instruct", provider: "groq",
+                        promptTokens: 120, completionTokens: 64, costMicroUSD: 13, latencyMs: 310))
+            }
+        }
+    }
+
     static func measure(
         _ store: Store,
-        table: Database,
         name: String,
         writers: Int,
         duration: Duration,
-        countsAllocations: Bool
+        countsAllocations: Bool,
+        write: @escaping @Sendable (UInt32, UInt32, UInt32) async throws -> Void
     ) async throws -> MicroResult {
-        // 64-byte values, like a metering record; keys are (writer count, writer, sequence).
-        let value = [UInt8](repeating: 0xA5, count: 64)
         // Let the writer thread settle after the previous round.
         try await store.write { _ in }
         let commitsBefore = store.commitCount
@@ -75,10 +117,7 @@ enum GroupCommitBenchmarks {
                 group.addTask {
                     var sequence: UInt32 = 0
                     while monotonicNanoseconds() < deadline {
-                        let key = recordKey(UInt32(writers), UInt32(writer), sequence)
-                        try await store.write { transaction in
-                            try transaction.put(table, key: key, value: value)
-                        }
+                        try await write(UInt32(writers), UInt32(writer), sequence)
                         sequence += 1
                     }
                     return Int(sequence)

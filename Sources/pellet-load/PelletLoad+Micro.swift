@@ -11,9 +11,9 @@ extension PelletLoad {
                 provider.decode-chunk; auth.lookup, \
                 auth.authenticate and auth.touch-key with --keys keys stored; \
                 router.route.<prompt> and router.classify.<prompt>; \
-                store.group-commit.full/N and \
-                store.group-commit.batched/N with N = 1, 16, 256 concurrent writers (one run of \
-                about a second each). ns/op is the median of --runs runs of about 200 ms; p50 and \
+                store.group-commit.<mode>/N (one 64-byte put) and metering.record.<mode>/N (one \
+                Complete call's metering event) for mode full and batched with N = 1, 16, 256 \
+                concurrent writers (one run of about a second each). ns/op is the median of --runs runs of about 200 ms; p50 and \
                 p99 time single ops (each sample includes one clock read); allocs/op counts the \
                 process's calls to malloc and its relatives, all threads, in a separate pass.
                 """
