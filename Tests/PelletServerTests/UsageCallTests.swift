@@ -32,7 +32,7 @@ final class UsageCallTests: XCTestCase {
 
     func testTotalsAndRowsEqualTheRecordedEventsForEveryGrouping() async throws {
         let account = try await server.store.createAccount(Account(name: "Ada", email: "ada@example.com"))
-        let events = Self.eventsAroundMidnights(account: account.id, count: 600)
+        let events = MeteringEvent.aroundMidnights(account: account.id, lastDay: Self.today, count: 600)
         try await server.metering.record(contentsOf: Array(events[..<500]))
         // The rest one by one and concurrently, as calls would record them.
         let metering: Metering = server.metering
@@ -327,33 +327,6 @@ final class UsageCallTests: XCTestCase {
         }
     }
 
-    /// Events within a second either side of the last three midnights (so on four days), over
-    /// every field, some failed.
-    static func eventsAroundMidnights(account: String, count: Int) -> [MeteringEvent] {
-        var generator = SplitMix(state: 7)
-        let keys = ["key_a", "key_b", "key_c"]
-        let models = ["llama-3.1-8b", "llama-3.3-70b", "qwen-2.5-coder"]
-        let providers = ["fireworks", "groq", "together"]
-        let tasks = ["chat", "code", "math", "qa"]
-        return (0..<count).map { index in
-            let midnight = UsageCalendar.startOfDay(today - 2 + UInt32(index % 3))
-            return MeteringEvent.sample(
-                "req_\(index)",
-                account: account,
-                at: midnight - 1_000 + UInt64.random(in: 0..<2_000, using: &generator),
-                key: keys.randomElement(using: &generator)!,
-                model: models.randomElement(using: &generator)!,
-                provider: providers.randomElement(using: &generator)!,
-                task: tasks.randomElement(using: &generator)!,
-                prompt: UInt32.random(in: 0..<5_000, using: &generator),
-                completion: UInt32.random(in: 0..<2_000, using: &generator),
-                cost: UInt64.random(in: 0..<50_000, using: &generator),
-                latency: UInt32.random(in: 1..<9_000, using: &generator),
-                status: index % 11 == 0 ? 14 : 0
-            )
-        }
-    }
-
     static func record(_ event: MeteringEvent) -> RequestRecord {
         RequestRecord(
             requestId: event.requestID,
@@ -444,17 +417,4 @@ final class ManualClock: Sendable {
     var now: UInt64 { milliseconds.withLock { $0 } }
 
     func advance(by delta: UInt64) { milliseconds.withLock { $0 += delta } }
-}
-
-/// SplitMix64: the same "random" events on every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PelletStore
+import PelletTesting
 import PelletWire
 import XCTest
 

@@ -34,20 +34,6 @@ func meteringEvent(
     )
 }
 
-/// A small deterministic generator (SplitMix64), so that "random" test data is the same on
-/// every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
-
 extension UsageTotals {
     /// The totals of `events`, computed independently of the store.
     init(summing events: some Sequence<MeteringEvent>) {
@@ -86,41 +72,12 @@ final class MeteringTests: StoreTestCase {
         var keyID: String
     }
 
-    /// Events over three days, stamped right around the midnights, over every field value.
-    private func eventsAcrossDays(account: String, count: Int) -> [MeteringEvent] {
-        var generator = SeededGenerator(state: 42)
-        let firstMidnight = UsageCalendar.startOfDay(testDay - 2)
-        let keys = ["key_a", "key_b"]
-        let models = ["llama-3.1-8b", "llama-3.3-70b", "qwen-2.5-coder"]
-        let providers = ["groq", "together"]
-        let tasks = ["chat", "code", "math"]
-        return (0..<count).map { index in
-            // Within a second of one of the three midnights, on either side.
-            let midnight = firstMidnight + UInt64(index % 3) * UsageCalendar.millisecondsPerDay
-            let offset = UInt64.random(in: 0..<2_000, using: &generator)
-            return meteringEvent(
-                "req_\(index)",
-                account: account,
-                at: midnight + offset - 1_000,
-                key: keys.randomElement(using: &generator)!,
-                model: models.randomElement(using: &generator)!,
-                provider: providers.randomElement(using: &generator)!,
-                task: tasks.randomElement(using: &generator)!,
-                prompt: UInt32.random(in: 0..<5_000, using: &generator),
-                completion: UInt32.random(in: 0..<2_000, using: &generator),
-                cost: UInt64.random(in: 0..<50_000, using: &generator),
-                latency: UInt32.random(in: 1..<9_000, using: &generator),
-                status: index % 7 == 0 ? 14 : 0
-            )
-        }
-    }
-
     func testTotalsEqualTheSumOfTheEventsForEveryGrouping() async throws {
         let store = try openStore()
         let metering = try await openMetering(store)
         let account = try await makeAccount(store)
         let other = try await makeAccount(store, email: "other@example.com")
-        let events = eventsAcrossDays(account: account.id, count: 600)
+        let events = MeteringEvent.aroundMidnights(account: account.id, lastDay: testDay, count: 600)
         try await recordConcurrently(events, into: metering)
         try await metering.record(meteringEvent("req_other", account: other.id, cost: 1_000_000))
 
