@@ -8,8 +8,10 @@ same .proto that protoc-c reads keeps the two in lock step, and `tools/gen-proto
 when either is stale.
 
 It understands the subset of proto3 that Pellet uses: messages (not nested), enums, scalar
-fields (string, bytes, bool, uint32, uint64, float), message fields, repeated fields and one
-oneof. Comments directly above a message, enum or field become Swift doc comments.
+fields (string, bytes, bool, uint32, uint64, float), message fields, repeated fields, one oneof,
+and optional scalars: proto3's `optional T x = N;` written as the single-field `oneof _x { T x = N; }`
+that it stands for (the same bytes and presence; protoc-c 1.4 does not take `optional`). Such a
+field is a Swift optional: nil when unset, so that 0 is a value. Comments directly above a message, enum or field become Swift doc comments.
 
 Usage: swift-bridge-gen.py INPUT.proto OUTPUT.swift
 """
@@ -65,6 +67,8 @@ class Field:
     def __init__(self, name, type_, number, repeated, oneof, doc):
         self.name, self.type, self.number, self.repeated = name, type_, number, repeated
         self.oneof, self.doc = oneof, doc
+        # The synthetic oneof of an optional scalar (`_x` for field `x`); None otherwise.
+        self.presence = None
 
     @property
     def swift(self):
@@ -125,6 +129,12 @@ def parse(text):
         else:
             raise SystemExit(f"swift-bridge-gen: cannot parse line: {raw!r}")
         doc = []
+    for message in messages:
+        for oneof in list(message.oneofs):
+            members = [f for f in message.fields if f.oneof == oneof]
+            if oneof == "_" + members[0].name and len(members) == 1:
+                members[0].oneof, members[0].presence = None, oneof
+                message.oneofs.remove(oneof)
     return package, messages, enums
 
 
@@ -153,13 +163,15 @@ class Generator:
             base = swift_name(field.type)
         if field.repeated:
             return f"[{base}]"
-        if field.type in self.messages:
+        if field.type in self.messages or field.presence:
             return f"{base}?"
         return base
 
     def default(self, field):
         if field.repeated:
             return "[]"
+        if field.presence:
+            return "nil"
         if field.type in SCALARS:
             return SCALARS[field.type][1]
         if field.type in self.enums:
@@ -218,6 +230,10 @@ class Generator:
 
     # Bridge: Swift -> C -------------------------------------------------------------------------
 
+    def case_constant(self, msg, oneof, field):
+        """protobuf-c's enum constant for `field` being the set member of `oneof`."""
+        return f"{self.c_upper}{snake_to_c_lower(msg.name).upper()}__{oneof.upper()}_{field.name.upper()}"
+
     def c_type(self, msg_name):
         return f"{self.c_prefix}{msg_name}"
 
@@ -273,6 +289,11 @@ class Generator:
                 self.emit(f"        if let {f.swift} {{ cStruct.pointee.{f.name} = {f.swift}.cMessage(in: arena) }}")
             elif f.type in ("string", "bytes"):
                 self.emit(f"        if !{f.swift}.isEmpty {{ cStruct.pointee.{f.name} = {self.to_c_value(f, f.swift)} }}")
+            elif f.presence:
+                self.emit(f"        if let {f.swift} {{")
+                self.emit(f"            cStruct.pointee.{f.presence}_case = {self.case_constant(msg, f.presence, f)}")
+                self.emit(f"            cStruct.pointee.{f.name} = {self.to_c_value(f, f.swift)}")
+                self.emit("        }")
             else:
                 self.emit(f"        cStruct.pointee.{f.name} = {self.to_c_value(f, f.swift)}")
         for oneof in msg.oneofs:
@@ -330,6 +351,9 @@ class Generator:
                 self.emit("        }")
             elif f.type in self.messages:
                 self.emit(f"        if let value = {src} {{ {f.swift} = {self.from_c_value(f, 'value')} }}")
+            elif f.presence:
+                constant = self.case_constant(msg, f.presence, f)
+                self.emit(f"        if cStruct.pointee.{f.presence}_case == {constant} {{ {f.swift} = {self.from_c_value(f, src)} }}")
             else:
                 self.emit(f"        {f.swift} = {self.from_c_value(f, src)}")
         for oneof in msg.oneofs:

@@ -7,10 +7,10 @@ public struct ChatRequest: Sendable {
     public var messages: [ChatMessage]
     /// 0: the provider's default.
     public var maxTokens: UInt32
-    /// 0 (or not finite): the provider's default.
-    public var temperature: Float
-    /// 0 (or not finite): the provider's default.
-    public var topP: Float
+    /// nil (or not finite): the provider's default. 0 is sent as 0 (greedy decoding).
+    public var temperature: Float?
+    /// nil (or not finite): the provider's default. 0 is sent as 0.
+    public var topP: Float?
     public var stop: [String]
     /// Ask for server-sent events, with the usage in the last chunk.
     public var stream: Bool
@@ -19,8 +19,8 @@ public struct ChatRequest: Sendable {
         model: String,
         messages: [ChatMessage],
         maxTokens: UInt32 = 0,
-        temperature: Float = 0,
-        topP: Float = 0,
+        temperature: Float? = nil,
+        topP: Float? = nil,
         stop: [String] = [],
         stream: Bool = false
     ) {

@@ -36,7 +36,8 @@ public enum OpenAIChat {
     }
 
     /// The JSON body: `model`, `messages`, then `max_tokens`, `temperature`, `top_p` and `stop`
-    /// when set (zero, non-finite and empty values are left to the provider's defaults), then
+    /// when set (unset, non-finite and empty values are left to the provider's defaults; a
+    /// temperature or top_p of 0 is a value and is sent), then
     /// for a stream `"stream":true,"stream_options":{"include_usage":true}`.
     public static func requestBody(for chat: ChatRequest) -> [UInt8] {
         let textBytes = chat.messages.reduce(0) { $0 + $1.content.utf8.count + $1.role.utf8.count + 32 }
@@ -59,13 +60,13 @@ public enum OpenAIChat {
             json.key("max_tokens")
             json.number(chat.maxTokens)
         }
-        if chat.temperature != 0, chat.temperature.isFinite {
+        if let temperature = chat.temperature, temperature.isFinite {
             json.key("temperature")
-            json.number(chat.temperature)
+            json.number(temperature)
         }
-        if chat.topP != 0, chat.topP.isFinite {
+        if let topP = chat.topP, topP.isFinite {
             json.key("top_p")
-            json.number(chat.topP)
+            json.number(topP)
         }
         let stop = chat.stop.filter { !$0.isEmpty }
         if !stop.isEmpty {

@@ -27,11 +27,19 @@ final class OpenAIChatTests: XCTestCase {
         XCTAssertEqual(String(decoding: OpenAIChat.requestBody(for: chat), as: UTF8.self), expected)
     }
 
-    func testZeroNonFiniteAndEmptySettingsAreLeftOut() {
+    func testUnsetNonFiniteAndEmptySettingsAreLeftOut() {
         let chat = ChatRequest(
             model: "m", messages: [], maxTokens: 0, temperature: .nan, topP: .infinity, stop: [""])
         XCTAssertEqual(
             String(decoding: OpenAIChat.requestBody(for: chat), as: UTF8.self), #"{"model":"m","messages":[]}"#)
+    }
+
+    /// Greedy decoding: a temperature of 0 is a value the caller chose, not "unset".
+    func testZeroTemperatureAndTopPAreSent() {
+        let chat = ChatRequest(model: "m", messages: [], temperature: 0, topP: 0)
+        XCTAssertEqual(
+            String(decoding: OpenAIChat.requestBody(for: chat), as: UTF8.self),
+            #"{"model":"m","messages":[],"temperature":0.0,"top_p":0.0}"#)
     }
 
     func testTheRequestBodyIsValidJSONThatReadsBackTheSameText() throws {

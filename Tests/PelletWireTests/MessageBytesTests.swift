@@ -73,6 +73,17 @@ final class MessageBytesTests: XCTestCase {
         XCTAssertEqual(request.encodedBytes(), expected)
     }
 
+    /// proto3 `optional`: a temperature or top_p of 0 is on the wire (field present, value 0),
+    /// unset is absent; so an old client that never set them still means "the provider's default".
+    func testZeroSamplingParametersAreSentAndUnsetOnesAreNot() throws {
+        XCTAssertEqual(CompleteRequest(temperature: 0, topP: 0).encodedBytes(), [0x35] + fixed32(0) + [0x3D] + fixed32(0))
+        XCTAssertEqual(CompleteRequest().encodedBytes(), [])
+        let decoded = try CompleteRequest(decoding: [0x35] + fixed32(0))
+        XCTAssertEqual(decoded.temperature, 0)
+        XCTAssertNil(decoded.topP)
+        XCTAssertNil(try CompleteRequest(decoding: []).temperature)
+    }
+
     func testAccountRequestOneofBytes() {
         let credentials = lengthDelimited(0x0A, stringField(0x0A, "plt_x"))
         // An empty string is still sent when it is the chosen case of the oneof.

@@ -42,6 +42,8 @@ final class MessageDecodingErrorTests: XCTestCase {
         // Every prefix of every full sample either decodes (a cut between fields) or throws.
         for kind in messageCatalogue {
             let bytes = kind.encode(kind.full)
+            // A message with no fields has no bytes to cut.
+            guard !bytes.isEmpty else { continue }
             var rejected = 0
             for cut in stride(from: 0, to: bytes.count, by: max(1, bytes.count / 400)) {
                 do {

@@ -158,6 +158,7 @@ enum Samples {
         .listKeys(""), .listKeys("acc_01"),
         .list(listAccounts), .list(ListAccounts()),
         .export(""), .export(unicode),
+        .compact(CompactStore()),
     ]
     static let accountRequest = AccountRequest(credentials: credentials, op: .get(""))
     static let accountResponse = AccountResponse(
@@ -166,8 +167,10 @@ enum Samples {
         keys: [apiKey, ApiKey()],
         apiKey: "plt_newkey",
         nextCursor: "n",
-        exportJson: Array("{\"id\":\"acc_01\",\"name\":\"\(unicode)\"}".utf8) + [0x00, 0xFF, 0x80, 0x00]
+        exportJson: Array("{\"id\":\"acc_01\",\"name\":\"\(unicode)\"}".utf8) + [0x00, 0xFF, 0x80, 0x00],
+        compaction: compactionReport
     )
+    static let compactionReport = CompactionReport(bytesBefore: .max, bytesAfter: 4_096, durationMs: 12)
 
     static let healthRequest = HealthRequest(credentials: credentials)
     static let providerHealth = ProviderHealth(name: "groq", state: "degraded", errorRate: 0.25, latencyP50Ms: 300)
@@ -183,7 +186,10 @@ enum Samples {
         ],
         gatewayOverheadP50Us: 84,
         gatewayOverheadP99Us: .max,
-        gatewayOverheadCalls: 1_200
+        gatewayOverheadCalls: 1_200,
+        storeMapUsedBytes: 1 << 20,
+        storeMapSizeBytes: .max,
+        completeRefused: "the store is full: \(unicode)"
     )
 }
 
@@ -240,6 +246,8 @@ let messageCatalogue: [MessageKind] = [
         proto: "CompleteRequest",
         full: Samples.completeRequest,
         more: Preference.allCases.map { CompleteRequest(preference: $0, temperature: 2, topP: 1) }
+            // 0 is a value, distinct from unset, and must come back as 0.
+            + [CompleteRequest(temperature: 0), CompleteRequest(topP: 0), CompleteRequest(temperature: -0.0, topP: 0)]
     ),
     MessageKind(
         CompleteChunk.self,
@@ -277,6 +285,8 @@ let messageCatalogue: [MessageKind] = [
         } + [AccountRequest(credentials: Credentials())]
     ),
     MessageKind(AccountResponse.self, proto: "AccountResponse", full: Samples.accountResponse),
+    MessageKind(CompactStore.self, proto: "CompactStore", full: CompactStore()),
+    MessageKind(CompactionReport.self, proto: "CompactionReport", full: Samples.compactionReport),
     MessageKind(
         HealthRequest.self,
         proto: "HealthRequest",

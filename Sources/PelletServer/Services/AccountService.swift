@@ -86,6 +86,8 @@ public struct AccountService: Service {
             }
         case .revokeKey(let keyID):
             return Self.whenWritten(on: loop) { AccountResponse(keys: [try await store.revokeKey(id: keyID)]) }
+        case .compact:
+            throw RPCError(.unimplemented, "compact is not built yet")
         }
     }
 

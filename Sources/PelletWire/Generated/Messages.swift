@@ -198,9 +198,8 @@ public struct CompleteRequest: WireMessage {
     public var model: String = ""
     public var preference: Preference = .balanced
     public var maxTokens: UInt32 = 0
-    /// Sampling parameters passed to the provider; 0 = the provider's default.
-    public var temperature: Float = 0
-    public var topP: Float = 0
+    public var temperature: Float? = nil
+    public var topP: Float? = nil
     public var stop: [String] = []
     public var taskHint: String = ""
     public var providers: [String] = []
@@ -213,8 +212,8 @@ public struct CompleteRequest: WireMessage {
         model: String = "",
         preference: Preference = .balanced,
         maxTokens: UInt32 = 0,
-        temperature: Float = 0,
-        topP: Float = 0,
+        temperature: Float? = nil,
+        topP: Float? = nil,
         stop: [String] = [],
         taskHint: String = "",
         providers: [String] = []
@@ -611,6 +610,9 @@ public struct AccountRequest: WireMessage {
         case list(ListAccounts)
         /// An account id: everything held about it, as JSON.
         case export(String)
+        /// Rewrites the data file with only its live pages, so that the bytes of deleted records
+        /// (deleted accounts, expired usage) are gone from it. Admin only.
+        case compact(CompactStore)
     }
 
     public var credentials: Credentials? = nil
@@ -635,6 +637,8 @@ public struct AccountResponse: WireMessage {
     public var apiKey: String = ""
     public var nextCursor: String = ""
     public var exportJson: [UInt8] = []
+    /// The reply to compact.
+    public var compaction: CompactionReport? = nil
 
     public init() {}
 
@@ -644,7 +648,8 @@ public struct AccountResponse: WireMessage {
         keys: [ApiKey] = [],
         apiKey: String = "",
         nextCursor: String = "",
-        exportJson: [UInt8] = []
+        exportJson: [UInt8] = [],
+        compaction: CompactionReport? = nil
     ) {
         self.account = account
         self.accounts = accounts
@@ -652,6 +657,33 @@ public struct AccountResponse: WireMessage {
         self.apiKey = apiKey
         self.nextCursor = nextCursor
         self.exportJson = exportJson
+        self.compaction = compaction
+    }
+}
+
+/// Compaction takes no parameters; a message so that some can be added.
+public struct CompactStore: WireMessage {
+
+    public init() {}
+}
+
+public struct CompactionReport: WireMessage {
+    /// The data file's size before and after.
+    public var bytesBefore: UInt64 = 0
+    public var bytesAfter: UInt64 = 0
+    /// How long writes were held while the file was rewritten and swapped in.
+    public var durationMs: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        bytesBefore: UInt64 = 0,
+        bytesAfter: UInt64 = 0,
+        durationMs: UInt32 = 0
+    ) {
+        self.bytesBefore = bytesBefore
+        self.bytesAfter = bytesAfter
+        self.durationMs = durationMs
     }
 }
 
@@ -704,6 +736,13 @@ public struct HealthResponse: WireMessage {
     public var gatewayOverheadP99Us: UInt64 = 0
     /// How many calls those two figures cover.
     public var gatewayOverheadCalls: UInt64 = 0
+    /// The store's memory map: the bytes its pages use and the map's size (--map-size). pelletd
+    /// warns past 80%; at 100% it cannot take writes.
+    public var storeMapUsedBytes: UInt64 = 0
+    public var storeMapSizeBytes: UInt64 = 0
+    /// Empty while Complete is served; otherwise why new Complete calls are refused (the store
+    /// cannot take writes: metering fails closed) and what the operator should do.
+    public var completeRefused: String = ""
 
     public init() {}
 
@@ -714,7 +753,10 @@ public struct HealthResponse: WireMessage {
         providers: [ProviderHealth] = [],
         gatewayOverheadP50Us: UInt64 = 0,
         gatewayOverheadP99Us: UInt64 = 0,
-        gatewayOverheadCalls: UInt64 = 0
+        gatewayOverheadCalls: UInt64 = 0,
+        storeMapUsedBytes: UInt64 = 0,
+        storeMapSizeBytes: UInt64 = 0,
+        completeRefused: String = ""
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
@@ -723,6 +765,9 @@ public struct HealthResponse: WireMessage {
         self.gatewayOverheadP50Us = gatewayOverheadP50Us
         self.gatewayOverheadP99Us = gatewayOverheadP99Us
         self.gatewayOverheadCalls = gatewayOverheadCalls
+        self.storeMapUsedBytes = storeMapUsedBytes
+        self.storeMapSizeBytes = storeMapSizeBytes
+        self.completeRefused = completeRefused
     }
 }
 
@@ -1028,8 +1073,14 @@ extension CompleteRequest: CBridgedMessage {
         if !model.isEmpty { cStruct.pointee.model = arena.cString(model) }
         cStruct.pointee.preference = Pellet__V1__Preference(rawValue: preference.rawValue)
         cStruct.pointee.max_tokens = maxTokens
-        cStruct.pointee.temperature = temperature
-        cStruct.pointee.top_p = topP
+        if let temperature {
+            cStruct.pointee._temperature_case = PELLET__V1__COMPLETE_REQUEST___TEMPERATURE_TEMPERATURE
+            cStruct.pointee.temperature = temperature
+        }
+        if let topP {
+            cStruct.pointee._top_p_case = PELLET__V1__COMPLETE_REQUEST___TOP_P_TOP_P
+            cStruct.pointee.top_p = topP
+        }
         if !stop.isEmpty {
             cStruct.pointee.n_stop = stop.count
             cStruct.pointee.stop = arena.array(stop, as: UnsafeMutablePointer<CChar>?.self) { arena.cString($0) }
@@ -1054,8 +1105,8 @@ extension CompleteRequest: CBridgedMessage {
         model = swiftString(cStruct.pointee.model)
         preference = try wireEnum(Preference.self, cStruct.pointee.preference.rawValue, message: "CompleteRequest", field: "preference")
         maxTokens = cStruct.pointee.max_tokens
-        temperature = cStruct.pointee.temperature
-        topP = cStruct.pointee.top_p
+        if cStruct.pointee._temperature_case == PELLET__V1__COMPLETE_REQUEST___TEMPERATURE_TEMPERATURE { temperature = cStruct.pointee.temperature }
+        if cStruct.pointee._top_p_case == PELLET__V1__COMPLETE_REQUEST___TOP_P_TOP_P { topP = cStruct.pointee.top_p }
         if let elements = cStruct.pointee.stop {
             stop.reserveCapacity(cStruct.pointee.n_stop)
             for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_stop) {
@@ -1629,6 +1680,9 @@ extension AccountRequest: CBridgedMessage {
         case .export(let value):
             cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT
             cStruct.pointee.export = arena.cString(value)
+        case .compact(let value):
+            cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT
+            cStruct.pointee.compact = value.cMessage(in: arena)
         }
         return cStruct
     }
@@ -1647,6 +1701,7 @@ extension AccountRequest: CBridgedMessage {
         case PELLET__V1__ACCOUNT_REQUEST__OP_LIST_KEYS: op = .listKeys(swiftString(cStruct.pointee.list_keys))
         case PELLET__V1__ACCOUNT_REQUEST__OP_LIST: op = .list(try ListAccounts(cMessage: cStruct.pointee.list!))
         case PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT: op = .export(swiftString(cStruct.pointee.export))
+        case PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT: op = .compact(try CompactStore(cMessage: cStruct.pointee.compact!))
         default: op = nil
         }
     }
@@ -1684,6 +1739,7 @@ extension AccountResponse: CBridgedMessage {
         if !apiKey.isEmpty { cStruct.pointee.api_key = arena.cString(apiKey) }
         if !nextCursor.isEmpty { cStruct.pointee.next_cursor = arena.cString(nextCursor) }
         if !exportJson.isEmpty { cStruct.pointee.export_json = arena.binaryData(exportJson) }
+        if let compaction { cStruct.pointee.compaction = compaction.cMessage(in: arena) }
         return cStruct
     }
 
@@ -1705,6 +1761,69 @@ extension AccountResponse: CBridgedMessage {
         apiKey = swiftString(cStruct.pointee.api_key)
         nextCursor = swiftString(cStruct.pointee.next_cursor)
         exportJson = swiftBytes(cStruct.pointee.export_json)
+        if let value = cStruct.pointee.compaction { compaction = try CompactionReport(cMessage: value) }
+    }
+}
+
+extension CompactStore: CBridgedMessage {
+    typealias CMessage = Pellet__V1__CompactStore
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__CompactStore>? {
+        pellet__v1__compact_store__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__CompactStore>) {
+        pellet__v1__compact_store__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__CompactStore> {
+        let cStruct = arena.allocate(Pellet__V1__CompactStore.self)
+        pellet__v1__compact_store__init(cStruct)
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__CompactStore>) throws(MessageDecodingError) {
+        self.init()
+    }
+}
+
+extension CompactionReport: CBridgedMessage {
+    typealias CMessage = Pellet__V1__CompactionReport
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__CompactionReport>? {
+        pellet__v1__compaction_report__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__CompactionReport>) {
+        pellet__v1__compaction_report__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__CompactionReport> {
+        let cStruct = arena.allocate(Pellet__V1__CompactionReport.self)
+        pellet__v1__compaction_report__init(cStruct)
+        cStruct.pointee.bytes_before = bytesBefore
+        cStruct.pointee.bytes_after = bytesAfter
+        cStruct.pointee.duration_ms = durationMs
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__CompactionReport>) throws(MessageDecodingError) {
+        self.init()
+        bytesBefore = cStruct.pointee.bytes_before
+        bytesAfter = cStruct.pointee.bytes_after
+        durationMs = cStruct.pointee.duration_ms
     }
 }
 
@@ -1804,6 +1923,9 @@ extension HealthResponse: CBridgedMessage {
         cStruct.pointee.gateway_overhead_p50_us = gatewayOverheadP50Us
         cStruct.pointee.gateway_overhead_p99_us = gatewayOverheadP99Us
         cStruct.pointee.gateway_overhead_calls = gatewayOverheadCalls
+        cStruct.pointee.store_map_used_bytes = storeMapUsedBytes
+        cStruct.pointee.store_map_size_bytes = storeMapSizeBytes
+        if !completeRefused.isEmpty { cStruct.pointee.complete_refused = arena.cString(completeRefused) }
         return cStruct
     }
 
@@ -1821,5 +1943,8 @@ extension HealthResponse: CBridgedMessage {
         gatewayOverheadP50Us = cStruct.pointee.gateway_overhead_p50_us
         gatewayOverheadP99Us = cStruct.pointee.gateway_overhead_p99_us
         gatewayOverheadCalls = cStruct.pointee.gateway_overhead_calls
+        storeMapUsedBytes = cStruct.pointee.store_map_used_bytes
+        storeMapSizeBytes = cStruct.pointee.store_map_size_bytes
+        completeRefused = swiftString(cStruct.pointee.complete_refused)
     }
 }

@@ -997,6 +997,96 @@ void   pellet__v1__account_response__free_unpacked
   assert(message->base.descriptor == &pellet__v1__account_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pellet__v1__compact_store__init
+                     (Pellet__V1__CompactStore         *message)
+{
+  static const Pellet__V1__CompactStore init_value = PELLET__V1__COMPACT_STORE__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__compact_store__get_packed_size
+                     (const Pellet__V1__CompactStore *message)
+{
+  assert(message->base.descriptor == &pellet__v1__compact_store__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__compact_store__pack
+                     (const Pellet__V1__CompactStore *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__compact_store__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__compact_store__pack_to_buffer
+                     (const Pellet__V1__CompactStore *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__compact_store__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__CompactStore *
+       pellet__v1__compact_store__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__CompactStore *)
+     protobuf_c_message_unpack (&pellet__v1__compact_store__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__compact_store__free_unpacked
+                     (Pellet__V1__CompactStore *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__compact_store__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pellet__v1__compaction_report__init
+                     (Pellet__V1__CompactionReport         *message)
+{
+  static const Pellet__V1__CompactionReport init_value = PELLET__V1__COMPACTION_REPORT__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__compaction_report__get_packed_size
+                     (const Pellet__V1__CompactionReport *message)
+{
+  assert(message->base.descriptor == &pellet__v1__compaction_report__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__compaction_report__pack
+                     (const Pellet__V1__CompactionReport *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__compaction_report__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__compaction_report__pack_to_buffer
+                     (const Pellet__V1__CompactionReport *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__compaction_report__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__CompactionReport *
+       pellet__v1__compaction_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__CompactionReport *)
+     protobuf_c_message_unpack (&pellet__v1__compaction_report__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__compaction_report__free_unpacked
+                     (Pellet__V1__CompactionReport *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__compaction_report__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pellet__v1__health_request__init
                      (Pellet__V1__HealthRequest         *message)
 {
@@ -1712,11 +1802,11 @@ static const ProtobufCFieldDescriptor pellet__v1__complete_request__field_descri
     6,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_FLOAT,
-    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CompleteRequest, _temperature_case),
     offsetof(Pellet__V1__CompleteRequest, temperature),
     NULL,
     NULL,
-    0,             /* flags */
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
@@ -1724,11 +1814,11 @@ static const ProtobufCFieldDescriptor pellet__v1__complete_request__field_descri
     7,
     PROTOBUF_C_LABEL_NONE,
     PROTOBUF_C_TYPE_FLOAT,
-    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CompleteRequest, _top_p_case),
     offsetof(Pellet__V1__CompleteRequest, top_p),
     NULL,
     NULL,
-    0,             /* flags */
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
@@ -3036,7 +3126,7 @@ const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor =
   (ProtobufCMessageInit) pellet__v1__list_accounts__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[11] =
+static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[12] =
 {
   {
     "credentials",
@@ -3170,8 +3260,21 @@ static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "compact",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pellet__V1__AccountRequest, op_case),
+    offsetof(Pellet__V1__AccountRequest, compact),
+    &pellet__v1__compact_store__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
+  11,   /* field[11] = compact */
   1,   /* field[1] = create */
   6,   /* field[6] = create_key */
   0,   /* field[0] = credentials */
@@ -3187,7 +3290,7 @@ static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__account_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
 {
@@ -3197,14 +3300,14 @@ const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
   "Pellet__V1__AccountRequest",
   "pellet.v1",
   sizeof(Pellet__V1__AccountRequest),
-  11,
+  12,
   pellet__v1__account_request__field_descriptors,
   pellet__v1__account_request__field_indices_by_name,
   1,  pellet__v1__account_request__number_ranges,
   (ProtobufCMessageInit) pellet__v1__account_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descriptors[6] =
+static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descriptors[7] =
 {
   {
     "account",
@@ -3278,11 +3381,24 @@ static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "compaction",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__AccountResponse, compaction),
+    &pellet__v1__compaction_report__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__account_response__field_indices_by_name[] = {
   0,   /* field[0] = account */
   1,   /* field[1] = accounts */
   3,   /* field[3] = api_key */
+  6,   /* field[6] = compaction */
   5,   /* field[5] = export_json */
   2,   /* field[2] = keys */
   4,   /* field[4] = next_cursor */
@@ -3290,7 +3406,7 @@ static const unsigned pellet__v1__account_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__account_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor =
 {
@@ -3300,11 +3416,93 @@ const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor =
   "Pellet__V1__AccountResponse",
   "pellet.v1",
   sizeof(Pellet__V1__AccountResponse),
-  6,
+  7,
   pellet__v1__account_response__field_descriptors,
   pellet__v1__account_response__field_indices_by_name,
   1,  pellet__v1__account_response__number_ranges,
   (ProtobufCMessageInit) pellet__v1__account_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define pellet__v1__compact_store__field_descriptors NULL
+#define pellet__v1__compact_store__field_indices_by_name NULL
+#define pellet__v1__compact_store__number_ranges NULL
+const ProtobufCMessageDescriptor pellet__v1__compact_store__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.CompactStore",
+  "CompactStore",
+  "Pellet__V1__CompactStore",
+  "pellet.v1",
+  sizeof(Pellet__V1__CompactStore),
+  0,
+  pellet__v1__compact_store__field_descriptors,
+  pellet__v1__compact_store__field_indices_by_name,
+  0,  pellet__v1__compact_store__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__compact_store__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pellet__v1__compaction_report__field_descriptors[3] =
+{
+  {
+    "bytes_before",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CompactionReport, bytes_before),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bytes_after",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CompactionReport, bytes_after),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CompactionReport, duration_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pellet__v1__compaction_report__field_indices_by_name[] = {
+  1,   /* field[1] = bytes_after */
+  0,   /* field[0] = bytes_before */
+  2,   /* field[2] = duration_ms */
+};
+static const ProtobufCIntRange pellet__v1__compaction_report__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pellet__v1__compaction_report__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.CompactionReport",
+  "CompactionReport",
+  "Pellet__V1__CompactionReport",
+  "pellet.v1",
+  sizeof(Pellet__V1__CompactionReport),
+  3,
+  pellet__v1__compaction_report__field_descriptors,
+  pellet__v1__compaction_report__field_indices_by_name,
+  1,  pellet__v1__compaction_report__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__compaction_report__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pellet__v1__health_request__field_descriptors[1] =
@@ -3422,7 +3620,7 @@ const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor =
   (ProtobufCMessageInit) pellet__v1__provider_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[10] =
 {
   {
     "version",
@@ -3508,20 +3706,59 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "store_map_used_bytes",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, store_map_used_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "store_map_size_bytes",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, store_map_size_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "complete_refused",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, complete_refused),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
+  9,   /* field[9] = complete_refused */
   6,   /* field[6] = gateway_overhead_calls */
   4,   /* field[4] = gateway_overhead_p50_us */
   5,   /* field[5] = gateway_overhead_p99_us */
   2,   /* field[2] = in_flight */
   3,   /* field[3] = providers */
+  8,   /* field[8] = store_map_size_bytes */
+  7,   /* field[7] = store_map_used_bytes */
   1,   /* field[1] = uptime_ms */
   0,   /* field[0] = version */
 };
 static const ProtobufCIntRange pellet__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
 {
@@ -3531,7 +3768,7 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   "Pellet__V1__HealthResponse",
   "pellet.v1",
   sizeof(Pellet__V1__HealthResponse),
-  7,
+  10,
   pellet__v1__health_response__field_descriptors,
   pellet__v1__health_response__field_indices_by_name,
   1,  pellet__v1__health_response__number_ranges,

@@ -37,6 +37,8 @@ typedef struct Pellet__V1__CreateKey Pellet__V1__CreateKey;
 typedef struct Pellet__V1__ListAccounts Pellet__V1__ListAccounts;
 typedef struct Pellet__V1__AccountRequest Pellet__V1__AccountRequest;
 typedef struct Pellet__V1__AccountResponse Pellet__V1__AccountResponse;
+typedef struct Pellet__V1__CompactStore Pellet__V1__CompactStore;
+typedef struct Pellet__V1__CompactionReport Pellet__V1__CompactionReport;
 typedef struct Pellet__V1__HealthRequest Pellet__V1__HealthRequest;
 typedef struct Pellet__V1__ProviderHealth Pellet__V1__ProviderHealth;
 typedef struct Pellet__V1__HealthResponse Pellet__V1__HealthResponse;
@@ -239,6 +241,18 @@ struct  Pellet__V1__RouteResponse
     , NULL }
 
 
+typedef enum {
+  PELLET__V1__COMPLETE_REQUEST___TEMPERATURE__NOT_SET = 0,
+  PELLET__V1__COMPLETE_REQUEST___TEMPERATURE_TEMPERATURE = 6
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PELLET__V1__COMPLETE_REQUEST___TEMPERATURE__CASE)
+} Pellet__V1__CompleteRequest__TemperatureCase;
+
+typedef enum {
+  PELLET__V1__COMPLETE_REQUEST___TOP_P__NOT_SET = 0,
+  PELLET__V1__COMPLETE_REQUEST___TOP_P_TOP_P = 7
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PELLET__V1__COMPLETE_REQUEST___TOP_P__CASE)
+} Pellet__V1__CompleteRequest__TopPCase;
+
 /*
  * Method 2: route and forward a chat completion. With the STREAM flag the reply is MESSAGE
  * frames (CompleteChunk) then END (CompleteResponse); without it, one RESPONSE.
@@ -255,20 +269,23 @@ struct  Pellet__V1__CompleteRequest
   char *model;
   Pellet__V1__Preference preference;
   uint32_t max_tokens;
-  /*
-   * Sampling parameters passed to the provider; 0 = the provider's default.
-   */
-  float temperature;
-  float top_p;
   size_t n_stop;
   char **stop;
   char *task_hint;
   size_t n_providers;
   char **providers;
+  Pellet__V1__CompleteRequest__TemperatureCase _temperature_case;
+  union {
+    float temperature;
+  };
+  Pellet__V1__CompleteRequest__TopPCase _top_p_case;
+  union {
+    float top_p;
+  };
 };
 #define PELLET__V1__COMPLETE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__complete_request__descriptor) \
-    , NULL, 0,NULL, (char *)protobuf_c_empty_string, PELLET__V1__PREFERENCE__PREFERENCE_BALANCED, 0, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL }
+    , NULL, 0,NULL, (char *)protobuf_c_empty_string, PELLET__V1__PREFERENCE__PREFERENCE_BALANCED, 0, 0,NULL, (char *)protobuf_c_empty_string, 0,NULL, PELLET__V1__COMPLETE_REQUEST___TEMPERATURE__NOT_SET, {0}, PELLET__V1__COMPLETE_REQUEST___TOP_P__NOT_SET, {0} }
 
 
 /*
@@ -568,7 +585,8 @@ typedef enum {
   PELLET__V1__ACCOUNT_REQUEST__OP_REVOKE_KEY = 8,
   PELLET__V1__ACCOUNT_REQUEST__OP_LIST_KEYS = 9,
   PELLET__V1__ACCOUNT_REQUEST__OP_LIST = 10,
-  PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT = 11
+  PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT = 11,
+  PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PELLET__V1__ACCOUNT_REQUEST__OP__CASE)
 } Pellet__V1__AccountRequest__OpCase;
 
@@ -610,6 +628,11 @@ struct  Pellet__V1__AccountRequest
      * An account id: everything held about it, as JSON.
      */
     char *export;
+    /*
+     * Rewrites the data file with only its live pages, so that the bytes of deleted records
+     * (deleted accounts, expired usage) are gone from it. Admin only.
+     */
+    Pellet__V1__CompactStore *compact;
   };
 };
 #define PELLET__V1__ACCOUNT_REQUEST__INIT \
@@ -631,10 +654,44 @@ struct  Pellet__V1__AccountResponse
   char *api_key;
   char *next_cursor;
   ProtobufCBinaryData export_json;
+  /*
+   * The reply to compact.
+   */
+  Pellet__V1__CompactionReport *compaction;
 };
 #define PELLET__V1__ACCOUNT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__account_response__descriptor) \
-    , NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL} }
+    , NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, NULL }
+
+
+/*
+ * Compaction takes no parameters; a message so that some can be added.
+ */
+struct  Pellet__V1__CompactStore
+{
+  ProtobufCMessage base;
+};
+#define PELLET__V1__COMPACT_STORE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__compact_store__descriptor) \
+     }
+
+
+struct  Pellet__V1__CompactionReport
+{
+  ProtobufCMessage base;
+  /*
+   * The data file's size before and after.
+   */
+  uint64_t bytes_before;
+  uint64_t bytes_after;
+  /*
+   * How long writes were held while the file was rewritten and swapped in.
+   */
+  uint32_t duration_ms;
+};
+#define PELLET__V1__COMPACTION_REPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__compaction_report__descriptor) \
+    , 0, 0, 0 }
 
 
 /*
@@ -689,10 +746,21 @@ struct  Pellet__V1__HealthResponse
    * How many calls those two figures cover.
    */
   uint64_t gateway_overhead_calls;
+  /*
+   * The store's memory map: the bytes its pages use and the map's size (--map-size). pelletd
+   * warns past 80%; at 100% it cannot take writes.
+   */
+  uint64_t store_map_used_bytes;
+  uint64_t store_map_size_bytes;
+  /*
+   * Empty while Complete is served; otherwise why new Complete calls are refused (the store
+   * cannot take writes: metering fails closed) and what the operator should do.
+   */
+  char *complete_refused;
 };
 #define PELLET__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /* Pellet__V1__Credentials methods */
@@ -1113,6 +1181,44 @@ Pellet__V1__AccountResponse *
 void   pellet__v1__account_response__free_unpacked
                      (Pellet__V1__AccountResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pellet__V1__CompactStore methods */
+void   pellet__v1__compact_store__init
+                     (Pellet__V1__CompactStore         *message);
+size_t pellet__v1__compact_store__get_packed_size
+                     (const Pellet__V1__CompactStore   *message);
+size_t pellet__v1__compact_store__pack
+                     (const Pellet__V1__CompactStore   *message,
+                      uint8_t             *out);
+size_t pellet__v1__compact_store__pack_to_buffer
+                     (const Pellet__V1__CompactStore   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__CompactStore *
+       pellet__v1__compact_store__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__compact_store__free_unpacked
+                     (Pellet__V1__CompactStore *message,
+                      ProtobufCAllocator *allocator);
+/* Pellet__V1__CompactionReport methods */
+void   pellet__v1__compaction_report__init
+                     (Pellet__V1__CompactionReport         *message);
+size_t pellet__v1__compaction_report__get_packed_size
+                     (const Pellet__V1__CompactionReport   *message);
+size_t pellet__v1__compaction_report__pack
+                     (const Pellet__V1__CompactionReport   *message,
+                      uint8_t             *out);
+size_t pellet__v1__compaction_report__pack_to_buffer
+                     (const Pellet__V1__CompactionReport   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__CompactionReport *
+       pellet__v1__compaction_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__compaction_report__free_unpacked
+                     (Pellet__V1__CompactionReport *message,
+                      ProtobufCAllocator *allocator);
 /* Pellet__V1__HealthRequest methods */
 void   pellet__v1__health_request__init
                      (Pellet__V1__HealthRequest         *message);
@@ -1238,6 +1344,12 @@ typedef void (*Pellet__V1__AccountRequest_Closure)
 typedef void (*Pellet__V1__AccountResponse_Closure)
                  (const Pellet__V1__AccountResponse *message,
                   void *closure_data);
+typedef void (*Pellet__V1__CompactStore_Closure)
+                 (const Pellet__V1__CompactStore *message,
+                  void *closure_data);
+typedef void (*Pellet__V1__CompactionReport_Closure)
+                 (const Pellet__V1__CompactionReport *message,
+                  void *closure_data);
 typedef void (*Pellet__V1__HealthRequest_Closure)
                  (const Pellet__V1__HealthRequest *message,
                   void *closure_data);
@@ -1277,6 +1389,8 @@ extern const ProtobufCMessageDescriptor pellet__v1__create_key__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__compact_store__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__compaction_report__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor;
