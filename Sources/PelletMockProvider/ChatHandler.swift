@@ -176,7 +176,9 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
 
-        let completion = MockCompletion(request: request, naturalLength: behavior.completionTokens)
+        var completion = MockCompletion(request: request, naturalLength: behavior.completionTokens)
+        completion.reportedCompletionTokens = behavior.reportedCompletionTokens
+        stats.noteMaxTokens(request.maxTokens)
         let json = MockResponseJSON(
             id: "chatcmpl-\(configuration.name)-\(requestNumber)",
             model: request.model,

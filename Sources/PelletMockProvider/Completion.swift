@@ -122,6 +122,8 @@ struct MockCompletion {
     let finishReason: String
     let promptTokens: Int
     var completionTokens: Int { pieces.count }
+    /// What the usage reports as completion tokens: the pieces, unless the behaviour lies.
+    var reportedCompletionTokens: Int?
     var content: String { pieces.joined() }
 
     init(request: MockChatRequest, naturalLength: Int) {

@@ -43,8 +43,9 @@ enum MockJSON {
     }
 
     static func usage(_ completion: MockCompletion) -> String {
-        let total = completion.promptTokens + completion.completionTokens
-        return "{\"prompt_tokens\":\(completion.promptTokens),\"completion_tokens\":\(completion.completionTokens),"
+        let completionTokens = completion.reportedCompletionTokens ?? completion.completionTokens
+        let total = completion.promptTokens + completionTokens
+        return "{\"prompt_tokens\":\(completion.promptTokens),\"completion_tokens\":\(completionTokens),"
             + "\"total_tokens\":\(total)}"
     }
 }

@@ -31,6 +31,10 @@ public final class MockStats: @unchecked Sendable {
         public var inFlight = 0
         public var promptTokens = 0
         public var completionTokens = 0
+        /// Requests that set no `max_tokens` (a gateway that bounds every call's cost sends one).
+        public var withoutMaxTokens = 0
+        /// The largest `max_tokens` a request set.
+        public var largestMaxTokens = 0
     }
 
     static let fixedModels = ["mock-small", "mock-medium", "mock-large"]
@@ -55,6 +59,13 @@ public final class MockStats: @unchecked Sendable {
     func noteModel(_ model: String) {
         lock.withLock {
             if knownModels.count < 1_000, knownModels.insert(model).inserted { requestedModels.append(model) }
+        }
+    }
+
+    func noteMaxTokens(_ maxTokens: Int) {
+        lock.withLock {
+            if maxTokens <= 0 { counters.withoutMaxTokens += 1 }
+            counters.largestMaxTokens = max(counters.largestMaxTokens, maxTokens)
         }
     }
 
@@ -103,6 +114,7 @@ public final class MockStats: @unchecked Sendable {
             ("errors_5xx", c.errors5xx), ("hung", c.hung), ("disconnected", c.disconnected),
             ("malformed", c.malformed), ("cancelled_by_client", c.cancelledByClient), ("in_flight", c.inFlight),
             ("prompt_tokens", c.promptTokens), ("completion_tokens", c.completionTokens),
+            ("without_max_tokens", c.withoutMaxTokens), ("largest_max_tokens", c.largestMaxTokens),
         ]
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }

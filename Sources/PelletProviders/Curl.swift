@@ -225,8 +225,12 @@ final class CurlEasy {
         // HTTP/2 over TLS (negotiated by ALPN), HTTP/1.1 for plain http:// such as the mock.
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         // Wait for a connection being set up to the same host, to multiplex on it, rather than
-        // opening another one.
-        try set(CURLOPT_PIPEWAIT, 1)
+        // opening another one. Only where HTTP/2 can be negotiated: plain http:// is HTTP/1.1,
+        // which never multiplexes, and there a waiting transfer could sit behind another call's
+        // whole stream (seen with 50 streams started at once against the mock).
+        if request.url.utf8.starts(with: "https:".utf8) {
+            try set(CURLOPT_PIPEWAIT, 1)
+        }
         try set(CURLOPT_TCP_KEEPALIVE, 1)
         try set(CURLOPT_TIMEOUT_MS, max(1, request.timeout.roundedUpMilliseconds))
         try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, configuration.connectTimeout.roundedUpMilliseconds))

@@ -51,7 +51,8 @@ public final class Metering: Sendable {
     /// Records the call `reservation` was made for and releases the hold; in the same critical
     /// section the event's cost joins the month's spend, so the call is never counted twice
     /// or not at all by a concurrent ``reserve(accountID:budgetMicroUSD:estimateMicroUSD:)``.
-    /// If the write fails the hold stays released and the error is thrown.
+    /// If the write fails the hold stays released, the cost stays counted in the month's spend
+    /// in memory (the call did cost it), and the error is thrown: the caller must not answer OK.
     public func settle(_ reservation: Reservation, recording event: MeteringEvent) async throws {
         try await awaitRecording(event, settling: reservation)
     }
@@ -136,7 +137,9 @@ public final class Metering: Sendable {
                 if !written { refund(event) }
                 completion(.success(()))
             case .failure(let error):
-                refund(event)
+                // No refund: the call happened and its cost was spent at the provider, so the
+                // budget keeps counting it although the record could not be written (fail
+                // closed: a store that cannot take writes never makes calls free).
                 completion(.failure(error))
             }
         }

@@ -16,6 +16,9 @@ struct CoreTables: Sendable {
     let keysByID: Database
     /// "account id/key id" → empty, to list an account's keys with a prefix scan
     let accountKeys: Database
+    /// "probe" → the time of the last probe write, made only while writes are refused, to learn
+    /// when they succeed again.
+    let probe: Database
 
     init(environment: Environment) throws {
         accounts = try environment.openDatabase(named: "accounts")
@@ -24,6 +27,7 @@ struct CoreTables: Sendable {
         keys = try environment.openDatabase(named: "keys")
         keysByID = try environment.openDatabase(named: "keys_by_id")
         accountKeys = try environment.openDatabase(named: "account_keys")
+        probe = try environment.openDatabase(named: "store_probe")
     }
 }
 
@@ -131,6 +135,31 @@ public final class Store: Sendable {
     /// Adds a per-account table to account deletion and export.
     public func register(_ table: any AccountScopedTable) {
         registry.register(table)
+    }
+
+    // MARK: Write health
+
+    /// Why the store cannot take writes now (the map is full, the disk failed), or nil while it
+    /// can. Set by the first write that fails for such a reason, cleared by the next commit that
+    /// succeeds. Metering fails closed on it: Complete is refused while it is set.
+    public var writeRefusal: StoreError? { writer.health.refusal }
+
+    /// While writes are refused, sends one small probe write (at most once a second) whose
+    /// success ends the refusal, e.g. once retention or compaction freed pages. Cheap to call
+    /// on every refused call.
+    public func probeWritesIfRefusing() {
+        guard writer.health.refusal != nil, writer.health.probeIsDue() else { return }
+        let probe = tables.probe
+        let now = configuration.now()
+        writeDetached("write probe") { transaction in
+            try transaction.put(probe, key: "probe", value: withUnsafeBytes(of: now.bigEndian) { Array($0) })
+        }
+    }
+
+    /// How much of the map is used; for Health, metrics and the operator's warning.
+    public func mapUsage() throws -> MapUsage {
+        // Inside a read, so that closing the store waits for it.
+        try read { _ in try environment.mapUsage() }
     }
 
     /// Top-level commits so far. Each is one transaction (and one sync in `.full` durability),

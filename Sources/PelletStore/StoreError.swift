@@ -80,8 +80,9 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             kind = .mapFull
             message =
                 "the store is full: the LMDB map size was reached. The write was rolled back and the "
-                + "data is intact. Restart pelletd with a larger --map-size (it is a sparse "
-                + "reservation: a generous value costs no disk until used)."
+                + "data is intact. Restart pelletd with a larger --map-size (a sparse reservation: a "
+                + "generous value costs no disk until used), or with a lower --retention-days so that "
+                + "older request records are deleted."
         case MDB_READERS_FULL:
             kind = .unavailable
             message += " (raise the maximum number of readers)"

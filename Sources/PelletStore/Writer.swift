@@ -107,6 +107,9 @@ final class Writer: @unchecked Sendable {
     }
 
     let counters = LockedState(Counters())
+    /// Whether writes succeed: failures of the store itself are recorded here, and cleared by
+    /// the next commit that succeeds.
+    let health = WriteHealth()
 
     init(environment: Environment, configuration: StoreConfiguration, logger: Logger) {
         self.environment = environment
@@ -217,11 +220,15 @@ final class Writer: @unchecked Sendable {
         let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
         guard beginCode == MDB_SUCCESS, let top else {
             let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
+            health.recordFailure(error)
             jobs.forEach { $0.fail(error) }
             return
         }
 
         var applied: [any WriteJob] = []
+        // A job that failed because of the store (the map is full) keeps the store refusing
+        // even if the others' commit succeeds.
+        var storeFailed = false
         if jobs.count == 1 {
             // Nothing else shares the transaction, so the job's failure can roll back all of it;
             // this skips the nested transaction's own allocations on the common single write.
@@ -230,13 +237,15 @@ final class Writer: @unchecked Sendable {
                 applied = jobs
             } catch {
                 mdb_txn_abort(top)
+                health.recordFailure(error)
                 jobs[0].fail(error)
                 return
             }
         } else {
             for job in jobs {
-                if apply(job, nestedIn: top) {
-                    applied.append(job)
+                switch apply(job, nestedIn: top) {
+                case .success: applied.append(job)
+                case .failure(let error): storeFailed = health.recordFailure(error) || storeFailed
                 }
             }
         }
@@ -249,36 +258,40 @@ final class Writer: @unchecked Sendable {
         guard commitCode == MDB_SUCCESS else {
             let error = StoreError(code: commitCode, context: "cannot commit")
             logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "\(applied.count)"])
+            health.recordFailure(error)
             applied.forEach { $0.fail(error) }
             return
         }
+        if !storeFailed { health.recordSuccess() }
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
     }
 
     /// Runs one job in a nested transaction of `parent`; on failure only its changes are rolled
-    /// back (and it is failed at once). Returns whether its changes are in `parent`.
-    private func apply(_ job: any WriteJob, nestedIn parent: OpaquePointer) -> Bool {
+    /// back (and it is failed at once). Succeeds when its changes are in `parent`.
+    private func apply(_ job: any WriteJob, nestedIn parent: OpaquePointer) -> Result<Void, any Error> {
         var child: OpaquePointer?
         let beginCode = mdb_txn_begin(environment.handle, parent, 0, &child)
         guard beginCode == MDB_SUCCESS, let child else {
-            job.fail(StoreError(code: beginCode, context: "cannot begin a nested write transaction"))
-            return false
+            let error = StoreError(code: beginCode, context: "cannot begin a nested write transaction")
+            job.fail(error)
+            return .failure(error)
         }
         do {
             try job.apply(WriteTransaction(handle: child))
         } catch {
             mdb_txn_abort(child)
             job.fail(error)
-            return false
+            return .failure(error)
         }
         // A failed commit frees the child and leaves the parent as it was.
         let commitCode = mdb_txn_commit(child)
         guard commitCode == MDB_SUCCESS else {
-            job.fail(StoreError(code: commitCode, context: "cannot commit a nested write transaction"))
-            return false
+            let error = StoreError(code: commitCode, context: "cannot commit a nested write transaction")
+            job.fail(error)
+            return .failure(error)
         }
-        return true
+        return .success(())
     }
 
     private func syncToDisk() {

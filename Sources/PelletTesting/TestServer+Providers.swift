@@ -51,7 +51,8 @@ public final class ProviderTestServer: Sendable {
     public static func start(
         behavior: MockBehavior = MockBehavior(),
         settings: CompleteSettings = CompleteSettings(),
-        breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration()
+        breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
+        storeConfiguration: (inout StoreConfiguration) -> Void = { _ in }
     ) async throws -> ProviderTestServer {
         var mocks: [PelletProviders.ProviderName: MockServer] = [:]
         do {
@@ -86,16 +87,20 @@ public final class ProviderTestServer: Sendable {
         let health = LateBoundService(streams: false)
         let server: TestServer
         do {
-            server = try await TestServer.start(services: [
-                .complete: complete,
-                .health: health,
-            ])
+            server = try await TestServer.start(
+                services: [
+                    .complete: complete,
+                    .health: health,
+                ],
+                storeConfiguration: storeConfiguration
+            )
         } catch {
             engine.shutdown()
             for mock in mocks.values { try? await mock.shutdown() }
             throw error
         }
-        health.set(HealthService(metrics: server.server.metrics, providers: { directory.healthRows() }))
+        health.set(
+            HealthService(metrics: server.server.metrics, store: server.store, providers: { directory.healthRows() }))
         complete.set(
             CompleteService(
                 router: Router(catalogue: Catalogue.bundled),

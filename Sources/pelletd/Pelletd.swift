@@ -42,8 +42,13 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "A file holding the admin token (when PELLET_ADMIN_TOKEN is not set).")
     var adminTokenFile: String?
 
-    @Option(help: "Most the database may grow to, in bytes (a sparse reservation: it costs no disk until used).")
-    var mapSize = 8 << 30
+    @Option(
+        help: """
+            Most the database may grow to, in bytes (default 8 TiB: a reservation of address space, \
+            not of disk; the file grows only as it is written, about 424 bytes per Complete call kept).
+            """
+    )
+    var mapSize = StoreConfiguration.defaultMapSizeBytes
 
     @Option(
         help: """
@@ -70,6 +75,14 @@ struct Pelletd: AsyncParsableCommand {
     )
     var providerURLs: [String] = []
 
+    @Option(
+        help: """
+            The max_tokens sent to the provider when a Complete request sets none; the call's budget \
+            reservation covers it.
+            """
+    )
+    var defaultMaxTokens = Int(CompleteSettings.standardDefaultMaxTokens)
+
     @Option(help: "A provider that sends nothing for this long after the request fails over, in ms.")
     var firstTokenTimeoutMs = 20_000
 
@@ -89,6 +102,9 @@ struct Pelletd: AsyncParsableCommand {
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
         guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
+        guard (1...1_000_000).contains(defaultMaxTokens) else {
+            throw ValidationError("--default-max-tokens must be between 1 and 1000000")
+        }
         if tcp != "off" { _ = try parseTCP(tcp) }
         if tcp == "off", unix == "off" {
             throw ValidationError("both --unix and --tcp are off: nothing to listen on")
@@ -155,6 +171,7 @@ struct Pelletd: AsyncParsableCommand {
         }
         defer { engine.shutdown() }
         let metrics = ServerMetrics()
+        let unsettled = UnsettledCalls()
 
         var listen: [BindAddress] = []
         let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
@@ -183,14 +200,17 @@ struct Pelletd: AsyncParsableCommand {
                     engine: engine,
                     directory: providers,
                     settings: CompleteSettings(
+                        defaultMaxTokens: UInt32(defaultMaxTokens),
                         firstTokenTimeout: .milliseconds(firstTokenTimeoutMs),
                         idleTimeout: .milliseconds(streamIdleTimeoutMs)
                     ),
-                    gatewayOverhead: metrics.gatewayOverhead
+                    gatewayOverhead: metrics.gatewayOverhead,
+                    unsettled: unsettled,
+                    logger: Logger(label: "pellet.complete")
                 ),
                 .usage: UsageService(metering: metering, authenticator: authenticator),
                 .account: AccountService(store: store, metering: metering, authenticator: authenticator),
-                .health: HealthService(metrics: metrics, providers: { providers.healthRows() }),
+                .health: HealthService(metrics: metrics, store: store, providers: { providers.healthRows() }),
             ],
             metrics: metrics,
             logger: logger
@@ -206,6 +226,7 @@ struct Pelletd: AsyncParsableCommand {
         }
         // Deletes what the retention has passed now, then every hour.
         let retention = metering.startRetention()
+        let mapWatch = Task { await Self.watchMapUsage(store, logger: logger) }
         logger.info(
             "pelletd \(HealthService.version) ready",
             metadata: [
@@ -216,9 +237,29 @@ struct Pelletd: AsyncParsableCommand {
         await server.waitUntilShutdown()
         // A sweep stops between two of its short transactions, so none runs on a closed store.
         retention.cancel()
+        mapWatch.cancel()
         await retention.value
+        // Calls cut off by the grace period settle on their own (a partial stream is charged):
+        // the store closes only after their records are written.
+        let unsettledLeft = await unsettled.waitUntilSettled(timeout: .seconds(10))
+        if unsettledLeft > 0 {
+            logger.error(
+                "calls had not settled 10 s after shutdown; their metering is lost",
+                metadata: ["calls": "\(unsettledLeft)"])
+        }
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
+    }
+
+    /// Logs a warning as the store's map fills past 80% (then at each further 5%).
+    private static func watchMapUsage(_ store: Store, logger: Logger) async {
+        var warnings = MapUsageWarnings()
+        while !Task.isCancelled {
+            if let usage = try? store.mapUsage(), let warning = warnings.check(usage) {
+                logger.warning("\(warning)")
+            }
+            try? await Task.sleep(for: .seconds(10))
+        }
     }
 
     private func loadCatalogue() throws -> Catalogue {

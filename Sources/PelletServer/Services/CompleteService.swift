@@ -6,17 +6,28 @@ import PelletRouter
 import PelletStore
 import PelletWire
 
-/// Timeouts of the Complete call's provider attempts (`pelletd` flags).
+/// Limits of the Complete call's provider attempts (`pelletd` flags).
 public struct CompleteSettings: Sendable {
     /// Most provider attempts per call (the primary and its fallbacks).
     public var maximumAttempts: Int
+    /// The `max_tokens` sent to the provider when the request sets none: every attempt carries
+    /// one, so that every call's cost is bounded by what its reservation holds.
+    public var defaultMaxTokens: UInt32
     /// For streams: the longest wait for the first token; nil: only the deadline.
     public var firstTokenTimeout: Duration?
     /// For streams: the longest silence between chunks; nil: only the deadline.
     public var idleTimeout: Duration?
 
-    public init(maximumAttempts: Int = 3, firstTokenTimeout: Duration? = nil, idleTimeout: Duration? = nil) {
+    public static let standardDefaultMaxTokens: UInt32 = 1_024
+
+    public init(
+        maximumAttempts: Int = 3,
+        defaultMaxTokens: UInt32 = CompleteSettings.standardDefaultMaxTokens,
+        firstTokenTimeout: Duration? = nil,
+        idleTimeout: Duration? = nil
+    ) {
         self.maximumAttempts = max(1, maximumAttempts)
+        self.defaultMaxTokens = max(1, defaultMaxTokens)
         self.firstTokenTimeout = firstTokenTimeout
         self.idleTimeout = idleTimeout
     }
@@ -24,6 +35,12 @@ public struct CompleteSettings: Sendable {
 
 /// Method 2: authenticate, route, rate limit, reserve budget, call the provider (with fallbacks),
 /// settle the metering, answer. Streams deltas as MESSAGE frames when the caller asked for it.
+///
+/// Money is safe under failure: every attempt sends the provider an explicit `max_tokens`, the
+/// budget reserves the worst case of every candidate (the prompt estimate at the input price plus
+/// `max_tokens` at the output price), the charge never passes the reservation, a call whose
+/// metering cannot be committed is not answered OK, and while the store cannot take writes new
+/// calls are refused before any provider is called (fail closed).
 ///
 /// Everything of one call runs on its connection's event loop: the provider engine delivers the
 /// transfer's events there. Only the metering write waits (on the store writer, which hands the
@@ -38,6 +55,8 @@ public struct CompleteService: Service {
     let settings: CompleteSettings
     /// Where each call's time in the gateway goes (`ServerMetrics.gatewayOverhead`, for Health).
     let gatewayOverhead: RecentLatencies
+    /// Calls not yet settled, which shutdown waits for before the store closes.
+    let unsettled: UnsettledCalls
     let wallClockMs: @Sendable () -> UInt64
     let logger: Logger
 
@@ -50,6 +69,7 @@ public struct CompleteService: Service {
         directory: ProviderDirectory,
         settings: CompleteSettings = CompleteSettings(),
         gatewayOverhead: RecentLatencies = RecentLatencies(),
+        unsettled: UnsettledCalls = UnsettledCalls(),
         wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
         logger: Logger = Logger(label: "pellet.complete")
     ) {
@@ -61,6 +81,7 @@ public struct CompleteService: Service {
         self.directory = directory
         self.settings = settings
         self.gatewayOverhead = gatewayOverhead
+        self.unsettled = unsettled
         self.wallClockMs = wallClockMs
         self.logger = logger
     }
@@ -75,6 +96,9 @@ public struct CompleteService: Service {
         } catch {
             return .failure(RPCError(.invalidArgument, "Complete request: \(error.description)"))
         }
+        if let invalid = Self.invalidSampling(request) {
+            return .failure(invalid)
+        }
         let account: Account
         let key: ApiKey
         do {
@@ -86,6 +110,12 @@ public struct CompleteService: Service {
         } catch {
             return .failure(error)
         }
+        // Fail closed: a call that could not be metered is not made at all.
+        if let refusal = metering.store.writeRefusal {
+            metering.store.probeWritesIfRefusing()
+            return .failure(.completeRefused(refusal))
+        }
+        let maxTokens = request.maxTokens > 0 ? request.maxTokens : settings.defaultMaxTokens
 
         let decision: RouteDecision
         do {
@@ -94,7 +124,8 @@ public struct CompleteService: Service {
                     messages: request.messages,
                     model: request.model,
                     preference: request.preference,
-                    maxTokens: request.maxTokens,
+                    // The router's cost estimates are then each candidate's worst case.
+                    maxTokens: maxTokens,
                     taskHint: request.taskHint,
                     providers: request.providers
                 ),
@@ -104,6 +135,7 @@ public struct CompleteService: Service {
             return .failure(error)
         }
 
+        // The worst case of whichever candidate ends up answering.
         let estimate = ([decision.estCostMicroUsd] + decision.fallbacks.map(\.estCostMicroUsd)).max() ?? 0
         let reservation: Reservation
         do {
@@ -126,6 +158,7 @@ public struct CompleteService: Service {
         let call = CompleteCall(
             service: self,
             request: request,
+            maxTokens: maxTokens,
             decision: decision,
             accountID: account.id,
             keyID: key.id,
@@ -147,6 +180,39 @@ public struct CompleteService: Service {
         call.nextAttempt()
         return .pending(promise.futureResult)
     }
+
+    /// INVALID_ARGUMENT for a temperature or top_p that no provider takes; nil when both are
+    /// unset or in range (0 included: it is a value, sent as 0).
+    static func invalidSampling(_ request: CompleteRequest) -> RPCError? {
+        if let temperature = request.temperature, !(temperature.isFinite && (0...2).contains(temperature)) {
+            return RPCError(.invalidArgument, "temperature must be between 0 and 2, not \(temperature)")
+        }
+        if let topP = request.topP, !(topP.isFinite && (0...1).contains(topP)) {
+            return RPCError(.invalidArgument, "top_p must be between 0 and 1, not \(topP)")
+        }
+        return nil
+    }
+}
+
+extension RPCError {
+    /// Complete's answer while the store cannot take writes: RESOURCE_EXHAUSTED when the map is
+    /// full (the operator must make room), UNAVAILABLE otherwise. Health shows the same message.
+    public static func completeRefused(_ refusal: StoreError) -> RPCError {
+        RPCError(
+            refusal.kind == .mapFull ? .resourceExhausted : .unavailable,
+            "Complete is refused because its calls could not be metered: \(refusal.message)")
+    }
+
+    /// A call whose metering could not be committed is not answered OK.
+    static func meteringFailed(_ error: any Error) -> RPCError {
+        let status: Status
+        switch (error as? StoreError)?.kind {
+        case .mapFull?: status = .resourceExhausted
+        case .notFound?: status = .notFound
+        default: status = .unavailable
+        }
+        return RPCError(status, "the call could not be metered, so it is not answered OK: \(error)")
+    }
 }
 
 /// One Complete call in flight: its attempts, what went to the caller, and its end. Lives on the
@@ -159,6 +225,8 @@ final class CompleteCall {
 
     private let service: CompleteService
     private let request: CompleteRequest
+    /// Sent to the provider on every attempt: the request's, else the default.
+    private let maxTokens: UInt32
     private let decision: RouteDecision
     private let accountID: String
     private let keyID: String
@@ -198,6 +266,7 @@ final class CompleteCall {
     init(
         service: CompleteService,
         request: CompleteRequest,
+        maxTokens: UInt32,
         decision: RouteDecision,
         accountID: String,
         keyID: String,
@@ -209,6 +278,7 @@ final class CompleteCall {
     ) {
         self.service = service
         self.request = request
+        self.maxTokens = maxTokens
         self.decision = decision
         self.accountID = accountID
         self.keyID = keyID
@@ -220,6 +290,7 @@ final class CompleteCall {
         self.candidates =
             [Candidate(model: decision.model, provider: decision.provider)]
             + decision.fallbacks.map { Candidate(model: $0.model, provider: $0.provider) }
+        service.unsettled.begin()
     }
 
     // MARK: Attempts
@@ -257,7 +328,7 @@ final class CompleteCall {
             let chat = ChatRequest(
                 model: providerModel,
                 messages: request.messages,
-                maxTokens: request.maxTokens,
+                maxTokens: maxTokens,
                 temperature: request.temperature,
                 topP: request.topP,
                 stop: request.stop,
@@ -400,7 +471,7 @@ final class CompleteCall {
                 promptTokens: UInt32(clamping: TokenEstimator.estimate(request.messages)),
                 completionTokens: UInt32(clamping: completionTokens))
         }
-        let cost = self.cost(of: usage)
+        let cost = charge(for: usage)
         let latency = milliseconds(since: start)
         let response = CompleteResponse(
             requestId: requestID,
@@ -422,6 +493,7 @@ final class CompleteCall {
         guard attempts > 0 else {
             finished = true
             service.metering.release(reservation)
+            service.unsettled.end()
             promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
             return
         }
@@ -440,7 +512,7 @@ final class CompleteCall {
                 completionTokens: UInt32(clamping: streamedTokenEstimate))
         }
         settle(
-            status: status, usage: usage, estimated: estimated, cost: cost(of: usage),
+            status: status, usage: usage, estimated: estimated, cost: charge(for: usage),
             latency: milliseconds(since: start), result: result)
     }
 
@@ -474,17 +546,23 @@ final class CompleteCall {
         let callStart = start
         let providerNanoseconds = self.providerNanoseconds
         let promise = self.promise
+        let unsettled = service.unsettled
         // The answer goes from the writer thread once the event is committed: a task would add a
         // hop into Swift's concurrency pool and one out of it.
         service.metering.settle(reservation, recording: event) { recorded in
+            var answer = answer
             if case .failure(let error) = recorded {
                 logger.error(
                     "could not record a Complete call's metering",
                     metadata: ["request_id": "\(requestID)", "error": "\(error)"])
+                // Fail closed: an unmetered call is never answered OK. A call that failed
+                // anyway keeps its own, more telling error.
+                if case .success = answer { answer = .failure(RPCError.meteringFailed(error)) }
             }
             // The metering write is the gateway's time: the answer waits for it.
             let inGateway = (NIODeadline.now() - callStart).nanoseconds - providerNanoseconds
             gatewayOverhead.record(microseconds: UInt64(max(0, inGateway) / 1_000))
+            unsettled.end()
             promise.completeWith(answer)
         }
     }
@@ -492,6 +570,23 @@ final class CompleteCall {
     private static func nanoseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    /// What the call is charged: its cost, but never more than its reservation. A provider
+    /// cannot legitimately report more output tokens than the `max_tokens` it was sent, and the
+    /// reservation is the worst case of that; past it the reservation is charged, and logged.
+    private func charge(for usage: TokenUsage) -> UInt64 {
+        let cost = self.cost(of: usage)
+        guard cost > reservation.estimateMicroUSD else { return cost }
+        service.logger.warning(
+            "a Complete call cost more than its reservation; charged the reservation",
+            metadata: [
+                "request_id": "\(requestID)", "provider": "\(current?.provider ?? "?")",
+                "model": "\(current?.model ?? "?")", "max_tokens": "\(maxTokens)",
+                "usage.prompt_tokens": "\(usage.promptTokens)", "usage.completion_tokens": "\(usage.completionTokens)",
+                "cost_micro_usd": "\(cost)", "reserved_micro_usd": "\(reservation.estimateMicroUSD)",
+            ])
+        return reservation.estimateMicroUSD
     }
 
     /// Tokens × the answering offer's prices, rounded up to the next micro-dollar.

@@ -1,16 +1,24 @@
 import NIOCore
+import PelletStore
 import PelletWire
 
-/// Method 5: the server's version, uptime, calls in flight, provider health and the gateway's own
-/// overhead on Complete calls. Needs no credentials.
+/// Method 5: the server's version, uptime, calls in flight, provider health, the gateway's own
+/// overhead on Complete calls, the store's map usage and, when Complete is refused because the
+/// store cannot take writes, why. Needs no credentials.
 public struct HealthService: Service {
     public static let version = "0.1.0"
 
     private let metrics: ServerMetrics
     private let providers: @Sendable () -> [ProviderHealth]
+    private let store: Store?
 
-    public init(metrics: ServerMetrics, providers: @escaping @Sendable () -> [ProviderHealth] = { [] }) {
+    public init(
+        metrics: ServerMetrics,
+        store: Store? = nil,
+        providers: @escaping @Sendable () -> [ProviderHealth] = { [] }
+    ) {
         self.metrics = metrics
+        self.store = store
         self.providers = providers
     }
 
@@ -21,6 +29,13 @@ public struct HealthService: Service {
             return .failure(RPCError(.invalidArgument, "Health request: \(error.description)"))
         }
         let overhead = metrics.gatewayOverhead.summary()
+        let usage = try? store?.mapUsage()
+        var completeRefused = ""
+        if let store, let refusal = store.writeRefusal {
+            // A probe now lets Health see the recovery even when no Complete call comes.
+            store.probeWritesIfRefusing()
+            completeRefused = RPCError.completeRefused(refusal).message
+        }
         return .reply(
             HealthResponse(
                 version: Self.version,
@@ -29,7 +44,10 @@ public struct HealthService: Service {
                 providers: providers(),
                 gatewayOverheadP50Us: overhead.p50,
                 gatewayOverheadP99Us: overhead.p99,
-                gatewayOverheadCalls: overhead.count
+                gatewayOverheadCalls: overhead.count,
+                storeMapUsedBytes: usage?.usedBytes ?? 0,
+                storeMapSizeBytes: usage?.sizeBytes ?? 0,
+                completeRefused: completeRefused
             )
         )
     }
