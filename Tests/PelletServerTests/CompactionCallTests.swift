@@ -1,0 +1,55 @@
+import Foundation
+import PelletClient
+import PelletStore
+import PelletTesting
+import PelletWire
+import XCTest
+
+/// Deleting an account erases its bytes from data.mdb, not only its live entries: checked with
+/// a raw byte scan of the file, which also sees LMDB's freed pages.
+final class CompactionCallTests: XCTestCase {
+    private var server: TestServer!
+    private var client: PelletClient!
+
+    override func setUp() async throws {
+        server = try await TestServer.start()
+        client = try await server.client()
+    }
+
+    override func tearDown() async throws {
+        await client?.close()
+        await server?.shutdown()
+    }
+
+    private var dataDirectory: String { server.directory.file("data") }
+
+    private func account(_ op: AccountRequest.Op, credentials: Credentials? = nil) async throws(RPCError) -> AccountResponse {
+        try await client.account(AccountRequest(credentials: credentials ?? server.adminCredentials, op: op))
+    }
+
+    func testADeletedAccountsBytesAreGoneFromTheDataFile() async throws {
+        let marker = UInt64.random(in: 1_000_000_000...9_999_999_999)
+        let (name, email) = ("Erased Person \(marker)", "erased-\(marker)@example.com")
+        let doomed = try XCTUnwrap(try await account(.create(Account(name: name, email: email))).account)
+        let keep = try XCTUnwrap(
+            try await account(.create(Account(name: "Kept Person \(marker)", email: "kept-\(marker)@example.com"))).account
+        )
+        var doomedHashes: [[UInt8]] = []
+        for index in 0..<3 {
+            let key = try await account(.createKey(CreateKey(accountId: doomed.id, name: "key \(index)"))).apiKey
+            doomedHashes.append(Store.keyHash(plaintext: key))
+        }
+        let keptKey = try await account(.createKey(CreateKey(accountId: keep.id, name: "kept"))).apiKey
+        XCTAssertEqual(try filesContaining(email.utf8, in: dataDirectory), ["data.mdb"], "the scan finds live data")
+
+        _ = try await account(.delete(doomed.id))
+
+        for (what, bytes) in [("email", Array(email.utf8)), ("name", Array(name.utf8))] + doomedHashes.map({ ("key hash", $0) }) {
+            XCTAssertEqual(try filesContaining(bytes, in: dataDirectory), [], "the deleted account's \(what) is still in the data directory")
+        }
+        XCTAssertEqual(try filesContaining(keep.email.utf8, in: dataDirectory), ["data.mdb"], "the live account's bytes stay")
+        XCTAssertEqual(try filesContaining(Store.keyHash(plaintext: keptKey), in: dataDirectory), ["data.mdb"])
+        let kept = try await account(.get(""), credentials: Credentials(apiKey: keptKey))
+        XCTAssertEqual(kept.account, keep, "the live account still authenticates and reads back")
+    }
+}
