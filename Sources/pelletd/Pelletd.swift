@@ -65,6 +65,15 @@ struct Pelletd: AsyncParsableCommand {
     var retentionDays = Metering.defaultRetentionDays
 
     @Option(
+        help: """
+            After an account deletion or a retention sweep that deleted rows, data.mdb is \
+            compacted so that the deleted bytes leave it: at once, or when this many hours have \
+            passed since the last automatic compaction (at most one per interval).
+            """
+    )
+    var compactIntervalHours = 24
+
+    @Option(
         name: .customLong("provider-url"),
         help: "NAME=URL: send the provider's calls to URL instead of its public API (repeatable)."
     )
@@ -89,6 +98,9 @@ struct Pelletd: AsyncParsableCommand {
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
         guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
+        guard (1...8_760).contains(compactIntervalHours) else {
+            throw ValidationError("--compact-interval-hours must be from 1 to 8760")
+        }
         if tcp != "off" { _ = try parseTCP(tcp) }
         if tcp == "off", unix == "off" {
             throw ValidationError("both --unix and --tcp are off: nothing to listen on")
@@ -140,6 +152,11 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
+        let compaction = CompactionScheduler(
+            store: store,
+            interval: .seconds(3_600 * compactIntervalHours),
+            logger: Logger(label: "pellet.store")
+        )
 
         // Provider keys come from the environment only and are never logged.
         let overrides = providerURLs.compactMap { try? ProviderURLOverride(parsing: $0) }
@@ -189,7 +206,12 @@ struct Pelletd: AsyncParsableCommand {
                     gatewayOverhead: metrics.gatewayOverhead
                 ),
                 .usage: UsageService(metering: metering, authenticator: authenticator),
-                .account: AccountService(store: store, metering: metering, authenticator: authenticator),
+                .account: AccountService(
+                    store: store,
+                    metering: metering,
+                    authenticator: authenticator,
+                    compaction: compaction
+                ),
                 .health: HealthService(metrics: metrics, providers: { providers.healthRows() }),
             ],
             metrics: metrics,
@@ -205,7 +227,7 @@ struct Pelletd: AsyncParsableCommand {
             Task { await server.shutdown() }
         }
         // Deletes what the retention has passed now, then every hour.
-        let retention = metering.startRetention()
+        let retention = metering.startRetention(compaction: compaction)
         logger.info(
             "pelletd \(HealthService.version) ready",
             metadata: [
@@ -217,6 +239,8 @@ struct Pelletd: AsyncParsableCommand {
         // A sweep stops between two of its short transactions, so none runs on a closed store.
         retention.cancel()
         await retention.value
+        // Likewise for compaction: one waiting for its time runs now, before the store closes.
+        await compaction.stop()
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
     }

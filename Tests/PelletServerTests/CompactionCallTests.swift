@@ -27,13 +27,16 @@ final class CompactionCallTests: XCTestCase {
         try await client.account(AccountRequest(credentials: credentials ?? server.adminCredentials, op: op))
     }
 
-    func testADeletedAccountsBytesAreGoneFromTheDataFile() async throws {
+    private func create(_ fields: Account) async throws -> Account {
+        let response = try await account(.create(fields))
+        return try XCTUnwrap(response.account)
+    }
+
+    func testADeletedAccountsBytesAreGoneFromTheDataFileAfterCompaction() async throws {
         let marker = UInt64.random(in: 1_000_000_000...9_999_999_999)
         let (name, email) = ("Erased Person \(marker)", "erased-\(marker)@example.com")
-        let doomed = try XCTUnwrap(try await account(.create(Account(name: name, email: email))).account)
-        let keep = try XCTUnwrap(
-            try await account(.create(Account(name: "Kept Person \(marker)", email: "kept-\(marker)@example.com"))).account
-        )
+        let doomed = try await create(Account(name: name, email: email))
+        let keep = try await create(Account(name: "Kept Person \(marker)", email: "kept-\(marker)@example.com"))
         var doomedHashes: [[UInt8]] = []
         for index in 0..<3 {
             let key = try await account(.createKey(CreateKey(accountId: doomed.id, name: "key \(index)"))).apiKey
@@ -44,6 +47,34 @@ final class CompactionCallTests: XCTestCase {
 
         _ = try await account(.delete(doomed.id))
 
+        // Compact while other calls write: every acknowledged write must be in the new file.
+        let writer = try await server.client()
+        let admin = server.adminCredentials
+        let writes = Task {
+            var created: [Account] = []
+            for index in 0..<40 {
+                let request = AccountRequest(
+                    credentials: admin,
+                    op: .create(Account(name: "Concurrent \(index)", email: "concurrent-\(index)-\(marker)@example.com"))
+                )
+                let response = try await writer.account(request)
+                created.append(try XCTUnwrap(response.account))
+            }
+            return created
+        }
+        try await Task.sleep(for: .milliseconds(5))
+        let compacted = try await account(.compact(CompactStore()))
+        let report = try XCTUnwrap(compacted.compaction)
+        let created = try await writes.value
+        await writer.close()
+        XCTAssertGreaterThan(report.bytesBefore, 0)
+        XCTAssertGreaterThan(report.bytesAfter, 0)
+        XCTAssertLessThanOrEqual(report.bytesAfter, report.bytesBefore)
+        for account in created {
+            let stored = try await self.account(.get(account.id)).account
+            XCTAssertEqual(stored, account, "a write made during the compaction was lost")
+        }
+
         for (what, bytes) in [("email", Array(email.utf8)), ("name", Array(name.utf8))] + doomedHashes.map({ ("key hash", $0) }) {
             XCTAssertEqual(try filesContaining(bytes, in: dataDirectory), [], "the deleted account's \(what) is still in the data directory")
         }
@@ -51,5 +82,18 @@ final class CompactionCallTests: XCTestCase {
         XCTAssertEqual(try filesContaining(Store.keyHash(plaintext: keptKey), in: dataDirectory), ["data.mdb"])
         let kept = try await account(.get(""), credentials: Credentials(apiKey: keptKey))
         XCTAssertEqual(kept.account, keep, "the live account still authenticates and reads back")
+    }
+
+    func testCompactNeedsTheAdminToken() async throws {
+        let owner = try await create(Account(name: "Owner", email: "owner@example.com"))
+        let key = try await account(.createKey(CreateKey(accountId: owner.id, name: "k"))).apiKey
+        for credentials in [Credentials(apiKey: key), Credentials(adminToken: "wrong"), Credentials()] {
+            do {
+                _ = try await account(.compact(CompactStore()), credentials: credentials)
+                XCTFail("compact without the admin token succeeded")
+            } catch {
+                XCTAssertEqual(error.status, .permissionDenied, error.message)
+            }
+        }
     }
 }
