@@ -7,36 +7,14 @@ import XCTest
 
 /// Deleting an account erases its bytes from data.mdb, not only its live entries: checked with
 /// a raw byte scan of the file, which also sees LMDB's freed pages.
-final class CompactionCallTests: XCTestCase {
-    private var server: TestServer!
-    private var client: PelletClient!
-
-    override func setUp() async throws {
-        server = try await TestServer.start()
-        client = try await server.client()
-    }
-
-    override func tearDown() async throws {
-        await client?.close()
-        await server?.shutdown()
-    }
-
+extension AccountCallTests {
     private var dataDirectory: String { server.directory.file("data") }
-
-    private func account(_ op: AccountRequest.Op, credentials: Credentials? = nil) async throws(RPCError) -> AccountResponse {
-        try await client.account(AccountRequest(credentials: credentials ?? server.adminCredentials, op: op))
-    }
-
-    private func create(_ fields: Account) async throws -> Account {
-        let response = try await account(.create(fields))
-        return try XCTUnwrap(response.account)
-    }
 
     func testADeletedAccountsBytesAreGoneFromTheDataFileAfterCompaction() async throws {
         let marker = UInt64.random(in: 1_000_000_000...9_999_999_999)
         let (name, email) = ("Erased Person \(marker)", "erased-\(marker)@example.com")
-        let doomed = try await create(Account(name: name, email: email))
-        let keep = try await create(Account(name: "Kept Person \(marker)", email: "kept-\(marker)@example.com"))
+        let doomed = try await createAccount(email, name: name)
+        let keep = try await createAccount("kept-\(marker)@example.com", name: "Kept Person \(marker)")
         var doomedHashes: [[UInt8]] = []
         for index in 0..<3 {
             let key = try await account(.createKey(CreateKey(accountId: doomed.id, name: "key \(index)"))).apiKey
@@ -85,7 +63,7 @@ final class CompactionCallTests: XCTestCase {
     }
 
     func testCompactNeedsTheAdminToken() async throws {
-        let owner = try await create(Account(name: "Owner", email: "owner@example.com"))
+        let owner = try await createAccount()
         let key = try await account(.createKey(CreateKey(accountId: owner.id, name: "k"))).apiKey
         for credentials in [Credentials(apiKey: key), Credentials(adminToken: "wrong"), Credentials()] {
             do {
