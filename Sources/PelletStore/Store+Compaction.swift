@@ -22,7 +22,10 @@ extension Store {
     public func compact() async throws -> CompactionReport {
         let report = try await withCheckedThrowingContinuation { continuation in
             writer.enqueue(
-                ExclusiveJob(work: { [self] in try compactOnWriterThread() }, completion: { continuation.resume(with: $0) })
+                ExclusiveJob(
+                    work: { [self] in try compactOnWriterThread() },
+                    completion: { continuation.resume(with: $0) }
+                )
             )
         }
         logger.info(

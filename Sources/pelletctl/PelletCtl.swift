@@ -12,8 +12,8 @@ struct PelletCtl: AsyncParsableCommand {
             "error: STATUS: message"), 2 for a usage error.
             """,
         subcommands: [
-            Health.self, Ping.self, Route.self, Models.self, AccountCommand.self, KeyCommand.self, Usage.self, Complete.self,
-            Whoami.self, Compact.self,
+            Health.self, Ping.self, Route.self, Models.self, AccountCommand.self, KeyCommand.self, Usage.self,
+            Complete.self, Whoami.self, Compact.self,
         ]
     )
 

@@ -52,10 +52,13 @@ final class CompactCommandTests: XCTestCase {
         let report = try jsonObject(json.stdout)
         XCTAssertEqual(Set(report.keys), ["bytes_before", "bytes_after", "duration_ms"])
         let after = try XCTUnwrap(report["bytes_after"] as? Int)
-        let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: pelletd.dataDirectory + "/data.mdb")[.size] as? Int)
+        let attributes = try FileManager.default.attributesOfItem(atPath: pelletd.dataDirectory + "/data.mdb")
+        let size = try XCTUnwrap(attributes[.size] as? Int)
         XCTAssertEqual(after, size, "the report gives the new file's size")
 
-        let denied = try Subprocess(Binaries.pelletctl, ["compact", "--server", pelletd.unixAddress, "--admin-token", "wrong"]).waitForExit()
+        let denied = try Subprocess(
+            Binaries.pelletctl, ["compact", "--server", pelletd.unixAddress, "--admin-token", "wrong"]
+        ).waitForExit()
         XCTAssertEqual(denied.status, 1)
         XCTAssertTrue(denied.stderr.hasPrefix("error: PERMISSION_DENIED:"), denied.stderr)
 

@@ -33,7 +33,9 @@ extension AccountCallTests {
             for index in 0..<40 {
                 let request = AccountRequest(
                     credentials: admin,
-                    op: .create(Account(name: "Concurrent \(index)", email: "concurrent-\(index)-\(marker)@example.com"))
+                    op: .create(
+                        Account(name: "Concurrent \(index)", email: "concurrent-\(index)-\(marker)@example.com")
+                    )
                 )
                 let response = try await writer.account(request)
                 created.append(try XCTUnwrap(response.account))
@@ -53,8 +55,12 @@ extension AccountCallTests {
             XCTAssertEqual(stored, account, "a write made during the compaction was lost")
         }
 
-        for (what, bytes) in [("email", Array(email.utf8)), ("name", Array(name.utf8))] + doomedHashes.map({ ("key hash", $0) }) {
-            XCTAssertEqual(try filesContaining(bytes, in: dataDirectory), [], "the deleted account's \(what) is still in the data directory")
+        let erased = [("email", Array(email.utf8)), ("name", Array(name.utf8))] + doomedHashes.map { ("key hash", $0) }
+        for (what, bytes) in erased {
+            XCTAssertEqual(
+                try filesContaining(bytes, in: dataDirectory), [],
+                "the deleted account's \(what) is still in the data directory"
+            )
         }
         XCTAssertEqual(try filesContaining(keep.email.utf8, in: dataDirectory), ["data.mdb"], "the live account's bytes stay")
         XCTAssertEqual(try filesContaining(Store.keyHash(plaintext: keptKey), in: dataDirectory), ["data.mdb"])
