@@ -19,16 +19,35 @@ public struct Database: Sendable, Hashable {
 ///
 /// `@unchecked Sendable` is safe because LMDB allows the calls made through it (beginning
 /// transactions with `MDB_NOTLS`, `mdb_env_sync`, `mdb_reader_check`) from any thread at any
-/// time, and the one call that is not (`mdb_env_close`) is made only by ``Store/close()`` after the
-/// writer thread has stopped and every read transaction has been returned and aborted.
+/// time, and the calls that are not (`mdb_env_close`, and replacing `handle`) are made only when
+/// no transaction can exist: by ``Store/close()`` after the writer thread has stopped and every
+/// read transaction has been returned and aborted, and by ``swapDataFile(with:)`` (compaction).
 final class Environment: @unchecked Sendable {
-    let handle: OpaquePointer
+    /// The open `MDB_env`. A `var` only so that compaction can put a rewritten data file in use.
+    /// It changes only in ``swapDataFile(with:)``, which runs on the writer thread (so no write
+    /// transaction is open) inside ``ReaderPool/withReadsPaused(_:)`` (so no read transaction is
+    /// open or can begin, and the pool's lock orders the change before every later read). Every
+    /// other use is on the writer thread or inside a pooled read.
+    private(set) var handle: OpaquePointer
     let path: String
+    private let configuration: StoreConfiguration
+    private let maxDatabases: Int
+    /// Every named database opened so far, in order. LMDB numbers a process's `MDB_dbi` handles
+    /// in the order databases are opened, so reopening these in this order after a swap gives
+    /// every ``Database`` value held across the code its old number back.
+    private let openedDatabases = LockedState<[Database]>([])
+
+    /// The data file, and the compacted copy written next to it before it replaces it.
+    var dataFile: String { path + "/data.mdb" }
+    var compactedFile: String { path + "/data.mdb.compact" }
 
     /// Opens (creating if needed) the environment in `configuration.dataDirectory`.
     init(configuration: StoreConfiguration, maxDatabases: Int) throws {
         let path = configuration.dataDirectory
         try Self.makeDirectory(path)
+
+        // A copy left by a compaction that crashed before its rename; data.mdb is whole.
+        unlink(path + "/data.mdb.compact")
 
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
@@ -63,6 +82,8 @@ final class Environment: @unchecked Sendable {
         }
         self.handle = env
         self.path = path
+        self.configuration = configuration
+        self.maxDatabases = maxDatabases
         _ = try? checkReaders()
     }
 
@@ -94,7 +115,13 @@ final class Environment: @unchecked Sendable {
             throw error
         }
         try check(mdb_txn_commit(txn), "cannot create table \(name)")
+        recordOpened(database)
         return database
+    }
+
+    /// Notes a database whose opening committed, for ``swapDataFile(with:)`` to reopen.
+    func recordOpened(_ database: Database) {
+        openedDatabases.withLock { $0.append(database) }
     }
 
     /// Opens (creating if needed) a named database inside the write transaction `txn`; the
@@ -108,6 +135,41 @@ final class Environment: @unchecked Sendable {
     /// Closes the environment. Only ``Store/close()`` calls it, once, after all use has ended.
     func close() {
         mdb_env_close(handle)
+    }
+
+    /// Puts the fsynced compacted copy at `compacted` in use in place of data.mdb: renames it over
+    /// data.mdb, syncs the directory, closes the environment and opens it again on the new file
+    /// with the same configuration, reopening every named database in its original order.
+    ///
+    /// Call it on the writer thread with reads paused (see ``handle``). If the rename fails,
+    /// nothing changed: the old file stays in use and the error is thrown. After the rename the
+    /// swap cannot be undone (the old file is gone), so a failure to reopen stops the process:
+    /// no write has committed since the copy, so data.mdb on disk is complete either way and a
+    /// restart opens it, whereas carrying on would read and write through a closed handle or
+    /// through database numbers that now name other tables.
+    func swapDataFile(with compacted: String) throws {
+        guard rename(compacted, dataFile) == 0 else {
+            throw StoreError(code: errno, context: "cannot rename \(compacted) to \(dataFile)")
+        }
+        do {
+            try syncDirectory(path)
+            mdb_env_close(handle)
+            // A second instance only to reuse the opening code; its handle is adopted below and
+            // it is never closed itself.
+            let reopened = try Environment(configuration: configuration, maxDatabases: maxDatabases)
+            for database in openedDatabases.withLock({ $0 }) {
+                let again = try reopened.openDatabase(named: database.name)
+                guard again.handle == database.handle else {
+                    throw StoreError(
+                        kind: .dataCorrupted,
+                        message: "table \(database.name) reopened as dbi \(again.handle), not \(database.handle)"
+                    )
+                }
+            }
+            handle = reopened.handle
+        } catch {
+            fatalError("cannot reopen the store on the compacted \(dataFile): \(error); the file is complete, restart")
+        }
     }
 
     /// `mkdir -p` that reports the failing path's errno, so the operator reads
@@ -132,4 +194,13 @@ final class Environment: @unchecked Sendable {
         guard stat(path, &info) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
         guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
     }
+}
+
+/// fsync(2) of a directory, so that a rename in it survives a power loss. (A free function: in
+/// the class, `close` would name ``Environment/close()``.)
+private func syncDirectory(_ path: String) throws {
+    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw StoreError(code: errno, context: "cannot open \(path) to sync it") }
+    defer { close(descriptor) }
+    guard fsync(descriptor) == 0 else { throw StoreError(code: errno, context: "cannot sync \(path)") }
 }

@@ -22,6 +22,8 @@ final class ReaderPool: Sendable {
         var idle: [OpaquePointer] = []
         var lent = 0
         var closed = false
+        /// Set by ``withReadsPaused(_:)``: new reads wait, returned transactions are aborted.
+        var paused = false
     }
 
     private let environment: Environment
@@ -41,13 +43,27 @@ final class ReaderPool: Sendable {
         return try body(ReadTransaction(handle: handle))
     }
 
+    private enum Admission {
+        case closed
+        case paused
+        case admitted(idle: OpaquePointer?)
+    }
+
     private func acquire() throws -> OpaquePointer {
-        let pooled: OpaquePointer?? = state.withLock { state in
-            guard !state.closed else { return .none }
-            state.lent += 1
-            return .some(state.idle.popLast())
+        var admission: Admission
+        while true {
+            admission = state.withLock { state in
+                if state.closed { return .closed }
+                if state.paused { return .paused }
+                state.lent += 1
+                return .admitted(idle: state.idle.popLast())
+            }
+            guard case .paused = admission else { break }
+            // The data file is being swapped, which takes milliseconds; polling keeps the hot
+            // path free of a condition variable, as in close().
+            usleep(100)
         }
-        guard case .some(let idle) = pooled else { throw StoreError.closed }
+        guard case .admitted(let idle) = admission else { throw StoreError.closed }
         if let idle {
             let code = mdb_txn_renew(idle)
             if code == MDB_SUCCESS { return idle }
@@ -67,7 +83,8 @@ final class ReaderPool: Sendable {
     private func release(_ handle: OpaquePointer) {
         mdb_txn_reset(handle)
         let kept = state.withLock { state in
-            guard !state.closed, state.idle.count < capacity else { return false }
+            // While paused the transaction belongs to an environment about to be closed.
+            guard !state.closed, !state.paused, state.idle.count < capacity else { return false }
             state.idle.append(handle)
             state.lent -= 1
             return true
@@ -87,8 +104,23 @@ final class ReaderPool: Sendable {
     /// Refuses new reads, waits for the reads in progress to finish, and aborts every pooled
     /// transaction, so that the environment can be closed.
     func close() {
+        drain { $0.closed = true }
+    }
+
+    /// Runs `body` while no read transaction exists: new reads wait until it returns, reads in
+    /// progress finish first, and the pooled transactions (bound to the environment that `body`
+    /// may replace) are aborted; later reads begin fresh ones. Only the writer thread calls it.
+    func withReadsPaused<Result>(_ body: () throws -> Result) rethrows -> Result {
+        drain { $0.paused = true }
+        defer { state.withLock { $0.paused = false } }
+        return try body()
+    }
+
+    /// Applies `stop` (which makes new reads wait or fail), aborts the idle transactions, and
+    /// waits until every lent one has been returned and aborted.
+    private func drain(_ stop: (inout State) -> Void) {
         let idle = state.withLock { state in
-            state.closed = true
+            stop(&state)
             defer { state.idle = [] }
             return state.idle
         }

@@ -44,13 +44,18 @@ extension Metering {
 
     /// Starts the retention task: enforces the retention now and then every `interval`, until
     /// the returned task is cancelled (cancel it before closing the store). Failures are logged
-    /// and retried at the next run.
-    public func startRetention(every interval: Duration = .seconds(3600)) -> Task<Void, Never> {
+    /// and retried at the next run. A run that deleted rows tells `compaction`, so that their
+    /// bytes also leave the data file.
+    public func startRetention(
+        every interval: Duration = .seconds(3600),
+        compaction: CompactionScheduler? = nil
+    ) -> Task<Void, Never> {
         Task { [self] in
             while !Task.isCancelled {
                 let started = ContinuousClock.now
                 do {
                     let deleted = try await enforceRetention()
+                    if deleted > 0 { compaction?.deletionHappened() }
                     logger.info(
                         "retention enforced",
                         metadata: [

@@ -119,14 +119,20 @@ public final class Store: Sendable {
     /// Opens (creating if needed) a table for another module, e.g. metering counters. Call it
     /// while starting up; the handle stays valid until the store is closed.
     public func openDatabase(named name: String) async throws -> Database {
-        try await withCheckedThrowingContinuation { continuation in
+        let environment = self.environment
+        return try await withCheckedThrowingContinuation { continuation in
             // Runs alone on the writer thread: LMDB allows one `mdb_dbi_open` at a time, in a
             // top-level transaction that nothing else's failure can roll back.
             writer.enqueue(
                 CallbackJob(
                     runsAlone: true,
                     body: { transaction in try Environment.openDatabase(named: name, in: transaction.handle) },
-                    completion: { continuation.resume(with: $0) }
+                    completion: { result in
+                        // Recorded once committed (still on the writer thread, so before any
+                        // compaction can run), for compaction to reopen it in the same order.
+                        if case .success(let database) = result { environment.recordOpened(database) }
+                        continuation.resume(with: result)
+                    }
                 )
             )
         }

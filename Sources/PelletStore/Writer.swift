@@ -15,6 +15,14 @@ protocol WriteJob: AnyObject, Sendable {
     func fail(_ error: any Error)
 }
 
+/// Work that needs the writer thread to itself with no transaction open (compaction swaps the
+/// data file under the environment): the writer commits the jobs queued before it, calls `run`
+/// instead of `apply`, and only then goes on with the jobs queued after it, so no write can
+/// commit while it runs. `run` completes the job itself; `runsAlone` must be true.
+protocol ExclusiveWork: WriteJob {
+    func run()
+}
+
 /// A job whose caller hears of its result: `completion` runs on the writer thread once the
 /// commit holding it succeeded or failed (``Store/write(_:completion:)``, and the async
 /// ``Store/write(_:)`` through a continuation).
@@ -206,7 +214,12 @@ final class Writer: @unchecked Sendable {
             if job.runsAlone {
                 commitGroup(group)
                 group.removeAll()
-                commitGroup([job])
+                // Checked only for jobs that run alone: the cast stays off the common path.
+                if let exclusive = job as? any ExclusiveWork {
+                    exclusive.run()
+                } else {
+                    commitGroup([job])
+                }
             } else {
                 group.append(job)
             }

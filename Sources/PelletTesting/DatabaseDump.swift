@@ -16,3 +16,16 @@ public func mdbDump(_ directory: String) throws -> String {
     }
     return String(decoding: data, as: UTF8.self)
 }
+
+/// The names of the files in `directory` whose raw bytes contain `marker`, in name order.
+///
+/// Unlike ``mdbDump(_:)``, which prints only live entries, this also sees LMDB's freed pages,
+/// where a deleted record's bytes stay until the data file is compacted. Files that cannot be
+/// read as bytes (the Unix socket) count as empty.
+public func filesContaining(_ marker: some Sequence<UInt8>, in directory: String) throws -> [String] {
+    let needle = Data(marker)
+    return try FileManager.default.contentsOfDirectory(atPath: directory).sorted().filter { file in
+        let bytes = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(file)) ?? Data()
+        return bytes.range(of: needle) != nil
+    }
+}

@@ -11,7 +11,10 @@ struct PelletCtl: AsyncParsableCommand {
             Exit status: 0 on success, 1 when a call fails (the error is printed as \
             "error: STATUS: message"), 2 for a usage error.
             """,
-        subcommands: [Health.self, Ping.self, Route.self, Models.self, AccountCommand.self, KeyCommand.self, Usage.self, Complete.self, Whoami.self]
+        subcommands: [
+            Health.self, Ping.self, Route.self, Models.self, AccountCommand.self, KeyCommand.self, Usage.self,
+            Complete.self, Whoami.self, Compact.self,
+        ]
     )
 
     /// ArgumentParser's own `main`, except for the exit statuses: RPC errors print as

@@ -70,6 +70,15 @@ struct Pelletd: AsyncParsableCommand {
     var retentionDays = Metering.defaultRetentionDays
 
     @Option(
+        help: """
+            After an account deletion or a retention sweep that deleted rows, data.mdb is \
+            compacted so that the deleted bytes leave it: at once, or when this many hours have \
+            passed since the last automatic compaction (at most one per interval).
+            """
+    )
+    var compactIntervalHours = 24
+
+    @Option(
         name: .customLong("provider-url"),
         help: "NAME=URL: send the provider's calls to URL instead of its public API (repeatable)."
     )
@@ -104,6 +113,9 @@ struct Pelletd: AsyncParsableCommand {
         guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
         guard (1...1_000_000).contains(defaultMaxTokens) else {
             throw ValidationError("--default-max-tokens must be between 1 and 1000000")
+        }
+        guard (1...8_760).contains(compactIntervalHours) else {
+            throw ValidationError("--compact-interval-hours must be from 1 to 8760")
         }
         if tcp != "off" { _ = try parseTCP(tcp) }
         if tcp == "off", unix == "off" {
@@ -156,6 +168,11 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
+        let compaction = CompactionScheduler(
+            store: store,
+            interval: .seconds(3_600 * compactIntervalHours),
+            logger: Logger(label: "pellet.store")
+        )
 
         // Provider keys come from the environment only and are never logged.
         let overrides = providerURLs.compactMap { try? ProviderURLOverride(parsing: $0) }
@@ -209,7 +226,12 @@ struct Pelletd: AsyncParsableCommand {
                     logger: Logger(label: "pellet.complete")
                 ),
                 .usage: UsageService(metering: metering, authenticator: authenticator),
-                .account: AccountService(store: store, metering: metering, authenticator: authenticator),
+                .account: AccountService(
+                    store: store,
+                    metering: metering,
+                    authenticator: authenticator,
+                    compaction: compaction
+                ),
                 .health: HealthService(metrics: metrics, store: store, providers: { providers.healthRows() }),
             ],
             metrics: metrics,
@@ -225,7 +247,7 @@ struct Pelletd: AsyncParsableCommand {
             Task { await server.shutdown() }
         }
         // Deletes what the retention has passed now, then every hour.
-        let retention = metering.startRetention()
+        let retention = metering.startRetention(compaction: compaction)
         let mapWatch = Task { await Self.watchMapUsage(store, logger: logger) }
         logger.info(
             "pelletd \(HealthService.version) ready",
@@ -247,6 +269,9 @@ struct Pelletd: AsyncParsableCommand {
                 "calls had not settled 10 s after shutdown; their metering is lost",
                 metadata: ["calls": "\(unsettledLeft)"])
         }
+        // A compaction waiting for its window runs now, before the store closes, so that a
+        // deletion's bytes never outlive the process by more than the interval.
+        await compaction.stop()
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
     }

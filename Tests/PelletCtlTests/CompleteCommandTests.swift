@@ -81,10 +81,7 @@ final class CompleteCommandTests: XCTestCase {
         for text in [marker, prompt] {
             XCTAssertFalse(stopped.stderr.contains(text), "the log holds the prompt")
             XCTAssertFalse(try mdbDump(pelletd.dataDirectory).contains(text), "the database holds the prompt")
-            for file in try FileManager.default.contentsOfDirectory(atPath: pelletd.dataDirectory) {
-                let bytes = FileManager.default.contents(atPath: pelletd.dataDirectory + "/" + file) ?? Data()
-                XCTAssertNil(bytes.range(of: Data(text.utf8)), "\(file) holds the prompt")
-            }
+            XCTAssertEqual(try filesContaining(text.utf8, in: pelletd.dataDirectory), [], "these files hold the prompt")
         }
         XCTAssertFalse(stopped.stderr.contains(unaryLines[0]), "the log holds the completion (\(completionWord) ...)")
         for mock in mocks { try await mock.shutdown() }

@@ -7,8 +7,9 @@ import XCTest
 
 /// The Account call (method 4) over a real socket against a real store.
 final class AccountCallTests: XCTestCase {
-    private var server: TestServer!
-    private var client: PelletClient!
+    // Not private: AccountCallTests+Compaction.swift uses them.
+    var server: TestServer!
+    var client: PelletClient!
 
     override func setUp() async throws {
         server = try await TestServer.start()
@@ -22,7 +23,7 @@ final class AccountCallTests: XCTestCase {
 
     private var admin: Credentials { server.adminCredentials }
 
-    private func account(_ op: AccountRequest.Op, credentials: Credentials? = nil) async throws(RPCError) -> AccountResponse {
+    func account(_ op: AccountRequest.Op, credentials: Credentials? = nil) async throws(RPCError) -> AccountResponse {
         try await client.account(AccountRequest(credentials: credentials ?? admin, op: op))
     }
 
@@ -43,7 +44,7 @@ final class AccountCallTests: XCTestCase {
         }
     }
 
-    private func createAccount(_ email: String = "ada@example.com", name: String = "Ada Lovelace") async throws -> Account {
+    func createAccount(_ email: String = "ada@example.com", name: String = "Ada Lovelace") async throws -> Account {
         let response = try await account(.create(Account(name: name, email: email, avatarUrl: "https://example.com/a.png", oauthProvider: "google", oauthSubject: "sub-\(email)")))
         return try XCTUnwrap(response.account)
     }

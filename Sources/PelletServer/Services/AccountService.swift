@@ -11,19 +11,28 @@ public struct AccountService: Service {
     private let store: Store
     private let metering: Metering
     private let authenticator: Authenticator
+    private let compaction: CompactionScheduler?
 
     /// `metering` is the store's: a deleted account's budget state is dropped from it.
-    public init(store: Store, metering: Metering, authenticator: Authenticator) {
+    /// `compaction`, when given, hears of each deletion, so that the account's bytes leave the
+    /// data file at its next automatic compaction.
+    public init(
+        store: Store,
+        metering: Metering,
+        authenticator: Authenticator,
+        compaction: CompactionScheduler? = nil
+    ) {
         self.store = store
         self.metering = metering
         self.authenticator = authenticator
+        self.compaction = compaction
     }
 
     public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
         do {
             let request = try AccountRequest(decoding: payload)
             guard let op = request.op else {
-                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export")
+                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact")
             }
             if case .get(let id) = op, id.isEmpty {
                 return .reply(try ownAccount(request.credentials))
@@ -51,6 +60,7 @@ public struct AccountService: Service {
     private func perform(_ op: AccountRequest.Op, on loop: any EventLoop) throws -> CallOutcome {
         let store = self.store
         let metering = self.metering
+        let compaction = self.compaction
         switch op {
         case .get(let id):
             guard let account = try store.account(id: id) else { throw RPCError(.notFound, "no account has id \(id)") }
@@ -77,6 +87,7 @@ public struct AccountService: Service {
                 // The usage rows went with the account in the same transaction; its budget
                 // holds and cached month-to-date spend live in memory.
                 metering.forgetAccount(id: accountID)
+                compaction?.deletionHappened()
                 return AccountResponse(account: deleted)
             }
         case .createKey(let request):
@@ -87,7 +98,9 @@ public struct AccountService: Service {
         case .revokeKey(let keyID):
             return Self.whenWritten(on: loop) { AccountResponse(keys: [try await store.revokeKey(id: keyID)]) }
         case .compact:
-            throw RPCError(.unimplemented, "compact is not built yet")
+            // Writes are held while it runs (milliseconds to seconds with the file's size);
+            // the answer comes from a task, never from the event loop.
+            return Self.whenWritten(on: loop) { AccountResponse(compaction: try await store.compact()) }
         }
     }
 
