@@ -9,6 +9,11 @@ public struct MapUsage: Sendable, Equatable {
     public var sizeBytes: UInt64
 
     public var fraction: Double { sizeBytes == 0 ? 0 : Double(usedBytes) / Double(sizeBytes) }
+
+    public init(usedBytes: UInt64, sizeBytes: UInt64) {
+        self.usedBytes = usedBytes
+        self.sizeBytes = sizeBytes
+    }
 }
 
 extension Environment {

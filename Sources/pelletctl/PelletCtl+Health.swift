@@ -6,7 +6,8 @@ extension PelletCtl {
     struct Health: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Show whether pelletd is serving, its version, uptime, calls in flight, its own overhead on Complete calls and provider health."
+                "Show whether pelletd is serving, its version, uptime, calls in flight, its own overhead on Complete calls, "
+                + "how full its store is, whether Complete is refused (and why), and provider health."
         )
 
         @OptionGroup var options: ConnectionOptions
@@ -37,6 +38,8 @@ extension PelletCtl {
                 "uptime     \(Output.uptime(milliseconds: health.uptimeMs))",
                 "in flight  \(health.inFlight)",
                 "overhead   \(overhead(health))",
+                "store      \(store(health))",
+                "complete   \(health.completeRefused.isEmpty ? "served" : "REFUSED: " + health.completeRefused)",
             ]
             guard !health.providers.isEmpty else {
                 lines.append("providers  none")
@@ -54,6 +57,14 @@ extension PelletCtl {
                 )
             }
             return lines.joined(separator: "\n") + "\n"
+        }
+
+        /// "12.0 MiB of the 8.0 TiB map used (0.0%)".
+        static func store(_ health: HealthResponse) -> String {
+            guard health.storeMapSizeBytes > 0 else { return "not reported" }
+            let percent = Double(health.storeMapUsedBytes) / Double(health.storeMapSizeBytes) * 100
+            return "\(Output.size(bytes: health.storeMapUsedBytes)) of the "
+                + "\(Output.size(bytes: health.storeMapSizeBytes)) map used (\(Output.oneDecimal(percent))%)"
         }
 
         /// "p50 84 µs  p99 310 µs  (1200 calls in the last minute)".
@@ -104,6 +115,10 @@ private struct HealthReport: Encodable {
     var gatewayOverheadP50Us: UInt64
     var gatewayOverheadP99Us: UInt64
     var gatewayOverheadCalls: UInt64
+    var storeMapUsedBytes: UInt64
+    var storeMapSizeBytes: UInt64
+    /// Empty while Complete is served.
+    var completeRefused: String
     var providers: [Provider]
 
     init(_ health: HealthResponse) {
@@ -113,6 +128,9 @@ private struct HealthReport: Encodable {
         gatewayOverheadP50Us = health.gatewayOverheadP50Us
         gatewayOverheadP99Us = health.gatewayOverheadP99Us
         gatewayOverheadCalls = health.gatewayOverheadCalls
+        storeMapUsedBytes = health.storeMapUsedBytes
+        storeMapSizeBytes = health.storeMapSizeBytes
+        completeRefused = health.completeRefused
         providers = health.providers.map(Provider.init)
     }
 
@@ -123,6 +141,9 @@ private struct HealthReport: Encodable {
         case gatewayOverheadP50Us = "gateway_overhead_p50_us"
         case gatewayOverheadP99Us = "gateway_overhead_p99_us"
         case gatewayOverheadCalls = "gateway_overhead_calls"
+        case storeMapUsedBytes = "store_map_used_bytes"
+        case storeMapSizeBytes = "store_map_size_bytes"
+        case completeRefused = "complete_refused"
         case providers
     }
 }

@@ -15,6 +15,8 @@ final class HealthCommandTests: XCTestCase {
         "uptime     [0-9]+s",
         literal("in flight  1"),
         literal("overhead   no Complete calls in the last minute"),
+        #"store      [0-9.]+ (B|KiB|MiB) of the 8\.0 TiB map used \(0\.0%\)"#,
+        literal("complete   served"),
         literal("providers  3"),
         literal("  fireworks  disabled  err 0.0%  p50 0 ms"),
         literal("  groq       disabled  err 0.0%  p50 0 ms"),
@@ -52,15 +54,17 @@ final class HealthCommandTests: XCTestCase {
         assertLines(
             result.stdout,
             match: [
-                #"\{"gateway_overhead_calls":0,"gateway_overhead_p50_us":0,"gateway_overhead_p99_us":0,"#
-                    + #""in_flight":1,"providers":\[(\{[^}]+\},?){3}\],"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+                #"\{"complete_refused":"","gateway_overhead_calls":0,"gateway_overhead_p50_us":0,"#
+                    + #""gateway_overhead_p99_us":0,"in_flight":1,"providers":\[(\{[^}]+\},?){3}\],"#
+                    + #""store_map_size_bytes":8796093022208,"store_map_used_bytes":[0-9]+,"uptime_ms":[0-9]+,"#
+                    + #""version":"0\.1\.0"\}"#]
         )
         let object = try jsonObject(result.stdout)
         XCTAssertEqual(
             Set(object.keys),
             [
-                "gateway_overhead_calls", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "in_flight",
-                "providers", "uptime_ms", "version",
+                "complete_refused", "gateway_overhead_calls", "gateway_overhead_p50_us", "gateway_overhead_p99_us",
+                "in_flight", "providers", "store_map_size_bytes", "store_map_used_bytes", "uptime_ms", "version",
             ])
         XCTAssertEqual(object["version"] as? String, "0.1.0")
         XCTAssertEqual(object["in_flight"] as? Int, 1)
@@ -96,6 +100,8 @@ final class HealthCommandTests: XCTestCase {
                 "uptime     [0-9]+s",
                 literal("in flight  0"),
                 literal("overhead   p50 81 µs  p99 5119 µs  (100 calls in the last minute)"),
+                literal("store      not reported"),
+                literal("complete   served"),
                 literal("providers  3"),
                 // Names in a column of 11, states in a column of max(9, longest + 2) = 10.
                 literal("  together   healthy   err 2.0%  p50 310 ms"),
@@ -113,8 +119,9 @@ final class HealthCommandTests: XCTestCase {
         assertLines(
             json.stdout,
             match: [
-                #"\{"gateway_overhead_calls":100,"gateway_overhead_p50_us":81,"gateway_overhead_p99_us":5119,"#
-                    + #""in_flight":0,"providers":"# + providerJSON + #","uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
+                #"\{"complete_refused":"","gateway_overhead_calls":100,"gateway_overhead_p50_us":81,"#
+                    + #""gateway_overhead_p99_us":5119,"in_flight":0,"providers":"# + providerJSON
+                    + #","store_map_size_bytes":0,"store_map_used_bytes":0,"uptime_ms":[0-9]+,"version":"0\.1\.0"\}"#]
         )
         await server.shutdown()
     }
