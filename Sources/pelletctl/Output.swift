@@ -7,6 +7,17 @@ enum Output {
     }
 
     /// One line of compact JSON with sorted keys.
+    /// Streamed text, written as it arrives. A reader that went away (`pelletctl complete
+    /// --stream ... | head`) ends the program quietly, as a pipeline expects, instead of the crash
+    /// of a failed `FileHandle.write`.
+    static func writeStreamed(_ text: String) {
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            exit(0)
+        }
+    }
+
     static func printJSON(_ value: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

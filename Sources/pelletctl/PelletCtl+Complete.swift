@@ -56,7 +56,7 @@ extension PelletCtl {
                     switch event {
                     case .delta(let text):
                         if !options.json {
-                            FileHandle.standardOutput.write(Data(text.utf8))
+                            Output.writeStreamed(text)
                         }
                     case .done(let response):
                         final = response
