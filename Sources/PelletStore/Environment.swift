@@ -1,4 +1,5 @@
 import CLMDB
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -24,11 +25,14 @@ public struct Database: Sendable, Hashable {
 final class Environment: @unchecked Sendable {
     let handle: OpaquePointer
     let path: String
+    /// Held from opening to ``close()``: one user of the data directory at a time.
+    private let directoryLock: DataDirectoryLock
 
     /// Opens (creating if needed) the environment in `configuration.dataDirectory`.
-    init(configuration: StoreConfiguration, maxDatabases: Int) throws {
+    init(configuration: StoreConfiguration, maxDatabases: Int, logger: Logger) throws {
         let path = configuration.dataDirectory
-        try Self.makeDirectory(path)
+        // If opening fails below, the lock is dropped with this local.
+        let directoryLock = try DataDirectory.open(path, logger: logger)
 
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
@@ -47,7 +51,7 @@ final class Environment: @unchecked Sendable {
             if configuration.durability == .batched {
                 flags |= UInt32(MDB_NOSYNC)
             }
-            let code = mdb_env_open(env, path, flags, 0o644)
+            let code = mdb_env_open(env, path, flags, DataDirectory.fileMode)
             switch code {
             case MDB_SUCCESS:
                 break
@@ -63,6 +67,7 @@ final class Environment: @unchecked Sendable {
         }
         self.handle = env
         self.path = path
+        self.directoryLock = directoryLock
         _ = try? checkReaders()
     }
 
@@ -108,28 +113,6 @@ final class Environment: @unchecked Sendable {
     /// Closes the environment. Only ``Store/close()`` calls it, once, after all use has ended.
     func close() {
         mdb_env_close(handle)
-    }
-
-    /// `mkdir -p` that reports the failing path's errno, so the operator reads
-    /// "cannot open the data directory /x: permission denied" rather than a Foundation error.
-    private static func makeDirectory(_ path: String) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
-            guard access(path, W_OK | X_OK) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
-            return
-        }
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw StoreError.dataDirectory(path, errno: errno)
-            }
-            prefix += "/"
-        }
-        // An existing component that is a regular file makes mkdir report EEXIST; the final
-        // check catches it (and any other reason the directory is unusable).
-        guard stat(path, &info) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
+        directoryLock.release()
     }
 }
