@@ -14,15 +14,10 @@ final class PelletdDataDirectoryTests: XCTestCase {
             arguments: ["--unix", otherSocket.file("pellet.sock")]
         ).waitForExit(timeout: .seconds(10))
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
-        XCTAssertFalse(second.wasSignalled)
-        XCTAssertNotEqual(second.status, 0)
-        XCTAssertTrue(
-            second.stderr.contains(
+        second.assertRefusedToStart(
+            mentioning:
                 "another pelletd (pid \(first.subprocess.processIdentifier)) is using the data directory \(first.dataDirectory)"
-            ),
-            second.stderr
         )
-        XCTAssertFalse(second.stderr.contains(" ready"), second.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: otherSocket.file("pellet.sock")))
 
         try pelletctl("health", "--server", first.unixAddress).assertSucceeded()
@@ -96,14 +91,7 @@ final class PelletdDataDirectoryTests: XCTestCase {
             dataDirectory: directory.path,
             arguments: ["--unix-group", "no-such-group-pellet"]
         ).waitForExit(timeout: .seconds(10))
-        XCTAssertFalse(result.wasSignalled)
-        XCTAssertNotEqual(result.status, 0)
-        let lines = result.stderrLines.filter { !$0.isEmpty }
-        XCTAssertEqual(lines.count, 1, result.stderr)
-        XCTAssertTrue(
-            result.stderr.contains("--unix-group: there is no group named no-such-group-pellet"),
-            result.stderr
-        )
-        XCTAssertFalse(result.stderr.contains(" ready"), result.stderr)
+        result.assertRefusedToStart(mentioning: "--unix-group: there is no group named no-such-group-pellet")
+        XCTAssertEqual(result.stderrLines.filter { !$0.isEmpty }.count, 1, result.stderr)
     }
 }
