@@ -21,11 +21,13 @@ public struct Authenticator: Sendable {
     static let keyPrefix = "plt_"
 
     private let store: Store
-    private let adminToken: [UInt8]
+    /// The SHA-256 of the admin token: see ``constantTimeEquals(_:_:)``. Bytes rather than a
+    /// `SHA256.Digest`, which is not Sendable.
+    private let adminTokenDigest: [UInt8]
 
     public init(store: Store, adminToken: String) {
         self.store = store
-        self.adminToken = Array(adminToken.utf8)
+        self.adminTokenDigest = Array(SHA256.hash(data: Array(adminToken.utf8)))
     }
 
     /// The caller behind an API key (the admin token is not looked at).
@@ -61,7 +63,7 @@ public struct Authenticator: Sendable {
         guard !token.isEmpty else {
             throw RPCError(.permissionDenied, "this operation needs the admin token in credentials.admin_token")
         }
-        guard constantTimeEquals(Array(token.utf8), adminToken) else {
+        guard constantTimeEquals(Array(SHA256.hash(data: Array(token.utf8))), adminTokenDigest) else {
             throw RPCError(.permissionDenied, "the admin token is not valid")
         }
     }
@@ -76,14 +78,18 @@ public struct Authenticator: Sendable {
     }
 }
 
-/// Compares in time that depends only on the lengths, so a wrong token's response time does not
-/// reveal how many leading bytes were right.
+/// Compares two SHA-256 digests in time that depends on neither's content.
+///
+/// Tokens are compared by their digests: both are 32 bytes whatever the tokens' lengths, so no
+/// length difference has to be folded into the result (folding it into a byte once let the
+/// token followed by 256 NUL bytes pass), and the time taken reveals neither how many leading
+/// bytes were right nor the token's length.
 func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-    for index in 0..<max(a.count, b.count) {
-        let x = index < a.count ? a[index] : 0
-        let y = index < b.count ? b[index] : 0
-        difference |= x ^ y
+    // Digests of one hash always have the same length; this only guards the loop.
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for index in a.indices {
+        difference |= a[index] ^ b[index]
     }
     return difference == 0
 }

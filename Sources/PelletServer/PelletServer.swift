@@ -18,6 +18,8 @@ public final class PelletServer: Sendable {
         public var shutdownGracePeriod: Duration = .seconds(10)
         /// Mode of the Unix socket file: owner and group may connect.
         public var unixSocketMode: mode_t = 0o660
+        /// Group of the Unix socket (nil: the process's); with the mode, who may connect.
+        public var unixSocketGroup: gid_t?
 
         public init(listen: [BindAddress]) {
             self.listen = listen
@@ -151,6 +153,12 @@ public final class PelletServer: Sendable {
                 let reason = String(cString: strerror(errno))
                 try? await channel.close()
                 throw ServerStartError("cannot set the mode of \(path): \(reason)")
+            }
+            // The owner stays; only the group changes.
+            if let group = configuration.unixSocketGroup, chown(path, uid_t.max, group) != 0 {
+                let reason = String(cString: strerror(errno))
+                try? await channel.close()
+                throw ServerStartError("cannot give \(path) the group \(group): \(reason)")
             }
             return channel
         case .hostname(let host, let port):

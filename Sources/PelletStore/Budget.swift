@@ -56,7 +56,7 @@ public struct BudgetError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Budgets without overspend: per account, the month-to-date spend and the holds of calls in
-/// flight, behind one lock.
+/// flight, behind the lock of the account's stripe.
 ///
 /// A call is admitted only if spend + holds + its estimate fit in the budget, and recording a
 /// call moves its hold into the spend in the same critical section, so no call is ever counted
@@ -66,10 +66,20 @@ public struct BudgetError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// Why loading the persisted total never misses an uncommitted call: every record of an
 /// account passes through here, and the first one for a month (or for the process) loads the
-/// total before counting itself; so when a total is loaded, this process has recorded nothing
-/// for that account and month that the total could lack.
+/// total before counting itself, under the lock of the account's stripe; so when a total is
+/// loaded, this process has recorded nothing for that account and month that the total could
+/// lack.
+///
+/// Every operation is O(1): an account's ledger is a reference its stripe's map holds, changed
+/// in place, so no operation copies the holds of the calls in flight. Accounts are spread over
+/// stripes by a hash of their id (as ``RateLimiter`` does), so event loops serving different
+/// accounts rarely wait for each other, and a slow load of one account's spend holds up only
+/// its stripe.
 final class BudgetLedger: Sendable {
-    private struct Ledger {
+    /// One account's ledger. A class so that the stripe's map holds it by reference and an
+    /// operation changes it in place: a struct would be copied out of the map and back, and
+    /// with it (copy-on-write) the whole `holds` table.
+    private final class Ledger {
         /// The month `spent` is for.
         var month: UInt32
         var spent: UInt64
@@ -77,17 +87,25 @@ final class BudgetLedger: Sendable {
         var reserved: UInt64 = 0
         /// Reservation id → estimate.
         var holds: [UInt64: UInt64] = [:]
+
+        init(month: UInt32, spent: UInt64) {
+            self.month = month
+            self.spent = spent
+        }
     }
 
-    private struct State {
+    private struct Stripe {
         var ledgers: [String: Ledger] = [:]
+        /// Reservation ids are unique per stripe, and an account always maps to the same
+        /// stripe: a reservation settled twice cannot release a later hold of its account, even
+        /// after the ledger was dropped and made again.
         var nextReservationID: UInt64 = 1
         /// The latest month seen; when it changes, ledgers of idle accounts are dropped.
         var currentMonth: UInt32 = 0
     }
 
-    private let state = LockedState(State())
-    /// The persisted month total of an account (its cost), read under the lock.
+    private let stripes: [LockedState<Stripe>]
+    /// The persisted month total of an account (its cost), read under the stripe's lock.
     private let loadSpend: @Sendable (_ accountID: String, _ month: UInt32) throws -> UInt64
     private let clock: @Sendable () -> UInt64
 
@@ -95,39 +113,44 @@ final class BudgetLedger: Sendable {
     static let inFlightRetryMs: UInt64 = 1_000
 
     init(
+        stripes: Int = 16,
         clock: @escaping @Sendable () -> UInt64,
         loadSpend: @escaping @Sendable (_ accountID: String, _ month: UInt32) throws -> UInt64
     ) {
+        self.stripes = (0..<max(1, stripes)).map { _ in LockedState(Stripe()) }
         self.clock = clock
         self.loadSpend = loadSpend
+    }
+
+    private func stripe(_ accountID: String) -> LockedState<Stripe> {
+        stripes[Int(UInt(bitPattern: accountID.hashValue) % UInt(stripes.count))]
     }
 
     func reserve(accountID: String, budgetMicroUSD: UInt64, estimateMicroUSD: UInt64) throws -> Reservation {
         let now = clock()
         let month = UsageCalendar.month(unixMs: now)
-        return try state.withLock { state in
-            try withLedger(accountID, month: month, in: &state) { ledger, state in
-                if budgetMicroUSD > 0 {
-                    let committed = ledger.spent.addingSaturated(ledger.reserved)
-                    guard committed.addingSaturated(estimateMicroUSD) <= budgetMicroUSD else {
-                        let fitsWithoutHolds = ledger.spent.addingSaturated(estimateMicroUSD) <= budgetMicroUSD
-                        let nextMonth = UsageCalendar.startOfMonth(month + 1)
-                        throw BudgetError(
-                            accountID: accountID,
-                            budgetMicroUSD: budgetMicroUSD,
-                            spentMicroUSD: ledger.spent,
-                            reservedMicroUSD: ledger.reserved,
-                            estimateMicroUSD: estimateMicroUSD,
-                            retryAfterMs: fitsWithoutHolds ? Self.inFlightRetryMs : nextMonth.subtractingSaturated(now)
-                        )
-                    }
+        return try stripe(accountID).withLock { stripe in
+            let ledger = try self.ledger(accountID, month: month, in: &stripe)
+            if budgetMicroUSD > 0 {
+                let committed = ledger.spent.addingSaturated(ledger.reserved)
+                guard committed.addingSaturated(estimateMicroUSD) <= budgetMicroUSD else {
+                    let fitsWithoutHolds = ledger.spent.addingSaturated(estimateMicroUSD) <= budgetMicroUSD
+                    let nextMonth = UsageCalendar.startOfMonth(month + 1)
+                    throw BudgetError(
+                        accountID: accountID,
+                        budgetMicroUSD: budgetMicroUSD,
+                        spentMicroUSD: ledger.spent,
+                        reservedMicroUSD: ledger.reserved,
+                        estimateMicroUSD: estimateMicroUSD,
+                        retryAfterMs: fitsWithoutHolds ? Self.inFlightRetryMs : nextMonth.subtractingSaturated(now)
+                    )
                 }
-                let id = state.nextReservationID
-                state.nextReservationID += 1
-                ledger.holds[id] = estimateMicroUSD
-                ledger.reserved = ledger.reserved.addingSaturated(estimateMicroUSD)
-                return Reservation(accountID: accountID, estimateMicroUSD: estimateMicroUSD, id: id)
             }
+            let id = stripe.nextReservationID
+            stripe.nextReservationID += 1
+            ledger.holds[id] = estimateMicroUSD
+            ledger.reserved = ledger.reserved.addingSaturated(estimateMicroUSD)
+            return Reservation(accountID: accountID, estimateMicroUSD: estimateMicroUSD, id: id)
         }
     }
 
@@ -140,16 +163,20 @@ final class BudgetLedger: Sendable {
         settling reservation: Reservation?
     ) throws {
         let month = UsageCalendar.month(unixMs: unixMs)
-        try state.withLock { state in
-            if let reservation {
-                Self.releaseHold(reservation, in: &state)
+        // A reservation is always the same account's (``Metering`` settles an event with the
+        // reservation made for it); a stray one is released under its own stripe's lock.
+        if let reservation, reservation.accountID != accountID {
+            release(reservation)
+        }
+        try stripe(accountID).withLock { stripe in
+            if let reservation, reservation.accountID == accountID {
+                Self.releaseHold(reservation, in: &stripe)
             }
-            try withLedger(accountID, month: month, in: &state) { ledger, _ in
-                // A call stamped in an earlier month than the ledger's is in that month's
-                // persisted total only: budgets look at the current month.
-                if ledger.month == month {
-                    ledger.spent = ledger.spent.addingSaturated(costMicroUSD)
-                }
+            let ledger = try self.ledger(accountID, month: month, in: &stripe)
+            // A call stamped in an earlier month than the ledger's is in that month's
+            // persisted total only: budgets look at the current month.
+            if ledger.month == month {
+                ledger.spent = ledger.spent.addingSaturated(costMicroUSD)
             }
         }
     }
@@ -157,64 +184,56 @@ final class BudgetLedger: Sendable {
     /// Takes back a charge whose commit failed (or that was a duplicate).
     func refund(accountID: String, costMicroUSD: UInt64, unixMs: UInt64) {
         let month = UsageCalendar.month(unixMs: unixMs)
-        state.withLock { state in
-            guard var ledger = state.ledgers[accountID], ledger.month == month else { return }
+        stripe(accountID).withLock { stripe in
+            guard let ledger = stripe.ledgers[accountID], ledger.month == month else { return }
             ledger.spent = ledger.spent.subtractingSaturated(costMicroUSD)
-            state.ledgers[accountID] = ledger
         }
     }
 
     func release(_ reservation: Reservation) {
-        state.withLock { state in Self.releaseHold(reservation, in: &state) }
+        stripe(reservation.accountID).withLock { stripe in Self.releaseHold(reservation, in: &stripe) }
     }
 
     /// The month-to-date spend and the holds, as budgets see them now.
     func standing(accountID: String) throws -> (spentMicroUSD: UInt64, reservedMicroUSD: UInt64) {
         let month = UsageCalendar.month(unixMs: clock())
-        return try state.withLock { state in
-            try withLedger(accountID, month: month, in: &state) { ledger, _ in (ledger.spent, ledger.reserved) }
+        return try stripe(accountID).withLock { stripe in
+            let ledger = try self.ledger(accountID, month: month, in: &stripe)
+            return (ledger.spent, ledger.reserved)
         }
     }
 
     /// Forgets the account (after it was deleted), holds included.
     func forget(accountID: String) {
-        state.withLock { state in state.ledgers[accountID] = nil }
+        stripe(accountID).withLock { stripe in stripe.ledgers[accountID] = nil }
     }
 
-    private static func releaseHold(_ reservation: Reservation, in state: inout State) {
-        guard var ledger = state.ledgers[reservation.accountID],
+    private static func releaseHold(_ reservation: Reservation, in stripe: inout Stripe) {
+        guard let ledger = stripe.ledgers[reservation.accountID],
             let estimate = ledger.holds.removeValue(forKey: reservation.id)
         else { return }
         ledger.reserved = ledger.reserved.subtractingSaturated(estimate)
-        state.ledgers[reservation.accountID] = ledger
     }
 
-    /// Runs `body` on the account's ledger, brought to `month` first: created from the
-    /// persisted total if missing, rolled over (spend reloaded, holds kept) if older.
-    private func withLedger<Result>(
-        _ accountID: String,
-        month: UInt32,
-        in state: inout State,
-        _ body: (inout Ledger, inout State) throws -> Result
-    ) throws -> Result {
-        if month > state.currentMonth {
-            state.currentMonth = month
-            // Idle ledgers of earlier months are dropped: reloading one later is exact (see the
-            // type's comment), and this keeps the map to the accounts active this month.
-            state.ledgers = state.ledgers.filter { $0.value.month >= month || !$0.value.holds.isEmpty }
+    /// The account's ledger, brought to `month` first: created from the persisted total if
+    /// missing, rolled over (spend reloaded, holds kept) if older.
+    private func ledger(_ accountID: String, month: UInt32, in stripe: inout Stripe) throws -> Ledger {
+        if month > stripe.currentMonth {
+            stripe.currentMonth = month
+            // Idle ledgers of earlier months are dropped (once a month per stripe): reloading
+            // one later is exact (see the type's comment), and this keeps the map to the
+            // accounts active this month.
+            stripe.ledgers = stripe.ledgers.filter { $0.value.month >= month || !$0.value.holds.isEmpty }
         }
-        var ledger: Ledger
-        if let existing = state.ledgers[accountID] {
-            ledger = existing
+        if let ledger = stripe.ledgers[accountID] {
             if ledger.month < month {
-                ledger.month = month
                 ledger.spent = try loadSpend(accountID, month)
+                ledger.month = month
             }
-        } else {
-            ledger = Ledger(month: month, spent: try loadSpend(accountID, month))
+            return ledger
         }
-        let result = try body(&ledger, &state)
-        state.ledgers[accountID] = ledger
-        return result
+        let ledger = Ledger(month: month, spent: try loadSpend(accountID, month))
+        stripe.ledgers[accountID] = ledger
+        return ledger
     }
 }

@@ -1,4 +1,5 @@
 import CLMDB
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -36,19 +37,35 @@ final class Environment: @unchecked Sendable {
     /// in the order databases are opened, so reopening these in this order after a swap gives
     /// every ``Database`` value held across the code its old number back.
     private let openedDatabases = LockedState<[Database]>([])
+    /// Held from opening to ``close()``: one user of the data directory at a time. A compaction's
+    /// swap keeps it: it reopens the LMDB environment, not the directory.
+    private let directoryLock: DataDirectoryLock
 
     /// The data file, and the compacted copy written next to it before it replaces it.
     var dataFile: String { path + "/data.mdb" }
     var compactedFile: String { path + "/data.mdb.compact" }
 
     /// Opens (creating if needed) the environment in `configuration.dataDirectory`.
-    init(configuration: StoreConfiguration, maxDatabases: Int) throws {
+    init(configuration: StoreConfiguration, maxDatabases: Int, logger: Logger) throws {
         let path = configuration.dataDirectory
-        try Self.makeDirectory(path)
+        // If opening fails below, the lock is dropped with this local.
+        let directoryLock = try DataDirectory.open(path, logger: logger)
 
         // A copy left by a compaction that crashed before its rename; data.mdb is whole.
         unlink(path + "/data.mdb.compact")
 
+        self.handle = try Self.openHandle(configuration: configuration, maxDatabases: maxDatabases)
+        self.path = path
+        self.configuration = configuration
+        self.maxDatabases = maxDatabases
+        self.directoryLock = directoryLock
+        _ = try? checkReaders()
+    }
+
+    /// Creates and opens an `MDB_env` on the data directory with the configuration's settings:
+    /// for the first open, and again for a compaction's swap.
+    private static func openHandle(configuration: StoreConfiguration, maxDatabases: Int) throws -> OpaquePointer {
+        let path = configuration.dataDirectory
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         guard let env else { throw StoreError(code: ENOMEM, context: "cannot create the LMDB environment") }
@@ -66,7 +83,7 @@ final class Environment: @unchecked Sendable {
             if configuration.durability == .batched {
                 flags |= UInt32(MDB_NOSYNC)
             }
-            let code = mdb_env_open(env, path, flags, 0o644)
+            let code = mdb_env_open(env, path, flags, DataDirectory.fileMode)
             switch code {
             case MDB_SUCCESS:
                 break
@@ -80,11 +97,7 @@ final class Environment: @unchecked Sendable {
             mdb_env_close(env)
             throw error
         }
-        self.handle = env
-        self.path = path
-        self.configuration = configuration
-        self.maxDatabases = maxDatabases
-        _ = try? checkReaders()
+        return env
     }
 
     /// Reclaims reader slots left by processes that died; returns how many were cleared.
@@ -104,6 +117,14 @@ final class Environment: @unchecked Sendable {
     /// LMDB requires that no other transaction in the process opens a database at the same
     /// time; callers guarantee it (the store's initializer, or the writer thread).
     func openDatabase(named name: String) throws -> Database {
+        let database = try reopen(name)
+        recordOpened(database)
+        return database
+    }
+
+    /// Opens a named database in a transaction of its own without noting it for compaction
+    /// (which calls it to reopen the noted ones).
+    private func reopen(_ name: String) throws -> Database {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(handle, nil, 0, &txn), "cannot begin a transaction to open table \(name)")
         guard let txn else { throw StoreError(code: EINVAL, context: "cannot open table \(name)") }
@@ -115,7 +136,6 @@ final class Environment: @unchecked Sendable {
             throw error
         }
         try check(mdb_txn_commit(txn), "cannot create table \(name)")
-        recordOpened(database)
         return database
     }
 
@@ -135,6 +155,7 @@ final class Environment: @unchecked Sendable {
     /// Closes the environment. Only ``Store/close()`` calls it, once, after all use has ended.
     func close() {
         mdb_env_close(handle)
+        directoryLock.release()
     }
 
     /// Puts the fsynced compacted copy at `compacted` in use in place of data.mdb: renames it over
@@ -154,11 +175,9 @@ final class Environment: @unchecked Sendable {
         do {
             try syncDirectory(path)
             mdb_env_close(handle)
-            // A second instance only to reuse the opening code; its handle is adopted below and
-            // it is never closed itself.
-            let reopened = try Environment(configuration: configuration, maxDatabases: maxDatabases)
+            handle = try Self.openHandle(configuration: configuration, maxDatabases: maxDatabases)
             for database in openedDatabases.withLock({ $0 }) {
-                let again = try reopened.openDatabase(named: database.name)
+                let again = try reopen(database.name)
                 guard again.handle == database.handle else {
                     throw StoreError(
                         kind: .dataCorrupted,
@@ -166,35 +185,12 @@ final class Environment: @unchecked Sendable {
                     )
                 }
             }
-            handle = reopened.handle
         } catch {
             fatalError("cannot reopen the store on the compacted \(dataFile): \(error); the file is complete, restart")
         }
     }
-
-    /// `mkdir -p` that reports the failing path's errno, so the operator reads
-    /// "cannot open the data directory /x: permission denied" rather than a Foundation error.
-    private static func makeDirectory(_ path: String) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
-            guard access(path, W_OK | X_OK) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
-            return
-        }
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for component in path.split(separator: "/") {
-            prefix += component
-            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw StoreError.dataDirectory(path, errno: errno)
-            }
-            prefix += "/"
-        }
-        // An existing component that is a regular file makes mkdir report EEXIST; the final
-        // check catches it (and any other reason the directory is unusable).
-        guard stat(path, &info) == 0 else { throw StoreError.dataDirectory(path, errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFDIR else { throw StoreError.dataDirectory(path, errno: ENOTDIR) }
-    }
 }
+
 
 /// fsync(2) of a directory, so that a rename in it survives a power loss. (A free function: in
 /// the class, `close` would name ``Environment/close()``.)

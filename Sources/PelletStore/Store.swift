@@ -57,7 +57,11 @@ public final class Store: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        let environment = try Environment(configuration: configuration, maxDatabases: Self.maximumDatabases)
+        let environment = try Environment(
+            configuration: configuration,
+            maxDatabases: Self.maximumDatabases,
+            logger: logger
+        )
         do {
             // Opened here, before the writer thread exists, so no other transaction can race
             // the `mdb_dbi_open` calls.

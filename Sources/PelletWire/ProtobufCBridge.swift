@@ -41,6 +41,15 @@ func bridgeDecode<M: CBridgedMessage>(
         throw MessageDecodingError(messageType: String(describing: M.self).replacingPayloadName())
     }
     defer { M.freeUnpacked(unpacked) }
+    // protobuf-c would hand a string with a NUL byte over cut short: refuse it instead. Checked
+    // after unpacking, so the walk only ever sees a well-formed payload.
+    let base = UnsafeRawPointer(unpacked).assumingMemoryBound(to: ProtobufCMessage.self)
+    if let field = StringFieldCheck.fieldWithNulByte(in: bytes, descriptor: base.pointee.descriptor) {
+        throw MessageDecodingError(
+            messageType: String(describing: M.self).replacingPayloadName(),
+            detail: "\(field) contains a NUL byte"
+        )
+    }
     return try M(cMessage: unpacked)
 }
 

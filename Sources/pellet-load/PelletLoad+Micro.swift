@@ -13,7 +13,8 @@ extension PelletLoad {
                 router.route.<prompt> and router.classify.<prompt>; \
                 store.group-commit.<mode>/N (one 64-byte put) and metering.record.<mode>/N (one \
                 Complete call's metering event) for mode full and batched with N = 1, 16, 256 \
-                concurrent writers (one run of about a second each). ns/op is the median of --runs runs of about 200 ms; p50 and \
+                concurrent writers (one run of about a second each); budget.reserve-settle/holds=N \
+                (Metering.reserve + release with N = 1 and 10000 holds outstanding on the account). ns/op is the median of --runs runs of about 200 ms; p50 and \
                 p99 time single ops (each sample includes one clock read); allocs/op counts the \
                 process's calls to malloc and its relatives, all threads, in a separate pass.
                 """
@@ -52,6 +53,7 @@ extension PelletLoad {
         func run() async throws {
             let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all() + RouterBenchmarks.all()
             let allNames = wireBenchmarks.map(\.name) + AuthBenchmarks.names + GroupCommitBenchmarks.names
+                + BudgetBenchmarks.names
             let selected = allNames.filter { filter.map($0.contains) ?? true }
             guard !selected.isEmpty else {
                 throw ValidationError(
@@ -122,7 +124,16 @@ extension PelletLoad {
                     progress: progress
                 )
             }
-            if !report.setup.isEmpty || !groupCommitNames.isEmpty {
+            let budgetNames = BudgetBenchmarks.names.filter(selected.contains)
+            if !budgetNames.isEmpty {
+                report.results += try await BudgetBenchmarks.run(
+                    names: budgetNames,
+                    directory: try directory.newSubdirectory("budget"),
+                    runner: runner,
+                    progress: progress
+                )
+            }
+            if !report.setup.isEmpty || !groupCommitNames.isEmpty || !budgetNames.isEmpty {
                 report.setup.append(
                     "stores in \(directory.path)\(directory.isTemporary ? " (removed afterwards)" : "")")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PelletStore
 
 /// The admin token: from PELLET_ADMIN_TOKEN, else --admin-token-file, else
 /// `<data-dir>/admin.token`, generated (mode 0600) on first start.
@@ -13,6 +14,12 @@ enum AdminToken {
         }
         let path = (dataDirectory as NSString).appendingPathComponent("admin.token")
         if FileManager.default.fileExists(atPath: path) {
+            // pelletd owns this file (not one given with --admin-token-file): keep it private.
+            do {
+                try DataDirectory.tighten(path, to: DataDirectory.fileMode, logger: logger)
+            } catch {
+                throw StartupFailure("\(error)")
+            }
             return try read(path)
         }
         let token = "padm_" + randomBase62(count: 43)

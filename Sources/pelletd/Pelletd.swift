@@ -24,6 +24,14 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "Unix socket path (default: <data-dir>/pellet.sock); 'off' disables it.")
     var unix: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Group of the Unix socket (mode 0660: the owner and this group may connect); default: pelletd's group.",
+            valueName: "name"
+        )
+    )
+    var unixGroup: String?
+
     @Option(help: "TCP address HOST:PORT to listen on; 'off' disables it.")
     var tcp = "127.0.0.1:7400"
 
@@ -144,8 +152,10 @@ struct Pelletd: AsyncParsableCommand {
         raiseFileDescriptorLimit(logger: logger)
 
         let router = try Router(catalogue: loadCatalogue())
+        let socketGroup = try unixGroup.map(Self.groupID)
         try createDataDirectory()
-        let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
+        // The store first: it takes the data directory's lock, so a second pelletd on the same
+        // directory stops here, before it touches anything in it.
         let store: Store
         do {
             store = try Store(
@@ -161,6 +171,7 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot open the store: \(error)")
         }
         defer { store.close() }
+        let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
         let metering: Metering
         do {
             metering = try await store.openMetering(retentionDays: retentionDays)
@@ -203,6 +214,7 @@ struct Pelletd: AsyncParsableCommand {
         configuration.defaultTimeout = .milliseconds(defaultTimeoutMs)
         configuration.maxCallsInFlightPerConnection = maxCallsPerConnection
         configuration.shutdownGracePeriod = .milliseconds(shutdownGraceMs)
+        configuration.unixSocketGroup = socketGroup
 
         let server = PelletServer(
             configuration: configuration,
@@ -298,7 +310,12 @@ struct Pelletd: AsyncParsableCommand {
 
     private func createDataDirectory() throws {
         do {
-            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            // Private from the start (the store tightens an existing one).
+            try FileManager.default.createDirectory(
+                atPath: dataDir,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: Int(DataDirectory.directoryMode)]
+            )
         } catch {
             let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
             let reason = underlying.map { String(cString: strerror(Int32($0.code))) }
@@ -307,6 +324,14 @@ struct Pelletd: AsyncParsableCommand {
         guard access(dataDir, W_OK) == 0 else {
             throw StartupFailure("the data directory \(dataDir) is not writable: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The id of the group `name`, for `--unix-group`.
+    private static func groupID(_ name: String) throws -> gid_t {
+        guard let entry = getgrnam(name) else {
+            throw StartupFailure("--unix-group: there is no group named \(name)")
+        }
+        return entry.pointee.gr_gid
     }
 
     private func parseTCP(_ text: String) throws -> (String, Int) {

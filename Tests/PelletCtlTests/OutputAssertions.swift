@@ -49,4 +49,13 @@ extension ProcessResult {
         XCTAssertEqual(status, 0, "stderr: \(stderr)", file: file, line: line)
         XCTAssertEqual(stderr, "", file: file, line: line)
     }
+
+    /// Asserts a refusal to start: a non-zero exit of its own (not a signal), stderr holding
+    /// `message`, and no "ready" line.
+    func assertRefusedToStart(mentioning message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertFalse(wasSignalled, "killed by signal \(status)", file: file, line: line)
+        XCTAssertNotEqual(status, 0, file: file, line: line)
+        XCTAssertTrue(stderr.contains(message), stderr, file: file, line: line)
+        XCTAssertFalse(stderr.contains(" ready"), stderr, file: file, line: line)
+    }
 }

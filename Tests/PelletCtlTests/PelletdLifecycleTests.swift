@@ -30,10 +30,7 @@ final class PelletdLifecycleTests: XCTestCase {
             dataDirectory: otherDirectory.path,
             arguments: ["--unix", socketPath]
         ).waitForExit(timeout: .seconds(10))
-        XCTAssertFalse(second.wasSignalled)
-        XCTAssertNotEqual(second.status, 0)
-        XCTAssertTrue(second.stderr.contains("already listening on \(socketPath)"), second.stderr)
-        XCTAssertFalse(second.stderr.contains(" ready"), second.stderr)
+        second.assertRefusedToStart(mentioning: "already listening on \(socketPath)")
 
         // The refused server removed nothing: the first still answers on its socket.
         XCTAssertTrue(FileManager.default.fileExists(atPath: socketPath))
@@ -51,9 +48,7 @@ final class PelletdLifecycleTests: XCTestCase {
             dataDirectory: otherDirectory.path,
             arguments: ["--tcp", "127.0.0.1:\(port)"]
         ).waitForExit(timeout: .seconds(10))
-        XCTAssertFalse(second.wasSignalled)
-        XCTAssertNotEqual(second.status, 0)
-        XCTAssertTrue(second.stderr.contains("cannot listen"), second.stderr)
+        second.assertRefusedToStart(mentioning: "cannot listen")
         XCTAssertTrue(second.stderr.contains("in use"), second.stderr)
 
         try pelletctl("health", "--server", first.tcpAddress).assertSucceeded()

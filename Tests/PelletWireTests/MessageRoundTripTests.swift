@@ -112,13 +112,14 @@ final class MessageRoundTripTests: XCTestCase {
 
     // MARK: - Known limits of the protobuf-c bridge, pinned so that a change is noticed
 
-    func testTextAfterAnEmbeddedNULIsDropped() throws {
-        // protobuf-c holds `string` fields as C strings (CArena.cString says so): a U+0000 ends
-        // the text. Pinned here so that lifting the limit updates Protos/PROTOCOL.md too.
+    func testTextAfterAnEmbeddedNULIsNotSentAndAnIncomingNULIsRefused() throws {
+        // protobuf-c holds `string` fields as C strings (CArena.cString says so): on the way out
+        // a U+0000 ends the text. Pinned here so that lifting the limit updates
+        // Protos/PROTOCOL.md too.
         let decoded = try ChatMessage(decoding: ChatMessage(role: "user", content: "before\u{0}after").encodedBytes())
         XCTAssertEqual(decoded.content, "before")
-        // Incoming bytes after a NUL are dropped the same way, without an error.
-        XCTAssertEqual(try ChatMessage(decoding: [0x12, 0x03, 0x61, 0x00, 0x62]).content, "a")
+        // Incoming, the text would be cut the same way: it is refused instead (NulByteTests).
+        XCTAssertThrowsError(try ChatMessage(decoding: [0x12, 0x03, 0x61, 0x00, 0x62]))
     }
 
     func testInvalidUTF8IsRepairedNotRejected() throws {
