@@ -33,29 +33,15 @@ final class CompleteKillTests: XCTestCase {
     }
 
     func testAcknowledgedCompletionsSurviveKill9() async throws {
-        var mocks: [MockServer] = []
-        var providerArguments: [String] = []
-        for name in ["together", "fireworks", "groq"] {
-            var configuration = MockConfiguration()
-            configuration.name = name
-            configuration.threads = 1
-            // A little service time, so that calls are still in flight when the kill comes.
-            configuration.behavior.latencyMs = 20
-            configuration.behavior.completionTokens = 6
-            let mock = try await MockServer.start(configuration)
-            mocks.append(mock)
-            providerArguments += ["--provider-url", "\(name)=\(mock.baseURL)"]
-        }
-        defer {
-            let stopping = mocks
-            Task { for mock in stopping { try? await mock.shutdown() } }
-        }
+        // A little service time, so that calls are still in flight when the kill comes.
+        var behavior = MockBehavior()
+        behavior.latencyMs = 20
+        behavior.completionTokens = 6
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
         let directory = try TemporaryDirectory(prefix: "complete-kill")
-        let arguments = providerArguments + ["--durability", "full"]
-        let environment = [
-            "PELLET_ADMIN_TOKEN": adminToken, "TOGETHER_API_KEY": "mock", "FIREWORKS_API_KEY": "mock",
-            "GROQ_API_KEY": "mock",
-        ]
+        let arguments = mocks.arguments + ["--durability", "full"]
+        let environment = MockProviders.environment(adminToken: adminToken)
 
         let pelletd = try PelletdProcess.start(
             dataDirectory: directory.path, arguments: arguments, environment: environment)

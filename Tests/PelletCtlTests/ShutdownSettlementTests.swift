@@ -21,28 +21,15 @@ final class ShutdownSettlementTests: XCTestCase {
     }
 
     func testSIGTERMWithStreamsInFlightRecordsEveryCallThatStarted() async throws {
-        var mocks: [MockServer] = []
-        var arguments = ["--shutdown-grace-ms", "0"]
-        for name in ["together", "fireworks", "groq"] {
-            var configuration = MockConfiguration()
-            configuration.name = name
-            configuration.threads = 1
-            // Slow streams: 1,000 pieces at 20 a second, so every one is still going at the signal.
-            configuration.behavior.completionTokens = 1_000
-            configuration.behavior.tokensPerSecond = 20
-            let mock = try await MockServer.start(configuration)
-            mocks.append(mock)
-            arguments += ["--provider-url", "\(name)=\(mock.baseURL)"]
-        }
-        defer {
-            let stopping = mocks
-            Task { for mock in stopping { try? await mock.shutdown() } }
-        }
+        // Slow streams: 1,000 pieces at 20 a second, so every one is still going at the signal.
+        var behavior = MockBehavior()
+        behavior.completionTokens = 1_000
+        behavior.tokensPerSecond = 20
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
+        let arguments = mocks.arguments + ["--shutdown-grace-ms", "0"]
         let directory = try TemporaryDirectory(prefix: "shutdown-settlement")
-        let environment = [
-            "PELLET_ADMIN_TOKEN": adminToken, "TOGETHER_API_KEY": "mock", "FIREWORKS_API_KEY": "mock",
-            "GROQ_API_KEY": "mock",
-        ]
+        let environment = MockProviders.environment(adminToken: adminToken)
         let pelletd = try PelletdProcess.start(
             dataDirectory: directory.path, arguments: arguments, environment: environment)
         let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
