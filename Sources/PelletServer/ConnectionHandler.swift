@@ -19,6 +19,10 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// A call that was not answered synchronously: what is needed to end it early.
     private struct PendingCall {
+        /// Which call this is: a stream id is free again once its call was answered (by a CANCEL
+        /// or a deadline, while its work still runs), so the id alone cannot tell an old call's
+        /// late completion or MESSAGE from those of the new call that reused the id.
+        let serial: UInt64
         let cancellation: CallCancellation
         let deadlineTimer: Scheduled<Void>
         let endsWithEnd: Bool
@@ -30,6 +34,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let metrics: ServerMetrics
     private let logger: Logger
     private var pending: [UInt32: PendingCall] = [:]
+    private var nextCallSerial: UInt64 = 0
     private var context: ChannelHandlerContext?
     private var readInProgress = false
     private var flushPending = false
@@ -133,6 +138,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let deadline = NIODeadline.now() + timeout
         let cancellation = CallCancellation()
         let loop = context.eventLoop
+        nextCallSerial += 1
+        let serial = nextCallSerial
         let callContext = CallContext(
             method: method,
             stream: stream,
@@ -140,7 +147,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             deadline: deadline,
             eventLoop: loop,
             cancellation: cancellation,
-            streamWriter: endsWithEnd ? StreamWriter(handler: NIOLoopBound(self, eventLoop: loop)) : nil
+            streamWriter: endsWithEnd ? StreamWriter(handler: NIOLoopBound(self, eventLoop: loop), serial: serial) : nil
         )
 
         switch service.handle(payload, context: callContext) {
@@ -151,25 +158,33 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .pending(let future):
             let bound = NIOLoopBound(self, eventLoop: loop)
             let timer = loop.scheduleTask(deadline: deadline) {
-                bound.value.endEarly(stream: stream, reason: RPCError(.deadlineExceeded, "the call did not finish within its \(timeout.prettyMilliseconds) deadline"))
+                bound.value.endEarly(stream: stream, serial: serial, reason: RPCError(.deadlineExceeded, "the call did not finish within its \(timeout.prettyMilliseconds) deadline"))
             }
-            pending[stream] = PendingCall(cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd)
+            pending[stream] = PendingCall(serial: serial, cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd)
             future.hop(to: loop).whenComplete { result in
-                bound.value.completePending(stream: stream, result: result)
+                bound.value.completePending(stream: stream, serial: serial, result: result)
             }
         }
     }
 
-    private func completePending(stream: UInt32, result: Result<any WireMessage, any Error>) {
-        // Already answered by a deadline, a CANCEL or a disconnect: the late result is dropped.
-        guard let call = pending.removeValue(forKey: stream) else { return }
+    /// Removes the pending call on `stream` if it is the call `serial` (nil: whichever it is).
+    private func removePending(stream: UInt32, serial: UInt64?) -> PendingCall? {
+        guard let call = pending[stream], serial == nil || call.serial == serial else { return nil }
+        pending[stream] = nil
+        return call
+    }
+
+    private func completePending(stream: UInt32, serial: UInt64, result: Result<any WireMessage, any Error>) {
+        // Already answered by a deadline, a CANCEL or a disconnect (the id may even carry a new
+        // call by now): the late result is dropped.
+        guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         finish(stream: stream, endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
     }
 
-    /// Ends a pending call before its service answered (CANCEL or deadline).
-    private func endEarly(stream: UInt32, reason: RPCError) {
-        guard let call = pending.removeValue(forKey: stream) else { return }
+    /// Ends a pending call before its service answered (CANCEL, or the deadline of call `serial`).
+    private func endEarly(stream: UInt32, serial: UInt64? = nil, reason: RPCError) {
+        guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         call.cancellation.cancel(reason)
         finish(stream: stream, endsWithEnd: call.endsWithEnd, result: .failure(reason))
@@ -189,9 +204,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         return RPCError(.internal, "internal error; the server log has the details")
     }
 
-    /// A streamed reply's MESSAGE frame, written only while the call is still pending.
-    func sendStreamMessage(_ message: some WireMessage, stream: UInt32) {
-        guard pending[stream] != nil, let context else { return }
+    /// A streamed reply's MESSAGE frame, written only while call `serial` is still pending.
+    func sendStreamMessage(_ message: some WireMessage, stream: UInt32, serial: UInt64) {
+        guard pending[stream]?.serial == serial, let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
         write(buffer)
@@ -262,17 +277,21 @@ final class ConnectionHandler: ChannelInboundHandler {
 /// Lets a service send MESSAGE frames from any thread: each send hops to the connection's loop.
 final class StreamWriter: Sendable {
     private let handler: NIOLoopBound<ConnectionHandler>
+    /// The call's serial on its connection: its frames never reach a later call on the same id.
+    private let serial: UInt64
 
-    init(handler: NIOLoopBound<ConnectionHandler>) {
+    init(handler: NIOLoopBound<ConnectionHandler>, serial: UInt64) {
         self.handler = handler
+        self.serial = serial
     }
 
     func send(_ message: some WireMessage, stream: UInt32) {
         let handler = self.handler
+        let serial = self.serial
         if handler.eventLoop.inEventLoop {
-            handler.value.sendStreamMessage(message, stream: stream)
+            handler.value.sendStreamMessage(message, stream: stream, serial: serial)
         } else {
-            handler.eventLoop.execute { handler.value.sendStreamMessage(message, stream: stream) }
+            handler.eventLoop.execute { handler.value.sendStreamMessage(message, stream: stream, serial: serial) }
         }
     }
 }
