@@ -15,13 +15,22 @@ final class ConnectionHandler: ChannelInboundHandler {
     struct Settings {
         var defaultTimeout: TimeAmount
         var limits: ConnectionStateMachine.Limits
+        /// After a GOAWAY, the longest wait for the client to take the bytes still unsent before
+        /// the connection is closed anyway: a client that does not read must not keep it open.
+        var closeGrace: TimeAmount = .seconds(5)
     }
 
     /// A call that was not answered synchronously: what is needed to end it early.
     private struct PendingCall {
+        /// Which call this is: a stream id is free again once its call was answered (by a CANCEL
+        /// or a deadline, while its work still runs), so the id alone cannot tell an old call's
+        /// late completion or MESSAGE from those of the new call that reused the id.
+        let serial: UInt64
         let cancellation: CallCancellation
         let deadlineTimer: Scheduled<Void>
         let endsWithEnd: Bool
+        /// Streamed calls: told when the client stops and starts reading again.
+        let streamWriter: StreamWriter?
     }
 
     private var machine: ConnectionStateMachine
@@ -30,24 +39,32 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let metrics: ServerMetrics
     private let logger: Logger
     private var pending: [UInt32: PendingCall] = [:]
+    private var nextCallSerial: UInt64 = 0
     private var context: ChannelHandlerContext?
     private var readInProgress = false
     private var flushPending = false
+    /// The one timer of the connection's timeouts (handshake, partial frame, idle), and when it
+    /// fires. It is not moved when the deadline moves later: it checks again when it fires.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
 
     init(services: ServiceTable, settings: Settings, metrics: ServerMetrics, logger: Logger) {
         self.services = services
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
-        self.machine = ConnectionStateMachine(limits: settings.limits)
+        self.machine = ConnectionStateMachine(limits: settings.limits, now: .now())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         metrics.connectionOpened()
+        armTimer()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
         self.context = nil
     }
 
@@ -58,6 +75,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .preface:
             machine.receivedPreface()
+            armTimer()
             var buffer = context.channel.allocator.buffer(capacity: Preface.bytes.count)
             buffer.writeBytes(Preface.bytes)
             write(buffer)
@@ -68,6 +86,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         readInProgress = false
+        // Once per read rather than per frame: the idle timeout needs no finer clock.
+        machine.receivedBytes(now: .now())
         if flushPending {
             flushPending = false
             context.flush()
@@ -75,10 +95,26 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Backpressure: a client that sends calls but does not read the replies stops being read
-    /// from, so its unsent replies cannot grow without bound.
+    /// from, and its streamed calls pause their provider transfers, so its unsent replies cannot
+    /// grow without bound.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        context.channel.setOption(.autoRead, value: context.channel.isWritable).whenFailure { _ in }
+        let writable = context.channel.isWritable
+        context.channel.setOption(.autoRead, value: writable).whenFailure { _ in }
+        machine.readsPaused(!writable, now: .now())
+        armTimer()
+        for call in pending.values {
+            call.streamWriter?.writabilityChanged(writable)
+        }
         context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is PartialFrameStarted {
+            machine.partialFrameStarted(now: .now())
+            armTimer()
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -93,6 +129,8 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         machine.closed()
+        timer?.cancel()
+        timer = nil
         let reason = RPCError(.cancelled, "the client closed the connection")
         for (_, call) in pending {
             call.deadlineTimer.cancel()
@@ -133,6 +171,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         let deadline = NIODeadline.now() + timeout
         let cancellation = CallCancellation()
         let loop = context.eventLoop
+        nextCallSerial += 1
+        let serial = nextCallSerial
+        let streamWriter = endsWithEnd ? StreamWriter(handler: NIOLoopBound(self, eventLoop: loop), serial: serial) : nil
         let callContext = CallContext(
             method: method,
             stream: stream,
@@ -140,7 +181,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             deadline: deadline,
             eventLoop: loop,
             cancellation: cancellation,
-            streamWriter: endsWithEnd ? StreamWriter(handler: NIOLoopBound(self, eventLoop: loop)) : nil
+            streamWriter: streamWriter
         )
 
         switch service.handle(payload, context: callContext) {
@@ -151,25 +192,35 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .pending(let future):
             let bound = NIOLoopBound(self, eventLoop: loop)
             let timer = loop.scheduleTask(deadline: deadline) {
-                bound.value.endEarly(stream: stream, reason: RPCError(.deadlineExceeded, "the call did not finish within its \(timeout.prettyMilliseconds) deadline"))
+                bound.value.endEarly(stream: stream, serial: serial, reason: RPCError(.deadlineExceeded, "the call did not finish within its \(timeout.prettyMilliseconds) deadline"))
             }
-            pending[stream] = PendingCall(cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd)
+            pending[stream] = PendingCall(
+                serial: serial, cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd,
+                streamWriter: streamWriter)
             future.hop(to: loop).whenComplete { result in
-                bound.value.completePending(stream: stream, result: result)
+                bound.value.completePending(stream: stream, serial: serial, result: result)
             }
         }
     }
 
-    private func completePending(stream: UInt32, result: Result<any WireMessage, any Error>) {
-        // Already answered by a deadline, a CANCEL or a disconnect: the late result is dropped.
-        guard let call = pending.removeValue(forKey: stream) else { return }
+    /// Removes the pending call on `stream` if it is the call `serial` (nil: whichever it is).
+    private func removePending(stream: UInt32, serial: UInt64?) -> PendingCall? {
+        guard let call = pending[stream], serial == nil || call.serial == serial else { return nil }
+        pending[stream] = nil
+        return call
+    }
+
+    private func completePending(stream: UInt32, serial: UInt64, result: Result<any WireMessage, any Error>) {
+        // Already answered by a deadline, a CANCEL or a disconnect (the id may even carry a new
+        // call by now): the late result is dropped.
+        guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         finish(stream: stream, endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
     }
 
-    /// Ends a pending call before its service answered (CANCEL or deadline).
-    private func endEarly(stream: UInt32, reason: RPCError) {
-        guard let call = pending.removeValue(forKey: stream) else { return }
+    /// Ends a pending call before its service answered (CANCEL, or the deadline of call `serial`).
+    private func endEarly(stream: UInt32, serial: UInt64? = nil, reason: RPCError) {
+        guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         call.cancellation.cancel(reason)
         finish(stream: stream, endsWithEnd: call.endsWithEnd, result: .failure(reason))
@@ -178,8 +229,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func finish(stream: UInt32, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>) {
         metrics.callFinished()
         writeReply(stream: stream, endsWithEnd: endsWithEnd, result: result)
-        if machine.callFinished(stream: stream) {
+        if machine.callFinished(stream: stream, now: .now()) {
             closeAfterFlush()
+        } else {
+            armTimer()
         }
     }
 
@@ -189,12 +242,44 @@ final class ConnectionHandler: ChannelInboundHandler {
         return RPCError(.internal, "internal error; the server log has the details")
     }
 
-    /// A streamed reply's MESSAGE frame, written only while the call is still pending.
-    func sendStreamMessage(_ message: some WireMessage, stream: UInt32) {
-        guard pending[stream] != nil, let context else { return }
+    /// A streamed reply's MESSAGE frame, written only while call `serial` is still pending.
+    func sendStreamMessage(_ message: some WireMessage, stream: UInt32, serial: UInt64) {
+        guard pending[stream]?.serial == serial, let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
         write(buffer)
+    }
+
+    /// Whether the client takes its replies as fast as they come (see `channelWritabilityChanged`).
+    var isWritable: Bool { context?.channel.isWritable ?? true }
+
+    // MARK: Timeouts
+
+    /// Makes sure a timer fires no later than the machine's next deadline.
+    private func armTimer() {
+        guard let context, let deadline = machine.nextDeadline else { return }
+        if let timerDeadline, timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            timerDeadline = nil
+            timerFired()
+        }
+    }
+
+    private func timerFired() {
+        guard let context else { return }
+        switch machine.timerFired(now: .now()) {
+        case .none:
+            armTimer()
+        case .close(let error, let lastStream):
+            logger.debug("closing connection", metadata: ["reason": "\(error)"])
+            writeGoAway(RPCError(error.status, error.message), lastStream: lastStream, context: context)
+            flushPending = false
+            context.flush()
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Shutdown
@@ -253,7 +338,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         flushPending = false
         // Close only once everything written so far (replies, GOAWAY) has reached the socket.
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let forced = context.eventLoop.scheduleTask(in: settings.closeGrace) {
+            boundContext.value.close(promise: nil)
+        }
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            forced.cancel()
             boundContext.value.close(promise: nil)
         }
     }
@@ -262,17 +351,35 @@ final class ConnectionHandler: ChannelInboundHandler {
 /// Lets a service send MESSAGE frames from any thread: each send hops to the connection's loop.
 final class StreamWriter: Sendable {
     private let handler: NIOLoopBound<ConnectionHandler>
+    /// The call's serial on its connection: its frames never reach a later call on the same id.
+    private let serial: UInt64
 
-    init(handler: NIOLoopBound<ConnectionHandler>) {
+    init(handler: NIOLoopBound<ConnectionHandler>, serial: UInt64) {
         self.handler = handler
+        self.serial = serial
+        self.writabilityHandler = NIOLoopBoundBox(nil, eventLoop: handler.eventLoop)
     }
+
+    /// Runs on the event loop; at once with false if the client is already not reading.
+    func onWritabilityChange(_ body: @escaping (Bool) -> Void) {
+        writabilityHandler.value = body
+        if !handler.value.isWritable { body(false) }
+    }
+
+    func writabilityChanged(_ writable: Bool) {
+        writabilityHandler.value?(writable)
+    }
+
+    /// Set by the service (`CallContext.onWritabilityChange`) on the event loop.
+    private let writabilityHandler: NIOLoopBoundBox<((Bool) -> Void)?>
 
     func send(_ message: some WireMessage, stream: UInt32) {
         let handler = self.handler
+        let serial = self.serial
         if handler.eventLoop.inEventLoop {
-            handler.value.sendStreamMessage(message, stream: stream)
+            handler.value.sendStreamMessage(message, stream: stream, serial: serial)
         } else {
-            handler.eventLoop.execute { handler.value.sendStreamMessage(message, stream: stream) }
+            handler.eventLoop.execute { handler.value.sendStreamMessage(message, stream: stream, serial: serial) }
         }
     }
 }

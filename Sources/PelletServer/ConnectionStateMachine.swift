@@ -1,13 +1,22 @@
+import NIOCore
 import PelletWire
 
 /// The protocol rules of one connection, as a value type: which calls are in flight, the limits,
-/// PING/PONG, CANCEL and GOAWAY. It performs no I/O; it returns what the connection must do, so
-/// that every rule is unit-tested without a socket.
+/// PING/PONG, CANCEL, GOAWAY and the connection's timeouts. It performs no I/O and reads no clock
+/// (the time comes with each event); it returns what the connection must do, so that every rule
+/// is unit-tested without a socket.
 struct ConnectionStateMachine {
     struct Limits {
         var maxCallsInFlight: Int = 1024
         /// Suggested wait before a caller that hit `maxCallsInFlight` tries again.
         var retryAfterMsWhenFull: UInt32 = 50
+        /// The preface, and each frame once its first byte is in, must be complete within this
+        /// (nil: no limit): a client cannot hold a connection, or a partial frame's buffer, by
+        /// sending part of it and nothing more.
+        var handshakeTimeout: TimeAmount?
+        /// A connection with no call in flight that sends nothing for this long is closed (nil:
+        /// never).
+        var idleTimeout: TimeAmount?
     }
 
     private enum Phase: Equatable {
@@ -31,6 +40,13 @@ struct ConnectionStateMachine {
         case connectionError(ConnectionError, lastStream: UInt32)
     }
 
+    enum TimerAction: Equatable {
+        case none
+        /// Send GOAWAY with this error and close at once, without waiting for the client to
+        /// read it: a client that stalls may not read either.
+        case close(ConnectionError, lastStream: UInt32)
+    }
+
     enum ShutdownAction: Equatable {
         case sendGoAway(lastStream: UInt32, closeNow: Bool)
         case none
@@ -41,18 +57,77 @@ struct ConnectionStateMachine {
     private(set) var callsInFlight: Set<UInt32> = []
     /// The highest stream id accepted so far: a GOAWAY tells the client which calls will finish.
     private(set) var lastAcceptedStream: UInt32 = 0
+    /// Since when the preface or a frame has been partly received; nil when nothing is partial.
+    private var partialSince: NIODeadline?
+    /// When the client last sent bytes.
+    private var lastActivity: NIODeadline
+    /// Reading is paused (the client does not read its replies): bytes that wait in the socket
+    /// are then not the client's delay, so the handshake timeout does not run.
+    private var readsPaused = false
 
-    init(limits: Limits = Limits()) {
+    /// `now`: when the connection was accepted; the preface is due within the handshake timeout.
+    init(limits: Limits = Limits(), now: NIODeadline = .now()) {
         self.limits = limits
+        self.partialSince = now
+        self.lastActivity = now
     }
 
     var isDraining: Bool { phase == .draining }
 
     mutating func receivedPreface() {
+        partialSince = nil
         if phase == .awaitingPreface { phase = .active }
     }
 
+    /// Bytes came in (once per read, not per frame).
+    mutating func receivedBytes(now: NIODeadline) {
+        lastActivity = now
+    }
+
+    /// The decoder holds the start of a frame that is not complete yet.
+    mutating func partialFrameStarted(now: NIODeadline) {
+        if partialSince == nil { partialSince = now }
+    }
+
+    /// Reading stopped (true) or resumed (false) for backpressure.
+    mutating func readsPaused(_ paused: Bool, now: NIODeadline) {
+        guard paused != readsPaused else { return }
+        readsPaused = paused
+        // The wait for the rest of a frame starts again once the bytes can be read.
+        if !paused, partialSince != nil { partialSince = now }
+    }
+
+    /// When `timerFired` has something to do, at the earliest; nil: no timeout applies now.
+    /// Activity only moves deadlines later, so a timer set for an earlier deadline just checks
+    /// again when it fires.
+    var nextDeadline: NIODeadline? {
+        guard phase != .closed else { return nil }
+        if let partialSince {
+            guard let timeout = limits.handshakeTimeout, !readsPaused else { return nil }
+            return partialSince + timeout
+        }
+        guard phase == .active, callsInFlight.isEmpty, let timeout = limits.idleTimeout else { return nil }
+        return lastActivity + timeout
+    }
+
+    mutating func timerFired(now: NIODeadline) -> TimerAction {
+        guard let deadline = nextDeadline, deadline <= now else { return .none }
+        let lastStream = lastAcceptedStream
+        let waited = (now - (partialSince ?? lastActivity)).nanoseconds / 1_000_000
+        let error: ConnectionError
+        if partialSince == nil {
+            error = ConnectionError(.ok, "idle")
+        } else if phase == .awaitingPreface {
+            error = ConnectionError(.deadlineExceeded, "the preface did not arrive within \(waited) ms")
+        } else {
+            error = ConnectionError(.deadlineExceeded, "a frame was begun and not completed within \(waited) ms")
+        }
+        phase = .closed
+        return .close(error, lastStream: lastStream)
+    }
+
     mutating func receivedFrame(_ header: FrameHeader) -> FrameAction {
+        partialSince = nil
         guard phase == .active || phase == .draining else { return .none }
         switch header.type {
         case .request:
@@ -105,8 +180,10 @@ struct ConnectionStateMachine {
 
     /// A call answered (by its service, a deadline, or a cancel). Returns true when the
     /// connection should now close: it is draining and this was the last call.
-    mutating func callFinished(stream: UInt32) -> Bool {
+    mutating func callFinished(stream: UInt32, now: NIODeadline = .now()) -> Bool {
         callsInFlight.remove(stream)
+        // The connection is idle from the end of its last call, not from its last bytes.
+        if callsInFlight.isEmpty { lastActivity = now }
         return phase == .draining && callsInFlight.isEmpty
     }
 

@@ -14,6 +14,17 @@ public final class PelletServer: Sendable {
         /// The deadline of a call whose REQUEST says 0.
         public var defaultTimeout: Duration = .seconds(60)
         public var maxCallsInFlightPerConnection: Int = 1024
+        /// Connections open at once, Unix and TCP together; one more gets GOAWAY
+        /// RESOURCE_EXHAUSTED and is closed.
+        public var maxConnections: Int = 10_000
+        /// The preface, and each frame once begun, must arrive whole within this; nil: no limit.
+        public var handshakeTimeout: Duration? = .seconds(5)
+        /// A connection with no call in flight that sends nothing for this long gets GOAWAY
+        /// (OK, "idle") and is closed; nil: never.
+        public var idleTimeout: Duration? = .seconds(600)
+        /// A connection's replies not yet taken by the client: past this, its streamed calls
+        /// pause their provider transfers and the connection is not read, until it drains to half.
+        public var maxUnsentBytesPerConnection: Int = 256 << 10
         /// How long a graceful shutdown waits for calls in flight.
         public var shutdownGracePeriod: Duration = .seconds(10)
         /// Mode of the Unix socket file: owner and group may connect.
@@ -142,6 +153,10 @@ public final class PelletServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelOption(
+                .writeBufferWaterMark,
+                value: .init(
+                    low: configuration.maxUnsentBytesPerConnection / 2, high: configuration.maxUnsentBytesPerConnection))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture { try self.setUpConnection(channel) }
             }
@@ -168,14 +183,26 @@ public final class PelletServer: Sendable {
         }
     }
 
+    private enum Admission { case accepted, shuttingDown, full }
+
     private func setUpConnection(_ channel: any Channel) throws {
-        let refused = state.withLock { state in
-            if state.shuttingDown { return true }
+        let admission = state.withLock { state -> Admission in
+            if state.shuttingDown { return .shuttingDown }
+            guard state.connections.count < configuration.maxConnections else { return .full }
             state.connections[ObjectIdentifier(channel)] = channel
-            return false
+            return .accepted
         }
-        if refused {
+        switch admission {
+        case .accepted:
+            break
+        case .shuttingDown:
             channel.close(promise: nil)
+            return
+        case .full:
+            logger.warning("connection refused: too many connections", metadata: ["limit": "\(configuration.maxConnections)"])
+            try channel.pipeline.syncOperations.addHandler(
+                RefusedConnectionHandler(
+                    RPCError(.resourceExhausted, "too many connections to this server (limit \(configuration.maxConnections)); retry later")))
             return
         }
         channel.closeFuture.whenComplete { [self] _ in
@@ -183,10 +210,15 @@ public final class PelletServer: Sendable {
         }
         let settings = ConnectionHandler.Settings(
             defaultTimeout: TimeAmount(configuration.defaultTimeout),
-            limits: .init(maxCallsInFlight: configuration.maxCallsInFlightPerConnection)
+            limits: .init(
+                maxCallsInFlight: configuration.maxCallsInFlightPerConnection,
+                handshakeTimeout: configuration.handshakeTimeout.map(TimeAmount.init),
+                idleTimeout: configuration.idleTimeout.map(TimeAmount.init)
+            ),
+            closeGrace: configuration.handshakeTimeout.map(TimeAmount.init) ?? .seconds(5)
         )
         try channel.pipeline.syncOperations.addHandlers(
-            ByteToMessageHandler(FrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
+            ByteToMessageHandler(ConnectionFrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
             ConnectionHandler(services: services, settings: settings, metrics: metrics, logger: logger)
         )
     }
@@ -202,4 +234,30 @@ extension BindAddress {
         if case .unixDomainSocket(let path) = self { return path }
         return nil
     }
+}
+
+/// Answers a connection over `maxConnections` with GOAWAY and closes it, reading nothing of it.
+private final class RefusedConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let error: RPCError
+
+    init(_ error: RPCError) {
+        self.error = error
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: 0), message: error.payload)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        // Half-close, so that the client's preface, arriving now, is taken and dropped: closing
+        // with it unread would reset the connection and could destroy the GOAWAY in transit.
+        // A client that does not close its side gets a second to.
+        context.close(mode: .output, promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: .seconds(1)) { bound.value.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

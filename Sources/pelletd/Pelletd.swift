@@ -44,6 +44,15 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "Calls in flight allowed on one connection.")
     var maxCallsPerConnection = 1024
 
+    @Option(help: "Connections open at once, Unix and TCP together; one more gets GOAWAY RESOURCE_EXHAUSTED.")
+    var maxConnections = 10_000
+
+    @Option(help: "A new connection's preface, and any frame once begun, must arrive whole within this, in ms; 0: no limit.")
+    var handshakeTimeoutMs = 5_000
+
+    @Option(help: "A connection with no call in flight that sends nothing for this long is closed, in ms; 0: never.")
+    var idleTimeoutMs = 600_000
+
     @Option(help: "On SIGTERM/SIGINT, how long calls in flight may take to finish, in ms.")
     var shutdownGraceMs = 10_000
 
@@ -116,6 +125,9 @@ struct Pelletd: AsyncParsableCommand {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
         guard maxCallsPerConnection > 0 else { throw ValidationError("--max-calls-per-connection must be positive") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard handshakeTimeoutMs >= 0 else { throw ValidationError("--handshake-timeout-ms must be 0 or more") }
+        guard idleTimeoutMs >= 0 else { throw ValidationError("--idle-timeout-ms must be 0 or more") }
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
         guard flushIntervalMs > 0 else { throw ValidationError("--flush-interval-ms must be positive") }
         guard retentionDays >= 1 else { throw ValidationError("--retention-days must be at least 1") }
@@ -213,6 +225,9 @@ struct Pelletd: AsyncParsableCommand {
         configuration.maxFrameBytes = maxFrameBytes
         configuration.defaultTimeout = .milliseconds(defaultTimeoutMs)
         configuration.maxCallsInFlightPerConnection = maxCallsPerConnection
+        configuration.maxConnections = maxConnections
+        configuration.handshakeTimeout = handshakeTimeoutMs > 0 ? .milliseconds(handshakeTimeoutMs) : nil
+        configuration.idleTimeout = idleTimeoutMs > 0 ? .milliseconds(idleTimeoutMs) : nil
         configuration.shutdownGracePeriod = .milliseconds(shutdownGraceMs)
         configuration.unixSocketGroup = socketGroup
 

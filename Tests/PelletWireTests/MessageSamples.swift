@@ -189,7 +189,8 @@ enum Samples {
         gatewayOverheadCalls: 1_200,
         storeMapUsedBytes: 1 << 20,
         storeMapSizeBytes: .max,
-        completeRefused: "the store is full: \(unicode)"
+        completeRefused: "the store is full: \(unicode)",
+        connections: .max
     )
 }
 

@@ -47,7 +47,8 @@ public struct HealthService: Service {
                 gatewayOverheadCalls: overhead.count,
                 storeMapUsedBytes: usage?.usedBytes ?? 0,
                 storeMapSizeBytes: usage?.sizeBytes ?? 0,
-                completeRefused: completeRefused
+                completeRefused: completeRefused,
+                connections: UInt32(clamping: metrics.connections)
             )
         )
     }

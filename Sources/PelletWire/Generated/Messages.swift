@@ -743,6 +743,8 @@ public struct HealthResponse: WireMessage {
     /// Empty while Complete is served; otherwise why new Complete calls are refused (the store
     /// cannot take writes: metering fails closed) and what the operator should do.
     public var completeRefused: String = ""
+    /// Client connections open now, Unix and TCP together (at most pelletd --max-connections).
+    public var connections: UInt32 = 0
 
     public init() {}
 
@@ -756,7 +758,8 @@ public struct HealthResponse: WireMessage {
         gatewayOverheadCalls: UInt64 = 0,
         storeMapUsedBytes: UInt64 = 0,
         storeMapSizeBytes: UInt64 = 0,
-        completeRefused: String = ""
+        completeRefused: String = "",
+        connections: UInt32 = 0
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
@@ -768,6 +771,7 @@ public struct HealthResponse: WireMessage {
         self.storeMapUsedBytes = storeMapUsedBytes
         self.storeMapSizeBytes = storeMapSizeBytes
         self.completeRefused = completeRefused
+        self.connections = connections
     }
 }
 
@@ -1926,6 +1930,7 @@ extension HealthResponse: CBridgedMessage {
         cStruct.pointee.store_map_used_bytes = storeMapUsedBytes
         cStruct.pointee.store_map_size_bytes = storeMapSizeBytes
         if !completeRefused.isEmpty { cStruct.pointee.complete_refused = arena.cString(completeRefused) }
+        cStruct.pointee.connections = connections
         return cStruct
     }
 
@@ -1946,5 +1951,6 @@ extension HealthResponse: CBridgedMessage {
         storeMapUsedBytes = cStruct.pointee.store_map_used_bytes
         storeMapSizeBytes = cStruct.pointee.store_map_size_bytes
         completeRefused = swiftString(cStruct.pointee.complete_refused)
+        connections = cStruct.pointee.connections
     }
 }

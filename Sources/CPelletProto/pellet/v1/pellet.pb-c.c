@@ -3620,7 +3620,7 @@ const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor =
   (ProtobufCMessageInit) pellet__v1__provider_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[10] =
+static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[11] =
 {
   {
     "version",
@@ -3742,9 +3742,22 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "connections",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, connections),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
   9,   /* field[9] = complete_refused */
+  10,   /* field[10] = connections */
   6,   /* field[6] = gateway_overhead_calls */
   4,   /* field[4] = gateway_overhead_p50_us */
   5,   /* field[5] = gateway_overhead_p99_us */
@@ -3758,7 +3771,7 @@ static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__health_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
 {
@@ -3768,7 +3781,7 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   "Pellet__V1__HealthResponse",
   "pellet.v1",
   sizeof(Pellet__V1__HealthResponse),
-  10,
+  11,
   pellet__v1__health_response__field_descriptors,
   pellet__v1__health_response__field_indices_by_name,
   1,  pellet__v1__health_response__number_ranges,

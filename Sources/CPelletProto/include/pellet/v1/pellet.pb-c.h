@@ -757,10 +757,14 @@ struct  Pellet__V1__HealthResponse
    * cannot take writes: metering fails closed) and what the operator should do.
    */
   char *complete_refused;
+  /*
+   * Client connections open now, Unix and TCP together (at most pelletd --max-connections).
+   */
+  uint32_t connections;
 };
 #define PELLET__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Pellet__V1__Credentials methods */
