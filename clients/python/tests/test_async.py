@@ -9,7 +9,6 @@ import pytest
 
 import pellet
 from conftest import ADMIN_TOKEN, Pelletd, make_key
-from test_connection import wait_until
 
 
 def run(coroutine):

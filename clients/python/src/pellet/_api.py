@@ -9,8 +9,10 @@ a change here; `Completion` renames the few that the API spells differently.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, TypeVar, Union
 
@@ -147,6 +149,39 @@ class StreamState:
         return "".join(self._parts)
 
 
+class StreamBase:
+    """What the threaded and the asyncio streams share: the call, its state, cancelling it."""
+
+    def __init__(self, connection: Any, stream: int, answers: Any, timeout: Optional[float]) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._answers = answers
+        self._timeout = timeout
+        self._deadline = wire.local_deadline(timeout)
+        self._state = StreamState()
+
+    def _cancel(self) -> None:
+        if not self._state.finished:
+            self._state.finished = True
+            self._connection.cancel(self._stream)
+
+    def __del__(self) -> None:
+        # A loop that breaks out drops its last reference here: the call is cancelled at once.
+        if getattr(self, "_state", None) is not None and not self._state.finished:
+            with contextlib.suppress(Exception):  # an asyncio loop may be closed by now
+                self._cancel()
+
+    @property
+    def completion(self) -> Optional[Completion]:
+        """The totals, once the stream has ended; None before, or if it was cancelled."""
+        return self._state.completion
+
+    @property
+    def text(self) -> str:
+        """The text received so far."""
+        return self._state.text
+
+
 def _preference(value: Union[str, int]) -> int:
     if isinstance(value, int):
         return value
@@ -272,8 +307,17 @@ class Keys(_AccountMethod):
 class Methods:
     """The calls of `pellet.Client` and `pellet.AsyncClient`."""
 
-    _credentials: pb.Credentials
-    _default_timeout: Optional[float]
+    def _configure(self, address: Optional[str], api_key: Optional[str], admin_token: Optional[str],
+                   timeout: Optional[float]) -> None:
+        """Arguments first, then $PELLET_ADDRESS, $PELLET_API_KEY and $PELLET_ADMIN_TOKEN."""
+        self.address: str = address or os.environ.get("PELLET_ADDRESS") or "unix:./pellet-data/pellet.sock"
+        wire.split_address(self.address)  # a malformed address fails here, not at the first call
+        if api_key is None:
+            api_key = os.environ.get("PELLET_API_KEY", "")
+        if admin_token is None:
+            admin_token = os.environ.get("PELLET_ADMIN_TOKEN", "")
+        self._credentials = pb.Credentials(api_key=api_key, admin_token=admin_token)
+        self._default_timeout = timeout
 
     def _invoke(self, call: Call[Any]) -> Any:
         raise NotImplementedError

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional, Tuple
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 from . import _protocol as wire
-from ._api import Call, Chunk, Completion, Methods, StreamState
+from ._api import Call, Chunk, Methods, StreamBase
 from ._errors import PelletError
-from ._sync import CONNECT_TIMEOUT, LOCAL_DEADLINE_GRACE, credentials, deadline_error, default_address
+from ._sync import CONNECT_TIMEOUT
 
 if TYPE_CHECKING:
     from .v1 import pellet_pb2 as pb
@@ -78,27 +79,20 @@ class _ConnectionProtocol(asyncio.Protocol):
             self.transport.write(wire.encode_frame(wire.CANCEL, stream))  # type: ignore[union-attr]
 
 
-async def _wait(answers: "asyncio.Queue[wire.Event]", timeout: Optional[float]) -> wire.Event:
-    if timeout is None:
+async def _wait(answers: "asyncio.Queue[wire.Event]", deadline: Optional[float],
+                timeout: Optional[float]) -> wire.Event:
+    if deadline is None:
         return await answers.get()
     try:
-        return await asyncio.wait_for(answers.get(), timeout + LOCAL_DEADLINE_GRACE)
+        return await asyncio.wait_for(answers.get(), max(0.0, deadline - time.monotonic()))
     except asyncio.TimeoutError:
-        raise deadline_error(timeout) from None
+        raise wire.deadline_error(timeout) from None
 
 
-class AsyncCompletionStream:
+class AsyncCompletionStream(StreamBase):
     """A streamed completion for asyncio: ``async for chunk in stream``. Once it has ended,
     `completion` holds the totals. Closing it early (``await stream.aclose()``, leaving an
     ``async with`` block) or cancelling the task that iterates sends CANCEL."""
-
-    def __init__(self, connection: _ConnectionProtocol, stream: int, answers: "asyncio.Queue[wire.Event]",
-                 timeout: Optional[float]) -> None:
-        self._connection = connection
-        self._stream = stream
-        self._answers = answers
-        self._timeout = timeout
-        self._state = StreamState()
 
     def __aiter__(self) -> AsyncIterator[Chunk]:
         return self
@@ -107,7 +101,7 @@ class AsyncCompletionStream:
         if self._state.finished:
             raise StopAsyncIteration
         try:
-            event = await _wait(self._answers, self._timeout)
+            event = await _wait(self._answers, self._deadline, self._timeout)
         except BaseException:
             self._cancel()
             raise
@@ -115,11 +109,6 @@ class AsyncCompletionStream:
         if chunk is None:
             raise StopAsyncIteration
         return chunk
-
-    def _cancel(self) -> None:
-        if not self._state.finished:
-            self._state.finished = True
-            self._connection.cancel(self._stream)
 
     async def aclose(self) -> None:
         """Stops the call if it is still running (the server answers it CANCELLED)."""
@@ -130,20 +119,6 @@ class AsyncCompletionStream:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._cancel()
-
-    def __del__(self) -> None:
-        if getattr(self, "_state", None) is not None and not self._state.finished:
-            with contextlib.suppress(Exception):  # the loop may be closed by now
-                self._cancel()
-
-    @property
-    def completion(self) -> Optional[Completion]:
-        """The totals, once the stream has ended; None before, or if it was cancelled."""
-        return self._state.completion
-
-    @property
-    def text(self) -> str:
-        return self._state.text
 
 
 class AsyncClient(Methods):
@@ -161,10 +136,7 @@ class AsyncClient(Methods):
 
     def __init__(self, address: Optional[str] = None, *, api_key: Optional[str] = None,
                  admin_token: Optional[str] = None, timeout: Optional[float] = None) -> None:
-        self.address: str = address or default_address()
-        wire.split_address(self.address)
-        self._credentials = credentials(api_key, admin_token)
-        self._default_timeout = timeout
+        self._configure(address, api_key, admin_token, timeout)
         self._connection: Optional[_ConnectionProtocol] = None
         self._connecting: Optional["asyncio.Future[_ConnectionProtocol]"] = None
 
@@ -203,24 +175,21 @@ class AsyncClient(Methods):
             raise wire.Unavailable(14, f"{self.address} sent no preface within {CONNECT_TIMEOUT} s") from None
         return protocol
 
-    async def _start(self, call: Call[Any]) -> Tuple[_ConnectionProtocol, int, "asyncio.Queue[wire.Event]"]:
-        answers: "asyncio.Queue[wire.Event]" = asyncio.Queue()
-        for _ in range(2):
-            connection = await self._live_connection()
-            stream = connection.start(call, answers.put_nowait)
-            if stream is not None:
-                return connection, stream, answers
-        raise wire.Unavailable(14, f"the server at {self.address} refused new calls on a new connection")
-
     def _invoke(self, call: Call[Any]) -> Any:
         return self._run(call)
 
     async def _run(self, call: Call[Any]) -> Any:
-        connection, stream, answers = await self._start(call)
+        answers: "asyncio.Queue[wire.Event]" = asyncio.Queue()
+        connection = await self._live_connection()
+        # Nothing runs between the check in _live_connection and this: the connection takes it,
+        # unless a GOAWAY came right with the server's preface.
+        stream = connection.start(call, answers.put_nowait)
+        if stream is None:
+            raise connection.table.refusal  # type: ignore[misc]
         if call.stream:
             return AsyncCompletionStream(connection, stream, answers, call.timeout)
         try:
-            event = await _wait(answers, call.timeout)
+            event = await _wait(answers, wire.local_deadline(call.timeout), call.timeout)
         except BaseException:  # cancelled task, local deadline
             connection.cancel(stream)
             raise

@@ -26,6 +26,9 @@ STATUS_NAMES: Dict[int, str] = {
 
 UNKNOWN = 2
 
+#: Each status's exception class, filled as the classes below are defined.
+_CLASSES: Dict[int, Type["PelletError"]] = {}
+
 
 class PelletError(Exception):
     """A call that did not succeed: the server's status, or one the client gives itself
@@ -37,6 +40,11 @@ class PelletError(Exception):
 
     #: The status number this class stands for; PelletError itself takes any.
     code_for_class: Optional[int] = None
+
+    def __init_subclass__(cls, code: int, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)  # type: ignore[arg-type]
+        cls.code_for_class = code
+        _CLASSES[code] = cls
 
     def __init__(self, code: int, message: str, retry_after_ms: int = 0) -> None:
         if code not in STATUS_NAMES:
@@ -53,104 +61,71 @@ class PelletError(Exception):
         return (error_for, (self.code, self.message, self.retry_after_ms))
 
 
-class Cancelled(PelletError):
+class Cancelled(PelletError, code=1):
     """The server stopped the call because the client sent CANCEL."""
 
-    code_for_class = 1
 
-
-class Unknown(PelletError):
+class Unknown(PelletError, code=2):
     """A status number this client does not know."""
 
-    code_for_class = 2
 
-
-class InvalidArgument(PelletError):
+class InvalidArgument(PelletError, code=3):
     """A field value, payload or range the server refused."""
 
-    code_for_class = 3
 
-
-class DeadlineExceeded(PelletError):
+class DeadlineExceeded(PelletError, code=4):
     """The call's timeout passed, on the server or (with a second's grace) on the client."""
 
-    code_for_class = 4
 
-
-class NotFound(PelletError):
+class NotFound(PelletError, code=5):
     """An account or key id that does not exist."""
 
-    code_for_class = 5
 
-
-class AlreadyExists(PelletError):
+class AlreadyExists(PelletError, code=6):
     """An email or OAuth identity already in use."""
 
-    code_for_class = 6
 
-
-class PermissionDenied(PelletError):
+class PermissionDenied(PelletError, code=7):
     """An admin-only operation without the right admin token, or an account past due or
     canceled."""
 
-    code_for_class = 7
 
-
-class ResourceExhausted(PelletError):
+class ResourceExhausted(PelletError, code=8):
     """A budget, rate limit or calls-in-flight limit; ``retry_after_ms`` says when to try
     again (0 = not known). Also a full store."""
 
-    code_for_class = 8
+
+class FailedPrecondition(PelletError, code=9):
+    """Not sent by Pellet v1."""
 
 
-class FailedPrecondition(PelletError):
-    code_for_class = 9
+class Aborted(PelletError, code=10):
+    """Not sent by Pellet v1."""
 
 
-class Aborted(PelletError):
-    code_for_class = 10
+class OutOfRange(PelletError, code=11):
+    """Not sent by Pellet v1."""
 
 
-class OutOfRange(PelletError):
-    code_for_class = 11
-
-
-class Unimplemented(PelletError):
+class Unimplemented(PelletError, code=12):
     """A method or protocol version the server does not serve."""
 
-    code_for_class = 12
 
-
-class Internal(PelletError):
+class Internal(PelletError, code=13):
     """A bug in Pellet, or a server that broke the protocol."""
 
-    code_for_class = 13
 
-
-class Unavailable(PelletError):
+class Unavailable(PelletError, code=14):
     """No provider could serve the call, the server is shutting down, or the connection was
     lost or could not be made (the next call reconnects)."""
 
-    code_for_class = 14
 
-
-class DataLoss(PelletError):
+class DataLoss(PelletError, code=15):
     """A stored record is not readable."""
 
-    code_for_class = 15
 
-
-class Unauthenticated(PelletError):
+class Unauthenticated(PelletError, code=16):
     """The API key is missing, malformed, unknown or revoked."""
-
-    code_for_class = 16
-
-
-_CLASSES: Dict[int, Type[PelletError]] = {
-    cls.code_for_class: cls
-    for cls in PelletError.__subclasses__()
-    if cls.code_for_class is not None
-}
 
 
 def error_for(code: int, message: str, retry_after_ms: int = 0) -> PelletError:

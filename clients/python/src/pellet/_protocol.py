@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Callable, ContextManager, Dict, List, NamedTuple, Optional, Tuple, Union
+import time
+from typing import Callable, ContextManager, Dict, NamedTuple, Optional, Tuple, Union
 
-from ._errors import PelletError, Internal, Unavailable, error_for
+from ._errors import DeadlineExceeded, Internal, PelletError, Unavailable, error_for
 from .v1 import pellet_pb2 as pb
 
 PREFACE = b"PLT\x01"
@@ -57,6 +58,20 @@ def timeout_ms(timeout: Optional[float]) -> int:
     if timeout <= 0:
         return 1
     return min(_MAX_TIMEOUT_MS, math.ceil(timeout * 1000))
+
+
+#: The client waits this much longer than the timeout it sent, so that the server's own
+#: DEADLINE_EXCEEDED (with its message) normally arrives first; as in the Swift client.
+LOCAL_DEADLINE_GRACE = 1.0
+
+
+def local_deadline(timeout: Optional[float]) -> Optional[float]:
+    """When the client stops waiting for a call sent with `timeout` (monotonic clock)."""
+    return None if timeout is None else time.monotonic() + timeout + LOCAL_DEADLINE_GRACE
+
+
+def deadline_error(timeout: Optional[float]) -> DeadlineExceeded:
+    return DeadlineExceeded(4, f"no answer within the call's timeout of {timeout} s")
 
 
 def error_from_payload(status: int, payload: bytes) -> PelletError:

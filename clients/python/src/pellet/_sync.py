@@ -4,7 +4,6 @@ wait)."""
 
 from __future__ import annotations
 
-import os
 import queue
 import socket
 import threading
@@ -12,35 +11,10 @@ import time
 from typing import Any, Iterator, Optional, Tuple
 
 from . import _protocol as wire
-from ._api import Call, Chunk, Completion, Methods, StreamState
-from ._errors import DeadlineExceeded, PelletError
-from .v1 import pellet_pb2 as pb
+from ._api import Call, Chunk, Methods, StreamBase
+from ._errors import PelletError
 
-#: The client waits this much longer than the timeout it sent, so that the server's own
-#: DEADLINE_EXCEEDED (with its message) normally arrives first; as in the Swift client.
-LOCAL_DEADLINE_GRACE = 1.0
 CONNECT_TIMEOUT = 5.0
-
-
-def default_address() -> str:
-    return os.environ.get("PELLET_ADDRESS") or "unix:./pellet-data/pellet.sock"
-
-
-def credentials(api_key: Optional[str], admin_token: Optional[str]) -> pb.Credentials:
-    """Arguments first, then PELLET_API_KEY and PELLET_ADMIN_TOKEN."""
-    if api_key is None:
-        api_key = os.environ.get("PELLET_API_KEY", "")
-    if admin_token is None:
-        admin_token = os.environ.get("PELLET_ADMIN_TOKEN", "")
-    return pb.Credentials(api_key=api_key, admin_token=admin_token)
-
-
-def local_deadline(timeout: Optional[float]) -> Optional[float]:
-    return None if timeout is None else time.monotonic() + timeout + LOCAL_DEADLINE_GRACE
-
-
-def deadline_error(timeout: Optional[float]) -> DeadlineExceeded:
-    return DeadlineExceeded(4, f"no answer within the call's timeout of {timeout} s")
 
 
 class _Connection:
@@ -158,19 +132,10 @@ class _Connection:
         self._socket.close()
 
 
-class CompletionStream:
+class CompletionStream(StreamBase):
     """A streamed completion: iterate for `Chunk`s. Once it has ended, `completion` holds the
     totals (usage, cost, request id; its text is the whole answer). Closing it before the end
     (``close()``, leaving a ``with`` block, or breaking out of a loop over it) sends CANCEL."""
-
-    def __init__(self, connection: _Connection, stream: int, answers: "queue.SimpleQueue[wire.Event]",
-                 timeout: Optional[float]) -> None:
-        self._connection = connection
-        self._stream = stream
-        self._answers = answers
-        self._timeout = timeout
-        self._deadline = local_deadline(timeout)
-        self._state = StreamState()
 
     def __iter__(self) -> Iterator[Chunk]:
         return self
@@ -181,43 +146,22 @@ class CompletionStream:
         try:
             event = _wait(self._answers, self._deadline, self._timeout)
         except BaseException:
-            self.close()
+            self._cancel()
             raise
-        try:
-            chunk = self._state.receive(event)
-        finally:
-            if self._state.finished:
-                self._connection = None  # type: ignore[assignment]
+        chunk = self._state.receive(event)
         if chunk is None:
             raise StopIteration
         return chunk
 
     def close(self) -> None:
         """Stops the call if it is still running (the server answers it CANCELLED)."""
-        if not self._state.finished:
-            self._state.finished = True
-            self._connection.cancel(self._stream)
+        self._cancel()
 
     def __enter__(self) -> "CompletionStream":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        # A loop that breaks out drops its last reference here: the call is cancelled at once.
-        if getattr(self, "_state", None) is not None and not self._state.finished:
-            self.close()
-
-    @property
-    def completion(self) -> Optional[Completion]:
-        """The totals, once the stream has ended; None before, or if it was cancelled."""
-        return self._state.completion
-
-    @property
-    def text(self) -> str:
-        """The text received so far."""
-        return self._state.text
+        self._cancel()
 
 
 def _wait(answers: "queue.SimpleQueue[wire.Event]", deadline: Optional[float], timeout: Optional[float]) -> wire.Event:
@@ -226,7 +170,7 @@ def _wait(answers: "queue.SimpleQueue[wire.Event]", deadline: Optional[float], t
     try:
         return answers.get(timeout=max(0.0, deadline - time.monotonic()))
     except queue.Empty:
-        raise deadline_error(timeout) from None
+        raise wire.deadline_error(timeout) from None
 
 
 class Client(Methods):
@@ -243,10 +187,7 @@ class Client(Methods):
 
     def __init__(self, address: Optional[str] = None, *, api_key: Optional[str] = None,
                  admin_token: Optional[str] = None, timeout: Optional[float] = None) -> None:
-        self.address: str = address or default_address()
-        wire.split_address(self.address)  # a malformed address fails here, not at the first call
-        self._credentials = credentials(api_key, admin_token)
-        self._default_timeout = timeout
+        self._configure(address, api_key, admin_token, timeout)
         self._connection: Optional[_Connection] = None
         self._connect_lock = threading.Lock()
         self._closed = False
@@ -281,7 +222,7 @@ class Client(Methods):
         if call.stream:
             return CompletionStream(connection, stream, answers, call.timeout)
         try:
-            event = _wait(answers, local_deadline(call.timeout), call.timeout)
+            event = _wait(answers, wire.local_deadline(call.timeout), call.timeout)
         except BaseException:
             connection.cancel(stream)
             raise
