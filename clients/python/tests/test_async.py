@@ -40,7 +40,7 @@ def test_async_admin_and_tcp(server: Pelletd) -> None:
             key = await admin.keys.create(account.id, name="k")
             assert key.secret and key.account_id == account.id
             with pytest.raises(pellet.AlreadyExists):
-                await admin.accounts.create(email="async@example.com")
+                await admin.accounts.create(name="Again", email="async@example.com")
 
     run(main())
 
