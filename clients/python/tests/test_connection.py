@@ -55,8 +55,9 @@ def test_breaking_out_of_a_stream_cancels_the_call(own_server: Pelletd, mock_beh
             break
         assert wait_until(lambda: client.health().in_flight == 1), "the server stopped the stream"
         assert time.monotonic() - started < 5, "200 tokens at 20/s would take 10 s"
-        records = client.usage(days=1, list_requests=True).requests
-        assert records[0].status == 1, "the call is recorded as CANCELLED"
+        records = lambda: client.usage(days=1, list_requests=True).requests  # noqa: E731
+        assert wait_until(lambda: len(records()) == 1), "the call's record is written once it has been settled"
+        assert records()[0].status == 1, "the call is recorded as CANCELLED"
 
 
 def test_closing_a_stream_with_a_block_cancels_it(own_server: Pelletd, mock_behavior) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -44,30 +44,52 @@ def binary_directory() -> Path:
     return Path(shown.stdout.strip())
 
 
-def read_line_matching(process: subprocess.Popen, stream, pattern: str, what: str) -> str:
-    """Reads `stream` until a line matches `pattern`; the whole text so far goes in the failure."""
-    seen: List[str] = []
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stream], [], [], 0.5)
-        if ready:
-            line = stream.readline()
-            if line:
-                seen.append(line)
-                if re.search(pattern, line):
-                    return line
-                continue
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"{what} did not start (exit {process.poll()}):\n{''.join(seen)}")
+class OutputWatcher:
+    """Drains a child's output pipe on a thread, so that the child never blocks on a full pipe,
+    and finds the line that says it is ready. (Reading lines straight from the pipe after a
+    select() misses lines that arrive in one chunk: the file object buffers them.)"""
+
+    def __init__(self, process: subprocess.Popen, stream) -> None:  # type: ignore[type-arg]
+        self.process = process
+        self.lines: List[str] = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._drain, args=(stream,), daemon=True).start()
+
+    def _drain(self, stream) -> None:  # type: ignore[no-untyped-def]
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.lines.append("")  # end of output
+            self._changed.notify_all()
+
+    def wait_for(self, pattern: str, what: str) -> str:
+        """The first line matching `pattern`; the whole output so far goes in the failure."""
+        deadline = time.monotonic() + START_TIMEOUT
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    if line and re.search(pattern, line):
+                        return line
+                remaining = deadline - time.monotonic()
+                if (self.lines and self.lines[-1] == "") or remaining <= 0:
+                    break
+                self._changed.wait(min(remaining, 0.5))
+        self.process.kill()
+        raise RuntimeError(f"{what} did not start (exit {self.process.poll()}):\n{''.join(self.lines)}")
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
 
 
 class MockProvider:
     def __init__(self, name: str) -> None:
         self.process = subprocess.Popen([str(binary_directory() / "pellet-mock-provider"), "--name", name, "--threads", "1"],
                                         stdout=subprocess.PIPE, text=True)
-        line = read_line_matching(self.process, self.process.stdout, r"listening on http://", name)
+        line = OutputWatcher(self.process, self.process.stdout).wait_for(r"listening on http://", name)
         self.url = line.split("listening on ")[1].strip()
 
     def set_behavior(self, spec: str) -> None:
@@ -90,7 +112,7 @@ class Pelletd:
         self.extra = list(extra)
         self.process: Optional[subprocess.Popen] = None
         self.tcp_port = 0
-        self.log = ""
+        self.output: Optional[OutputWatcher] = None
 
     @property
     def address(self) -> str:
@@ -109,7 +131,8 @@ class Pelletd:
         environment.update({f"{name.upper()}_API_KEY": "mock-key" for name in PROVIDERS})
         self.process = subprocess.Popen(arguments, env=environment, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, text=True)
-        line = read_line_matching(self.process, self.process.stderr, r" ready", "pelletd")
+        self.output = OutputWatcher(self.process, self.process.stderr)
+        line = self.output.wait_for(r" ready", "pelletd")
         port = re.search(r"tcp://[^ ]+:(\d+)", line)
         self.tcp_port = int(port.group(1)) if port else 0
         return self
@@ -118,8 +141,7 @@ class Pelletd:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
-                _, rest = self.process.communicate(timeout=20)
-                self.log += rest or ""
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
