@@ -52,6 +52,13 @@ def own_server(tmp_path: Path, mocks: Dict[str, MockProvider]) -> Iterator[Pelle
     pelletd.stop(signal.SIGKILL)
 
 
+@pytest.fixture
+def own_key(own_server: Pelletd) -> str:
+    """Starts `own_server` and gives a key of a new account on it."""
+    own_server.start()
+    return make_key(own_server.address)
+
+
 def make_key(address: str) -> str:
     with pellet.Client(address, admin_token=ADMIN_TOKEN) as admin:
         account = admin.accounts.create(name="Test", email=f"t{time.monotonic_ns()}@example.com", plan="pro")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import pellet
-from conftest import ADMIN_TOKEN, Pelletd, make_key
+from conftest import ADMIN_TOKEN, Pelletd
 
 
 def run(coroutine):
@@ -56,13 +56,12 @@ def test_async_concurrent_calls_each_get_their_answer(server: Pelletd, api_key: 
     assert run(main()) == hints
 
 
-def test_cancelling_the_task_cancels_the_call(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
-    key = make_key(own_server.address)
+def test_cancelling_the_task_cancels_the_call(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("hang")
 
     async def main() -> None:
-        async with pellet.AsyncClient(own_server.address, api_key=key) as client:
+        async with pellet.AsyncClient(own_server.address, api_key=own_key) as client:
             task = asyncio.ensure_future(client.complete("hello"))
             while (await client.health()).in_flight < 2:
                 await asyncio.sleep(0.02)
@@ -80,13 +79,12 @@ def test_cancelling_the_task_cancels_the_call(own_server: Pelletd, mock_behavior
     run(main())
 
 
-def test_async_stream_closed_early_is_cancelled(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
-    key = make_key(own_server.address)
+def test_async_stream_closed_early_is_cancelled(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("tps=20,tokens=200")
 
     async def main() -> None:
-        async with pellet.AsyncClient(own_server.address, api_key=key) as client:
+        async with pellet.AsyncClient(own_server.address, api_key=own_key) as client:
             async with await client.complete("Write a long poem", stream=True) as stream:
                 async for _ in stream:
                     break

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import pellet
-from conftest import Pelletd, make_key
+from conftest import Pelletd
 
 HINTS = ["code", "math", "reasoning", "extraction", "summarization", "translation", "classification", "creative"]
 
@@ -46,10 +46,10 @@ def test_threads_mix_streams_and_unary_calls(client: pellet.Client) -> None:
         assert set(pool.map(stream_then_route, range(12))) == {(True, "chat")}
 
 
-def test_breaking_out_of_a_stream_cancels_the_call(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
+def test_breaking_out_of_a_stream_cancels_the_call(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("tps=20,tokens=200")
-    with pellet.Client(own_server.address, api_key=make_key(own_server.address)) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         started = time.monotonic()
         for chunk in client.complete("Write a long poem", stream=True, max_tokens=200):
             break
@@ -60,10 +60,10 @@ def test_breaking_out_of_a_stream_cancels_the_call(own_server: Pelletd, mock_beh
         assert records()[0].status == 1, "the call is recorded as CANCELLED"
 
 
-def test_closing_a_stream_with_a_block_cancels_it(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
+def test_closing_a_stream_with_a_block_cancels_it(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("tps=20,tokens=200")
-    with pellet.Client(own_server.address, api_key=make_key(own_server.address)) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         with client.complete("Write a long poem", stream=True) as stream:
             next(stream)
         assert stream.completion is None
@@ -71,12 +71,10 @@ def test_closing_a_stream_with_a_block_cancels_it(own_server: Pelletd, mock_beha
         assert wait_until(lambda: client.health().in_flight == 1)
 
 
-def test_a_connection_lost_mid_call_fails_the_call_and_the_next_reconnects(own_server: Pelletd,
-                                                                           mock_behavior) -> None:
-    own_server.start()
-    key = make_key(own_server.address)
+def test_a_connection_lost_mid_call_fails_the_call_and_the_next_reconnects(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("hang")
-    with pellet.Client(own_server.address, api_key=key) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         errors = []
         caller = threading.Thread(target=lambda: errors.append(_error_of(lambda: client.complete("hello"))))
         caller.start()
@@ -91,10 +89,10 @@ def test_a_connection_lost_mid_call_fails_the_call_and_the_next_reconnects(own_s
         assert client.route("hello").model, "the same client works again with the restarted pelletd"
 
 
-def test_graceful_shutdown_lets_the_stream_in_flight_finish(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
+def test_graceful_shutdown_lets_the_stream_in_flight_finish(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("tps=100,tokens=30")
-    with pellet.Client(own_server.address, api_key=make_key(own_server.address)) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         stream = client.complete("Write a poem", stream=True, max_tokens=30)
         first = next(stream)
         own_server.process.send_signal(signal.SIGTERM)  # GOAWAY: the stream runs to its end

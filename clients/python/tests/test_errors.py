@@ -10,7 +10,7 @@ import pellet
 from pellet import _protocol as wire
 from pellet._api import Call
 from pellet.v1 import pellet_pb2 as pb
-from conftest import Pelletd, make_key
+from conftest import Pelletd
 
 
 def test_each_status_has_its_class() -> None:
@@ -79,18 +79,18 @@ def test_unavailable_when_nothing_listens(tmp_path) -> None:
         pellet.Client(f"unix:{tmp_path}/none.sock").health()
 
 
-def test_unavailable_when_no_provider_can_serve(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
+def test_unavailable_when_no_provider_can_serve(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("status=500")
-    with pellet.Client(own_server.address, api_key=make_key(own_server.address)) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         with pytest.raises(pellet.Unavailable):
             client.complete("hello", max_tokens=4)
 
 
-def test_timeout_is_sent_and_the_server_answers_deadline_exceeded(own_server: Pelletd, mock_behavior) -> None:
-    own_server.start()
+def test_timeout_is_sent_and_the_server_answers_deadline_exceeded(
+        own_server: Pelletd, own_key: str, mock_behavior) -> None:
     mock_behavior("hang")
-    with pellet.Client(own_server.address, api_key=make_key(own_server.address)) as client:
+    with pellet.Client(own_server.address, api_key=own_key) as client:
         with pytest.raises(pellet.DeadlineExceeded) as late:
             client.complete("hello", timeout=0.3)
         assert "DEADLINE" in str(late.value)

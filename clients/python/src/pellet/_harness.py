@@ -87,8 +87,8 @@ class OutputWatcher:
 
 class MockProvider:
     def __init__(self, name: str) -> None:
-        self.process = subprocess.Popen([str(binary_directory() / "pellet-mock-provider"), "--name", name, "--threads", "1"],
-                                        stdout=subprocess.PIPE, text=True)
+        command = [str(binary_directory() / "pellet-mock-provider"), "--name", name, "--threads", "1"]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = OutputWatcher(self.process, self.process.stdout).wait_for(r"listening on http://", name)
         self.url = line.split("listening on ")[1].strip()
 

@@ -137,7 +137,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     route, health = results["python_route"], results["python_health"]
     print(f"python Route, 1 in flight:   p50 {route['p50_us']:.0f} µs, p99 {route['p99_us']:.0f} µs")  # type: ignore
-    print(f"python Health, 1 in flight:  p50 {health['p50_us']:.0f} µs, p99 {health['p99_us']:.0f} µs")  # type: ignore
+    print(f"python Health, 1 in flight:  p50 {health['p50_us']:.0f} µs, "  # type: ignore
+          f"p99 {health['p99_us']:.0f} µs")  # type: ignore
     rate = results[f"python_route_{options.threads}_threads_calls_per_s"]
     print(f"python Route, {options.threads} threads, one client: {rate:,.0f} calls/s")
     if "pelletctl_ping" in results:
