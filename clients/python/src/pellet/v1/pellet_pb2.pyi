@@ -406,7 +406,7 @@ class ProviderHealth(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[int] = ...) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused")
+    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused", "connections")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -417,6 +417,7 @@ class HealthResponse(_message.Message):
     STORE_MAP_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
     STORE_MAP_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_REFUSED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     version: str
     uptime_ms: int
     in_flight: int
@@ -427,4 +428,5 @@ class HealthResponse(_message.Message):
     store_map_used_bytes: int
     store_map_size_bytes: int
     complete_refused: str
-    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ...) -> None: ...
+    connections: int
+    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ...) -> None: ...
