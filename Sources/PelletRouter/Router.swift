@@ -128,6 +128,7 @@ extension Router {
         var candidates: [Candidate] = []
         candidates.reserveCapacity(offers.count)
         var exclusions = Exclusions()
+        let reasoningMultiplier = UInt64(policy.reasoningOutputMultiplier)
         for offer in table.offers[offers] {
             guard allowed[offer.provider] else {
                 exclusions.notAllowed[offer.provider] = true
@@ -142,6 +143,8 @@ extension Router {
                 exclusions.largestTooSmallWindow = max(exclusions.largestTooSmallWindow, offer.contextWindow)
                 continue
             }
+            // A reasoning model's thinking comes before the answer and is billed as output.
+            let outputTokens = UInt64(context.maxTokens) * (offer.reasoning ? reasoningMultiplier : 1)
             let latency = ProviderHealthSnapshot.expectedLatency(
                 of: offer,
                 reported: reported[offer.provider],
@@ -154,9 +157,8 @@ extension Router {
                     provider: offer.provider,
                     score: table.score(ofModel: offer.modelIndex, for: context.task),
                     costNumerator: UInt64(context.promptTokens) * offer.inputMicroUSDPerMillionTokens
-                        + UInt64(context.maxTokens) * offer.outputMicroUSDPerMillionTokens,
-                    latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond
-                        * 1000,
+                        + outputTokens * offer.outputMicroUSDPerMillionTokens,
+                    latencyMs: latency.timeToFirstTokenMs + Double(outputTokens) / latency.tokensPerSecond * 1000,
                     degraded: state == .degraded
                 )
             )

@@ -17,8 +17,9 @@ final class CompleteCallTests: XCTestCase {
     private var accountID = ""
     private var apiKey = ""
 
-    /// Llama 3.1 8B is served by all three providers; by cost groq comes first.
-    private static let model = "llama-3.1-8b-instruct"
+    /// gpt-oss-120b is the only model all three providers serve; their prices tie, so by cost the
+    /// fastest, groq, comes first.
+    private static let model = "gpt-oss-120b"
 
     override func setUp() async throws {
         var behavior = MockBehavior()

@@ -21,11 +21,11 @@ enum Samples {
         ChatMessage(role: "user", content: longText),
     ]
 
-    static let candidate = RouteCandidate(model: "llama-3.1-8b-instruct", provider: "groq", estCostMicroUsd: .max)
+    static let candidate = RouteCandidate(model: "gpt-oss-20b", provider: "groq", estCostMicroUsd: .max)
     static let decision = RouteDecision(
         taskType: "code",
         confidence: 0.87,
-        model: "qwen2.5-coder-32b-instruct",
+        model: "kimi-k2.7-code",
         provider: "together",
         estCostMicroUsd: 1_234,
         fallbacks: [
@@ -48,7 +48,7 @@ enum Samples {
     static let completeRequest = CompleteRequest(
         credentials: credentials,
         messages: chatMessages,
-        model: "llama-3.3-70b-instruct",
+        model: "glm-5.3",
         preference: .quality,
         maxTokens: 4_096,
         temperature: 0.7,
@@ -66,7 +66,7 @@ enum Samples {
         usage: tokenUsage,
         costMicroUsd: .max,
         route: decision,
-        model: "llama-3.3-70b-instruct",
+        model: "glm-5.3",
         provider: "fireworks",
         latencyMs: .max,
         attempts: 3
