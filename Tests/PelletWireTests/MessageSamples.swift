@@ -58,7 +58,7 @@ enum Samples {
         providers: ["fireworks"]
     )
     static let completeChunk = CompleteChunk(delta: unicode)
-    static let tokenUsage = TokenUsage(promptTokens: .max, completionTokens: 1)
+    static let tokenUsage = TokenUsage(promptTokens: .max, completionTokens: 1, cachedPromptTokens: .max - 1)
     static let completeResponse = CompleteResponse(
         requestId: "req_01HZX",
         content: longText,
@@ -88,7 +88,8 @@ enum Samples {
         completionTokens: 1 << 63,
         costMicroUsd: 1 << 35,
         errors: 1,
-        latencyMsSum: 127
+        latencyMsSum: 127,
+        cachedPromptTokens: 1 << 40
     )
     static let usageRow = UsageRow(
         day: 20_000,
@@ -189,7 +190,12 @@ enum Samples {
         gatewayOverheadCalls: 1_200,
         storeMapUsedBytes: 1 << 20,
         storeMapSizeBytes: .max,
-        completeRefused: "the store is full: \(unicode)"
+        completeRefused: "the store is full: \(unicode)",
+        models: [
+            ModelAvailability(model: "gpt-oss-120b", provider: "groq", state: "available", sinceUnixMs: 1),
+            ModelAvailability(model: unicode, provider: "together", state: "unavailable", sinceUnixMs: .max),
+            ModelAvailability(),
+        ]
     )
 }
 
@@ -295,4 +301,7 @@ let messageCatalogue: [MessageKind] = [
     ),
     MessageKind(ProviderHealth.self, proto: "ProviderHealth", full: Samples.providerHealth),
     MessageKind(HealthResponse.self, proto: "HealthResponse", full: Samples.healthResponse),
+    MessageKind(
+        ModelAvailability.self, proto: "ModelAvailability",
+        full: ModelAvailability(model: "glm-5.3", provider: "fireworks", state: "unavailable", sinceUnixMs: .max)),
 ]

@@ -247,15 +247,21 @@ public struct CompleteChunk: WireMessage {
 public struct TokenUsage: WireMessage {
     public var promptTokens: UInt32 = 0
     public var completionTokens: UInt32 = 0
+    /// Of prompt_tokens, those the provider served from its prompt cache
+    /// (usage.prompt_tokens_details.cached_tokens); billed at the catalogue's cached-input price
+    /// where the model has one.
+    public var cachedPromptTokens: UInt32 = 0
 
     public init() {}
 
     public init(
         promptTokens: UInt32 = 0,
-        completionTokens: UInt32 = 0
+        completionTokens: UInt32 = 0,
+        cachedPromptTokens: UInt32 = 0
     ) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 
@@ -352,6 +358,8 @@ public struct UsageTotals: WireMessage {
     public var errors: UInt64 = 0
     /// Sum of latencies; divide by requests for the mean.
     public var latencyMsSum: UInt64 = 0
+    /// Of prompt_tokens, those served from the providers' prompt caches.
+    public var cachedPromptTokens: UInt64 = 0
 
     public init() {}
 
@@ -361,7 +369,8 @@ public struct UsageTotals: WireMessage {
         completionTokens: UInt64 = 0,
         costMicroUsd: UInt64 = 0,
         errors: UInt64 = 0,
-        latencyMsSum: UInt64 = 0
+        latencyMsSum: UInt64 = 0,
+        cachedPromptTokens: UInt64 = 0
     ) {
         self.requests = requests
         self.promptTokens = promptTokens
@@ -369,6 +378,7 @@ public struct UsageTotals: WireMessage {
         self.costMicroUsd = costMicroUsd
         self.errors = errors
         self.latencyMsSum = latencyMsSum
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 
@@ -743,6 +753,9 @@ public struct HealthResponse: WireMessage {
     /// Empty while Complete is served; otherwise why new Complete calls are refused (the store
     /// cannot take writes: metering fails closed) and what the operator should do.
     public var completeRefused: String = ""
+    /// Each catalogue (model, provider) pair's availability, from the provider's model list (model
+    /// discovery) and from chat calls answered "model not found".
+    public var models: [ModelAvailability] = []
 
     public init() {}
 
@@ -756,7 +769,8 @@ public struct HealthResponse: WireMessage {
         gatewayOverheadCalls: UInt64 = 0,
         storeMapUsedBytes: UInt64 = 0,
         storeMapSizeBytes: UInt64 = 0,
-        completeRefused: String = ""
+        completeRefused: String = "",
+        models: [ModelAvailability] = []
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
@@ -768,6 +782,32 @@ public struct HealthResponse: WireMessage {
         self.storeMapUsedBytes = storeMapUsedBytes
         self.storeMapSizeBytes = storeMapSizeBytes
         self.completeRefused = completeRefused
+        self.models = models
+    }
+}
+
+public struct ModelAvailability: WireMessage {
+    /// Pellet's model id and the provider's name.
+    public var model: String = ""
+    public var provider: String = ""
+    /// "available", "unavailable" (the provider does not list it, or answered "model not found")
+    /// or "unknown" (not checked yet: no key, or the list could not be read).
+    public var state: String = ""
+    /// When the pair entered its state (unix ms); 0 for "unknown".
+    public var sinceUnixMs: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        model: String = "",
+        provider: String = "",
+        state: String = "",
+        sinceUnixMs: UInt64 = 0
+    ) {
+        self.model = model
+        self.provider = provider
+        self.state = state
+        self.sinceUnixMs = sinceUnixMs
     }
 }
 
@@ -1175,6 +1215,7 @@ extension TokenUsage: CBridgedMessage {
         pellet__v1__token_usage__init(cStruct)
         cStruct.pointee.prompt_tokens = promptTokens
         cStruct.pointee.completion_tokens = completionTokens
+        cStruct.pointee.cached_prompt_tokens = cachedPromptTokens
         return cStruct
     }
 
@@ -1182,6 +1223,7 @@ extension TokenUsage: CBridgedMessage {
         self.init()
         promptTokens = cStruct.pointee.prompt_tokens
         completionTokens = cStruct.pointee.completion_tokens
+        cachedPromptTokens = cStruct.pointee.cached_prompt_tokens
     }
 }
 
@@ -1311,6 +1353,7 @@ extension UsageTotals: CBridgedMessage {
         cStruct.pointee.cost_micro_usd = costMicroUsd
         cStruct.pointee.errors = errors
         cStruct.pointee.latency_ms_sum = latencyMsSum
+        cStruct.pointee.cached_prompt_tokens = cachedPromptTokens
         return cStruct
     }
 
@@ -1322,6 +1365,7 @@ extension UsageTotals: CBridgedMessage {
         costMicroUsd = cStruct.pointee.cost_micro_usd
         errors = cStruct.pointee.errors
         latencyMsSum = cStruct.pointee.latency_ms_sum
+        cachedPromptTokens = cStruct.pointee.cached_prompt_tokens
     }
 }
 
@@ -1926,6 +1970,10 @@ extension HealthResponse: CBridgedMessage {
         cStruct.pointee.store_map_used_bytes = storeMapUsedBytes
         cStruct.pointee.store_map_size_bytes = storeMapSizeBytes
         if !completeRefused.isEmpty { cStruct.pointee.complete_refused = arena.cString(completeRefused) }
+        if !models.isEmpty {
+            cStruct.pointee.n_models = models.count
+            cStruct.pointee.models = arena.array(models, as: UnsafeMutablePointer<Pellet__V1__ModelAvailability>?.self) { $0.cMessage(in: arena) }
+        }
         return cStruct
     }
 
@@ -1946,5 +1994,47 @@ extension HealthResponse: CBridgedMessage {
         storeMapUsedBytes = cStruct.pointee.store_map_used_bytes
         storeMapSizeBytes = cStruct.pointee.store_map_size_bytes
         completeRefused = swiftString(cStruct.pointee.complete_refused)
+        if let elements = cStruct.pointee.models {
+            models.reserveCapacity(cStruct.pointee.n_models)
+            for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_models) {
+                models.append(try ModelAvailability(cMessage: element!))
+            }
+        }
+    }
+}
+
+extension ModelAvailability: CBridgedMessage {
+    typealias CMessage = Pellet__V1__ModelAvailability
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__ModelAvailability>? {
+        pellet__v1__model_availability__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__ModelAvailability>) {
+        pellet__v1__model_availability__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__ModelAvailability> {
+        let cStruct = arena.allocate(Pellet__V1__ModelAvailability.self)
+        pellet__v1__model_availability__init(cStruct)
+        if !model.isEmpty { cStruct.pointee.model = arena.cString(model) }
+        if !provider.isEmpty { cStruct.pointee.provider = arena.cString(provider) }
+        if !state.isEmpty { cStruct.pointee.state = arena.cString(state) }
+        cStruct.pointee.since_unix_ms = sinceUnixMs
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__ModelAvailability>) throws(MessageDecodingError) {
+        self.init()
+        model = swiftString(cStruct.pointee.model)
+        provider = swiftString(cStruct.pointee.provider)
+        state = swiftString(cStruct.pointee.state)
+        sinceUnixMs = cStruct.pointee.since_unix_ms
     }
 }
