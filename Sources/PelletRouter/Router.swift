@@ -139,6 +139,14 @@ extension Router {
                 exclusions.unavailable[offer.provider] = state
                 continue
             }
+            // Checked only when the provider reports retired models, so a healthy decision
+            // hashes nothing here.
+            if let retired = reported[offer.provider]?.unavailableModels, !retired.isEmpty,
+                retired.contains(table.modelIDs[offer.modelIndex])
+            {
+                exclusions.unlisted[offer.provider] = true
+                continue
+            }
             guard offer.contextWindow >= context.requiredTokens else {
                 exclusions.largestTooSmallWindow = max(exclusions.largestTooSmallWindow, offer.contextWindow)
                 continue
@@ -231,6 +239,8 @@ extension Router {
 struct Exclusions {
     var notAllowed = PerProvider(repeating: false)
     var unavailable = PerProvider<ProviderHealthSnapshot.State?>(repeating: nil)
+    /// The provider does not serve the model now (not in its model list, or "model not found").
+    var unlisted = PerProvider(repeating: false)
     var largestTooSmallWindow = 0
 
     func message(context: DecisionContext, explicitModel: String?) -> String {
@@ -239,6 +249,7 @@ struct Exclusions {
             if let state = unavailable[provider] {
                 return "\(provider) \(state == .open ? "circuit open" : "disabled")"
             }
+            if unlisted[provider] { return "\(provider) does not serve it now" }
             return notAllowed[provider] ? "\(provider) not in providers" : nil
         }
         if !providers.isEmpty { parts.append(providers.joined(separator: ", ")) }

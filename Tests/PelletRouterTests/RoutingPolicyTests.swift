@@ -143,6 +143,40 @@ final class RoutingPolicyTests: XCTestCase {
         }
     }
 
+    /// A pair its provider no longer lists is never chosen; the model's other providers still
+    /// are, and a pair that comes back is chosen again.
+    func testAnUnavailablePairIsLeftOutAndItsModelFallsBack() throws {
+        let messages = user("hey, how are you doing today?")
+        let first = try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"))
+        XCTAssertEqual(first.provider, "groq", first.reason)
+        var health = ProviderHealthSnapshot()
+        health.setUnavailable(model: "gpt-oss-120b", on: .groq)
+        XCTAssertFalse(health.isAvailable(model: "gpt-oss-120b", on: .groq))
+        XCTAssertTrue(health.isAvailable(model: "gpt-oss-20b", on: .groq))
+        let moved = try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"), health: health)
+        XCTAssertNotEqual(moved.provider, "groq", moved.reason)
+        XCTAssertEqual(moved.fallbacks.count, 1)
+        XCTAssertFalse(moved.fallbacks.contains { $0.provider == "groq" })
+        // Automatic choices never pick the pair either; groq's other models still serve.
+        for messages in try samplePrompts().prefix(20) {
+            for preference in Preference.allCases {
+                let decision = try router.route(request(messages, preference: preference), health: health)
+                let pairs = [(decision.model, decision.provider)] + decision.fallbacks.map { ($0.model, $0.provider) }
+                XCTAssertFalse(pairs.contains { $0 == ("gpt-oss-120b", "groq") }, decision.reason)
+            }
+        }
+        let groqOnly = try router.route(request(messages, providers: ["groq"]), health: health)
+        XCTAssertNotEqual(groqOnly.model, "gpt-oss-120b")
+        // The only provider of a model retires it: UNAVAILABLE says why.
+        health.setUnavailable(model: "llama-3.3-70b", on: .together)
+        assertError(.unavailable, "all providers of llama-3.3-70b are unavailable: together does not serve it now") {
+            try router.route(request(messages, model: "llama-3.3-70b"), health: health)
+        }
+        // Back in the list: back in routing.
+        health.providers[.groq]?.unavailableModels.remove("gpt-oss-120b")
+        XCTAssertEqual(try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"), health: health), first)
+    }
+
     func testDegradedProvidersRankAfterHealthyOnes() throws {
         let messages = user("Write a haiku about the sea.")
         let healthy = try router.route(request(messages, preference: .cost))
