@@ -35,6 +35,10 @@ public struct MockBehavior: Sendable, Equatable {
     /// The usage claims this many completion tokens, whatever was generated or `max_tokens`
     /// allowed: a provider that over-reports (the gateway must not charge past its reservation).
     public var reportedCompletionTokens: Int?
+    /// The usage says this many prompt tokens came from the prompt cache
+    /// (`prompt_tokens_details.cached_tokens`, capped at the prompt): a cache hit, billed at the
+    /// cached-input price.
+    public var cachedPromptTokens = 0
 
     public init() {}
 
@@ -69,11 +73,12 @@ public struct MockBehavior: Sendable, Equatable {
             case "tokens": completionTokens = try Self.integer(item, value, in: 0...1_000_000)
             case "retry-after": retryAfterSeconds = try Self.integer(item, value, in: 0...86_400)
             case "report-tokens": reportedCompletionTokens = try Self.integer(item, value, in: 0...100_000_000)
+            case "cached": cachedPromptTokens = try Self.integer(item, value, in: 0...100_000_000)
             default:
                 throw MockBehaviorError(
                     "unknown mock behavior '\(item)' (known: ok, status=N, hang, malformed, disconnect-midstream, "
                         + "disconnect-after=N, no-done, no-usage, latency=MS, ttft=MS, tps=N, tokens=N, retry-after=S, "
-                        + "report-tokens=N)"
+                        + "report-tokens=N, cached=N)"
                 )
             }
         }

@@ -178,6 +178,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
         var completion = MockCompletion(request: request, naturalLength: behavior.completionTokens)
         completion.reportedCompletionTokens = behavior.reportedCompletionTokens
+        completion.cachedPromptTokens = min(behavior.cachedPromptTokens, completion.promptTokens)
         stats.noteMaxTokens(request.maxTokens)
         let json = MockResponseJSON(
             id: "chatcmpl-\(configuration.name)-\(requestNumber)",

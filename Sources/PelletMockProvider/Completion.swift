@@ -124,6 +124,8 @@ struct MockCompletion {
     var completionTokens: Int { pieces.count }
     /// What the usage reports as completion tokens: the pieces, unless the behaviour lies.
     var reportedCompletionTokens: Int?
+    /// Of the prompt, the tokens the usage reports as cached (0: no `prompt_tokens_details`).
+    var cachedPromptTokens = 0
     var content: String { pieces.joined() }
 
     init(request: MockChatRequest, naturalLength: Int) {

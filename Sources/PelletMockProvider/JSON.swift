@@ -45,8 +45,12 @@ enum MockJSON {
     static func usage(_ completion: MockCompletion) -> String {
         let completionTokens = completion.reportedCompletionTokens ?? completion.completionTokens
         let total = completion.promptTokens + completionTokens
+        // OpenAI's shape for a prompt-cache hit; left out when nothing was cached.
+        let details =
+            completion.cachedPromptTokens > 0
+            ? ",\"prompt_tokens_details\":{\"cached_tokens\":\(completion.cachedPromptTokens)}" : ""
         return "{\"prompt_tokens\":\(completion.promptTokens),\"completion_tokens\":\(completionTokens),"
-            + "\"total_tokens\":\(total)}"
+            + "\"total_tokens\":\(total)\(details)}"
     }
 }
 

@@ -268,18 +268,25 @@ private struct ResponseBody {
 private struct UsageBody {
     var promptTokens: Int?
     var completionTokens: Int?
+    var cachedTokens: Int?
 
     var tokenUsage: TokenUsage {
-        TokenUsage(
-            promptTokens: UInt32(clamping: max(0, promptTokens ?? 0)),
-            completionTokens: UInt32(clamping: max(0, completionTokens ?? 0))
+        let prompt = UInt32(clamping: max(0, promptTokens ?? 0))
+        return TokenUsage(
+            promptTokens: prompt,
+            completionTokens: UInt32(clamping: max(0, completionTokens ?? 0)),
+            // Never more than the prompt: cached tokens are a part of it, billed at another price.
+            cachedPromptTokens: min(prompt, UInt32(clamping: max(0, cachedTokens ?? 0)))
         )
     }
 
-    /// `{"prompt_tokens":…,"completion_tokens":…}`, or nil for `null`.
+    /// `{"prompt_tokens":…,"completion_tokens":…,"prompt_tokens_details":{"cached_tokens":…}}`, or
+    /// nil for `null`. Together reports the cached count flat as `usage.cached_tokens` for some
+    /// models; the OpenAI place wins when both are there.
     static func read(_ reader: inout JSONReader) throws(JSONReader.Failure) -> UsageBody? {
         if try reader.readNull() { return nil }
         var usage = UsageBody()
+        var flatCached: Int?
         var seen = SeenKeys()
         try reader.beginObject()
         while let key = try reader.nextKey() {
@@ -287,10 +294,29 @@ private struct UsageBody {
             case "prompt_tokens" where seen.isFirst(.promptTokens): usage.promptTokens = try reader.readIntOrNull()
             case "completion_tokens" where seen.isFirst(.completionTokens):
                 usage.completionTokens = try reader.readIntOrNull()
+            case "prompt_tokens_details" where seen.isFirst(.promptTokensDetails):
+                usage.cachedTokens = try readCachedTokens(&reader)
+            case "cached_tokens" where seen.isFirst(.cachedTokens): flatCached = try reader.readIntOrNull()
             default: try reader.skipValue()
             }
         }
+        usage.cachedTokens = usage.cachedTokens ?? flatCached
         return usage
+    }
+
+    /// `prompt_tokens_details`: `{"cached_tokens":…}` or `null`.
+    private static func readCachedTokens(_ reader: inout JSONReader) throws(JSONReader.Failure) -> Int? {
+        if try reader.readNull() { return nil }
+        var cached: Int?
+        var seen = SeenKeys()
+        try reader.beginObject()
+        while let key = try reader.nextKey() {
+            switch key {
+            case "cached_tokens" where seen.isFirst(.cachedTokens): cached = try reader.readIntOrNull()
+            default: try reader.skipValue()
+            }
+        }
+        return cached
     }
 }
 
@@ -311,6 +337,8 @@ private struct SeenKeys: OptionSet {
     static let content = SeenKeys(rawValue: 1 << 7)
     static let promptTokens = SeenKeys(rawValue: 1 << 8)
     static let completionTokens = SeenKeys(rawValue: 1 << 9)
+    static let promptTokensDetails = SeenKeys(rawValue: 1 << 10)
+    static let cachedTokens = SeenKeys(rawValue: 1 << 11)
 
     mutating func isFirst(_ key: SeenKeys) -> Bool {
         insert(key).inserted

@@ -9,7 +9,7 @@ public enum ProviderName: String, Sendable, Hashable, CaseIterable, Comparable, 
     /// The API's base URL; `/chat/completions` is appended to it.
     public var defaultBaseURL: String {
         switch self {
-        case .together: "https://api.together.xyz/v1"
+        case .together: "https://api.together.ai/v1"
         case .fireworks: "https://api.fireworks.ai/inference/v1"
         case .groq: "https://api.groq.com/openai/v1"
         }

@@ -20,9 +20,11 @@ struct CatalogueDecoder {
         let top = try object(document, context: "the catalogue")
         try top.rejectUnknownKeys(["schema_version", "prices_read", "price_sources", "notes", "models"])
         let version = try top.positiveInteger("schema_version")
-        guard version == 1 else {
+        // Version 2 added `reasoning`, `cached_input_micro_usd_per_mtok` and a provider's own
+        // `context_window`, all optional: a version 1 file still reads.
+        guard version == 1 || version == 2 else {
             throw error(
-                "unsupported schema_version \(version); this Pellet reads version 1",
+                "unsupported schema_version \(version); this Pellet reads versions 1 and 2",
                 at: top.offset(of: "schema_version")
             )
         }
@@ -68,9 +70,10 @@ struct CatalogueDecoder {
             )
         }
         let model = fields.renamed("model \"\(id)\"")
-        try model.rejectUnknownKeys(["id", "name", "context_window", "providers", "quality", "notes"])
+        try model.rejectUnknownKeys(["id", "name", "context_window", "reasoning", "providers", "quality", "notes"])
         let name = try model.string("name")
         let contextWindow = try model.positiveInteger("context_window")
+        let reasoning = try model.optionalBool("reasoning") ?? false
 
         let offerNodes = try model.array("providers")
         guard !offerNodes.isEmpty else {
@@ -107,7 +110,8 @@ struct CatalogueDecoder {
             }
             complete.append(score)
         }
-        return CatalogueModel(id: id, name: name, contextWindow: Int(contextWindow), offers: offers, quality: complete)
+        return CatalogueModel(
+            id: id, name: name, contextWindow: Int(contextWindow), reasoning: reasoning, offers: offers, quality: complete)
     }
 
     private func decodeOffer(_ node: PositionedJSON, modelID: String) throws(CatalogueError) -> ProviderOffer {
@@ -121,8 +125,9 @@ struct CatalogueDecoder {
         }
         let fields = raw.renamed("model \"\(modelID)\" on \(provider)")
         try fields.rejectUnknownKeys([
-            "provider", "model", "input_micro_usd_per_mtok", "output_micro_usd_per_mtok", "ttft_ms",
-            "output_tokens_per_s", "price_source", "notes",
+            "provider", "model", "input_micro_usd_per_mtok", "output_micro_usd_per_mtok",
+            "cached_input_micro_usd_per_mtok", "context_window", "ttft_ms", "output_tokens_per_s", "price_source",
+            "notes",
         ])
         let ttft = try fields.positiveInteger("ttft_ms")
         guard ttft <= UInt64(UInt32.max) else {
@@ -133,6 +138,8 @@ struct CatalogueDecoder {
             providerModel: try fields.string("model"),
             inputMicroUSDPerMillionTokens: try fields.positiveInteger("input_micro_usd_per_mtok"),
             outputMicroUSDPerMillionTokens: try fields.positiveInteger("output_micro_usd_per_mtok"),
+            cachedInputMicroUSDPerMillionTokens: try fields.optionalPositiveInteger("cached_input_micro_usd_per_mtok"),
+            contextWindow: try fields.optionalPositiveInteger("context_window").map { Int($0) },
             timeToFirstTokenMs: UInt32(ttft),
             outputTokensPerSecond: try fields.positiveNumber("output_tokens_per_s"),
             priceSource: try fields.string("price_source")
@@ -251,6 +258,14 @@ private struct ObjectFields {
         return text
     }
 
+    func optionalBool(_ key: String) throws(CatalogueError) -> Bool? {
+        guard let value = optional(key) else { return nil }
+        guard case .bool(let flag) = value.value else {
+            throw decoder.error("\(context): \"\(key)\" must be true or false, found \(value.kindName)", at: value.offset)
+        }
+        return flag
+    }
+
     func array(_ key: String) throws(CatalogueError) -> [PositionedJSON] {
         let value = try required(key)
         guard case .array(let elements) = value.value else {
@@ -268,6 +283,10 @@ private struct ObjectFields {
             )
         }
         return number
+    }
+
+    func optionalPositiveInteger(_ key: String) throws(CatalogueError) -> UInt64? {
+        optional(key) == nil ? nil : try positiveInteger(key)
     }
 
     func positiveNumber(_ key: String) throws(CatalogueError) -> Double {

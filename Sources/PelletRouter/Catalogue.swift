@@ -16,12 +16,18 @@ public enum ProviderName: String, Sendable, Hashable, CaseIterable, Comparable, 
 /// One provider's offer of a model: its own name for it, its prices and typical speed.
 public struct ProviderOffer: Sendable, Equatable {
     public var provider: ProviderName
-    /// The model name the provider's API takes ("meta-llama/Llama-3.3-70B-Instruct-Turbo").
+    /// The model name the provider's API takes ("openai/gpt-oss-120b", "accounts/fireworks/models/glm-5p3").
     public var providerModel: String
     /// Micro-USD per million prompt tokens (so 180000 is $0.18 per million).
     public var inputMicroUSDPerMillionTokens: UInt64
     /// Micro-USD per million completion tokens.
     public var outputMicroUSDPerMillionTokens: UInt64
+    /// Micro-USD per million prompt tokens the provider reports as served from its prompt cache
+    /// (`usage.prompt_tokens_details.cached_tokens`); nil when it publishes no cached price, and
+    /// then cached tokens cost the input price.
+    public var cachedInputMicroUSDPerMillionTokens: UInt64?
+    /// This provider's own context window when it differs from the model's smallest one.
+    public var contextWindow: Int?
     /// Typical time to first token, milliseconds.
     public var timeToFirstTokenMs: UInt32
     /// Typical output speed, tokens per second.
@@ -34,6 +40,8 @@ public struct ProviderOffer: Sendable, Equatable {
         providerModel: String,
         inputMicroUSDPerMillionTokens: UInt64,
         outputMicroUSDPerMillionTokens: UInt64,
+        cachedInputMicroUSDPerMillionTokens: UInt64? = nil,
+        contextWindow: Int? = nil,
         timeToFirstTokenMs: UInt32,
         outputTokensPerSecond: Double,
         priceSource: String
@@ -42,6 +50,8 @@ public struct ProviderOffer: Sendable, Equatable {
         self.providerModel = providerModel
         self.inputMicroUSDPerMillionTokens = inputMicroUSDPerMillionTokens
         self.outputMicroUSDPerMillionTokens = outputMicroUSDPerMillionTokens
+        self.cachedInputMicroUSDPerMillionTokens = cachedInputMicroUSDPerMillionTokens
+        self.contextWindow = contextWindow
         self.timeToFirstTokenMs = timeToFirstTokenMs
         self.outputTokensPerSecond = outputTokensPerSecond
         self.priceSource = priceSource
@@ -73,21 +83,32 @@ public struct QualityScore: Sendable, Equatable {
 
 /// A model in the catalogue: the providers that serve it and how good it is at each task.
 public struct CatalogueModel: Sendable, Equatable {
-    /// Pellet's canonical id ("llama-3.3-70b-instruct"): what callers pass as `model`.
+    /// Pellet's canonical id ("gpt-oss-120b"): what callers pass as `model`.
     public var id: String
     public var name: String
-    /// Prompt plus completion tokens the model accepts.
+    /// Prompt plus completion tokens the model accepts (the smallest any provider serves).
     public var contextWindow: Int
+    /// The model thinks before it answers: its reasoning tokens are billed as output, so the
+    /// router expects more output than the visible answer (`RoutingPolicy.reasoningOutputMultiplier`).
+    public var reasoning: Bool
     /// At least one; no provider appears twice.
     public var offers: [ProviderOffer]
     /// One score per task type, in `TaskType.allCases` order.
     public var quality: [QualityScore]
 
-    public init(id: String, name: String, contextWindow: Int, offers: [ProviderOffer], quality: [QualityScore]) {
+    public init(
+        id: String,
+        name: String,
+        contextWindow: Int,
+        reasoning: Bool = false,
+        offers: [ProviderOffer],
+        quality: [QualityScore]
+    ) {
         precondition(quality.count == TaskType.allCases.count, "one quality score per task type")
         self.id = id
         self.name = name
         self.contextWindow = contextWindow
+        self.reasoning = reasoning
         self.offers = offers
         self.quality = quality
     }
@@ -109,7 +130,7 @@ public struct CatalogueModel: Sendable, Equatable {
 /// that is not positive, a duplicate id, a model no provider serves).
 public struct Catalogue: Sendable {
     public let models: [CatalogueModel]
-    /// The date the prices were read ("2026-11-28").
+    /// The date the prices were read ("2026-12-07").
     public let pricesRead: String
     public let priceSources: [String]
     public let notes: String

@@ -35,11 +35,22 @@ public struct ProviderHealthSnapshot: Sendable, Equatable {
         public var latency: Latency
         /// Live figures per catalogue model id; they take precedence over `latency`.
         public var modelLatency: [String: Latency]
+        /// Catalogue model ids this provider does not serve now: its model list (discovery) does
+        /// not name them, or a chat call was answered "model not found". Not candidates on this
+        /// provider; the model's other providers still are. Empty when every pair is available or
+        /// unknown.
+        public var unavailableModels: Set<String>
 
-        public init(state: State = .healthy, latency: Latency = Latency(), modelLatency: [String: Latency] = [:]) {
+        public init(
+            state: State = .healthy,
+            latency: Latency = Latency(),
+            modelLatency: [String: Latency] = [:],
+            unavailableModels: Set<String> = []
+        ) {
             self.state = state
             self.latency = latency
             self.modelLatency = modelLatency
+            self.unavailableModels = unavailableModels
         }
     }
 
@@ -58,6 +69,15 @@ public struct ProviderHealthSnapshot: Sendable, Equatable {
 
     public mutating func setState(_ state: State, for provider: ProviderName) {
         providers[provider, default: Provider()].state = state
+    }
+
+    /// Marks the (model, provider) pair as not served now (`Provider.unavailableModels`).
+    public mutating func setUnavailable(model: String, on provider: ProviderName) {
+        providers[provider, default: Provider()].unavailableModels.insert(model)
+    }
+
+    public func isAvailable(model: String, on provider: ProviderName) -> Bool {
+        providers[provider].map { !$0.unavailableModels.contains(model) } ?? true
     }
 
     /// The latency to expect from `offer`: live figures where `reported` (this snapshot's entry

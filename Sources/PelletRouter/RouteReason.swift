@@ -1,7 +1,7 @@
 import PelletWire
 
 /// The one readable sentence that explains a decision, e.g. "code task (medium); cheapest model
-/// meeting the code quality floor 0.70: qwen2.5-coder-32b-instruct on together at $0.000412".
+/// meeting the code quality floor 0.70: nemotron-3.5-lightning on fireworks at $0.000206".
 enum RouteReason {
     static func sentence(
         for primary: Candidate,

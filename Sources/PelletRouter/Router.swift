@@ -128,6 +128,7 @@ extension Router {
         var candidates: [Candidate] = []
         candidates.reserveCapacity(offers.count)
         var exclusions = Exclusions()
+        let reasoningMultiplier = UInt64(policy.reasoningOutputMultiplier)
         for offer in table.offers[offers] {
             guard allowed[offer.provider] else {
                 exclusions.notAllowed[offer.provider] = true
@@ -138,10 +139,20 @@ extension Router {
                 exclusions.unavailable[offer.provider] = state
                 continue
             }
+            // Checked only when the provider reports retired models, so a healthy decision
+            // hashes nothing here.
+            if let retired = reported[offer.provider]?.unavailableModels, !retired.isEmpty,
+                retired.contains(table.modelIDs[offer.modelIndex])
+            {
+                exclusions.unlisted[offer.provider] = true
+                continue
+            }
             guard offer.contextWindow >= context.requiredTokens else {
                 exclusions.largestTooSmallWindow = max(exclusions.largestTooSmallWindow, offer.contextWindow)
                 continue
             }
+            // A reasoning model's thinking comes before the answer and is billed as output.
+            let outputTokens = UInt64(context.maxTokens) * (offer.reasoning ? reasoningMultiplier : 1)
             let latency = ProviderHealthSnapshot.expectedLatency(
                 of: offer,
                 reported: reported[offer.provider],
@@ -154,9 +165,8 @@ extension Router {
                     provider: offer.provider,
                     score: table.score(ofModel: offer.modelIndex, for: context.task),
                     costNumerator: UInt64(context.promptTokens) * offer.inputMicroUSDPerMillionTokens
-                        + UInt64(context.maxTokens) * offer.outputMicroUSDPerMillionTokens,
-                    latencyMs: latency.timeToFirstTokenMs + Double(context.maxTokens) / latency.tokensPerSecond
-                        * 1000,
+                        + outputTokens * offer.outputMicroUSDPerMillionTokens,
+                    latencyMs: latency.timeToFirstTokenMs + Double(outputTokens) / latency.tokensPerSecond * 1000,
                     degraded: state == .degraded
                 )
             )
@@ -229,6 +239,8 @@ extension Router {
 struct Exclusions {
     var notAllowed = PerProvider(repeating: false)
     var unavailable = PerProvider<ProviderHealthSnapshot.State?>(repeating: nil)
+    /// The provider does not serve the model now (not in its model list, or "model not found").
+    var unlisted = PerProvider(repeating: false)
     var largestTooSmallWindow = 0
 
     func message(context: DecisionContext, explicitModel: String?) -> String {
@@ -237,6 +249,7 @@ struct Exclusions {
             if let state = unavailable[provider] {
                 return "\(provider) \(state == .open ? "circuit open" : "disabled")"
             }
+            if unlisted[provider] { return "\(provider) does not serve it now" }
             return notAllowed[provider] ? "\(provider) not in providers" : nil
         }
         if !providers.isEmpty { parts.append(providers.joined(separator: ", ")) }

@@ -22,17 +22,26 @@ public struct RoutingPolicy: Sendable, Equatable {
     public var balancedMargin: Double
     /// Fallbacks listed after the primary, at most.
     public var maxFallbacks: Int
+    /// A reasoning model's expected output, as a multiple of `max_tokens`: it thinks before it
+    /// answers, and its reasoning tokens are billed as output. Whether a provider counts them
+    /// against `max_tokens` is not documented for every model, so cost and latency estimates (and
+    /// the budget reservation made from the cost) assume it may not. 2: the thinking is taken to
+    /// be about as long as the answer; gpt-oss at medium effort and DeepSeek-R1-style models
+    /// commonly spend as much or more.
+    public var reasoningOutputMultiplier: UInt32
 
     public init(
         floors: [Difficulty: Double] = [.easy: 0.55, .medium: 0.70, .hard: 0.85],
         defaultMaxTokens: UInt32 = 512,
         balancedMargin: Double = 0.05,
-        maxFallbacks: Int = 4
+        maxFallbacks: Int = 4,
+        reasoningOutputMultiplier: UInt32 = 2
     ) {
         self.floors = floors
         self.defaultMaxTokens = defaultMaxTokens
         self.balancedMargin = balancedMargin
         self.maxFallbacks = maxFallbacks
+        self.reasoningOutputMultiplier = max(1, reasoningOutputMultiplier)
     }
 
     public func floor(for difficulty: Difficulty) -> Double {
@@ -44,6 +53,7 @@ public struct RoutingPolicy: Sendable, Equatable {
         let floorText = Difficulty.allCases.map { "\($0)=\(floor(for: $0))" }.joined(separator: ",")
         return "pellet-policy/1;floors=\(floorText);default_max_tokens=\(defaultMaxTokens);"
             + "balanced_margin=\(balancedMargin);max_fallbacks=\(maxFallbacks);"
+            + "reasoning_output_multiplier=\(reasoningOutputMultiplier);"
             + "token_estimator=\(TokenEstimator.coefficients.map { "\($0)" }.joined(separator: ","))"
     }
 

@@ -12,6 +12,8 @@ struct RoutingTable: Sendable {
         let contextWindow: Int
         let inputMicroUSDPerMillionTokens: UInt64
         let outputMicroUSDPerMillionTokens: UInt64
+        /// The model emits reasoning tokens, billed as output (`CatalogueModel.reasoning`).
+        let reasoning: Bool
         let timeToFirstTokenMs: UInt32
         let outputTokensPerSecond: Double
     }
@@ -37,9 +39,10 @@ struct RoutingTable: Sendable {
                         modelIndex: modelIndex,
                         nameRank: nameRank[modelIndex],
                         provider: offer.provider,
-                        contextWindow: model.contextWindow,
+                        contextWindow: offer.contextWindow ?? model.contextWindow,
                         inputMicroUSDPerMillionTokens: offer.inputMicroUSDPerMillionTokens,
                         outputMicroUSDPerMillionTokens: offer.outputMicroUSDPerMillionTokens,
+                        reasoning: model.reasoning,
                         timeToFirstTokenMs: offer.timeToFirstTokenMs,
                         outputTokensPerSecond: offer.outputTokensPerSecond
                     )

@@ -16,6 +16,8 @@ public struct MeteringEvent: Sendable, Equatable {
     public var provider: String
     public var promptTokens: UInt32
     public var completionTokens: UInt32
+    /// Of `promptTokens`, those the provider served from its prompt cache.
+    public var cachedPromptTokens: UInt32
     public var costMicroUSD: UInt64
     public var latencyMs: UInt32
     /// 0 for a call that never streamed a token.
@@ -41,7 +43,8 @@ public struct MeteringEvent: Sendable, Equatable {
         timeToFirstTokenMs: UInt32 = 0,
         status: UInt32 = 0,
         attempts: UInt32 = 1,
-        tokensEstimated: Bool = false
+        tokensEstimated: Bool = false,
+        cachedPromptTokens: UInt32 = 0
     ) {
         self.requestID = requestID
         self.accountID = accountID
@@ -58,6 +61,7 @@ public struct MeteringEvent: Sendable, Equatable {
         self.status = status
         self.attempts = attempts
         self.tokensEstimated = tokensEstimated
+        self.cachedPromptTokens = cachedPromptTokens
     }
 
     /// The most bytes of a request id, and of a key id, model, provider or task type: together
@@ -97,7 +101,8 @@ public struct MeteringEvent: Sendable, Equatable {
             taskType: taskType,
             model: model,
             provider: provider,
-            usage: TokenUsage(promptTokens: promptTokens, completionTokens: completionTokens),
+            usage: TokenUsage(
+                promptTokens: promptTokens, completionTokens: completionTokens, cachedPromptTokens: cachedPromptTokens),
             costMicroUsd: costMicroUSD,
             latencyMs: latencyMs,
             status: status,
@@ -117,6 +122,7 @@ extension UsageTotals {
         costMicroUsd = costMicroUsd.addingSaturated(event.costMicroUSD)
         errors = errors.addingSaturated(event.status == 0 ? 0 : 1)
         latencyMsSum = latencyMsSum.addingSaturated(UInt64(event.latencyMs))
+        cachedPromptTokens = cachedPromptTokens.addingSaturated(UInt64(event.cachedPromptTokens))
     }
 
     mutating func add(_ other: UsageTotals) {
@@ -126,6 +132,7 @@ extension UsageTotals {
         costMicroUsd = costMicroUsd.addingSaturated(other.costMicroUsd)
         errors = errors.addingSaturated(other.errors)
         latencyMsSum = latencyMsSum.addingSaturated(other.latencyMsSum)
+        cachedPromptTokens = cachedPromptTokens.addingSaturated(other.cachedPromptTokens)
     }
 
     /// The totals' members in an export, with the schema's field names.

@@ -168,22 +168,26 @@ enum StoredRequestRecord {
     }
 }
 
-/// `UsageTotals` as the counter tables store them: a version byte, then the six counts as
-/// big-endian UInt64 in the schema's field order (49 bytes).
+/// `UsageTotals` as the counter tables store them: a version byte, then the counts as big-endian
+/// UInt64 in the schema's field order. Version 1 has six counts (49 bytes); version 2 appends
+/// `cached_prompt_tokens` (57 bytes).
 ///
 /// Not protobuf: the writer rewrites two of these per event and a Usage query sums tens of
 /// thousands, and fixed offsets make each a few loads where protobuf-c allocates per message.
-/// A later version may append counts; a reader takes the ones it knows.
+/// A later version may append counts; a reader takes the ones it knows, and a count an older
+/// record lacks is 0.
 enum StoredTotals {
-    static let version: UInt8 = 1
-    static let size = 1 + 6 * 8
+    static let version: UInt8 = 2
+    static let size = 1 + 7 * 8
+    /// A version 1 record: the six counts before `cached_prompt_tokens`.
+    static let firstVersionSize = 1 + 6 * 8
 
     static func encode(_ totals: UsageTotals) -> [UInt8] {
         var bytes: [UInt8] = [version]
         bytes.reserveCapacity(size)
         for count in [
             totals.requests, totals.promptTokens, totals.completionTokens, totals.costMicroUsd, totals.errors,
-            totals.latencyMsSum,
+            totals.latencyMsSum, totals.cachedPromptTokens,
         ] {
             bytes.appendBigEndian(count)
         }
@@ -191,7 +195,7 @@ enum StoredTotals {
     }
 
     static func decode(_ bytes: UnsafeRawBufferPointer, table: String) throws -> UsageTotals {
-        guard bytes.count >= size, bytes[0] >= version else {
+        guard bytes.count >= 1, bytes[0] >= 1, bytes.count >= (bytes[0] == 1 ? firstVersionSize : size) else {
             throw StoreError(kind: .dataCorrupted, message: "a record in the \(table) table has an unknown format")
         }
         return UsageTotals(
@@ -200,7 +204,8 @@ enum StoredTotals {
             completionTokens: bytes.loadBigEndianUInt64(at: 17),
             costMicroUsd: bytes.loadBigEndianUInt64(at: 25),
             errors: bytes.loadBigEndianUInt64(at: 33),
-            latencyMsSum: bytes.loadBigEndianUInt64(at: 41)
+            latencyMsSum: bytes.loadBigEndianUInt64(at: 41),
+            cachedPromptTokens: bytes[0] == 1 ? 0 : bytes.loadBigEndianUInt64(at: 49)
         )
     }
 }

@@ -90,7 +90,7 @@ enum GroupCommitBenchmarks {
                 try await metering.record(
                     MeteringEvent(
                         requestID: "req_\(writers)_\(writer)_\(sequence)", accountID: account.id, keyID: "key_load",
-                        unixMs: unixMs, taskType: "chat", model: "llama-3.1-8b-instruct", provider: "groq",
+                        unixMs: unixMs, taskType: "chat", model: "gpt-oss-20b", provider: "groq",
                         promptTokens: 120, completionTokens: 64, costMicroUSD: 13, latencyMs: 310))
             }
         }

@@ -30,7 +30,7 @@ enum ProviderBenchmarks {
 
     static let sampleCompletionBody = #"""
         {"id":"8f2c1a9b7e3d4c5a-SJC","object":"chat.completion","created":1733312345,\#
-        "model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","prompt":[],"choices":[{"finish_reason":"stop",\#
+        "model":"openai/gpt-oss-120b","prompt":[],"choices":[{"finish_reason":"stop",\#
         "seed":1234567890123456789,"logprobs":null,"index":0,"message":{"role":"assistant",\#
         "content":"The capital of Australia is **Canberra**.\n\nMany people guess \"Sydney\" or \"Melbourne\", \#
         the two largest cities; Canberra was purpose-built as a compromise between them and has been the \#
@@ -43,6 +43,6 @@ enum ProviderBenchmarks {
         {"id":"8f2c1a9b7e3d4c5a-SJC","object":"chat.completion.chunk","created":1733312345,\#
         "choices":[{"index":0,"text":" Canberra","logprobs":null,"finish_reason":null,"seed":null,\#
         "delta":{"token_id":69947,"role":"assistant","content":" Canberra","tool_calls":null}}],\#
-        "model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","usage":null}
+        "model":"openai/gpt-oss-120b","usage":null}
         """#
 }

@@ -118,7 +118,7 @@ final class CompleteKillTests: XCTestCase {
             CompleteRequest(
                 credentials: Credentials(apiKey: apiKey),
                 messages: [ChatMessage(role: "user", content: "Still there?")],
-                model: "llama-3.1-8b-instruct",
+                model: "gpt-oss-120b",
                 maxTokens: 16
             ))
         XCTAssertEqual(response.attempts, 1)
@@ -145,7 +145,7 @@ final class CompleteKillTests: XCTestCase {
             let request = CompleteRequest(
                 credentials: Credentials(apiKey: apiKey),
                 messages: [ChatMessage(role: "user", content: "Lane \(lane), call \(index): say hi.")],
-                model: "llama-3.1-8b-instruct",
+                model: "gpt-oss-120b",
                 maxTokens: 16
             )
             ledger.withLock { $0.inFlight += 1 }

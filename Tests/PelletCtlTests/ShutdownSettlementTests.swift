@@ -100,7 +100,7 @@ final class ShutdownSettlementTests: XCTestCase {
         let request = CompleteRequest(
             credentials: Credentials(apiKey: apiKey),
             messages: [ChatMessage(role: "user", content: "Stream \(index): tell a long story.")],
-            model: "llama-3.1-8b-instruct",
+            model: "gpt-oss-120b",
             maxTokens: 1_000
         )
         var sawText = false

@@ -31,6 +31,33 @@ final class ChatResponseDecoderTests: XCTestCase {
         XCTAssertEqual(events.count, 3)
     }
 
+    func testCachedPromptTokensAreDecodedFromEitherPlace() {
+        let bodies: [(String, UInt32)] = [
+            (#"{"prompt_tokens":90,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":64}}"#, 64),
+            // Together puts it flat on some models.
+            (#"{"prompt_tokens":90,"completion_tokens":2,"cached_tokens":32}"#, 32),
+            (#"{"cached_tokens":1,"prompt_tokens":90,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":64}}"#, 64),
+            (#"{"prompt_tokens":90,"completion_tokens":2,"prompt_tokens_details":null}"#, 0),
+            (#"{"prompt_tokens":90,"completion_tokens":2,"prompt_tokens_details":{"audio_tokens":0}}"#, 0),
+            // More cached than prompt is nonsense: capped at the prompt.
+            (#"{"prompt_tokens":90,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":500}}"#, 90),
+        ]
+        for (usage, cached) in bodies {
+            var decoder = ChatResponseDecoder(stream: false)
+            var events: [ChatResponseDecoder.Event] = []
+            decoder.receivedStatus(200, headers: [("content-type", "application/json")])
+            let body = #"{"model":"m1","choices":[{"message":{"content":"hi"},"finish_reason":"stop"}],"usage":"#
+                + usage + "}"
+            decoder.receivedBody(Array(body.utf8)) { events.append($0) }
+            decoder.finished(.completed(Self.info)) { events.append($0) }
+            guard case .completed(let completion)? = events.first, events.count == 1 else {
+                return XCTFail("expected one completion, got \(events)")
+            }
+            XCTAssertEqual(
+                completion.usage, TokenUsage(promptTokens: 90, completionTokens: 2, cachedPromptTokens: cached), usage)
+        }
+    }
+
     func testAStreamSplitAnywhereGivesTheSameEvents() {
         var generator = SeededGenerator(seed: 42)
         for round in 0..<200 {

@@ -10,10 +10,10 @@ final class OpenAIChatTests: XCTestCase {
 
     func testTheRequestBodyIsExactJSON() {
         let chat = ChatRequest(
-            model: "meta-llama/Llama-3.3-70B-Instruct-Turbo", messages: Self.messages, maxTokens: 64,
+            model: "openai/gpt-oss-120b", messages: Self.messages, maxTokens: 64,
             temperature: 0.7, topP: 0.9, stop: ["\n\n", "", "END"])
         let expected =
-            #"{"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","messages":[{"role":"system","content":"Be brief."},"#
+            #"{"model":"openai/gpt-oss-120b","messages":[{"role":"system","content":"Be brief."},"#
             + #"{"role":"user","content":"Say \"hi\"\n\tthen stop\\ \u0001 café 😀"}],"#
             + #""max_tokens":64,"temperature":0.7,"top_p":0.9,"stop":["\n\n","END"]}"#
         XCTAssertEqual(String(decoding: OpenAIChat.requestBody(for: chat), as: UTF8.self), expected)
@@ -52,7 +52,7 @@ final class OpenAIChatTests: XCTestCase {
 
     func testTheHTTPRequest() {
         let provider = ProviderConfiguration(name: .groq, apiKey: APIKey("gsk-secret"))
-        let chat = ChatRequest(model: "llama-3.1-8b-instant", messages: Self.messages, stream: true)
+        let chat = ChatRequest(model: "openai/gpt-oss-20b", messages: Self.messages, stream: true)
         let request = OpenAIChat.httpRequest(
             for: chat, provider: provider, timeout: .seconds(3), firstTokenTimeout: .seconds(1),
             idleTimeout: .milliseconds(500))

@@ -8,7 +8,7 @@ final class ProviderConfigurationTests: XCTestCase {
         ])
         XCTAssertEqual(configurations.map(\.name), [.fireworks, .groq, .together])
         XCTAssertEqual(configurations.map(\.isEnabled), [false, false, true])
-        XCTAssertEqual(configurations[2].baseURL, "https://api.together.xyz/v1")
+        XCTAssertEqual(configurations[2].baseURL, "https://api.together.ai/v1")
         XCTAssertEqual(configurations[0].chatCompletionsURL, "https://api.fireworks.ai/inference/v1/chat/completions")
         XCTAssertEqual(configurations[1].chatCompletionsURL, "https://api.groq.com/openai/v1/chat/completions")
     }
@@ -49,7 +49,7 @@ final class ProviderConfigurationTests: XCTestCase {
         ] {
             XCTAssertFalse(text.contains("secret"), text)
         }
-        XCTAssertEqual("\(configuration)", "together https://api.together.xyz/v1 (key set)")
+        XCTAssertEqual("\(configuration)", "together https://api.together.ai/v1 (key set)")
         XCTAssertEqual(
             "\(ProviderConfiguration(name: .groq, apiKey: nil))",
             "groq https://api.groq.com/openai/v1 (disabled: GROQ_API_KEY is not set)")

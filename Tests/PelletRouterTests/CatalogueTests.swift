@@ -6,7 +6,7 @@ final class CatalogueTests: XCTestCase {
     func testBundledCatalogueLoadsAndCoversEveryTask() throws {
         let catalogue = try Catalogue.loadBundled()
         XCTAssertGreaterThanOrEqual(catalogue.models.count, 10)
-        XCTAssertEqual(catalogue.pricesRead, "2026-11-28")
+        XCTAssertEqual(catalogue.pricesRead, "2026-12-07")
         XCTAssertFalse(catalogue.notes.isEmpty)
         XCTAssertEqual(catalogue.fingerprint.count, 16)
         for provider in ProviderName.allCases {
@@ -28,11 +28,69 @@ final class CatalogueTests: XCTestCase {
                 XCTAssertFalse(quality.source.isEmpty)
             }
         }
-        XCTAssertEqual(
-            catalogue.model(id: "llama-3.3-70b-instruct")?.offer(on: .groq)?.providerModel,
-            "llama-3.3-70b-versatile"
-        )
+        XCTAssertEqual(catalogue.model(id: "gpt-oss-20b")?.offer(on: .groq)?.providerModel, "openai/gpt-oss-20b")
         XCTAssertNil(catalogue.model(id: "gpt-4o"))
+        // Models retired by every provider in 2026 are gone.
+        XCTAssertNil(catalogue.model(id: "llama-3.1-8b-instruct"))
+        XCTAssertNil(catalogue.model(id: "qwen3-32b"))
+    }
+
+    /// The figures issue 13 found wrong in the previous catalogue, and the fields it added.
+    func testCurrentFiguresOfTheBundledCatalogue() throws {
+        let catalogue = try Catalogue.loadBundled()
+        let big = try XCTUnwrap(catalogue.model(id: "gpt-oss-120b"))
+        // The only model all three providers serve.
+        XCTAssertEqual(Set(big.offers.map(\.provider)), Set(ProviderName.allCases))
+        XCTAssertEqual(catalogue.models.filter { $0.offers.count == 3 }.map(\.id), ["gpt-oss-120b"])
+        XCTAssertEqual(big.offer(on: .groq)?.outputMicroUSDPerMillionTokens, 600_000)
+        XCTAssertEqual(big.offer(on: .groq)?.cachedInputMicroUSDPerMillionTokens, 75_000)
+        XCTAssertEqual(big.offer(on: .fireworks)?.cachedInputMicroUSDPerMillionTokens, 15_000)
+        XCTAssertNil(big.offer(on: .together)?.cachedInputMicroUSDPerMillionTokens)
+        XCTAssertEqual(big.offer(on: .together)?.contextWindow, 128_000)
+        XCTAssertEqual(big.contextWindow, 128_000)
+        XCTAssertTrue(big.reasoning)
+        let small = try XCTUnwrap(catalogue.model(id: "gpt-oss-20b")?.offer(on: .groq))
+        XCTAssertEqual(small.inputMicroUSDPerMillionTokens, 75_000)
+        XCTAssertEqual(small.outputMicroUSDPerMillionTokens, 300_000)
+        XCTAssertFalse(try XCTUnwrap(catalogue.model(id: "llama-3.3-70b")).reasoning)
+        // Every model a second provider serves has that provider as its fallback.
+        XCTAssertGreaterThanOrEqual(catalogue.models.filter { $0.offers.count >= 2 }.count, 8)
+    }
+
+    func testSchemaVersionTwoFieldsDecode() throws {
+        let text = catalogue()
+            .replacingOccurrences(of: "\"schema_version\": 1", with: "\"schema_version\": 2")
+            .replacingOccurrences(of: "\"id\": \"m1\",", with: "\"id\": \"m1\", \"reasoning\": true,")
+            .replacingOccurrences(
+                of: "\"ttft_ms\": 150,",
+                with: "\"ttft_ms\": 150, \"cached_input_micro_usd_per_mtok\": 25000, \"context_window\": 4096,"
+            )
+        let decoded = try Catalogue(data: Array(text.utf8))
+        let model = try XCTUnwrap(decoded.model(id: "m1"))
+        XCTAssertTrue(model.reasoning)
+        XCTAssertEqual(model.offers[0].cachedInputMicroUSDPerMillionTokens, 25_000)
+        XCTAssertEqual(model.offers[0].contextWindow, 4096)
+        XCTAssertFalse(try XCTUnwrap(decoded.model(id: "m2")).reasoning)
+        XCTAssertNil(decoded.model(id: "m2")?.offers[0].cachedInputMicroUSDPerMillionTokens)
+
+        assertRefused(
+            text.replacingOccurrences(of: "\"reasoning\": true", with: "\"reasoning\": \"yes\""),
+            line: 6,
+            column: 32,
+            reason: "model \"m1\": \"reasoning\" must be true or false, found a string"
+        )
+        assertRefused(
+            text.replacingOccurrences(of: "\"cached_input_micro_usd_per_mtok\": 25000", with: "\"cached_input_micro_usd_per_mtok\": 0"),
+            line: 14,
+            column: 60,
+            reason: "model \"m1\" on groq: \"cached_input_micro_usd_per_mtok\" must be a positive integer, found 0"
+        )
+        assertRefused(
+            text.replacingOccurrences(of: "\"schema_version\": 2", with: "\"schema_version\": 3"),
+            line: 2,
+            column: 21,
+            reason: "unsupported schema_version 3; this Pellet reads versions 1 and 2"
+        )
     }
 
     func testSyntaxErrorsNameLineAndColumn() {

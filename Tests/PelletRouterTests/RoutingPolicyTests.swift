@@ -42,12 +42,33 @@ final class RoutingPolicyTests: XCTestCase {
         let prompt = UInt64(TokenEstimator.estimate(messages))
         return catalogue.models.filter { $0.quality(for: task).score >= minimumScore }.flatMap { model in
             model.offers.map { offer in
-                let numerator =
-                    prompt * offer.inputMicroUSDPerMillionTokens + UInt64(maxTokens)
-                    * offer.outputMicroUSDPerMillionTokens
-                return (model.id, offer.provider, (numerator + 999_999) / 1_000_000)
+                (model.id, offer.provider, expectedCost(prompt: prompt, maxTokens: maxTokens, model: model, offer: offer))
             }
         }
+    }
+
+    /// The router's estimate: a reasoning model's output counts `reasoningOutputMultiplier` times.
+    func expectedCost(prompt: UInt64, maxTokens: UInt32, model: CatalogueModel, offer: ProviderOffer) -> UInt64 {
+        let output = UInt64(maxTokens) * (model.reasoning ? UInt64(router.policy.reasoningOutputMultiplier) : 1)
+        let numerator = prompt * offer.inputMicroUSDPerMillionTokens + output * offer.outputMicroUSDPerMillionTokens
+        return (numerator + 999_999) / 1_000_000
+    }
+
+    func testReasoningModelsExpectTheirThinkingAsOutput() throws {
+        let messages = user("hey, how are you doing today?")
+        XCTAssertEqual(router.policy.reasoningOutputMultiplier, 2)
+        // Same provider, same model: only the multiplier differs between the two routers.
+        let plain = Router(catalogue: catalogue, policy: RoutingPolicy(reasoningOutputMultiplier: 1))
+        let thinking = try router.route(request(messages, model: "gpt-oss-120b", maxTokens: 1000, providers: ["groq"]))
+        let flat = try plain.route(request(messages, model: "gpt-oss-120b", maxTokens: 1000, providers: ["groq"]))
+        let prompt = UInt64(TokenEstimator.estimate(messages))
+        // $0.15 in, $0.60 out per million; 2,000 output tokens expected for max_tokens 1,000.
+        XCTAssertEqual(thinking.estCostMicroUsd, (prompt * 150_000 + 2000 * 600_000 + 999_999) / 1_000_000)
+        XCTAssertEqual(flat.estCostMicroUsd, (prompt * 150_000 + 1000 * 600_000 + 999_999) / 1_000_000)
+        XCTAssertNotEqual(plain.policyVersion, router.policyVersion)
+        // A model that does not think is estimated at max_tokens.
+        let llama = try router.route(request(messages, model: "llama-3.3-70b", maxTokens: 1000))
+        XCTAssertEqual(llama.estCostMicroUsd, (prompt * 880_000 + 1000 * 880_000 + 999_999) / 1_000_000)
     }
 
     func testCostNeverPicksACostlierCandidateMeetingTheSameFloor() throws {
@@ -120,6 +141,40 @@ final class RoutingPolicyTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// A pair its provider no longer lists is never chosen; the model's other providers still
+    /// are, and a pair that comes back is chosen again.
+    func testAnUnavailablePairIsLeftOutAndItsModelFallsBack() throws {
+        let messages = user("hey, how are you doing today?")
+        let first = try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"))
+        XCTAssertEqual(first.provider, "groq", first.reason)
+        var health = ProviderHealthSnapshot()
+        health.setUnavailable(model: "gpt-oss-120b", on: .groq)
+        XCTAssertFalse(health.isAvailable(model: "gpt-oss-120b", on: .groq))
+        XCTAssertTrue(health.isAvailable(model: "gpt-oss-20b", on: .groq))
+        let moved = try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"), health: health)
+        XCTAssertNotEqual(moved.provider, "groq", moved.reason)
+        XCTAssertEqual(moved.fallbacks.count, 1)
+        XCTAssertFalse(moved.fallbacks.contains { $0.provider == "groq" })
+        // Automatic choices never pick the pair either; groq's other models still serve.
+        for messages in try samplePrompts().prefix(20) {
+            for preference in Preference.allCases {
+                let decision = try router.route(request(messages, preference: preference), health: health)
+                let pairs = [(decision.model, decision.provider)] + decision.fallbacks.map { ($0.model, $0.provider) }
+                XCTAssertFalse(pairs.contains { $0 == ("gpt-oss-120b", "groq") }, decision.reason)
+            }
+        }
+        let groqOnly = try router.route(request(messages, providers: ["groq"]), health: health)
+        XCTAssertNotEqual(groqOnly.model, "gpt-oss-120b")
+        // The only provider of a model retires it: UNAVAILABLE says why.
+        health.setUnavailable(model: "llama-3.3-70b", on: .together)
+        assertError(.unavailable, "all providers of llama-3.3-70b are unavailable: together does not serve it now") {
+            try router.route(request(messages, model: "llama-3.3-70b"), health: health)
+        }
+        // Back in the list: back in routing.
+        health.providers[.groq]?.unavailableModels.remove("gpt-oss-120b")
+        XCTAssertEqual(try router.route(request(messages, preference: .cost, model: "gpt-oss-120b"), health: health), first)
     }
 
     func testDegradedProvidersRankAfterHealthyOnes() throws {
@@ -200,10 +255,8 @@ final class RoutingPolicyTests: XCTestCase {
         let model = try XCTUnwrap(catalogue.model(id: decision.model))
         let offer = try XCTUnwrap(model.offer(on: try XCTUnwrap(ProviderName(rawValue: decision.provider))))
         let prompt = UInt64(TokenEstimator.estimate(messages))
-        let expected =
-            (prompt * offer.inputMicroUSDPerMillionTokens + 300 * offer.outputMicroUSDPerMillionTokens + 999_999)
-            / 1_000_000
-        XCTAssertEqual(decision.estCostMicroUsd, expected)
+        XCTAssertEqual(
+            decision.estCostMicroUsd, expectedCost(prompt: prompt, maxTokens: 300, model: model, offer: offer))
         XCTAssertTrue(decision.reason.hasPrefix("code task ("), decision.reason)
         XCTAssertTrue(decision.reason.contains("\(decision.model) on \(decision.provider) at $0.0"), decision.reason)
         print("example decision: \(decision.model) on \(decision.provider): \(decision.reason)")
@@ -247,10 +300,11 @@ final class RoutingPolicyTests: XCTestCase {
         }
         assertError(.notFound, "unknown model \"gpt-4o\"") { try router.route(request(messages, model: "gpt-4o")) }
 
-        let huge = user(String(repeating: "word ", count: 200_000))
-        assertError(.unavailable, "no candidate: context window too small for 215") { try router.route(request(huge)) }
+        // Past the largest window in the catalogue (1,048,576 tokens).
+        let huge = user(String(repeating: "word ", count: 1_000_000))
+        assertError(.unavailable, "no candidate: context window too small for 10") { try router.route(request(huge)) }
         assertError(.unavailable, "no candidate: context window too small for") {
-            try router.route(request(messages, maxTokens: 400_000))
+            try router.route(request(messages, maxTokens: 1_100_000))
         }
 
         var allOpen = ProviderHealthSnapshot()
@@ -262,15 +316,15 @@ final class RoutingPolicyTests: XCTestCase {
         fireworksDown.setState(.disabled, for: .fireworks)
         assertError(
             .unavailable,
-            "all providers of deepseek-r1 are unavailable: together not in providers, fireworks disabled"
+            "all providers of glm-5.3 are unavailable: together not in providers, fireworks disabled"
         ) {
             try router.route(
-                request(messages, model: "deepseek-r1", providers: ["fireworks", "groq"]),
+                request(messages, model: "glm-5.3", providers: ["fireworks", "groq"]),
                 health: fireworksDown
             )
         }
-        assertError(.unavailable, "no candidate for qwen2.5-72b-instruct: context window too small for") {
-            try router.route(request(messages, model: "qwen2.5-72b-instruct", maxTokens: 40_000))
+        assertError(.unavailable, "no candidate for llama-3.3-70b: context window too small for") {
+            try router.route(request(messages, model: "llama-3.3-70b", maxTokens: 140_000))
         }
     }
 

@@ -34,7 +34,7 @@ final class CallCostBoundTests: XCTestCase {
         CompleteRequest(
             credentials: Credentials(apiKey: key),
             messages: [ChatMessage(role: "user", content: "Write a haiku about rivers.")],
-            model: "llama-3.3-70b-instruct",
+            model: "gpt-oss-120b",
             maxTokens: maxTokens
         )
     }

@@ -17,8 +17,9 @@ final class CompleteCallTests: XCTestCase {
     private var accountID = ""
     private var apiKey = ""
 
-    /// Llama 3.1 8B is served by all three providers; by cost groq comes first.
-    private static let model = "llama-3.1-8b-instruct"
+    /// gpt-oss-120b is the only model all three providers serve; their prices tie, so by cost the
+    /// fastest, groq, comes first.
+    private static let model = "gpt-oss-120b"
 
     override func setUp() async throws {
         var behavior = MockBehavior()
@@ -146,6 +147,38 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(response.usage?.promptTokens, UInt32(stats.promptTokens))
         XCTAssertEqual(response.usage?.completionTokens, UInt32(stats.completionTokens))
         XCTAssertGreaterThan(response.costMicroUsd, 0)
+    }
+
+    /// A prompt-cache hit reported by the provider (`prompt_tokens_details.cached_tokens`) is
+    /// billed at the catalogue's cached-input price and kept in the usage, the record and the totals.
+    func testCachedPromptTokensAreBilledAtTheCachedPrice() async throws {
+        // groq: gpt-oss-120b at $0.15 input, $0.075 cached input, $0.60 output per million.
+        try server.mock(.groq).runtime.defaultBehavior.set("cached=1000")
+        let prompt = String(repeating: "Summarise the quarterly report in one line. ", count: 300)
+        for stream in [false, true] {
+            var response: CompleteResponse?
+            if stream {
+                for try await event in client.completeStream(request(prompt, providers: ["groq"])) {
+                    if case .done(let final) = event { response = final }
+                }
+            } else {
+                response = try await client.complete(request(prompt, providers: ["groq"]))
+            }
+            let answered = try XCTUnwrap(response)
+            let usage = try XCTUnwrap(answered.usage)
+            XCTAssertEqual(answered.provider, "groq")
+            XCTAssertGreaterThan(usage.promptTokens, 1000)
+            XCTAssertEqual(usage.cachedPromptTokens, 1000)
+            let numerator =
+                UInt64(usage.promptTokens - 1000) * 150_000 + 1000 * 75_000 + UInt64(usage.completionTokens) * 600_000
+            XCTAssertEqual(answered.costMicroUsd, (numerator + 999_999) / 1_000_000, "stream: \(stream)")
+        }
+        let totals = try XCTUnwrap(server.metering.monthlyTotals(accountID: accountID).last?.totals)
+        XCTAssertEqual(totals.cachedPromptTokens, 2000)
+        let records = try await client.usage(
+            UsageRequest(credentials: Credentials(apiKey: apiKey), listRequests: true, limit: 10))
+        XCTAssertEqual(records.requests.map { $0.usage?.cachedPromptTokens }, [1000, 1000])
+        XCTAssertEqual(records.totals?.cachedPromptTokens, 2000)
     }
 
     func testAStreamedCompletionSendsChunksThenEnd() async throws {

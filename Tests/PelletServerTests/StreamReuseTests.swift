@@ -33,7 +33,7 @@ final class StreamReuseTests: XCTestCase {
         CompleteRequest(
             credentials: Credentials(apiKey: apiKey),
             messages: [ChatMessage(role: "user", content: "Say hello to the gateway.")],
-            model: "llama-3.1-8b-instruct",
+            model: "gpt-oss-120b",
             maxTokens: 64
         )
     }

@@ -21,11 +21,11 @@ enum Samples {
         ChatMessage(role: "user", content: longText),
     ]
 
-    static let candidate = RouteCandidate(model: "llama-3.1-8b-instruct", provider: "groq", estCostMicroUsd: .max)
+    static let candidate = RouteCandidate(model: "gpt-oss-20b", provider: "groq", estCostMicroUsd: .max)
     static let decision = RouteDecision(
         taskType: "code",
         confidence: 0.87,
-        model: "qwen2.5-coder-32b-instruct",
+        model: "kimi-k2.7-code",
         provider: "together",
         estCostMicroUsd: 1_234,
         fallbacks: [
@@ -48,7 +48,7 @@ enum Samples {
     static let completeRequest = CompleteRequest(
         credentials: credentials,
         messages: chatMessages,
-        model: "llama-3.3-70b-instruct",
+        model: "glm-5.3",
         preference: .quality,
         maxTokens: 4_096,
         temperature: 0.7,
@@ -58,7 +58,7 @@ enum Samples {
         providers: ["fireworks"]
     )
     static let completeChunk = CompleteChunk(delta: unicode)
-    static let tokenUsage = TokenUsage(promptTokens: .max, completionTokens: 1)
+    static let tokenUsage = TokenUsage(promptTokens: .max, completionTokens: 1, cachedPromptTokens: .max - 1)
     static let completeResponse = CompleteResponse(
         requestId: "req_01HZX",
         content: longText,
@@ -66,7 +66,7 @@ enum Samples {
         usage: tokenUsage,
         costMicroUsd: .max,
         route: decision,
-        model: "llama-3.3-70b-instruct",
+        model: "glm-5.3",
         provider: "fireworks",
         latencyMs: .max,
         attempts: 3
@@ -88,7 +88,8 @@ enum Samples {
         completionTokens: 1 << 63,
         costMicroUsd: 1 << 35,
         errors: 1,
-        latencyMsSum: 127
+        latencyMsSum: 127,
+        cachedPromptTokens: 1 << 40
     )
     static let usageRow = UsageRow(
         day: 20_000,
@@ -190,7 +191,12 @@ enum Samples {
         storeMapUsedBytes: 1 << 20,
         storeMapSizeBytes: .max,
         completeRefused: "the store is full: \(unicode)",
-        connections: .max
+        connections: .max,
+        models: [
+            ModelAvailability(model: "gpt-oss-120b", provider: "groq", state: "available", sinceUnixMs: 1),
+            ModelAvailability(model: unicode, provider: "together", state: "unavailable", sinceUnixMs: .max),
+            ModelAvailability(),
+        ]
     )
 }
 
@@ -296,4 +302,7 @@ let messageCatalogue: [MessageKind] = [
     ),
     MessageKind(ProviderHealth.self, proto: "ProviderHealth", full: Samples.providerHealth),
     MessageKind(HealthResponse.self, proto: "HealthResponse", full: Samples.healthResponse),
+    MessageKind(
+        ModelAvailability.self, proto: "ModelAvailability",
+        full: ModelAvailability(model: "glm-5.3", provider: "fireworks", state: "unavailable", sinceUnixMs: .max)),
 ]

@@ -537,7 +537,8 @@ final class CompleteCall {
             timeToFirstTokenMs: firstTokenAt.map { milliseconds(from: start, to: $0) } ?? 0,
             status: status.rawValue,
             attempts: UInt32(attempts),
-            tokensEstimated: estimated
+            tokensEstimated: estimated,
+            cachedPromptTokens: usage.cachedPromptTokens
         )
         let logger = service.logger
         let requestID = self.requestID
@@ -595,8 +596,12 @@ final class CompleteCall {
             let provider = PelletRouter.ProviderName(rawValue: candidate.provider),
             let offer = service.router.catalogue.model(id: candidate.model)?.offer(on: provider)
         else { return 0 }
+        // Prompt tokens served from the provider's cache cost its cached-input price, where the
+        // catalogue has one.
+        let cached = UInt64(min(usage.cachedPromptTokens, usage.promptTokens))
         let numerator =
-            UInt64(usage.promptTokens) * offer.inputMicroUSDPerMillionTokens
+            (UInt64(usage.promptTokens) - cached) * offer.inputMicroUSDPerMillionTokens
+            + cached * (offer.cachedInputMicroUSDPerMillionTokens ?? offer.inputMicroUSDPerMillionTokens)
             + UInt64(usage.completionTokens) * offer.outputMicroUSDPerMillionTokens
         return (numerator + 999_999) / 1_000_000
     }

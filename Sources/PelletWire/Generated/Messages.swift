@@ -247,15 +247,21 @@ public struct CompleteChunk: WireMessage {
 public struct TokenUsage: WireMessage {
     public var promptTokens: UInt32 = 0
     public var completionTokens: UInt32 = 0
+    /// Of prompt_tokens, those the provider served from its prompt cache
+    /// (usage.prompt_tokens_details.cached_tokens); billed at the catalogue's cached-input price
+    /// where the model has one.
+    public var cachedPromptTokens: UInt32 = 0
 
     public init() {}
 
     public init(
         promptTokens: UInt32 = 0,
-        completionTokens: UInt32 = 0
+        completionTokens: UInt32 = 0,
+        cachedPromptTokens: UInt32 = 0
     ) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 
@@ -352,6 +358,8 @@ public struct UsageTotals: WireMessage {
     public var errors: UInt64 = 0
     /// Sum of latencies; divide by requests for the mean.
     public var latencyMsSum: UInt64 = 0
+    /// Of prompt_tokens, those served from the providers' prompt caches.
+    public var cachedPromptTokens: UInt64 = 0
 
     public init() {}
 
@@ -361,7 +369,8 @@ public struct UsageTotals: WireMessage {
         completionTokens: UInt64 = 0,
         costMicroUsd: UInt64 = 0,
         errors: UInt64 = 0,
-        latencyMsSum: UInt64 = 0
+        latencyMsSum: UInt64 = 0,
+        cachedPromptTokens: UInt64 = 0
     ) {
         self.requests = requests
         self.promptTokens = promptTokens
@@ -369,6 +378,7 @@ public struct UsageTotals: WireMessage {
         self.costMicroUsd = costMicroUsd
         self.errors = errors
         self.latencyMsSum = latencyMsSum
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 
@@ -745,6 +755,9 @@ public struct HealthResponse: WireMessage {
     public var completeRefused: String = ""
     /// Client connections open now, Unix and TCP together (at most pelletd --max-connections).
     public var connections: UInt32 = 0
+    /// Each catalogue (model, provider) pair's availability, from the provider's model list (model
+    /// discovery) and from chat calls answered "model not found".
+    public var models: [ModelAvailability] = []
 
     public init() {}
 
@@ -759,7 +772,8 @@ public struct HealthResponse: WireMessage {
         storeMapUsedBytes: UInt64 = 0,
         storeMapSizeBytes: UInt64 = 0,
         completeRefused: String = "",
-        connections: UInt32 = 0
+        connections: UInt32 = 0,
+        models: [ModelAvailability] = []
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
@@ -772,6 +786,32 @@ public struct HealthResponse: WireMessage {
         self.storeMapSizeBytes = storeMapSizeBytes
         self.completeRefused = completeRefused
         self.connections = connections
+        self.models = models
+    }
+}
+
+public struct ModelAvailability: WireMessage {
+    /// Pellet's model id and the provider's name.
+    public var model: String = ""
+    public var provider: String = ""
+    /// "available", "unavailable" (the provider does not list it, or answered "model not found")
+    /// or "unknown" (not checked yet: no key, or the list could not be read).
+    public var state: String = ""
+    /// When the pair entered its state (unix ms); 0 for "unknown".
+    public var sinceUnixMs: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        model: String = "",
+        provider: String = "",
+        state: String = "",
+        sinceUnixMs: UInt64 = 0
+    ) {
+        self.model = model
+        self.provider = provider
+        self.state = state
+        self.sinceUnixMs = sinceUnixMs
     }
 }
 
@@ -1179,6 +1219,7 @@ extension TokenUsage: CBridgedMessage {
         pellet__v1__token_usage__init(cStruct)
         cStruct.pointee.prompt_tokens = promptTokens
         cStruct.pointee.completion_tokens = completionTokens
+        cStruct.pointee.cached_prompt_tokens = cachedPromptTokens
         return cStruct
     }
 
@@ -1186,6 +1227,7 @@ extension TokenUsage: CBridgedMessage {
         self.init()
         promptTokens = cStruct.pointee.prompt_tokens
         completionTokens = cStruct.pointee.completion_tokens
+        cachedPromptTokens = cStruct.pointee.cached_prompt_tokens
     }
 }
 
@@ -1315,6 +1357,7 @@ extension UsageTotals: CBridgedMessage {
         cStruct.pointee.cost_micro_usd = costMicroUsd
         cStruct.pointee.errors = errors
         cStruct.pointee.latency_ms_sum = latencyMsSum
+        cStruct.pointee.cached_prompt_tokens = cachedPromptTokens
         return cStruct
     }
 
@@ -1326,6 +1369,7 @@ extension UsageTotals: CBridgedMessage {
         costMicroUsd = cStruct.pointee.cost_micro_usd
         errors = cStruct.pointee.errors
         latencyMsSum = cStruct.pointee.latency_ms_sum
+        cachedPromptTokens = cStruct.pointee.cached_prompt_tokens
     }
 }
 
@@ -1931,6 +1975,10 @@ extension HealthResponse: CBridgedMessage {
         cStruct.pointee.store_map_size_bytes = storeMapSizeBytes
         if !completeRefused.isEmpty { cStruct.pointee.complete_refused = arena.cString(completeRefused) }
         cStruct.pointee.connections = connections
+        if !models.isEmpty {
+            cStruct.pointee.n_models = models.count
+            cStruct.pointee.models = arena.array(models, as: UnsafeMutablePointer<Pellet__V1__ModelAvailability>?.self) { $0.cMessage(in: arena) }
+        }
         return cStruct
     }
 
@@ -1952,5 +2000,47 @@ extension HealthResponse: CBridgedMessage {
         storeMapSizeBytes = cStruct.pointee.store_map_size_bytes
         completeRefused = swiftString(cStruct.pointee.complete_refused)
         connections = cStruct.pointee.connections
+        if let elements = cStruct.pointee.models {
+            models.reserveCapacity(cStruct.pointee.n_models)
+            for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_models) {
+                models.append(try ModelAvailability(cMessage: element!))
+            }
+        }
+    }
+}
+
+extension ModelAvailability: CBridgedMessage {
+    typealias CMessage = Pellet__V1__ModelAvailability
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__ModelAvailability>? {
+        pellet__v1__model_availability__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__ModelAvailability>) {
+        pellet__v1__model_availability__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__ModelAvailability> {
+        let cStruct = arena.allocate(Pellet__V1__ModelAvailability.self)
+        pellet__v1__model_availability__init(cStruct)
+        if !model.isEmpty { cStruct.pointee.model = arena.cString(model) }
+        if !provider.isEmpty { cStruct.pointee.provider = arena.cString(provider) }
+        if !state.isEmpty { cStruct.pointee.state = arena.cString(state) }
+        cStruct.pointee.since_unix_ms = sinceUnixMs
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__ModelAvailability>) throws(MessageDecodingError) {
+        self.init()
+        model = swiftString(cStruct.pointee.model)
+        provider = swiftString(cStruct.pointee.provider)
+        state = swiftString(cStruct.pointee.state)
+        sinceUnixMs = cStruct.pointee.since_unix_ms
     }
 }

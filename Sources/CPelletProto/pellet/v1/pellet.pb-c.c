@@ -1222,6 +1222,51 @@ void   pellet__v1__health_response__free_unpacked
   assert(message->base.descriptor == &pellet__v1__health_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pellet__v1__model_availability__init
+                     (Pellet__V1__ModelAvailability         *message)
+{
+  static const Pellet__V1__ModelAvailability init_value = PELLET__V1__MODEL_AVAILABILITY__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__model_availability__get_packed_size
+                     (const Pellet__V1__ModelAvailability *message)
+{
+  assert(message->base.descriptor == &pellet__v1__model_availability__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__model_availability__pack
+                     (const Pellet__V1__ModelAvailability *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__model_availability__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__model_availability__pack_to_buffer
+                     (const Pellet__V1__ModelAvailability *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__model_availability__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__ModelAvailability *
+       pellet__v1__model_availability__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__ModelAvailability *)
+     protobuf_c_message_unpack (&pellet__v1__model_availability__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__model_availability__free_unpacked
+                     (Pellet__V1__ModelAvailability *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__model_availability__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor pellet__v1__credentials__field_descriptors[2] =
 {
   {
@@ -1928,7 +1973,7 @@ const ProtobufCMessageDescriptor pellet__v1__complete_chunk__descriptor =
   (ProtobufCMessageInit) pellet__v1__complete_chunk__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__token_usage__field_descriptors[2] =
+static const ProtobufCFieldDescriptor pellet__v1__token_usage__field_descriptors[3] =
 {
   {
     "prompt_tokens",
@@ -1954,15 +1999,28 @@ static const ProtobufCFieldDescriptor pellet__v1__token_usage__field_descriptors
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached_prompt_tokens",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__TokenUsage, cached_prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__token_usage__field_indices_by_name[] = {
+  2,   /* field[2] = cached_prompt_tokens */
   1,   /* field[1] = completion_tokens */
   0,   /* field[0] = prompt_tokens */
 };
 static const ProtobufCIntRange pellet__v1__token_usage__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor pellet__v1__token_usage__descriptor =
 {
@@ -1972,7 +2030,7 @@ const ProtobufCMessageDescriptor pellet__v1__token_usage__descriptor =
   "Pellet__V1__TokenUsage",
   "pellet.v1",
   sizeof(Pellet__V1__TokenUsage),
-  2,
+  3,
   pellet__v1__token_usage__field_descriptors,
   pellet__v1__token_usage__field_indices_by_name,
   1,  pellet__v1__token_usage__number_ranges,
@@ -2263,7 +2321,7 @@ const ProtobufCMessageDescriptor pellet__v1__usage_request__descriptor =
   (ProtobufCMessageInit) pellet__v1__usage_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__usage_totals__field_descriptors[6] =
+static const ProtobufCFieldDescriptor pellet__v1__usage_totals__field_descriptors[7] =
 {
   {
     "requests",
@@ -2337,8 +2395,21 @@ static const ProtobufCFieldDescriptor pellet__v1__usage_totals__field_descriptor
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cached_prompt_tokens",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__UsageTotals, cached_prompt_tokens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__usage_totals__field_indices_by_name[] = {
+  6,   /* field[6] = cached_prompt_tokens */
   2,   /* field[2] = completion_tokens */
   3,   /* field[3] = cost_micro_usd */
   4,   /* field[4] = errors */
@@ -2349,7 +2420,7 @@ static const unsigned pellet__v1__usage_totals__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__usage_totals__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor pellet__v1__usage_totals__descriptor =
 {
@@ -2359,7 +2430,7 @@ const ProtobufCMessageDescriptor pellet__v1__usage_totals__descriptor =
   "Pellet__V1__UsageTotals",
   "pellet.v1",
   sizeof(Pellet__V1__UsageTotals),
-  6,
+  7,
   pellet__v1__usage_totals__field_descriptors,
   pellet__v1__usage_totals__field_indices_by_name,
   1,  pellet__v1__usage_totals__number_ranges,
@@ -3620,7 +3691,7 @@ const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor =
   (ProtobufCMessageInit) pellet__v1__provider_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[11] =
+static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[12] =
 {
   {
     "version",
@@ -3754,6 +3825,18 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "models",
+    20,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pellet__V1__HealthResponse, n_models),
+    offsetof(Pellet__V1__HealthResponse, models),
+    &pellet__v1__model_availability__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
   9,   /* field[9] = complete_refused */
@@ -3762,16 +3845,18 @@ static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
   4,   /* field[4] = gateway_overhead_p50_us */
   5,   /* field[5] = gateway_overhead_p99_us */
   2,   /* field[2] = in_flight */
+  11,   /* field[11] = models */
   3,   /* field[3] = providers */
   8,   /* field[8] = store_map_size_bytes */
   7,   /* field[7] = store_map_used_bytes */
   1,   /* field[1] = uptime_ms */
   0,   /* field[0] = version */
 };
-static const ProtobufCIntRange pellet__v1__health_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange pellet__v1__health_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 20, 11 },
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
 {
@@ -3781,11 +3866,88 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   "Pellet__V1__HealthResponse",
   "pellet.v1",
   sizeof(Pellet__V1__HealthResponse),
-  11,
+  12,
   pellet__v1__health_response__field_descriptors,
   pellet__v1__health_response__field_indices_by_name,
-  1,  pellet__v1__health_response__number_ranges,
+  2,  pellet__v1__health_response__number_ranges,
   (ProtobufCMessageInit) pellet__v1__health_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pellet__v1__model_availability__field_descriptors[4] =
+{
+  {
+    "model",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "provider",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, provider),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "since_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, since_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pellet__v1__model_availability__field_indices_by_name[] = {
+  0,   /* field[0] = model */
+  1,   /* field[1] = provider */
+  3,   /* field[3] = since_unix_ms */
+  2,   /* field[2] = state */
+};
+static const ProtobufCIntRange pellet__v1__model_availability__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor pellet__v1__model_availability__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.ModelAvailability",
+  "ModelAvailability",
+  "Pellet__V1__ModelAvailability",
+  "pellet.v1",
+  sizeof(Pellet__V1__ModelAvailability),
+  4,
+  pellet__v1__model_availability__field_descriptors,
+  pellet__v1__model_availability__field_indices_by_name,
+  1,  pellet__v1__model_availability__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__model_availability__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue pellet__v1__preference__enum_values_by_number[4] =

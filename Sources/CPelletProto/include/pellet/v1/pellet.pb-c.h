@@ -42,6 +42,7 @@ typedef struct Pellet__V1__CompactionReport Pellet__V1__CompactionReport;
 typedef struct Pellet__V1__HealthRequest Pellet__V1__HealthRequest;
 typedef struct Pellet__V1__ProviderHealth Pellet__V1__ProviderHealth;
 typedef struct Pellet__V1__HealthResponse Pellet__V1__HealthResponse;
+typedef struct Pellet__V1__ModelAvailability Pellet__V1__ModelAvailability;
 
 
 /* --- enums --- */
@@ -306,10 +307,16 @@ struct  Pellet__V1__TokenUsage
   ProtobufCMessage base;
   uint32_t prompt_tokens;
   uint32_t completion_tokens;
+  /*
+   * Of prompt_tokens, those the provider served from its prompt cache
+   * (usage.prompt_tokens_details.cached_tokens); billed at the catalogue's cached-input price
+   * where the model has one.
+   */
+  uint32_t cached_prompt_tokens;
 };
 #define PELLET__V1__TOKEN_USAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__token_usage__descriptor) \
-    , 0, 0 }
+    , 0, 0, 0 }
 
 
 struct  Pellet__V1__CompleteResponse
@@ -400,10 +407,14 @@ struct  Pellet__V1__UsageTotals
    * Sum of latencies; divide by requests for the mean.
    */
   uint64_t latency_ms_sum;
+  /*
+   * Of prompt_tokens, those served from the providers' prompt caches.
+   */
+  uint64_t cached_prompt_tokens;
 };
 #define PELLET__V1__USAGE_TOTALS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__usage_totals__descriptor) \
-    , 0, 0, 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0, 0, 0 }
 
 
 /*
@@ -761,10 +772,39 @@ struct  Pellet__V1__HealthResponse
    * Client connections open now, Unix and TCP together (at most pelletd --max-connections).
    */
   uint32_t connections;
+  /*
+   * Each catalogue (model, provider) pair's availability, from the provider's model list (model
+   * discovery) and from chat calls answered "model not found".
+   */
+  size_t n_models;
+  Pellet__V1__ModelAvailability **models;
 };
 #define PELLET__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+
+
+struct  Pellet__V1__ModelAvailability
+{
+  ProtobufCMessage base;
+  /*
+   * Pellet's model id and the provider's name.
+   */
+  char *model;
+  char *provider;
+  /*
+   * "available", "unavailable" (the provider does not list it, or answered "model not found")
+   * or "unknown" (not checked yet: no key, or the list could not be read).
+   */
+  char *state;
+  /*
+   * When the pair entered its state (unix ms); 0 for "unknown".
+   */
+  uint64_t since_unix_ms;
+};
+#define PELLET__V1__MODEL_AVAILABILITY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__model_availability__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /* Pellet__V1__Credentials methods */
@@ -1280,6 +1320,25 @@ Pellet__V1__HealthResponse *
 void   pellet__v1__health_response__free_unpacked
                      (Pellet__V1__HealthResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pellet__V1__ModelAvailability methods */
+void   pellet__v1__model_availability__init
+                     (Pellet__V1__ModelAvailability         *message);
+size_t pellet__v1__model_availability__get_packed_size
+                     (const Pellet__V1__ModelAvailability   *message);
+size_t pellet__v1__model_availability__pack
+                     (const Pellet__V1__ModelAvailability   *message,
+                      uint8_t             *out);
+size_t pellet__v1__model_availability__pack_to_buffer
+                     (const Pellet__V1__ModelAvailability   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__ModelAvailability *
+       pellet__v1__model_availability__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__model_availability__free_unpacked
+                     (Pellet__V1__ModelAvailability *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Pellet__V1__Credentials_Closure)
@@ -1363,6 +1422,9 @@ typedef void (*Pellet__V1__ProviderHealth_Closure)
 typedef void (*Pellet__V1__HealthResponse_Closure)
                  (const Pellet__V1__HealthResponse *message,
                   void *closure_data);
+typedef void (*Pellet__V1__ModelAvailability_Closure)
+                 (const Pellet__V1__ModelAvailability *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1398,6 +1460,7 @@ extern const ProtobufCMessageDescriptor pellet__v1__compaction_report__descripto
 extern const ProtobufCMessageDescriptor pellet__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__model_availability__descriptor;
 
 PROTOBUF_C__END_DECLS
 

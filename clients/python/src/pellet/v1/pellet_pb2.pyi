@@ -142,12 +142,14 @@ class CompleteChunk(_message.Message):
     def __init__(self, delta: _Optional[str] = ...) -> None: ...
 
 class TokenUsage(_message.Message):
-    __slots__ = ("prompt_tokens", "completion_tokens")
+    __slots__ = ("prompt_tokens", "completion_tokens", "cached_prompt_tokens")
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     prompt_tokens: int
     completion_tokens: int
-    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ...) -> None: ...
+    cached_prompt_tokens: int
+    def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("request_id", "content", "finish_reason", "usage", "cost_micro_usd", "route", "model", "provider", "latency_ms", "attempts")
@@ -194,20 +196,22 @@ class UsageRequest(_message.Message):
     def __init__(self, credentials: _Optional[_Union[Credentials, _Mapping]] = ..., account_id: _Optional[str] = ..., from_day: _Optional[int] = ..., to_day: _Optional[int] = ..., group_by: _Optional[_Iterable[_Union[UsageGroup, str]]] = ..., list_requests: bool = ..., cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class UsageTotals(_message.Message):
-    __slots__ = ("requests", "prompt_tokens", "completion_tokens", "cost_micro_usd", "errors", "latency_ms_sum")
+    __slots__ = ("requests", "prompt_tokens", "completion_tokens", "cost_micro_usd", "errors", "latency_ms_sum", "cached_prompt_tokens")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     COST_MICRO_USD_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_SUM_FIELD_NUMBER: _ClassVar[int]
+    CACHED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     prompt_tokens: int
     completion_tokens: int
     cost_micro_usd: int
     errors: int
     latency_ms_sum: int
-    def __init__(self, requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_micro_usd: _Optional[int] = ..., errors: _Optional[int] = ..., latency_ms_sum: _Optional[int] = ...) -> None: ...
+    cached_prompt_tokens: int
+    def __init__(self, requests: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_micro_usd: _Optional[int] = ..., errors: _Optional[int] = ..., latency_ms_sum: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ...) -> None: ...
 
 class UsageRow(_message.Message):
     __slots__ = ("day", "model", "provider", "task_type", "key_id", "totals")
@@ -406,7 +410,7 @@ class ProviderHealth(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[int] = ...) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused", "connections")
+    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused", "connections", "models")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -418,6 +422,7 @@ class HealthResponse(_message.Message):
     STORE_MAP_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_REFUSED_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
     version: str
     uptime_ms: int
     in_flight: int
@@ -429,4 +434,17 @@ class HealthResponse(_message.Message):
     store_map_size_bytes: int
     complete_refused: str
     connections: int
-    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ...) -> None: ...
+    models: _containers.RepeatedCompositeFieldContainer[ModelAvailability]
+    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelAvailability, _Mapping]]] = ...) -> None: ...
+
+class ModelAvailability(_message.Message):
+    __slots__ = ("model", "provider", "state", "since_unix_ms")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    provider: str
+    state: str
+    since_unix_ms: int
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., since_unix_ms: _Optional[int] = ...) -> None: ...
