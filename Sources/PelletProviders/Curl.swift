@@ -278,6 +278,13 @@ final class CurlEasy {
         try set(CURLOPT_WRITEDATA, pointer: owner)
     }
 
+    /// `curl_easy_pause`: receiving stops, or resumes (libcurl may then deliver what it held at
+    /// once, from inside this call). Only on the thread that drives the multi handle, outside
+    /// the handle's callbacks.
+    func setReceivePaused(_ paused: Bool) {
+        _ = curl_easy_pause(handle, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT)
+    }
+
     /// Facts about the finished transfer.
     var info: TransferInfo {
         var status = 0

@@ -54,6 +54,8 @@ final class EngineLoop: @unchecked Sendable {
                     if let transfer = active[id] {
                         remove(transfer, from: multi, .cancelled)
                     }
+                case .pause(let id, let paused):
+                    active[id]?.easy?.setReceivePaused(paused)
                 }
             }
             if stopping { break }

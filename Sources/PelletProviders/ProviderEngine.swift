@@ -87,6 +87,14 @@ public final class TransferHandle: Sendable {
     public func cancel() {
         core.cancel(id)
     }
+
+    /// Stops (true) or resumes (false) reading the response: for a consumer that cannot keep
+    /// up. libcurl keeps what it already read; the server's further bytes wait in the socket
+    /// (TCP flow control). The timeout, and the idle timeout, still run while paused. A no-op
+    /// once the transfer has finished.
+    public func setPaused(_ paused: Bool) {
+        core.setPaused(id, paused)
+    }
 }
 
 /// The state shared between callers and the provider thread: the command queue.
@@ -96,6 +104,8 @@ final class EngineCore: @unchecked Sendable {
     enum Command {
         case start(Transfer)
         case cancel(UInt64)
+        /// `curl_easy_pause` must run on the thread that drives the multi handle.
+        case pause(UInt64, Bool)
     }
 
     private let condition = NSCondition()
@@ -133,10 +143,18 @@ final class EngineCore: @unchecked Sendable {
     }
 
     func cancel(_ id: UInt64) {
+        enqueue(.cancel(id))
+    }
+
+    func setPaused(_ id: UInt64, _ paused: Bool) {
+        enqueue(.pause(id, paused))
+    }
+
+    private func enqueue(_ command: Command) {
         condition.lock()
         defer { condition.unlock() }
         guard accepting else { return }
-        commands.append(.cancel(id))
+        commands.append(command)
         wakeLocked()
     }
 

@@ -1,0 +1,115 @@
+import Foundation
+import PelletClient
+import PelletMockProvider
+import PelletTesting
+import PelletWire
+import XCTest
+
+/// A client that opens a long streamed completion and does not read it: pelletd pauses the
+/// provider transfer instead of queueing the stream in memory, and when the client reads at
+/// last, every piece arrives, in order.
+final class SlowReaderTests: XCTestCase {
+    private let adminToken = "slow-reader-admin-token-0123456789"
+    /// Pieces per stream: as many as the model's context window allows. Three streams make about
+    /// 10 MB of MESSAGE frames (a piece is a word of ~7 bytes; its frame ~25 bytes).
+    private static let pieces = 130_000
+    private static let streams: [UInt32] = [1, 3, 5]
+
+    private static func residentBytes(of pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let kilobytes = status.firstMatch(of: #/VmRSS:\s*(\d+) kB/#).flatMap { Int($0.1) } ?? 0
+        return kilobytes * 1024
+    }
+
+    func testAStreamToAClientThatDoesNotReadPausesTheProviderInsteadOfQueueing() async throws {
+        guard FileManager.default.fileExists(atPath: "/proc/self/status") else { throw XCTSkip("needs /proc") }
+        var mocks: [MockServer] = []
+        var arguments: [String] = []
+        for name in ["together", "fireworks", "groq"] {
+            var configuration = MockConfiguration()
+            configuration.name = name
+            configuration.threads = 1
+            configuration.behavior.completionTokens = Self.pieces
+            let mock = try await MockServer.start(configuration)
+            mocks.append(mock)
+            arguments += ["--provider-url", "\(name)=\(mock.baseURL)"]
+        }
+        defer {
+            let stopping = mocks
+            Task { for mock in stopping { try? await mock.shutdown() } }
+        }
+        // Long enough that no deadline or stream timeout ends a paused call.
+        arguments += [
+            "--stream-idle-timeout-ms", "300000", "--first-token-timeout-ms", "300000", "--default-timeout-ms", "600000",
+        ]
+        let environment = [
+            "PELLET_ADMIN_TOKEN": adminToken, "TOGETHER_API_KEY": "mock", "FIREWORKS_API_KEY": "mock",
+            "GROQ_API_KEY": "mock",
+        ]
+        let pelletd = try PelletdProcess.start(arguments: arguments, environment: environment)
+        defer { _ = try? pelletd.stop() }
+        let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
+        let admin = Credentials(adminToken: adminToken)
+        let account = try await client.account(
+            AccountRequest(credentials: admin, op: .create(Account(name: "Slow Reader", email: "slow@example.com"))))
+        let apiKey = try await client.account(
+            AccountRequest(
+                credentials: admin, op: .createKey(CreateKey(accountId: try XCTUnwrap(account.account?.id), name: "slow")))
+        ).apiKey
+        func request(_ stream: UInt32, maxTokens: Int = Self.pieces) -> CompleteRequest {
+            CompleteRequest(
+                credentials: Credentials(apiKey: apiKey),
+                messages: [ChatMessage(role: "user", content: "Tell a very long story, number \(stream).")],
+                model: "llama-3.1-8b-instruct",
+                maxTokens: UInt32(maxTokens)
+            )
+        }
+        // A short stream first, so that the baseline has the engine and a provider connection.
+        for try await _ in client.completeStream(request(0, maxTokens: 16)) {}
+
+        let pid = pelletd.subprocess.processIdentifier
+        let before = Self.residentBytes(of: pid)
+        let reader = try RawConnection(.unix(path: try XCTUnwrap(pelletd.unixPath)), receiveTimeout: .seconds(120))
+        try reader.sendPreface()
+        for stream in Self.streams {
+            try reader.sendRequest(Method.complete.rawValue, stream: stream, message: request(stream), flags: FrameHeader.streamFlag)
+        }
+        var peak = before
+        for _ in 0..<20 {
+            try await Task.sleep(for: .milliseconds(250))
+            peak = max(peak, Self.residentBytes(of: pid))
+        }
+        print("slow reader: pelletd VmRSS \(before / 1024) kB before, peak \(peak / 1024) kB over 5 s unread (+\((peak - before) / 1024) kB)")
+        XCTAssertLessThan(peak - before, 5 << 20, "pelletd queued the unread stream")
+
+        XCTAssertEqual(try reader.readPreface(), Preface.bytes)
+        var received: [UInt32: String] = [:]
+        var ended = 0
+        var bytes = 0
+        let readStart = ContinuousClock.now
+        while ended < Self.streams.count {
+            let frame = try reader.readFrame()
+            XCTAssertTrue(Self.streams.contains(frame.header.stream))
+            bytes += FrameHeader.size + frame.payload.readableBytes
+            if frame.header.type == .end {
+                XCTAssertEqual(frame.header.value, Status.ok.rawValue, (try? ErrorPayload(decoding: frame.payload).message) ?? "")
+                ended += 1
+            } else {
+                received[frame.header.stream, default: ""] += try CompleteChunk(decoding: frame.payload).delta
+            }
+        }
+        let after = Self.residentBytes(of: pid)
+        print("slow reader: read \(bytes) bytes of frames in \(ContinuousClock.now - readStart); VmRSS after \(after / 1024) kB")
+
+        // The mock answers the same request with the same pieces: a client that reads as they come.
+        for stream in Self.streams {
+            var expected = ""
+            for try await event in client.completeStream(request(stream)) {
+                if case .delta(let text) = event { expected += text }
+            }
+            XCTAssertEqual(received[stream]?.count, expected.count)
+            XCTAssertTrue(received[stream] == expected, "stream \(stream) read late differs from the one read at once")
+        }
+        await client.close()
+    }
+}
