@@ -23,21 +23,11 @@ final class SlowReaderTests: XCTestCase {
 
     func testAStreamToAClientThatDoesNotReadPausesTheProviderInsteadOfQueueing() async throws {
         guard FileManager.default.fileExists(atPath: "/proc/self/status") else { throw XCTSkip("needs /proc") }
-        var mocks: [MockServer] = []
-        var arguments: [String] = []
-        for name in ["together", "fireworks", "groq"] {
-            var configuration = MockConfiguration()
-            configuration.name = name
-            configuration.threads = 1
-            configuration.behavior.completionTokens = Self.pieces
-            let mock = try await MockServer.start(configuration)
-            mocks.append(mock)
-            arguments += ["--provider-url", "\(name)=\(mock.baseURL)"]
-        }
-        defer {
-            let stopping = mocks
-            Task { for mock in stopping { try? await mock.shutdown() } }
-        }
+        var behavior = MockBehavior()
+        behavior.completionTokens = Self.pieces
+        let providers = try await MockProviders.start(behavior: behavior)
+        defer { providers.shutdown() }
+        var arguments = providers.arguments
         // Long enough that no deadline or stream timeout ends a paused call.
         arguments += [
             "--stream-idle-timeout-ms", "300000", "--first-token-timeout-ms", "300000", "--default-timeout-ms", "600000",
