@@ -55,7 +55,9 @@ final class EngineLoop: @unchecked Sendable {
                         remove(transfer, from: multi, .cancelled)
                     }
                 case .pause(let id, let paused):
-                    active[id]?.easy?.setReceivePaused(paused)
+                    active[id]?.setPausedByCaller(paused)
+                case .backlogDrained(let id):
+                    active[id]?.backlogDrained()
                 }
             }
             if stopping { break }
