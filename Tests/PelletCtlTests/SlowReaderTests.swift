@@ -10,9 +10,11 @@ import XCTest
 /// last, every piece arrives, in order.
 final class SlowReaderTests: XCTestCase {
     private let adminToken = "slow-reader-admin-token-0123456789"
-    /// Pieces per stream: as many as the model's context window allows. Three streams make about
-    /// 10 MB of MESSAGE frames (a piece is a word of ~7 bytes; its frame ~25 bytes).
-    private static let pieces = 130_000
+    /// Pieces per stream, of `wordsPerPiece` words (~200 bytes, its MESSAGE frame ~220): three
+    /// streams make about 10 MB of frames. In pieces of one word it would be 390,000 events,
+    /// which a debug pelletd takes a minute to pass on; the bytes are what is bounded here.
+    private static let pieces = 15_000
+    private static let wordsPerPiece = 32
     private static let streams: [UInt32] = [1, 3, 5]
 
     private static func residentBytes(of pid: Int32) -> Int {
@@ -25,6 +27,7 @@ final class SlowReaderTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: "/proc/self/status") else { throw XCTSkip("needs /proc") }
         var behavior = MockBehavior()
         behavior.completionTokens = Self.pieces
+        behavior.wordsPerPiece = Self.wordsPerPiece
         let providers = try await MockProviders.start(behavior: behavior)
         defer { providers.shutdown() }
         var arguments = providers.arguments
@@ -46,16 +49,22 @@ final class SlowReaderTests: XCTestCase {
             AccountRequest(
                 credentials: admin, op: .createKey(CreateKey(accountId: try XCTUnwrap(account.account?.id), name: "slow")))
         ).apiKey
+        func prompt(_ stream: UInt32) -> String { "Tell a very long story, number \(stream)." }
         func request(_ stream: UInt32, maxTokens: Int = Self.pieces) -> CompleteRequest {
             CompleteRequest(
                 credentials: Credentials(apiKey: apiKey),
-                messages: [ChatMessage(role: "user", content: "Tell a very long story, number \(stream).")],
+                messages: [ChatMessage(role: "user", content: prompt(stream))],
                 model: "llama-3.1-8b-instruct",
                 maxTokens: UInt32(maxTokens)
             )
         }
-        // A short stream first, so that the baseline has the engine and a provider connection.
-        for try await _ in client.completeStream(request(0, maxTokens: 16)) {}
+        // A short stream first, so that the baseline has the engine and a provider connection;
+        // read at once, it also shows that the mock's answer is the one expected below.
+        var short = ""
+        for try await event in client.completeStream(request(0, maxTokens: 16)) {
+            if case .delta(let text) = event { short += text }
+        }
+        XCTAssertEqual(short, behavior.content(answering: prompt(0), maxTokens: 16))
 
         let pid = pelletd.subprocess.processIdentifier
         let before = Self.residentBytes(of: pid)
@@ -72,12 +81,18 @@ final class SlowReaderTests: XCTestCase {
         print("slow reader: pelletd VmRSS \(before / 1024) kB before, peak \(peak / 1024) kB over 5 s unread (+\((peak - before) / 1024) kB)")
         XCTAssertLessThan(peak - before, 5 << 20, "pelletd queued the unread stream")
 
+        // Then the client reads as fast as it can: pelletd decodes more slowly than the provider
+        // sends, and its hand-off from the provider thread must not take up the slack.
         XCTAssertEqual(try reader.readPreface(), Preface.bytes)
         var received: [UInt32: String] = [:]
         var ended = 0
         var bytes = 0
+        var frames = 0
+        var readingPeak = before
         let readStart = ContinuousClock.now
         while ended < Self.streams.count {
+            frames += 1
+            if frames % 500 == 0 { readingPeak = max(readingPeak, Self.residentBytes(of: pid)) }
             let frame = try reader.readFrame()
             XCTAssertTrue(Self.streams.contains(frame.header.stream))
             bytes += FrameHeader.size + frame.payload.readableBytes
@@ -88,17 +103,17 @@ final class SlowReaderTests: XCTestCase {
                 received[frame.header.stream, default: ""] += try CompleteChunk(decoding: frame.payload).delta
             }
         }
-        let after = Self.residentBytes(of: pid)
-        print("slow reader: read \(bytes) bytes of frames in \(ContinuousClock.now - readStart); VmRSS after \(after / 1024) kB")
+        print(
+            "slow reader: read \(bytes) bytes of frames in \(ContinuousClock.now - readStart); "
+                + "pelletd VmRSS peak \(readingPeak / 1024) kB while reading (+\((readingPeak - before) / 1024) kB)")
+        XCTAssertLessThan(readingPeak - before, 5 << 20, "pelletd queued the stream read at full speed")
 
-        // The mock answers the same request with the same pieces: a client that reads as they come.
+        // The mock answers a prompt with the same pieces every time: each stream read late is whole
+        // and in order.
         for stream in Self.streams {
-            var expected = ""
-            for try await event in client.completeStream(request(stream)) {
-                if case .delta(let text) = event { expected += text }
-            }
-            XCTAssertEqual(received[stream]?.count, expected.count)
-            XCTAssertTrue(received[stream] == expected, "stream \(stream) read late differs from the one read at once")
+            let expected = behavior.content(answering: prompt(stream), maxTokens: Self.pieces)
+            XCTAssertEqual(received[stream]?.utf8.count, expected.utf8.count, "stream \(stream)")
+            XCTAssertTrue(received[stream] == expected, "stream \(stream) read late differs from the mock's answer")
         }
         await client.close()
     }
