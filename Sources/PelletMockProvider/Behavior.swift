@@ -31,6 +31,8 @@ public struct MockBehavior: Sendable, Equatable {
     public var tokensPerSecond = 0.0
     /// Pieces in a full answer, before `max_tokens` and stop sequences cut it.
     public var completionTokens = 32
+    /// Words in each piece (one token each in the usage): a large answer in fewer SSE events.
+    public var wordsPerPiece = 1
     public var retryAfterSeconds = 1
     /// The usage claims this many completion tokens, whatever was generated or `max_tokens`
     /// allowed: a provider that over-reports (the gateway must not charge past its reservation).
@@ -71,14 +73,15 @@ public struct MockBehavior: Sendable, Equatable {
                 }
                 tokensPerSecond = rate
             case "tokens": completionTokens = try Self.integer(item, value, in: 0...1_000_000)
+            case "words-per-piece": wordsPerPiece = try Self.integer(item, value, in: 1...1000)
             case "retry-after": retryAfterSeconds = try Self.integer(item, value, in: 0...86_400)
             case "report-tokens": reportedCompletionTokens = try Self.integer(item, value, in: 0...100_000_000)
             case "cached": cachedPromptTokens = try Self.integer(item, value, in: 0...100_000_000)
             default:
                 throw MockBehaviorError(
                     "unknown mock behavior '\(item)' (known: ok, status=N, hang, malformed, disconnect-midstream, "
-                        + "disconnect-after=N, no-done, no-usage, latency=MS, ttft=MS, tps=N, tokens=N, retry-after=S, "
-                        + "report-tokens=N, cached=N)"
+                        + "disconnect-after=N, no-done, no-usage, latency=MS, ttft=MS, tps=N, tokens=N, "
+                        + "words-per-piece=N, retry-after=S, report-tokens=N, cached=N)"
                 )
             }
         }

@@ -176,7 +176,8 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
 
-        var completion = MockCompletion(request: request, naturalLength: behavior.completionTokens)
+        var completion = MockCompletion(
+            request: request, naturalLength: behavior.completionTokens, wordsPerPiece: behavior.wordsPerPiece)
         completion.reportedCompletionTokens = behavior.reportedCompletionTokens
         completion.cachedPromptTokens = min(behavior.cachedPromptTokens, completion.promptTokens)
         stats.noteMaxTokens(request.maxTokens)

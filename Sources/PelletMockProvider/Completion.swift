@@ -81,6 +81,12 @@ struct MockChatRequest {
         stop.removeAll { $0.isEmpty }
     }
 
+    init(model: String, messages: [Message], maxTokens: Int) {
+        self.model = model
+        self.messages = messages
+        self.maxTokens = maxTokens
+    }
+
     private static func isAbsent(_ value: Any?) -> Bool { value == nil || value is NSNull }
 
     /// A string, null (empty), or OpenAI content parts whose `text` fields are joined.
@@ -112,8 +118,8 @@ struct MockRequestError: Error {
 /// A deterministic answer: the same messages give the same pieces on every mock and every run.
 ///
 /// - Prompt tokens: ceil(UTF-8 bytes of all message contents / 4) + 4 per message.
-/// - The answer is `naturalLength` pieces (words from a fixed list; the first capitalised, each
-///   later one with a leading space) chosen by a hash of the last user message, cut at
+/// - The answer is `naturalLength` pieces of `wordsPerPiece` words (from a fixed list; the first
+///   capitalised, each later one with a leading space) chosen by a hash of the last user message, cut at
 ///   `max_tokens` (finish_reason "length") or before the piece that would complete a stop
 ///   sequence (finish_reason "stop").
 /// - Completion tokens = pieces emitted.
@@ -128,7 +134,7 @@ struct MockCompletion {
     var cachedPromptTokens = 0
     var content: String { pieces.joined() }
 
-    init(request: MockChatRequest, naturalLength: Int) {
+    init(request: MockChatRequest, naturalLength: Int, wordsPerPiece: Int = 1) {
         promptTokens = Self.promptTokens(request.messages)
         let seedText = request.messages.last { $0.role == "user" }?.content
             ?? request.messages.map(\.content).joined(separator: "\n")
@@ -140,8 +146,11 @@ struct MockCompletion {
         var tail = ""  // the end of the content so far, enough to see a stop sequence complete
         var stopped = false
         for index in 0..<limit {
-            let word = Self.words[Int(generator.next() % UInt64(Self.words.count))]
-            let piece = index == 0 ? word.prefix(1).uppercased() + word.dropFirst() : " " + word
+            var piece = ""
+            for wordIndex in 0..<wordsPerPiece {
+                let word = Self.words[Int(generator.next() % UInt64(Self.words.count))]
+                piece += index == 0 && wordIndex == 0 ? word.prefix(1).uppercased() + word.dropFirst() : " " + word
+            }
             if longestStop > 0 {
                 let candidate = tail + piece
                 if request.stop.contains(where: { candidate.contains($0) }) {
@@ -180,6 +189,16 @@ struct MockCompletion {
         "amber", "birch", "coral", "drift", "field", "grove", "heron", "iris", "jade", "kestrel",
         "linen", "maple", "nova", "ocean",
     ]
+}
+
+extension MockBehavior {
+    /// The content this behaviour answers, streamed or whole, to one user message: for a test that
+    /// checks what a client received without asking the mock a second time.
+    public func content(answering userMessage: String, maxTokens: Int = 0) -> String {
+        let request = MockChatRequest(
+            model: "", messages: [.init(role: "user", content: userMessage)], maxTokens: maxTokens)
+        return MockCompletion(request: request, naturalLength: completionTokens, wordsPerPiece: wordsPerPiece).content
+    }
 }
 
 /// A tiny, fast, well-mixed generator (Steele, Lea, Flood 2014); only determinism matters here.

@@ -271,11 +271,19 @@ final class CurlEasy {
             pellet_curl_easy_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, owner in
                 let length = size * count
                 let transfer = Unmanaged<Transfer>.fromOpaque(owner!).takeUnretainedValue()
-                transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: length))
-                return length
+                // Pausing from the callback: libcurl keeps these bytes and delivers them again.
+                let delivered = transfer.receivedBody(UnsafeRawBufferPointer(start: data, count: length))
+                return delivered ? length : Int(CURL_WRITEFUNC_PAUSE)
             },
             "CURLOPT_WRITEFUNCTION")
         try set(CURLOPT_WRITEDATA, pointer: owner)
+    }
+
+    /// `curl_easy_pause`: receiving stops, or resumes (libcurl may then deliver what it held at
+    /// once, from inside this call). Only on the thread that drives the multi handle, outside
+    /// the handle's callbacks.
+    func setReceivePaused(_ paused: Bool) {
+        _ = curl_easy_pause(handle, paused ? CURLPAUSE_RECV : CURLPAUSE_CONT)
     }
 
     /// Facts about the finished transfer.

@@ -54,6 +54,10 @@ final class EngineLoop: @unchecked Sendable {
                     if let transfer = active[id] {
                         remove(transfer, from: multi, .cancelled)
                     }
+                case .pause(let id, let paused):
+                    active[id]?.setPausedByCaller(paused)
+                case .backlogDrained(let id):
+                    active[id]?.backlogDrained()
                 }
             }
             if stopping { break }

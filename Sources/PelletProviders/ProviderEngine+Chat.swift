@@ -9,10 +9,16 @@ extension ProviderEngine {
     /// exactly one terminal event, `.completed` or `.failed`, also after ``TransferHandle/cancel()``
     /// (as `.failed` of kind `cancelled`). A malformed chunk cancels the transfer by itself.
     ///
+    /// The bytes hopped to `eventLoop` and not yet decoded are bounded by `handOffLimit`: past
+    /// it the transfer pauses until the loop catches up (see `unconsumedBodyLimit` in
+    /// ``start(_:handler:unconsumedBodyLimit:)``), so a stream faster than its loop does not
+    /// pile up in the loop's task queue. This is independent of ``TransferHandle/setPaused(_:)``.
+    ///
     /// - Parameters:
     ///   - timeout: the call's remaining deadline.
     ///   - firstTokenTimeout, idleTimeout: for streams (see ``HTTPRequest``).
     ///   - accumulatesStreamContent: collect a stream's text into the completion too.
+    ///   - handOffLimit: body bytes in flight from the provider thread to `eventLoop`.
     @discardableResult
     public func startChat(
         _ chat: ChatRequest,
@@ -21,6 +27,7 @@ extension ProviderEngine {
         firstTokenTimeout: Duration? = nil,
         idleTimeout: Duration? = nil,
         accumulatesStreamContent: Bool = false,
+        handOffLimit: Int = ProviderEngine.defaultChatHandOffLimit,
         on eventLoop: any EventLoop,
         onEvent: @escaping (ChatResponseDecoder.Event) -> Void
     ) -> TransferHandle {
@@ -31,11 +38,17 @@ extension ProviderEngine {
             decoder: ChatResponseDecoder(stream: chat.stream, accumulatesStreamContent: accumulatesStreamContent),
             onEvent: onEvent)
         let bound = NIOLoopBound(call, eventLoop: eventLoop)
-        let handle = start(request, handler: EventLoopChatHandler(eventLoop: eventLoop, call: bound))
+        let handle = start(
+            request, handler: EventLoopChatHandler(eventLoop: eventLoop, call: bound),
+            unconsumedBodyLimit: handOffLimit)
         // Events hop to this loop behind the current task, so they all see the handle.
         call.handle = handle
         return handle
     }
+
+    /// A few hundred SSE events: enough that the provider thread rarely waits for a loop that
+    /// keeps up, small next to a connection's own bound on unsent replies.
+    public static let defaultChatHandOffLimit = 256 << 10
 }
 
 /// A chat call's state on its event loop.
@@ -57,6 +70,8 @@ private final class ChatCall {
             if case .failed = event { failed = true }
             onEvent(event)
         }
+        // Decoded and passed on: the provider thread may hand over more.
+        handle?.consumed(bytes.count)
         // A malformed chunk: the rest of the transfer is of no use. (After `[DONE]` the transfer
         // is left to end by itself, so that its connection stays reusable.)
         if failed, !transferFinished {

@@ -52,9 +52,18 @@ public final class ProviderEngine: Sendable {
     /// `handler` is called on the provider thread (see ``TransferHandler``), except when the
     /// engine is already shut down: then `finished(.failed(...engineStopped))` is called before
     /// this returns, on the caller's thread.
+    ///
+    /// With `unconsumedBodyLimit`, the handler's body bytes count until the consumer reports
+    /// them done with ``TransferHandle/consumed(_:)``: once more than the limit is outstanding
+    /// the transfer pauses (libcurl keeps the next bytes, the server's wait in the socket), and it
+    /// resumes when half of it is consumed. So a consumer slower than the network (an event loop
+    /// decoding a fast stream) holds at most the limit plus one chunk of bytes in flight. The
+    /// timeout and the idle timeout still run while it is paused.
     @discardableResult
-    public func start(_ request: HTTPRequest, handler: some TransferHandler) -> TransferHandle {
-        core.start(request, handler: handler)
+    public func start(
+        _ request: HTTPRequest, handler: some TransferHandler, unconsumedBodyLimit: Int? = nil
+    ) -> TransferHandle {
+        core.start(request, handler: handler, backlog: unconsumedBodyLimit.map(BodyBacklog.init(limit:)))
     }
 
     /// Stops the provider thread: every transfer still running finishes with
@@ -71,21 +80,47 @@ public final class ProviderEngine: Sendable {
     }
 }
 
-/// Cancels one transfer. Callable from any thread, any number of times.
+/// Controls one transfer: cancels, pauses, reports consumed body bytes. Callable from any thread,
+/// any number of times.
 public final class TransferHandle: Sendable {
     private let core: EngineCore
+    private let backlog: BodyBacklog?
     public let id: UInt64
 
-    init(core: EngineCore, id: UInt64) {
+    init(core: EngineCore, id: UInt64, backlog: BodyBacklog?) {
         self.core = core
         self.id = id
+        self.backlog = backlog
     }
 
     /// Stops the transfer: the provider thread removes its easy handle (on HTTP/2 only that
     /// stream is reset; on HTTP/1.1 the connection is closed) and the handler gets `.cancelled`.
     /// A no-op once the transfer has finished.
     public func cancel() {
-        core.cancel(id)
+        core.enqueue(.cancel(id))
+    }
+
+    /// Stops (true) or resumes (false) reading the response: for a consumer that cannot keep
+    /// up. libcurl keeps what it already read; the server's further bytes wait in the socket
+    /// (TCP flow control). The timeout, and the idle timeout, still run while paused. A no-op
+    /// once the transfer has finished.
+    public func setPaused(_ paused: Bool) {
+        core.enqueue(.pause(id, paused))
+    }
+
+    /// The consumer is done with `byteCount` more of the body bytes the handler was given (see
+    /// `unconsumedBodyLimit` in ``ProviderEngine/start(_:handler:unconsumedBodyLimit:)``); a
+    /// transfer paused for its backlog resumes once half of it is consumed. A no-op without a
+    /// limit, or once the transfer has finished.
+    public func consumed(_ byteCount: Int) {
+        if backlog?.consume(byteCount) == true {
+            core.enqueue(.backlogDrained(id))
+        }
+    }
+
+    /// Body bytes handed to the handler and not yet ``consumed(_:)`` (0 without a limit).
+    public var unconsumedBodyBytes: Int {
+        backlog?.unconsumed ?? 0
     }
 }
 
@@ -96,6 +131,10 @@ final class EngineCore: @unchecked Sendable {
     enum Command {
         case start(Transfer)
         case cancel(UInt64)
+        /// `curl_easy_pause` must run on the thread that drives the multi handle.
+        case pause(UInt64, Bool)
+        /// The handler's consumer caught up: resume a transfer paused for its backlog.
+        case backlogDrained(UInt64)
     }
 
     private let condition = NSCondition()
@@ -116,27 +155,28 @@ final class EngineCore: @unchecked Sendable {
         self.wakeTarget = multi
     }
 
-    func start(_ request: HTTPRequest, handler: some TransferHandler) -> TransferHandle {
+    func start(_ request: HTTPRequest, handler: some TransferHandler, backlog: BodyBacklog?) -> TransferHandle {
         condition.lock()
         let id = nextID
         nextID += 1
+        let handle = TransferHandle(core: self, id: id, backlog: backlog)
         guard accepting else {
             condition.unlock()
             handler.finished(.failed(.engineStopped))
-            return TransferHandle(core: self, id: id)
+            return handle
         }
         inFlight += 1
-        commands.append(.start(Transfer(id: id, request: request, handler: handler)))
+        commands.append(.start(Transfer(id: id, request: request, handler: handler, backlog: backlog)))
         wakeLocked()
         condition.unlock()
-        return TransferHandle(core: self, id: id)
+        return handle
     }
 
-    func cancel(_ id: UInt64) {
+    func enqueue(_ command: Command) {
         condition.lock()
         defer { condition.unlock() }
         guard accepting else { return }
-        commands.append(.cancel(id))
+        commands.append(command)
         wakeLocked()
     }
 

@@ -18,6 +18,10 @@ final class Transfer: @unchecked Sendable {
     private var handler: (any TransferHandler)?
     /// Set while the transfer is in the multi handle.
     private(set) var easy: CurlEasy?
+    /// Bounds the body bytes handed to the handler and not yet consumed (nil: no bound).
+    private let backlog: BodyBacklog?
+    /// ``TransferHandle/setPaused(_:)``: the backlog draining does not resume the transfer then.
+    private var pausedByCaller = false
 
     /// The header block being read; a new status line starts a new one (interim responses).
     private var headerBlock = HTTPHeaders()
@@ -26,8 +30,9 @@ final class Transfer: @unchecked Sendable {
     /// When the last body bytes arrived (nil: none yet); drives the idle and first-byte timers.
     private var lastBodyAt: ContinuousClock.Instant?
 
-    init(id: UInt64, request: HTTPRequest, handler: any TransferHandler) {
+    init(id: UInt64, request: HTTPRequest, handler: any TransferHandler, backlog: BodyBacklog?) {
         self.id = id
+        self.backlog = backlog
         self.pendingRequest = request
         self.timeout = request.timeout
         self.firstByteTimeout = request.firstByteTimeout
@@ -70,6 +75,21 @@ final class Transfer: @unchecked Sendable {
             return TransferError(kind: .firstByteTimeout, message: "no response within the first-byte timeout")
         }
         return TransferError(kind: .idleTimeout, message: "the response stalled for longer than the idle timeout")
+    }
+
+    /// The caller pauses or resumes receiving. A resumed transfer whose backlog is still full
+    /// pauses again at its next body bytes, which libcurl keeps.
+    func setPausedByCaller(_ paused: Bool) {
+        pausedByCaller = paused
+        easy?.setReceivePaused(paused)
+    }
+
+    /// The handler has consumed enough of its backlog: receiving resumes, unless the caller
+    /// paused the transfer too.
+    func backlogDrained() {
+        if !pausedByCaller {
+            easy?.setReceivePaused(false)
+        }
     }
 
     /// Reports the end once: drops the easy handle (the caller removed it from the multi handle
@@ -116,7 +136,12 @@ final class Transfer: @unchecked Sendable {
         headerBlock.add(name: name, value: String(decoding: content[valueStart..<valueEnd], as: UTF8.self))
     }
 
-    func receivedBody(_ bytes: UnsafeRawBufferPointer) {
+    /// Hands body bytes to the handler; false when its backlog is full, and then the transfer
+    /// pauses and libcurl delivers the same bytes again on resuming.
+    func receivedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        if let backlog, !backlog.admit(bytes.count) {
+            return false
+        }
         if !statusDelivered {
             deliverStatus()
         }
@@ -124,6 +149,7 @@ final class Transfer: @unchecked Sendable {
             lastBodyAt = .now
         }
         handler?.receivedBody(bytes)
+        return true
     }
 
     private func deliverStatus() {

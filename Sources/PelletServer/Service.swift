@@ -41,6 +41,14 @@ public struct CallContext: Sendable {
     public func sendMessage(_ message: some WireMessage) {
         streamWriter?.send(message, stream: stream)
     }
+
+    /// Streamed replies: `body(false)` when the client stops taking its replies (the
+    /// connection's unsent bytes passed its bound), `body(true)` once it has drained; at once
+    /// with false if it is already behind. The call should then stop producing (pause its
+    /// provider transfer). Call on the event loop, once; `body` runs there.
+    public func onWritabilityChange(_ body: @escaping (Bool) -> Void) {
+        streamWriter?.onWritabilityChange(body)
+    }
 }
 
 /// Cancellation of one call, observable from any thread.

@@ -16,7 +16,7 @@ struct MockProviderCommand: AsyncParsableCommand {
             Per-request controls, in the x-mock-behavior header or after 'mock-behavior=' in the \
             model name, separated by ',' or ';': ok, status=N (429 adds Retry-After), hang, \
             malformed, disconnect-midstream, disconnect-after=N, no-done, no-usage, latency=MS, \
-            ttft=MS, tps=N, tokens=N, retry-after=S.
+            ttft=MS, tps=N, tokens=N, words-per-piece=N, retry-after=S.
             """
     )
 

@@ -74,12 +74,20 @@ final class StreamReuseTests: XCTestCase {
         XCTAssertEqual(next.header.stream, 99, "a stray \(next.header.type) for stream \(next.header.stream)")
     }
 
-    func testACancelledCallDoesNotAnswerARouteThatReusedItsStream() async throws {
+    /// A connection whose Complete on stream 1 was cancelled while the provider works on it.
+    private func cancelledCall(flags: UInt8) async throws -> RawConnection {
         let connection = try server.server.rawConnection()
-        try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete)
+        try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete, flags: flags)
         try await Task.sleep(for: .milliseconds(50))
         try connection.sendFrame(FrameHeader(type: .cancel, stream: 1))
-        XCTAssertEqual(try readCall(connection, stream: 1).final.header.value, Status.cancelled.rawValue)
+        let cancelled = try readCall(connection, stream: 1).final
+        XCTAssertEqual(cancelled.header.type, flags == 0 ? .response : .end)
+        XCTAssertEqual(cancelled.header.value, Status.cancelled.rawValue)
+        return connection
+    }
+
+    func testACancelledCallDoesNotAnswerARouteThatReusedItsStream() async throws {
+        let connection = try await cancelledCall(flags: 0)
 
         let route = RouteRequest(credentials: Credentials(apiKey: apiKey), messages: complete.messages)
         try connection.sendRequest(Method.route.rawValue, stream: 1, message: route)
@@ -91,11 +99,7 @@ final class StreamReuseTests: XCTestCase {
     }
 
     func testACancelledCallDoesNotAnswerACompleteThatReusedItsStream() async throws {
-        let connection = try server.server.rawConnection()
-        try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete)
-        try await Task.sleep(for: .milliseconds(50))
-        try connection.sendFrame(FrameHeader(type: .cancel, stream: 1))
-        XCTAssertEqual(try readCall(connection, stream: 1).final.header.value, Status.cancelled.rawValue)
+        let connection = try await cancelledCall(flags: 0)
 
         try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete)
         let answer = try readCall(connection, stream: 1).final
@@ -105,14 +109,8 @@ final class StreamReuseTests: XCTestCase {
     }
 
     func testACancelledStreamSendsNothingToAStreamThatReusedItsId() async throws {
-        let connection = try server.server.rawConnection()
         let streaming = FrameHeader.streamFlag
-        try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete, flags: streaming)
-        try await Task.sleep(for: .milliseconds(50))
-        try connection.sendFrame(FrameHeader(type: .cancel, stream: 1))
-        let cancelled = try readCall(connection, stream: 1).final
-        XCTAssertEqual(cancelled.header.type, .end)
-        XCTAssertEqual(cancelled.header.value, Status.cancelled.rawValue)
+        let connection = try await cancelledCall(flags: streaming)
 
         try connection.sendRequest(Method.complete.rawValue, stream: 1, message: complete, flags: streaming)
         let (messages, end) = try readCall(connection, stream: 1)

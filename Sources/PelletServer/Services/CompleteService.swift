@@ -177,6 +177,9 @@ public struct CompleteService: Service {
                 loop.execute { bound.value.cancel(reason) }
             }
         }
+        if context.isStreaming {
+            context.onWritabilityChange { writable in bound.value.clientWritabilityChanged(writable) }
+        }
         call.nextAttempt()
         return .pending(promise.futureResult)
     }
@@ -262,6 +265,9 @@ final class CompleteCall {
     private var streamedTokenEstimate = 0
     private var cancelReason: RPCError?
     private var finished = false
+    /// The client is not taking the stream: the transfer is paused until it drains, and the
+    /// deadline or the stream idle timeout ends a call that never does.
+    private var clientBehind = false
 
     init(
         service: CompleteService,
@@ -349,6 +355,7 @@ final class CompleteCall {
             ) { [self] event in
                 received(event, serial: serial, breaker: breaker)
             }
+            if clientBehind { handle?.setPaused(true) }
             if context.isStreaming, let firstTokenTimeout = service.settings.firstTokenTimeout {
                 firstTokenTimer = context.eventLoop.assumeIsolated().scheduleTask(
                     in: .nanoseconds(Self.nanoseconds(firstTokenTimeout))
@@ -454,6 +461,11 @@ final class CompleteCall {
         } else {
             end(.failure(reason))
         }
+    }
+
+    func clientWritabilityChanged(_ writable: Bool) {
+        clientBehind = !writable
+        handle?.setPaused(!writable)
     }
 
     // MARK: Ending
