@@ -219,7 +219,9 @@ public final class PelletServer: Sendable {
         )
         try channel.pipeline.syncOperations.addHandlers(
             ByteToMessageHandler(ConnectionFrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
-            ConnectionHandler(services: services, settings: settings, metrics: metrics, logger: logger)
+            ConnectionHandler(
+                services: services, settings: settings, metrics: metrics,
+                transport: channel.localAddress?.pathname == nil ? .tcp : .unix, logger: logger)
         )
     }
 }
