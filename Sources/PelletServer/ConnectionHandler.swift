@@ -32,6 +32,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         /// For the metrics and the access log.
         let method: Method
         let started: NIODeadline
+        let annotations: CallAnnotations?
         /// Streamed calls: told when the client stops and starts reading again.
         let streamWriter: StreamWriter?
     }
@@ -41,6 +42,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let settings: Settings
     private let metrics: ServerMetrics
     private let transport: ServerMetrics.Transport
+    private let accessLog: AccessLog?
     private let logger: Logger
     private var pending: [UInt32: PendingCall] = [:]
     private var nextCallSerial: UInt64 = 0
@@ -54,8 +56,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     init(
         services: ServiceTable, settings: Settings, metrics: ServerMetrics, transport: ServerMetrics.Transport,
-        logger: Logger
+        accessLog: AccessLog?, logger: Logger
     ) {
+        self.accessLog = accessLog
         self.services = services
         self.settings = settings
         self.metrics = metrics
@@ -143,7 +146,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         for (_, call) in pending {
             call.deadlineTimer.cancel()
             call.cancellation.cancel(reason)
-            metrics.callFinished(call.method, status: .cancelled, nanoseconds: (NIODeadline.now() - call.started).nanoseconds)
+            recordFinished(call.method, status: .cancelled, started: call.started, annotations: call.annotations)
         }
         pending.removeAll()
         metrics.connectionClosed(transport)
@@ -179,6 +182,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         let timeout = timeoutMs == 0 ? settings.defaultTimeout : .milliseconds(Int64(timeoutMs))
         let deadline = started + timeout
         let cancellation = CallCancellation()
+        let annotations = accessLog == nil ? nil : CallAnnotations()
         let loop = context.eventLoop
         nextCallSerial += 1
         let serial = nextCallSerial
@@ -190,14 +194,19 @@ final class ConnectionHandler: ChannelInboundHandler {
             deadline: deadline,
             eventLoop: loop,
             cancellation: cancellation,
+            annotations: annotations,
             streamWriter: streamWriter
         )
 
         switch service.handle(payload, context: callContext) {
         case .reply(let message):
-            finish(stream: stream, method: method, started: started, endsWithEnd: endsWithEnd, result: .success(message))
+            finish(
+                stream: stream, method: method, started: started, annotations: annotations, endsWithEnd: endsWithEnd,
+                result: .success(message))
         case .failure(let error):
-            finish(stream: stream, method: method, started: started, endsWithEnd: endsWithEnd, result: .failure(error))
+            finish(
+                stream: stream, method: method, started: started, annotations: annotations, endsWithEnd: endsWithEnd,
+                result: .failure(error))
         case .pending(let future):
             let bound = NIOLoopBound(self, eventLoop: loop)
             let timer = loop.scheduleTask(deadline: deadline) {
@@ -205,7 +214,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             pending[stream] = PendingCall(
                 serial: serial, cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd,
-                method: method, started: started, streamWriter: streamWriter)
+                method: method, started: started, annotations: annotations, streamWriter: streamWriter)
             future.hop(to: loop).whenComplete { result in
                 bound.value.completePending(stream: stream, serial: serial, result: result)
             }
@@ -225,8 +234,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         finish(
-            stream: stream, method: call.method, started: call.started, endsWithEnd: call.endsWithEnd,
-            result: result.mapError(rpcError))
+            stream: stream, method: call.method, started: call.started, annotations: call.annotations,
+            endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
     }
 
     /// Ends a pending call before its service answered (CANCEL, or the deadline of call `serial`).
@@ -235,25 +244,37 @@ final class ConnectionHandler: ChannelInboundHandler {
         call.deadlineTimer.cancel()
         call.cancellation.cancel(reason)
         finish(
-            stream: stream, method: call.method, started: call.started, endsWithEnd: call.endsWithEnd,
-            result: .failure(reason))
+            stream: stream, method: call.method, started: call.started, annotations: call.annotations,
+            endsWithEnd: call.endsWithEnd, result: .failure(reason))
     }
 
     private func finish(
-        stream: UInt32, method: Method, started: NIODeadline, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>
+        stream: UInt32, method: Method, started: NIODeadline, annotations: CallAnnotations?, endsWithEnd: Bool,
+        result: Result<any WireMessage, RPCError>
     ) {
         let status: Status
         switch result {
         case .success: status = .ok
         case .failure(let error): status = error.status
         }
-        metrics.callFinished(method, status: status, nanoseconds: (NIODeadline.now() - started).nanoseconds)
+        recordFinished(method, status: status, started: started, annotations: annotations)
         writeReply(stream: stream, endsWithEnd: endsWithEnd, result: result)
         if machine.callFinished(stream: stream, now: .now()) {
             closeAfterFlush()
         } else {
             armTimer()
         }
+    }
+
+    /// The metrics and the access log line of a call that ended.
+    private func recordFinished(_ method: Method, status: Status, started: NIODeadline, annotations: CallAnnotations?) {
+        let nanoseconds = (NIODeadline.now() - started).nanoseconds
+        metrics.callFinished(method, status: status, nanoseconds: nanoseconds)
+        guard let accessLog else { return }
+        accessLog.append(
+            AccessLog.Entry(
+                unixMicroseconds: AccessLog.wallClockMicroseconds(), method: method,
+                status: status, durationMicroseconds: UInt64(max(0, nanoseconds) / 1_000), annotations: annotations))
     }
 
     private func rpcError(_ error: any Error) -> RPCError {

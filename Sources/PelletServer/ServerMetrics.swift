@@ -51,10 +51,10 @@ public final class ServerMetrics: Sendable {
         (Int(method.rawValue) - 1) * Status.allCases.count + Int(status.rawValue)
     }
 
-    func callStarted() { callsInFlightCounter.add(1, ordering: .relaxed) }
+    public func callStarted() { callsInFlightCounter.add(1, ordering: .relaxed) }
 
     /// A call answered with `status` after `nanoseconds`.
-    func callFinished(_ method: Method, status: Status, nanoseconds: Int64) {
+    public func callFinished(_ method: Method, status: Status, nanoseconds: Int64) {
         callsInFlightCounter.subtract(1, ordering: .relaxed)
         calls.add(at: Self.callIndex(method, status))
         callDurations.record(nanoseconds: UInt64(max(0, nanoseconds)), series: Int(method.rawValue) - 1)

@@ -131,6 +131,18 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "pelletd's own log on stderr: text, or json (one object a line).")
+    var logFormat: LogFormat = .text
+
+    @Option(
+        help: """
+            One JSON line per finished call (time, request_id, method, status, duration, account, \
+            key, model, provider, tokens, cost; never any text of a call): stderr, a FILE \
+            (appended to, mode 0600), or off.
+            """
+    )
+    var accessLog = "off"
+
     func validate() throws {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
@@ -166,10 +178,16 @@ struct Pelletd: AsyncParsableCommand {
 
     func run() async throws {
         let level = logLevel
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            }
         }
         let logger = Logger(label: "pelletd")
         raiseFileDescriptorLimit(logger: logger)
@@ -221,6 +239,14 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot start the provider engine: \(error)")
         }
         defer { engine.shutdown() }
+        let callLog: AccessLog?
+        do {
+            callLog = accessLog == "off" ? nil : try AccessLog(path: accessLog)
+        } catch {
+            throw StartupFailure("\(error)")
+        }
+        // Lines of calls that finished before shutdown are written before pelletd exits.
+        defer { callLog?.close() }
         let metrics = ServerMetrics()
         let completeMetrics = CompleteMetrics(catalogue: router.catalogue)
         let unsettled = UnsettledCalls()
@@ -275,6 +301,7 @@ struct Pelletd: AsyncParsableCommand {
                 .health: HealthService(metrics: metrics, store: store, providers: { providers.healthRows() }),
             ],
             metrics: metrics,
+            accessLog: callLog,
             logger: logger
         )
         do {
@@ -324,6 +351,9 @@ struct Pelletd: AsyncParsableCommand {
         // deletion's bytes never outlive the process by more than the interval.
         await compaction.stop()
         await metricsServer?.shutdown()
+        if let dropped = callLog?.droppedLines, dropped > 0 {
+            logger.warning("access log lines were dropped: its queue was full", metadata: ["lines": "\(dropped)"])
+        }
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
     }
@@ -421,6 +451,7 @@ struct StartupFailure: Error, CustomStringConvertible {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
 
 enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
     case full

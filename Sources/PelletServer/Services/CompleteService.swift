@@ -509,6 +509,7 @@ final class CompleteCall {
         guard !finished else { return }
         guard attempts > 0 else {
             finished = true
+            context.annotations?.describe(requestID: requestID, accountID: accountID, keyID: keyID)
             service.metering.release(reservation)
             service.unsettled.end()
             promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
@@ -560,6 +561,8 @@ final class CompleteCall {
             service.metrics?.recordUsage(
                 provider: current.provider, model: current.model, usage: usage, costMicroUSD: cost)
         }
+        let annotations = context.annotations
+        annotations?.describe(event)
         let logger = service.logger
         let metrics = service.metrics
         let requestID = self.requestID
@@ -585,6 +588,7 @@ final class CompleteCall {
             let inGateway = (NIODeadline.now() - callStart).nanoseconds - providerNanoseconds
             gatewayOverhead.record(microseconds: UInt64(max(0, inGateway) / 1_000))
             metrics?.recordOverhead(nanoseconds: inGateway)
+            annotations?.overheadMicroseconds = UInt64(max(0, inGateway) / 1_000)
             unsettled.end()
             promise.completeWith(answer)
         }
