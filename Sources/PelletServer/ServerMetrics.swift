@@ -47,8 +47,11 @@ public final class ServerMetrics: Sendable {
         calls[Self.callIndex(method, status)]
     }
 
+    /// `Status.allCases` builds an array at each use: counted once here, off the hot path.
+    private static let statusCount = Status.allCases.count
+
     static func callIndex(_ method: Method, _ status: Status) -> Int {
-        (Int(method.rawValue) - 1) * Status.allCases.count + Int(status.rawValue)
+        (Int(method.rawValue) - 1) * statusCount + Int(status.rawValue)
     }
 
     public func callStarted() { callsInFlightCounter.add(1, ordering: .relaxed) }

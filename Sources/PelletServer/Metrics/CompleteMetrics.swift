@@ -87,7 +87,14 @@ public final class CompleteMetrics: Sendable {
         provider: String, model: String, failure: ProviderFailure.Kind?, nanoseconds: Int64, firstToken: Int64?
     ) {
         guard let index = providerIndex(provider) else { return }
-        let outcome = Self.outcomes.firstIndex { $0.kind == failure } ?? 0
+        var outcome = 0
+        if let failure {
+            // A loop rather than `firstIndex(where:)`, whose closure captures `failure`.
+            for index in 1..<Self.outcomes.count where Self.outcomes[index].kind == failure {
+                outcome = index
+                break
+            }
+        }
         providerRequests.add(at: offer(provider: index, model: model) * Self.outcomes.count + outcome)
         providerDurations.record(nanoseconds: UInt64(max(0, nanoseconds)), series: index)
         if let firstToken {
