@@ -149,27 +149,6 @@ public final class AccessLog: @unchecked Sendable {
     }
 }
 
-/// JSON string literals for the access log and pelletd's JSON log.
-public enum JSONText {
-    public static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}
-
 extension CallAnnotations {
     func describe(requestID: String, accountID: String, keyID: String) {
         self.requestID = requestID

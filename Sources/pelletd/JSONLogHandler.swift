@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PelletServer
+import PelletWire
 
 /// `--log-format json`: pelletd's own log as one JSON object a line on stderr, for log
 /// collectors. Metadata keys become fields; values are strings, as swift-log renders them.
