@@ -1,4 +1,5 @@
 import Foundation
+import PelletWire
 
 /// The outcome of a run: what `--json` writes, and the table otherwise.
 public struct LoadReport: Sendable, Equatable {
@@ -49,9 +50,9 @@ public struct LoadReport: Sendable, Equatable {
     /// One JSON object, keys in the documented order, statuses sorted by name.
     public var json: String {
         var fields: [(String, String)] = [
-            ("method", Self.jsonString(method)),
-            ("target", Self.jsonString(target)),
-            ("mode", Self.jsonString(mode)),
+            ("method", JSONText.quoted(method)),
+            ("target", JSONText.quoted(target)),
+            ("mode", JSONText.quoted(mode)),
             ("rate", rate.map(Self.jsonNumber) ?? "null"),
             ("connections", String(connections)),
             ("in_flight", String(inFlight)),
@@ -61,7 +62,7 @@ public struct LoadReport: Sendable, Equatable {
             ("errors", String(errors)),
             ("achieved_rate", Self.jsonNumber(achievedRate)),
         ]
-        let statusFields = statuses.sorted { $0.key < $1.key }.map { "\(Self.jsonString($0.key)):\($0.value)" }
+        let statusFields = statuses.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\($0.value)" }
         fields.append(("statuses", "{" + statusFields.joined(separator: ",") + "}"))
         fields.append(("latency_us", Self.json(latency)))
         fields.append(("first_chunk_us", firstChunk.map(Self.json) ?? "null"))
@@ -79,22 +80,6 @@ public struct LoadReport: Sendable, Equatable {
         guard value.isFinite else { return "null" }
         let rounded = (value * 1_000).rounded() / 1_000
         return rounded == rounded.rounded() && abs(rounded) < 1e15 ? String(Int64(rounded)) : String(rounded)
-    }
-
-    private static func jsonString(_ text: String) -> String {
-        var escaped = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": escaped += "\\\""
-            case "\\": escaped += "\\\\"
-            case "\n": escaped += "\\n"
-            case "\r": escaped += "\\r"
-            case "\t": escaped += "\\t"
-            case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped + "\""
     }
 
     // MARK: Table

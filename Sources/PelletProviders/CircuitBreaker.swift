@@ -44,6 +44,12 @@ public final class CircuitBreaker: Sendable {
         return machine.withLock { $0.state(now: now) }
     }
 
+    /// 0 closed, 1 half-open, 2 open (``CircuitBreakerStateMachine/circuitLevel(now:)``).
+    public func circuitLevel() -> Int {
+        let now = now()
+        return machine.withLock { $0.circuitLevel(now: now) }
+    }
+
     public func snapshot() -> ProviderHealthSnapshot {
         let now = now()
         return machine.withLock { machine in

@@ -229,6 +229,16 @@ public struct CircuitBreakerStateMachine: Sendable {
         }
     }
 
+    /// The circuit alone, as the metrics' `pellet_circuit_state` reports it: 0 closed, 1
+    /// half-open (the cooldown has passed: a probe may go, or is out), 2 open.
+    public func circuitLevel(now: ContinuousClock.Instant) -> Int {
+        switch circuit {
+        case .closed: 0
+        case .halfOpen: 1
+        case .open(let until): now >= until ? 1 : 2
+        }
+    }
+
     /// Failures over the last `outcomeWindow` calls (0 with no calls yet).
     public var errorRate: Double {
         guard outcomes.count > 0 else { return 0 }

@@ -29,6 +29,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         let cancellation: CallCancellation
         let deadlineTimer: Scheduled<Void>
         let endsWithEnd: Bool
+        /// For the metrics and the access log.
+        let method: Method
+        let started: NIODeadline
+        let annotations: CallAnnotations?
         /// Streamed calls: told when the client stops and starts reading again.
         let streamWriter: StreamWriter?
     }
@@ -37,6 +41,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private let services: ServiceTable
     private let settings: Settings
     private let metrics: ServerMetrics
+    private let transport: ServerMetrics.Transport
+    private let accessLog: AccessLog?
     private let logger: Logger
     private var pending: [UInt32: PendingCall] = [:]
     private var nextCallSerial: UInt64 = 0
@@ -48,17 +54,22 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
-    init(services: ServiceTable, settings: Settings, metrics: ServerMetrics, logger: Logger) {
+    init(
+        services: ServiceTable, settings: Settings, metrics: ServerMetrics, transport: ServerMetrics.Transport,
+        accessLog: AccessLog?, logger: Logger
+    ) {
+        self.accessLog = accessLog
         self.services = services
         self.settings = settings
         self.metrics = metrics
+        self.transport = transport
         self.logger = logger
         self.machine = ConnectionStateMachine(limits: settings.limits, now: .now())
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        metrics.connectionOpened()
+        metrics.connectionOpened(transport)
         armTimer()
     }
 
@@ -135,10 +146,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         for (_, call) in pending {
             call.deadlineTimer.cancel()
             call.cancellation.cancel(reason)
-            metrics.callFinished()
+            recordFinished(call.method, status: .cancelled, started: call.started, annotations: call.annotations)
         }
         pending.removeAll()
-        metrics.connectionClosed()
+        metrics.connectionClosed(transport)
         context.fireChannelInactive()
     }
 
@@ -165,11 +176,13 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     private func startCall(stream: UInt32, method: Method, streaming: Bool, timeoutMs: UInt32, payload: ByteBuffer, context: ChannelHandlerContext) {
         metrics.callStarted()
+        let started = NIODeadline.now()
         let service = services[method]
         let endsWithEnd = streaming && service.streams
         let timeout = timeoutMs == 0 ? settings.defaultTimeout : .milliseconds(Int64(timeoutMs))
-        let deadline = NIODeadline.now() + timeout
+        let deadline = started + timeout
         let cancellation = CallCancellation()
+        let annotations = accessLog == nil ? nil : CallAnnotations()
         let loop = context.eventLoop
         nextCallSerial += 1
         let serial = nextCallSerial
@@ -181,14 +194,19 @@ final class ConnectionHandler: ChannelInboundHandler {
             deadline: deadline,
             eventLoop: loop,
             cancellation: cancellation,
+            annotations: annotations,
             streamWriter: streamWriter
         )
 
         switch service.handle(payload, context: callContext) {
         case .reply(let message):
-            finish(stream: stream, endsWithEnd: endsWithEnd, result: .success(message))
+            finish(
+                stream: stream, method: method, started: started, annotations: annotations, endsWithEnd: endsWithEnd,
+                result: .success(message))
         case .failure(let error):
-            finish(stream: stream, endsWithEnd: endsWithEnd, result: .failure(error))
+            finish(
+                stream: stream, method: method, started: started, annotations: annotations, endsWithEnd: endsWithEnd,
+                result: .failure(error))
         case .pending(let future):
             let bound = NIOLoopBound(self, eventLoop: loop)
             let timer = loop.scheduleTask(deadline: deadline) {
@@ -196,7 +214,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             pending[stream] = PendingCall(
                 serial: serial, cancellation: cancellation, deadlineTimer: timer, endsWithEnd: endsWithEnd,
-                streamWriter: streamWriter)
+                method: method, started: started, annotations: annotations, streamWriter: streamWriter)
             future.hop(to: loop).whenComplete { result in
                 bound.value.completePending(stream: stream, serial: serial, result: result)
             }
@@ -215,7 +233,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         // call by now): the late result is dropped.
         guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
-        finish(stream: stream, endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
+        finish(
+            stream: stream, method: call.method, started: call.started, annotations: call.annotations,
+            endsWithEnd: call.endsWithEnd, result: result.mapError(rpcError))
     }
 
     /// Ends a pending call before its service answered (CANCEL, or the deadline of call `serial`).
@@ -223,17 +243,38 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard let call = removePending(stream: stream, serial: serial) else { return }
         call.deadlineTimer.cancel()
         call.cancellation.cancel(reason)
-        finish(stream: stream, endsWithEnd: call.endsWithEnd, result: .failure(reason))
+        finish(
+            stream: stream, method: call.method, started: call.started, annotations: call.annotations,
+            endsWithEnd: call.endsWithEnd, result: .failure(reason))
     }
 
-    private func finish(stream: UInt32, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>) {
-        metrics.callFinished()
+    private func finish(
+        stream: UInt32, method: Method, started: NIODeadline, annotations: CallAnnotations?, endsWithEnd: Bool,
+        result: Result<any WireMessage, RPCError>
+    ) {
+        let status: Status
+        switch result {
+        case .success: status = .ok
+        case .failure(let error): status = error.status
+        }
+        recordFinished(method, status: status, started: started, annotations: annotations)
         writeReply(stream: stream, endsWithEnd: endsWithEnd, result: result)
         if machine.callFinished(stream: stream, now: .now()) {
             closeAfterFlush()
         } else {
             armTimer()
         }
+    }
+
+    /// The metrics and the access log line of a call that ended.
+    private func recordFinished(_ method: Method, status: Status, started: NIODeadline, annotations: CallAnnotations?) {
+        let nanoseconds = (NIODeadline.now() - started).nanoseconds
+        metrics.callFinished(method, status: status, nanoseconds: nanoseconds)
+        guard let accessLog else { return }
+        accessLog.append(
+            AccessLog.Entry(
+                unixMicroseconds: AccessLog.wallClockMicroseconds(), method: method,
+                status: status, durationMicroseconds: UInt64(max(0, nanoseconds) / 1_000), annotations: annotations))
     }
 
     private func rpcError(_ error: any Error) -> RPCError {

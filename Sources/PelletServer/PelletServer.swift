@@ -49,6 +49,7 @@ public final class PelletServer: Sendable {
     public let metrics: ServerMetrics
     private let services: ServiceTable
     private let group: any EventLoopGroup
+    private let accessLog: AccessLog?
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -59,8 +60,10 @@ public final class PelletServer: Sendable {
         services: [Method: any Service] = [:],
         metrics: ServerMetrics = ServerMetrics(),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        accessLog: AccessLog? = nil,
         logger: Logger
     ) {
+        self.accessLog = accessLog
         self.configuration = configuration
         self.metrics = metrics
         var table = ServiceTable(services)
@@ -219,7 +222,9 @@ public final class PelletServer: Sendable {
         )
         try channel.pipeline.syncOperations.addHandlers(
             ByteToMessageHandler(ConnectionFrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
-            ConnectionHandler(services: services, settings: settings, metrics: metrics, logger: logger)
+            ConnectionHandler(
+                services: services, settings: settings, metrics: metrics,
+                transport: channel.localAddress?.pathname == nil ? .tcp : .unix, accessLog: accessLog, logger: logger)
         )
     }
 }

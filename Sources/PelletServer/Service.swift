@@ -34,6 +34,8 @@ public struct CallContext: Sendable {
     public let eventLoop: any EventLoop
     /// Set when the call ends early (CANCEL, deadline, disconnect); long work stops on it.
     public let cancellation: CallCancellation
+    /// Set when the access log is on: what the service adds to the call's line.
+    public let annotations: CallAnnotations?
     let streamWriter: StreamWriter?
 
     /// Sends one MESSAGE frame of a streamed reply. Callable from any thread; a no-op once the

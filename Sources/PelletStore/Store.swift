@@ -176,6 +176,12 @@ public final class Store: Sendable {
     /// however many writes it held.
     public var commitCount: Int { writer.counters.withLock { $0.commits } }
 
+    /// Write jobs waiting for the writer thread (a gauge for the metrics).
+    public var writerQueueDepth: Int { writer.queueDepth.load(ordering: .relaxed) }
+
+    /// The time of each top-level commit (a histogram for the metrics).
+    public var commitDurations: DurationHistograms { writer.commitDurations }
+
     /// Syncs made by the `.batched` durability timer so far.
     public var timedSyncCount: Int { writer.counters.withLock { $0.timedSyncs } }
 

@@ -1,6 +1,8 @@
 import CLMDB
 import Foundation
 import Logging
+import PelletWire
+import Synchronization
 
 /// A unit of work for the writer thread.
 protocol WriteJob: AnyObject, Sendable {
@@ -118,6 +120,12 @@ final class Writer: @unchecked Sendable {
     /// Whether writes succeed: failures of the store itself are recorded here, and cleared by
     /// the next commit that succeeds.
     let health = WriteHealth()
+    /// Jobs queued and not yet taken by the writer thread, for the metrics; kept beside `queue`
+    /// so that a scrape reads it without the writer's lock.
+    let queueDepth = Atomic<Int>(0)
+    /// Each successful top-level commit's time, from the transaction's begin to the commit's
+    /// return (in `.full` durability that includes the sync).
+    let commitDurations = DurationHistograms(boundsSeconds: DurationHistograms.latencyBoundsSeconds)
 
     init(environment: Environment, configuration: StoreConfiguration, logger: Logger) {
         self.environment = environment
@@ -139,6 +147,7 @@ final class Writer: @unchecked Sendable {
             return
         }
         queue.append(job)
+        queueDepth.store(queue.count, ordering: .relaxed)
         condition.signal()
         condition.unlock()
     }
@@ -177,6 +186,7 @@ final class Writer: @unchecked Sendable {
             }
             let batch = queue
             queue.removeAll(keepingCapacity: true)
+            queueDepth.store(0, ordering: .relaxed)
             let finished = stopping && batch.isEmpty
             condition.unlock()
 
@@ -229,6 +239,7 @@ final class Writer: @unchecked Sendable {
 
     private func commitGroup(_ jobs: [any WriteJob]) {
         guard !jobs.isEmpty else { return }
+        let began = monotonicNanoseconds()
         var top: OpaquePointer?
         let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
         guard beginCode == MDB_SUCCESS, let top else {
@@ -276,6 +287,7 @@ final class Writer: @unchecked Sendable {
             return
         }
         if !storeFailed { health.recordSuccess() }
+        commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
     }

@@ -11,6 +11,7 @@ extension PelletLoad {
                 provider.decode-chunk; auth.lookup, \
                 auth.authenticate and auth.touch-key with --keys keys stored; \
                 router.route.<prompt> and router.classify.<prompt>; \
+                metrics.histogram, metrics.call and metrics.complete (the metrics' recording path); \
                 store.group-commit.<mode>/N (one 64-byte put) and metering.record.<mode>/N (one \
                 Complete call's metering event) for mode full and batched with N = 1, 16, 256 \
                 concurrent writers (one run of about a second each); budget.reserve-settle/holds=N \
@@ -52,6 +53,7 @@ extension PelletLoad {
 
         func run() async throws {
             let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all() + RouterBenchmarks.all()
+                + MetricsBenchmarks.all()
             let allNames = wireBenchmarks.map(\.name) + AuthBenchmarks.names + GroupCommitBenchmarks.names
                 + BudgetBenchmarks.names
             let selected = allNames.filter { filter.map($0.contains) ?? true }

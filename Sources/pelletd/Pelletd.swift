@@ -5,6 +5,8 @@ import PelletProviders
 import PelletRouter
 import PelletServer
 import PelletStore
+import PelletWire
+import Synchronization
 
 @main
 struct Pelletd: AsyncParsableCommand {
@@ -34,6 +36,14 @@ struct Pelletd: AsyncParsableCommand {
 
     @Option(help: "TCP address HOST:PORT to listen on; 'off' disables it.")
     var tcp = "127.0.0.1:7400"
+
+    @Option(
+        help: """
+            HOST:PORT of the operators' HTTP listener (/metrics, /livez, /readyz; no credentials, \
+            never the RPC); 'off' disables it.
+            """
+    )
+    var metricsListen = "127.0.0.1:9464"
 
     @Option(help: "Largest frame payload accepted, in bytes.")
     var maxFrameBytes = 4 << 20
@@ -121,6 +131,18 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "pelletd's own log on stderr: text, or json (one object a line).")
+    var logFormat: LogFormat = .text
+
+    @Option(
+        help: """
+            One JSON line per finished call (time, request_id, method, status, duration, account, \
+            key, model, provider, tokens, cost; never any text of a call): stderr, a FILE \
+            (appended to, mode 0600), or off.
+            """
+    )
+    var accessLog = "off"
+
     func validate() throws {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
@@ -138,6 +160,7 @@ struct Pelletd: AsyncParsableCommand {
             throw ValidationError("--compact-interval-hours must be from 1 to 8760")
         }
         if tcp != "off" { _ = try parseTCP(tcp) }
+        if metricsListen != "off" { _ = try parseTCP(metricsListen, flag: "--metrics-listen") }
         if tcp == "off", unix == "off" {
             throw ValidationError("both --unix and --tcp are off: nothing to listen on")
         }
@@ -155,10 +178,16 @@ struct Pelletd: AsyncParsableCommand {
 
     func run() async throws {
         let level = logLevel
+        let format = logFormat
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            }
         }
         let logger = Logger(label: "pelletd")
         raiseFileDescriptorLimit(logger: logger)
@@ -210,7 +239,16 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot start the provider engine: \(error)")
         }
         defer { engine.shutdown() }
+        let callLog: AccessLog?
+        do {
+            callLog = accessLog == "off" ? nil : try AccessLog(path: accessLog)
+        } catch {
+            throw StartupFailure("\(error)")
+        }
+        // Lines of calls that finished before shutdown are written before pelletd exits.
+        defer { callLog?.close() }
         let metrics = ServerMetrics()
+        let completeMetrics = CompleteMetrics(catalogue: router.catalogue)
         let unsettled = UnsettledCalls()
 
         var listen: [BindAddress] = []
@@ -249,6 +287,7 @@ struct Pelletd: AsyncParsableCommand {
                         idleTimeout: .milliseconds(streamIdleTimeoutMs)
                     ),
                     gatewayOverhead: metrics.gatewayOverhead,
+                    metrics: completeMetrics,
                     unsettled: unsettled,
                     logger: Logger(label: "pellet.complete")
                 ),
@@ -262,6 +301,7 @@ struct Pelletd: AsyncParsableCommand {
                 .health: HealthService(metrics: metrics, store: store, providers: { providers.healthRows() }),
             ],
             metrics: metrics,
+            accessLog: callLog,
             logger: logger
         )
         do {
@@ -269,20 +309,31 @@ struct Pelletd: AsyncParsableCommand {
         } catch {
             throw StartupFailure("\(error)")
         }
+        let serving = ServingFlag()
+        let metricsServer: MetricsServer?
+        do {
+            metricsServer = try await startMetricsServer(
+                MetricsExposition(server: metrics, complete: completeMetrics, store: store, providers: providers),
+                serving: serving, logger: logger)
+        } catch {
+            await server.shutdown()
+            throw StartupFailure("\(error)")
+        }
+        serving.set(true)
         let signals = try ShutdownSignals { signal in
             logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
+            serving.set(false)
             Task { await server.shutdown() }
         }
         // Deletes what the retention has passed now, then every hour.
         let retention = metering.startRetention(compaction: compaction)
         let mapWatch = Task { await Self.watchMapUsage(store, logger: logger) }
-        logger.info(
-            "pelletd \(HealthService.version) ready",
-            metadata: [
-                "listen": "\(server.boundAddresses.map(\.description).joined(separator: " "))",
-                "data_dir": "\(dataDir)",
-            ]
-        )
+        var readyMetadata: Logger.Metadata = [
+            "listen": "\(server.boundAddresses.map(\.description).joined(separator: " "))",
+            "data_dir": "\(dataDir)",
+        ]
+        if let metricsServer { readyMetadata["metrics"] = "\(metricsServer.url)" }
+        logger.info("pelletd \(HealthService.version) ready", metadata: readyMetadata)
         await server.waitUntilShutdown()
         // A sweep stops between two of its short transactions, so none runs on a closed store.
         retention.cancel()
@@ -299,8 +350,33 @@ struct Pelletd: AsyncParsableCommand {
         // A compaction waiting for its window runs now, before the store closes, so that a
         // deletion's bytes never outlive the process by more than the interval.
         await compaction.stop()
+        await metricsServer?.shutdown()
+        if let dropped = callLog?.droppedLines, dropped > 0 {
+            logger.warning("access log lines were dropped: its queue was full", metadata: ["lines": "\(dropped)"])
+        }
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
+    }
+
+    /// The operators' listener, or nil with `--metrics-listen off`. Ready means: the RPC
+    /// listeners are up and not shutting down, and the store takes writes (else Complete is
+    /// refused, and a load balancer should send calls elsewhere).
+    private func startMetricsServer(
+        _ exposition: MetricsExposition, serving: ServingFlag, logger: Logger
+    ) async throws -> MetricsServer? {
+        guard metricsListen != "off" else { return nil }
+        let (host, port) = try parseTCP(metricsListen, flag: "--metrics-listen")
+        let store = exposition.store
+        return try await MetricsServer.start(
+            host: host, port: port,
+            endpoints: MetricsServer.Endpoints(
+                metrics: { exposition.render() },
+                notReadyReason: {
+                    guard serving.isSet else { return "the RPC listeners are not serving (starting or shutting down)" }
+                    if let refusal = store?.writeRefusal { return RPCError.completeRefused(refusal).message }
+                    return nil
+                }),
+            logger: logger)
     }
 
     /// Logs a warning as the store's map fills past 80% (then at each further 5%).
@@ -349,16 +425,23 @@ struct Pelletd: AsyncParsableCommand {
         return entry.pointee.gr_gid
     }
 
-    private func parseTCP(_ text: String) throws -> (String, Int) {
+    private func parseTCP(_ text: String, flag: String = "--tcp") throws -> (String, Int) {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
               (0...65535).contains(port), colon != text.startIndex
         else {
-            throw ValidationError("--tcp must be HOST:PORT (e.g. 127.0.0.1:7400) or 'off', not '\(text)'")
+            throw ValidationError("\(flag) must be HOST:PORT (e.g. 127.0.0.1:7400) or 'off', not '\(text)'")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host, port)
     }
+}
+
+/// Whether the RPC listeners serve: set once they are up, cleared when shutdown begins.
+final class ServingFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set(_ serving: Bool) { value.store(serving, ordering: .relaxed) }
 }
 
 /// A start-up problem, printed as one readable line before exiting non-zero.
@@ -368,6 +451,7 @@ struct StartupFailure: Error, CustomStringConvertible {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
 
 enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
     case full

@@ -8,6 +8,8 @@ final class PelletdProcess {
     /// The addresses from the "ready" line's `listen=` metadata.
     let unixPath: String?
     let tcpPort: Int?
+    /// The metrics listener's "http://HOST:PORT" (`metrics=` of the ready line), if it is on.
+    let metricsURL: String?
 
     /// Starts pelletd and waits for its "ready" line. Without `dataDirectory`, a fresh temp
     /// directory is used (kept alive as long as this value).
@@ -30,7 +32,8 @@ final class PelletdProcess {
     }
 
     /// Starts pelletd without waiting for it: for start-up failures. `--tcp 127.0.0.1:0` unless
-    /// `arguments` has its own `--tcp`.
+    /// `arguments` has its own `--tcp`, and `--metrics-listen 127.0.0.1:0` (so that tests running
+    /// at once never share the default port) unless it has its own.
     static func launch(
         dataDirectory: String,
         arguments: [String] = [],
@@ -38,6 +41,7 @@ final class PelletdProcess {
     ) throws -> Subprocess {
         var fullArguments = ["--data-dir", dataDirectory]
         if !arguments.contains("--tcp") { fullArguments += ["--tcp", "127.0.0.1:0"] }
+        if !arguments.contains("--metrics-listen") { fullArguments += ["--metrics-listen", "127.0.0.1:0"] }
         return try Subprocess(Binaries.pelletd, fullArguments + arguments, environment: environment)
     }
 
@@ -50,6 +54,7 @@ final class PelletdProcess {
         let readyLine = ProcessResult.lines(readyLog).first { $0.contains(" ready") } ?? ""
         unixPath = readyLine.firstMatch(of: #/listen=(?:\S+ )*?unix:(\S+)/#).map { String($0.1) }
         tcpPort = readyLine.firstMatch(of: #/listen=(?:\S+ )*?tcp://[^ ]+:(\d+)/#).flatMap { Int($0.1) }
+        metricsURL = readyLine.firstMatch(of: #/metrics=(http://\S+)/#).map { String($0.1) }
     }
 
     var unixAddress: String { "unix:\(unixPath ?? "")" }

@@ -55,6 +55,8 @@ public struct CompleteService: Service {
     let settings: CompleteSettings
     /// Where each call's time in the gateway goes (`ServerMetrics.gatewayOverhead`, for Health).
     let gatewayOverhead: RecentLatencies
+    /// The metrics' figures of attempts, tokens, cost and refusals; nil: not recorded.
+    let metrics: CompleteMetrics?
     /// Calls not yet settled, which shutdown waits for before the store closes.
     let unsettled: UnsettledCalls
     let wallClockMs: @Sendable () -> UInt64
@@ -69,6 +71,7 @@ public struct CompleteService: Service {
         directory: ProviderDirectory,
         settings: CompleteSettings = CompleteSettings(),
         gatewayOverhead: RecentLatencies = RecentLatencies(),
+        metrics: CompleteMetrics? = nil,
         unsettled: UnsettledCalls = UnsettledCalls(),
         wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
         logger: Logger = Logger(label: "pellet.complete")
@@ -81,6 +84,7 @@ public struct CompleteService: Service {
         self.directory = directory
         self.settings = settings
         self.gatewayOverhead = gatewayOverhead
+        self.metrics = metrics
         self.unsettled = unsettled
         self.wallClockMs = wallClockMs
         self.logger = logger
@@ -142,6 +146,7 @@ public struct CompleteService: Service {
             reservation = try metering.reserve(
                 accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, estimateMicroUSD: estimate)
         } catch let error as BudgetError {
+            metrics?.recordBudgetRefusal()
             return .failure(
                 RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)))
         } catch {
@@ -150,6 +155,7 @@ public struct CompleteService: Service {
         // After the budget check, so that a call the budget refuses does not use up a slot.
         if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
             metering.release(reservation)
+            metrics?.recordRateLimited()
             return .failure(
                 RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
         }
@@ -401,6 +407,7 @@ final class CompleteCall {
             breaker.recordSuccess(latency: .nanoseconds(attemptTime.nanoseconds))
             if !context.isStreaming, !completion.content.isEmpty { content = completion.content }
             if firstTokenAt == nil, !completion.content.isEmpty { firstTokenAt = NIODeadline.now() }
+            recordAttempt(failure: nil, nanoseconds: attemptTime.nanoseconds)
             complete(completion)
         case .failed(var failure):
             handle = nil
@@ -410,6 +417,7 @@ final class CompleteCall {
                 failure = ProviderFailure(kind: .firstTokenTimeout, message: "no text within the first-token timeout")
             }
             breaker.recordFailure(failure)
+            recordAttempt(failure: failure.kind, nanoseconds: (NIODeadline.now() - attemptStart).nanoseconds)
             let provider = current?.provider ?? "?"
             if let reason = cancelReason {
                 return end(.failure(reason))
@@ -434,6 +442,15 @@ final class CompleteCall {
             }
             nextAttempt()
         }
+    }
+
+    private func recordAttempt(failure: ProviderFailure.Kind?, nanoseconds: Int64) {
+        guard let metrics = service.metrics, let current else { return }
+        // A first token before this attempt began belongs to none: no fallback follows one.
+        let firstToken = firstTokenAt.flatMap { $0 >= attemptStart ? ($0 - attemptStart).nanoseconds : nil }
+        metrics.recordAttempt(
+            provider: current.provider, model: current.model, failure: failure, nanoseconds: nanoseconds,
+            firstToken: firstToken)
     }
 
     /// "HTTP 500", "timed out", ...: one attempt's failure in a few words.
@@ -504,6 +521,7 @@ final class CompleteCall {
         guard !finished else { return }
         guard attempts > 0 else {
             finished = true
+            context.annotations?.describe(requestID: requestID, accountID: accountID, keyID: keyID)
             service.metering.release(reservation)
             service.unsettled.end()
             promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
@@ -552,7 +570,14 @@ final class CompleteCall {
             tokensEstimated: estimated,
             cachedPromptTokens: usage.cachedPromptTokens
         )
+        if let current {
+            service.metrics?.recordUsage(
+                provider: current.provider, model: current.model, usage: usage, costMicroUSD: cost)
+        }
+        let annotations = context.annotations
+        annotations?.describe(event)
         let logger = service.logger
+        let metrics = service.metrics
         let requestID = self.requestID
         let answer = result.map { $0 as any WireMessage }.mapError { $0 as any Error }
         let gatewayOverhead = service.gatewayOverhead
@@ -575,6 +600,8 @@ final class CompleteCall {
             // The metering write is the gateway's time: the answer waits for it.
             let inGateway = (NIODeadline.now() - callStart).nanoseconds - providerNanoseconds
             gatewayOverhead.record(microseconds: UInt64(max(0, inGateway) / 1_000))
+            metrics?.recordOverhead(nanoseconds: inGateway)
+            annotations?.overheadMicroseconds = UInt64(max(0, inGateway) / 1_000)
             unsettled.end()
             promise.completeWith(answer)
         }

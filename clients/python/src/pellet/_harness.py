@@ -124,6 +124,7 @@ class Pelletd:
 
     def start(self) -> "Pelletd":
         arguments = [str(binary_directory() / "pelletd"), "--data-dir", str(self.data_dir), "--tcp", "127.0.0.1:0",
+                     "--metrics-listen", "127.0.0.1:0",
                      *self.extra]
         for name, mock in self.mocks.items():
             arguments += ["--provider-url", f"{name}={mock.url}"]

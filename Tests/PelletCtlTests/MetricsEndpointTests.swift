@@ -1,0 +1,143 @@
+import Foundation
+import PelletClient
+import PelletMockProvider
+import PelletTesting
+import PelletWire
+import XCTest
+
+/// pelletd's operators' listener, scraped over a real socket from a real pelletd serving calls to
+/// the in-process mock providers: the calls made show in /metrics with their statuses, the token
+/// totals equal Usage's, no prompt text reaches the metrics, and /readyz turns 503 when Complete
+/// is refused because the store is full.
+final class MetricsEndpointTests: XCTestCase {
+    private let adminToken = "metrics-endpoint-admin-token-0123456789"
+
+    private func makeKey(_ client: PelletClient, email: String) async throws -> (account: String, key: String) {
+        let admin = Credentials(adminToken: adminToken)
+        let account = try await client.account(
+            AccountRequest(credentials: admin, op: .create(Account(name: "Metrics", email: email))))
+        let id = try XCTUnwrap(account.account?.id)
+        let key = try await client.account(
+            AccountRequest(credentials: admin, op: .createKey(CreateKey(accountId: id, name: "metrics")))
+        ).apiKey
+        return (id, key)
+    }
+
+    func testMetricsCountTheCallsMadeAndTheirTokensWithoutAnyPromptText() async throws {
+        var behavior = MockBehavior()
+        behavior.completionTokens = 5
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
+        let pelletd = try PelletdProcess.start(
+            arguments: mocks.arguments, environment: MockProviders.environment(adminToken: adminToken))
+        defer { _ = try? pelletd.stop() }
+        let url = try XCTUnwrap(pelletd.metricsURL, "no metrics= in the ready line")
+
+        XCTAssertEqual(try HTTPGet.get(url, "/livez").status, 200)
+        let ready = try HTTPGet.get(url, "/readyz")
+        XCTAssertEqual(ready.status, 200, ready.body)
+        XCTAssertEqual(try HTTPGet.get(url, "/nowhere").status, 404)
+
+        let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
+        let (accountID, key) = try await makeKey(client, email: "metrics@example.com")
+        let marker = "PRIVACY-MARKER-\(UInt64.random(in: 1_000_000_000...9_999_999_999))"
+        let messages = [ChatMessage(role: "user", content: "Summarize this: \(marker) says hello.")]
+        let credentials = Credentials(apiKey: key)
+        for _ in 0..<4 {
+            _ = try await client.route(RouteRequest(credentials: credentials, messages: messages))
+        }
+        var completed = 0
+        for index in 0..<6 {
+            let request = CompleteRequest(credentials: credentials, messages: messages, maxTokens: 32)
+            if index % 2 == 0 {
+                _ = try await client.complete(request)
+            } else {
+                for try await _ in client.completeStream(request) {}
+            }
+            completed += 1
+        }
+        // A call with a bad key: counted, with its status.
+        do {
+            _ = try await client.route(RouteRequest(credentials: Credentials(apiKey: "pk_wrong"), messages: messages))
+            XCTFail("a bad key was accepted")
+        } catch {
+            XCTAssertEqual(error.status, .unauthenticated)
+        }
+        let usage = try await client.usage(UsageRequest(credentials: Credentials(adminToken: adminToken), accountId: accountID))
+        let totals = try XCTUnwrap(usage.totals)
+
+        let scrape = try HTTPGet.get(url, "/metrics")
+        XCTAssertEqual(scrape.status, 200)
+        XCTAssertFalse(scrape.body.contains(marker), "prompt text in /metrics")
+        XCTAssertFalse(scrape.body.contains(key) || scrape.body.contains(accountID), "an account or key in /metrics")
+        let samples = PrometheusSamples(scrape.body)
+        XCTAssertEqual(samples["pellet_calls_total", #"method="Route",status="OK""#], 4)
+        XCTAssertEqual(samples["pellet_calls_total", #"method="Route",status="UNAUTHENTICATED""#], 1)
+        XCTAssertEqual(samples["pellet_calls_total", #"method="Complete",status="OK""#], Double(completed))
+        XCTAssertEqual(samples["pellet_call_duration_seconds_count", #"method="Complete""#], Double(completed))
+        XCTAssertEqual(samples["pellet_gateway_overhead_seconds_count"], Double(completed))
+        XCTAssertEqual(
+            samples.sum("pellet_provider_requests_total", matching: [#"outcome="ok""#]), Double(completed))
+        XCTAssertEqual(
+            samples.sum("pellet_tokens_total", matching: [#"kind="input""#]), Double(totals.promptTokens))
+        XCTAssertEqual(
+            samples.sum("pellet_tokens_total", matching: [#"kind="output""#]), Double(totals.completionTokens))
+        XCTAssertEqual(totals.completionTokens, UInt64(5 * completed))
+        XCTAssertEqual(
+            samples.sum("pellet_cost_usd_total") * 1_000_000, Double(totals.costMicroUsd), accuracy: 0.5)
+        XCTAssertEqual(samples.sum("pellet_provider_time_to_first_token_seconds_count"), Double(completed))
+        XCTAssertEqual(samples["pellet_connections", #"transport="unix""#], 1)
+        XCTAssertEqual(samples["pellet_calls_in_flight"], 0)
+        XCTAssertEqual(samples["pellet_circuit_state", #"provider="together""#], 0)
+        XCTAssertGreaterThan(try XCTUnwrap(samples["pellet_store_map_used_bytes"]), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(samples["pellet_store_commit_duration_seconds_count"]), 0)
+        XCTAssertNotNil(samples["pellet_store_writer_queue_depth"])
+        XCTAssertEqual(samples["pellet_budget_refusals_total"], 0)
+        XCTAssertEqual(samples["pellet_rate_limited_total"], 0)
+        await client.close()
+    }
+
+    func testReadyzIs503WhileTheStoreRefusesWrites() async throws {
+        let pelletd = try PelletdProcess.start(
+            arguments: ["--map-size", "\(1 << 20)"], environment: ["PELLET_ADMIN_TOKEN": adminToken])
+        defer { _ = try? pelletd.stop() }
+        let url = try XCTUnwrap(pelletd.metricsURL)
+        XCTAssertEqual(try HTTPGet.get(url, "/readyz").status, 200)
+
+        // Accounts with the largest fields allowed, created 32 at a time, until the map is full.
+        let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
+        let admin = Credentials(adminToken: adminToken)
+        let avatar = "https://example.com/" + String(repeating: "a", count: 2_000)
+        var full = false
+        var next = 0
+        while !full, next < 5_000 {
+            full = await withTaskGroup(of: Bool.self) { group in
+                for index in next..<(next + 32) {
+                    group.addTask {
+                        do {
+                            _ = try await client.account(
+                                AccountRequest(
+                                    credentials: admin,
+                                    op: .create(
+                                        Account(name: "Filler \(index)", email: "fill\(index)@example.com", avatarUrl: avatar))))
+                            return false
+                        } catch {
+                            return (error as? RPCError)?.status == .resourceExhausted
+                        }
+                    }
+                }
+                return await group.contains(true)
+            }
+            next += 32
+        }
+        XCTAssertTrue(full, "the map never filled")
+        let ready = try HTTPGet.get(url, "/readyz")
+        XCTAssertEqual(ready.status, 503, ready.body)
+        XCTAssertTrue(ready.body.contains("--map-size"), ready.body)
+        XCTAssertEqual(try HTTPGet.get(url, "/livez").status, 200)
+        let samples = PrometheusSamples(try HTTPGet.get(url, "/metrics").body)
+        XCTAssertEqual(samples["pellet_store_write_refused"], 1)
+        XCTAssertEqual(samples["pellet_store_map_size_bytes"], Double(1 << 20))
+        await client.close()
+    }
+}
