@@ -163,6 +163,7 @@ extension CallAnnotations {
         provider = event.provider
         attempts = event.attempts
         inputTokens = event.promptTokens
+        cachedInputTokens = event.cachedPromptTokens
         outputTokens = event.completionTokens
         costMicroUSD = event.costMicroUSD
     }

@@ -103,12 +103,12 @@ public final class CompleteMetrics: Sendable {
     }
 
     /// A settled call's charge, on the offer that answered it.
-    public func recordUsage(provider: String, model: String, usage: TokenUsage, cachedInputTokens: UInt32 = 0, costMicroUSD cost: UInt64) {
+    public func recordUsage(provider: String, model: String, usage: TokenUsage, costMicroUSD cost: UInt64) {
         guard let index = providerIndex(provider) else { return }
         let offer = offer(provider: index, model: model)
         let base = offer * Self.tokenKinds.count
         tokens.add(UInt64(usage.promptTokens), at: base)
-        tokens.add(UInt64(cachedInputTokens), at: base + 1)
+        tokens.add(UInt64(usage.cachedPromptTokens), at: base + 1)
         tokens.add(UInt64(usage.completionTokens), at: base + 2)
         costMicroUSD.add(cost, at: offer)
     }
