@@ -16,8 +16,8 @@ struct CoreTables: Sendable {
     let keysByID: Database
     /// "account id/key id" → empty, to list an account's keys with a prefix scan
     let accountKeys: Database
-    /// "probe" → the time of the last probe write, made only while writes are refused, to learn
-    /// when they succeed again.
+    /// Always empty: while writes are refused, a probe write puts a large value here and deletes
+    /// it in the same transaction, to learn whether writes have room again.
     let probe: Database
 
     init(environment: Environment) throws {
@@ -154,17 +154,27 @@ public final class Store: Sendable {
     /// succeeds. Metering fails closed on it: Complete is refused while it is set.
     public var writeRefusal: StoreError? { writer.health.refusal }
 
-    /// While writes are refused, sends one small probe write (at most once a second) whose
-    /// success ends the refusal, e.g. once retention or compaction freed pages. Cheap to call
-    /// on every refused call.
+    /// While writes are refused, sends one probe write (at most once a second) whose success
+    /// ends the refusal, e.g. once retention or compaction freed pages. Cheap to call on every
+    /// refused call.
+    ///
+    /// The probe needs room for ``probeHeadroomBytes``, far more than one call's metering, then
+    /// takes it back in the same transaction: a store with room for a tiny write but not for
+    /// real traffic stays refusing instead of letting one call through and failing it.
     public func probeWritesIfRefusing() {
         guard writer.health.refusal != nil, writer.health.probeIsDue() else { return }
         let probe = tables.probe
-        let now = configuration.now()
-        writeDetached("write probe") { transaction in
-            try transaction.put(probe, key: "probe", value: withUnsafeBytes(of: now.bigEndian) { Array($0) })
+        let health = writer.health
+        write { transaction in
+            try transaction.put(probe, key: "probe", value: [UInt8](repeating: 0, count: Self.probeHeadroomBytes))
+            _ = try transaction.delete(probe, key: "probe")
+        } completion: { result in
+            if case .success = result { health.recordSuccess() }
         }
     }
+
+    /// The room a probe write must find before Complete is served again: sixteen 4 KiB pages.
+    static let probeHeadroomBytes = 64 << 10
 
     /// How much of the map is used; for Health, metrics and the operator's warning.
     public func mapUsage() throws -> MapUsage {

@@ -81,8 +81,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
             message =
                 "the store is full: the LMDB map size was reached. The write was rolled back and the "
                 + "data is intact. Restart pelletd with a larger --map-size (a sparse reservation: a "
-                + "generous value costs no disk until used), or with a lower --retention-days so that "
-                + "older request records are deleted."
+                + "generous value costs no disk until used); a full map cannot even delete, so "
+                + "lowering --retention-days helps only once there is room again."
         case MDB_READERS_FULL:
             kind = .unavailable
             message += " (raise the maximum number of readers)"

@@ -3,10 +3,11 @@ import Synchronization
 /// Whether the store can take writes: what metering's fail-closed rule reads.
 ///
 /// A write that fails for a reason of the store itself (the map is full, the disk failed) says
-/// nothing good about the next one, so from the first such failure the store reports a refusal
-/// until a later commit succeeds. Failures that belong to one write (a duplicate key, an unknown
-/// account, a bad argument) leave it alone. Recovery is found by a probe write
-/// (``Store/probeWritesIfRefusing()``) made when a caller is refused, at most once a second.
+/// nothing good about the next one, so from the first such failure the store reports a refusal.
+/// Failures that belong to one write (a duplicate key, an unknown account, a bad argument) leave
+/// it alone. Only a probe write (``Store/probeWritesIfRefusing()``, made when a caller is refused
+/// or Health is asked, at most once a second) ends it, and only by finding room for much more
+/// than one call: a tiny write that happens to fit (a key's last use) proves nothing.
 ///
 /// Reading it is one relaxed atomic load while the store is healthy: it is on every Complete
 /// call's path.
@@ -32,7 +33,7 @@ final class WriteHealth: Sendable {
         return true
     }
 
-    /// Called by the writer after a commit that succeeded and held no store-wide failure.
+    /// Called when a probe write committed: writes have room again.
     func recordSuccess() {
         guard refusing.load(ordering: .relaxed) else { return }
         reason.withLock { $0 = nil }

@@ -117,8 +117,8 @@ final class Writer: @unchecked Sendable {
     }
 
     let counters = LockedState(Counters())
-    /// Whether writes succeed: failures of the store itself are recorded here, and cleared by
-    /// the next commit that succeeds.
+    /// Whether writes succeed: failures of the store itself are recorded here, and cleared only
+    /// by a probe write that finds room (``Store/probeWritesIfRefusing()``).
     let health = WriteHealth()
     /// Jobs queued and not yet taken by the writer thread, for the metrics; kept beside `queue`
     /// so that a scrape reads it without the writer's lock.
@@ -250,9 +250,6 @@ final class Writer: @unchecked Sendable {
         }
 
         var applied: [any WriteJob] = []
-        // A job that failed because of the store (the map is full) keeps the store refusing
-        // even if the others' commit succeeds.
-        var storeFailed = false
         if jobs.count == 1 {
             // Nothing else shares the transaction, so the job's failure can roll back all of it;
             // this skips the nested transaction's own allocations on the common single write.
@@ -269,7 +266,7 @@ final class Writer: @unchecked Sendable {
             for job in jobs {
                 switch apply(job, nestedIn: top) {
                 case .success: applied.append(job)
-                case .failure(let error): storeFailed = health.recordFailure(error) || storeFailed
+                case .failure(let error): health.recordFailure(error)
                 }
             }
         }
@@ -286,7 +283,6 @@ final class Writer: @unchecked Sendable {
             applied.forEach { $0.fail(error) }
             return
         }
-        if !storeFailed { health.recordSuccess() }
         commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
