@@ -116,8 +116,25 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 let message = MockJSON.error(message: error.description, type: "invalid_request_error", code: nil)
                 respond(context: context, head: head, status: .badRequest, body: message)
             }
+        case (.GET, "/_mock/models"):
+            respond(context: context, head: head, status: .ok, body: runtime.modelList.controlJSON())
+        case (.POST, "/_mock/models"), (.PUT, "/_mock/models"):
+            if let problem = runtime.modelList.apply(controlBody: String(buffer: body)) {
+                let message = MockJSON.error(message: problem, type: "invalid_request_error", code: nil)
+                respond(context: context, head: head, status: .badRequest, body: message)
+            } else {
+                respond(context: context, head: head, status: .ok, body: runtime.modelList.controlJSON())
+            }
         case (.GET, _) where path.hasSuffix("/models"):
-            let list = MockJSON.modelList(stats.models, ownedBy: runtime.configuration.name, created: Self.now())
+            if let failure = runtime.modelList.listFailure {
+                let status = HTTPResponseStatus(statusCode: failure)
+                respond(context: context, head: head, status: status,
+                        body: MockJSON.error(message: Self.message(for: status), type: Self.errorType(for: status),
+                                             code: Self.errorCode(for: status)))
+                return
+            }
+            let models = runtime.modelList.models ?? stats.models
+            let list = MockJSON.modelList(models, ownedBy: runtime.configuration.name, created: Self.now())
             respond(context: context, head: head, status: .ok, body: list)
         case (_, _) where path.hasSuffix("/chat/completions") || path.hasPrefix("/_mock/") || path.hasSuffix("/models"):
             let message = "method \(head.method) is not allowed on \(path)"
@@ -164,6 +181,13 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             request = try MockChatRequest(body: body)
         } catch {
             endChat(context: context, status: .badRequest, message: error.message, param: error.param)
+            return
+        }
+        guard runtime.modelList.serves(request.model) else {
+            // What Groq and Together send for a model they do not (or no longer) serve.
+            endChat(context: context, status: .notFound,
+                    message: "The model `\(request.model)` does not exist or you do not have access to it.",
+                    code: "model_not_found")
             return
         }
         stats.noteModel(request.model)

@@ -14,6 +14,9 @@ public struct MockConfiguration: Sendable {
     /// The flags' behaviour, under every runtime default and per-request control.
     public var behavior = MockBehavior()
     public var maxBodyBytes = 16 << 20
+    /// The model list served at `GET /v1/models`; while set, a chat request for a model not on it
+    /// gets 404 `model_not_found` (see ``MockModelList``). Nil: every model is served.
+    public var models: [String]?
 
     public init() {}
 }
@@ -23,10 +26,12 @@ public struct MockRuntime: Sendable {
     public let configuration: MockConfiguration
     public let stats = MockStats()
     public let defaultBehavior: MockDefaultBehavior
+    public let modelList: MockModelList
 
     init(configuration: MockConfiguration) {
         self.configuration = configuration
         self.defaultBehavior = MockDefaultBehavior(base: configuration.behavior)
+        self.modelList = MockModelList(configuration.models)
     }
 }
 
@@ -39,6 +44,8 @@ public final class MockServer: Sendable {
     private let channel: any Channel
 
     public var stats: MockStats { runtime.stats }
+    /// The served model list, changeable while the server runs.
+    public var modelList: MockModelList { runtime.modelList }
     /// The base URL a gateway should be given (`/chat/completions` is appended to it).
     public var baseURL: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)/v1" }
 

@@ -143,6 +143,11 @@ public enum OpenAIChat {
         else { return nil }
         return message.count > 300 ? String(message.prefix(300)) + "…" : message
     }
+
+    /// The provider's error code in an error body (`{"error":{"code":"model_not_found"}}`), if any.
+    public static func errorCode(in body: [UInt8]) -> String? {
+        (try? JSONDecoder().decode(ErrorBody.self, from: Data(body)))?.error?.code
+    }
 }
 
 // MARK: - Response shapes
@@ -348,14 +353,18 @@ private struct SeenKeys: OptionSet {
 /// `error` as an object with a message, or as a plain string.
 private struct ErrorDetail: Decodable {
     var message: String?
+    /// A string code (`model_not_found`); a number or anything else is left out.
+    var code: String?
 
-    enum CodingKeys: String, CodingKey { case message }
+    enum CodingKeys: String, CodingKey { case message, code }
 
     init(from decoder: any Decoder) throws {
         if let text = try? decoder.singleValueContainer().decode(String.self) {
             message = text
         } else {
-            message = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(String.self, forKey: .message)
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            message = try container.decodeIfPresent(String.self, forKey: .message)
+            code = try? container.decodeIfPresent(String.self, forKey: .code)
         }
     }
 }

@@ -6,6 +6,7 @@ import PelletWire
 /// | kind | from | the call | the provider's health |
 /// | --- | --- | --- | --- |
 /// | `badRequest` | 400, 413, 422 | INVALID_ARGUMENT, no retry | unaffected (the caller's fault) |
+/// | `modelUnavailable` | 404, or 400 with a "model not found / decommissioned" code | next candidate | unaffected: only that (model, provider) pair is marked unavailable |
 /// | `misconfigured` | 401, 403, a base URL libcurl refuses | next candidate | marked misconfigured, skipped |
 /// | `rateLimited` | 429 | next candidate | skipped until `Retry-After` |
 /// | `providerError` | 5xx, other statuses | next candidate | a failure |
@@ -20,13 +21,16 @@ import PelletWire
 public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable, Sendable {
-            case badRequest, misconfigured, rateLimited, providerError, connectionFailed, timedOut
+            case badRequest, modelUnavailable, misconfigured, rateLimited, providerError, connectionFailed, timedOut
             case firstTokenTimeout, idleTimeout, malformedResponse, incompleteStream, cancelled
         }
 
         private let base: Base
 
         public static let badRequest = Kind(base: .badRequest)
+        /// The provider does not serve the requested model (any more): a fault of the pair, not of
+        /// the provider, so the provider's other models stay candidates.
+        public static let modelUnavailable = Kind(base: .modelUnavailable)
         public static let misconfigured = Kind(base: .misconfigured)
         public static let rateLimited = Kind(base: .rateLimited)
         public static let providerError = Kind(base: .providerError)
@@ -70,7 +74,7 @@ public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertibl
     /// Rate limiting and misconfiguration have their own states; the caller's faults do not count.
     public var countsAsProviderFailure: Bool {
         switch kind {
-        case .badRequest, .cancelled, .misconfigured, .rateLimited: false
+        case .badRequest, .cancelled, .misconfigured, .rateLimited, .modelUnavailable: false
         default: true
         }
     }
@@ -96,6 +100,9 @@ public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertibl
         body: some Collection<UInt8>,
         now: Date = Date()
     ) -> ProviderFailure {
+        if let unavailable = modelUnavailable(status: status, body: body) {
+            return unavailable
+        }
         switch status {
         case 400, 413, 422:
             let detail = OpenAIChat.errorMessage(in: Array(body)).map { ": " + $0 } ?? ""
@@ -119,6 +126,26 @@ public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertibl
             return ProviderFailure(
                 kind: .providerError, httpStatus: status, message: "the provider answered with status \(status)")
         }
+    }
+
+    /// The error codes with which providers say that a model is unknown or retired
+    /// (tools/router-data/offerings/offerings-2026.md): Together's `model_not_found` (404) and
+    /// `model_not_available` (400, a model that left the serverless catalogue), Fireworks'
+    /// `NOT_FOUND` (404), Groq's `model_not_found` (404) and `model_decommissioned` (400).
+    static let modelUnavailableCodes: Set<String> = [
+        "model_not_found", "model_not_available", "model_decommissioned", "not_found",
+    ]
+
+    /// A chat request answered 404 (the chat endpoint exists, so the model does not), or 400 with
+    /// one of ``modelUnavailableCodes``.
+    static func modelUnavailable(status: Int, body: some Collection<UInt8>) -> ProviderFailure? {
+        guard status == 404 || status == 400 else { return nil }
+        let bytes = Array(body)
+        let code = OpenAIChat.errorCode(in: bytes)?.lowercased()
+        guard status == 404 || code.map(modelUnavailableCodes.contains) == true else { return nil }
+        return ProviderFailure(
+            kind: .modelUnavailable, httpStatus: status,
+            message: "the provider does not serve the model (\(status)\(code.map { ", " + $0 } ?? ""))")
     }
 
     /// A transport failure of the transfer. A request libcurl refuses (a malformed base URL) is

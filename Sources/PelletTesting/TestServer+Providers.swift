@@ -31,13 +31,18 @@ public final class LateBoundService: Service, Sendable {
     }
 }
 
-/// A `TestServer` whose Complete and Health calls go to three in-process mock providers
-/// (together, fireworks, groq, each its own `MockServer`) through a real `ProviderEngine`.
+/// A `TestServer` whose Route, Complete and Health calls go to three in-process mock providers
+/// (together, fireworks, groq, each its own `MockServer`) through a real `ProviderEngine`, with
+/// model discovery reading the mocks' lists.
 public final class ProviderTestServer: Sendable {
     public let server: TestServer
     public let mocks: [PelletProviders.ProviderName: MockServer]
     public let engine: ProviderEngine
     public let directory: ProviderDirectory
+    /// Reads the mocks' model lists: at `discoveryInterval` when one was given, else only when a
+    /// test calls `refresh()`.
+    public let discovery: ModelDiscovery
+    private let discoveryLoop: Task<Void, Never>?
 
     public var store: Store { server.store }
     public var metering: Metering { server.metering }
@@ -47,9 +52,12 @@ public final class ProviderTestServer: Sendable {
     }
 
     /// Starts three mocks (one thread each), the engine and the server. `behavior` is the mocks'
-    /// base behaviour (e.g. a small `completionTokens` to keep tests fast).
+    /// base behaviour (e.g. a small `completionTokens` to keep tests fast); `models`, when set,
+    /// each mock's model list (`MockConfiguration.models`).
     public static func start(
         behavior: MockBehavior = MockBehavior(),
+        models: [PelletProviders.ProviderName: [String]] = [:],
+        discoveryInterval: Duration? = nil,
         settings: CompleteSettings = CompleteSettings(),
         breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
         storeConfiguration: (inout StoreConfiguration) -> Void = { _ in }
@@ -61,6 +69,7 @@ public final class ProviderTestServer: Sendable {
                 configuration.name = name.rawValue
                 configuration.threads = 1
                 configuration.behavior = behavior
+                configuration.models = models[name]
                 mocks[name] = try await MockServer.start(configuration)
             }
         } catch {
@@ -85,12 +94,14 @@ public final class ProviderTestServer: Sendable {
         }
         let complete = LateBoundService(streams: true)
         let health = LateBoundService(streams: false)
+        let route = LateBoundService(streams: false)
         let server: TestServer
         do {
             server = try await TestServer.start(
                 services: [
                     .complete: complete,
                     .health: health,
+                    .route: route,
                 ],
                 storeConfiguration: storeConfiguration
             )
@@ -99,30 +110,46 @@ public final class ProviderTestServer: Sendable {
             for mock in mocks.values { try? await mock.shutdown() }
             throw error
         }
+        let router = Router(catalogue: Catalogue.bundled)
+        let authenticator = Authenticator(store: server.store, adminToken: TestServer.adminToken)
+        let discovery = ModelDiscovery(
+            catalogue: router.catalogue, directory: directory, engine: engine, listTimeout: .seconds(5), logger: logger)
         health.set(
-            HealthService(metrics: server.server.metrics, store: server.store, providers: { directory.healthRows() }))
+            HealthService(
+                metrics: server.server.metrics, store: server.store, providers: { directory.healthRows() },
+                models: { discovery.healthRows() }))
+        route.set(
+            RouteService(
+                router: router, authenticator: authenticator,
+                health: { directory.routerHealth(unavailableModels: discovery.unavailableModels()) }))
         complete.set(
             CompleteService(
-                router: Router(catalogue: Catalogue.bundled),
-                authenticator: Authenticator(store: server.store, adminToken: TestServer.adminToken),
+                router: router,
+                authenticator: authenticator,
                 metering: server.metering,
                 rateLimiter: server.rateLimiter,
                 engine: engine,
                 directory: directory,
+                discovery: discovery,
                 settings: settings,
                 logger: logger
             ))
-        return ProviderTestServer(server: server, mocks: mocks, engine: engine, directory: directory)
+        let discoveryLoop = discoveryInterval.map { interval in Task { await discovery.run(every: interval) } }
+        return ProviderTestServer(
+            server: server, mocks: mocks, engine: engine, directory: directory, discovery: discovery,
+            discoveryLoop: discoveryLoop)
     }
 
     private init(
         server: TestServer, mocks: [PelletProviders.ProviderName: MockServer], engine: ProviderEngine,
-        directory: ProviderDirectory
+        directory: ProviderDirectory, discovery: ModelDiscovery, discoveryLoop: Task<Void, Never>?
     ) {
         self.server = server
         self.mocks = mocks
         self.engine = engine
         self.directory = directory
+        self.discovery = discovery
+        self.discoveryLoop = discoveryLoop
     }
 
     public func client(_ address: PelletAddress? = nil) async throws -> PelletClient {
@@ -131,6 +158,7 @@ public final class ProviderTestServer: Sendable {
 
     /// The server, then the engine, then the mocks.
     public func shutdown() async {
+        discoveryLoop?.cancel()
         await server.shutdown()
         engine.shutdown()
         for mock in mocks.values { try? await mock.shutdown() }

@@ -10,7 +10,9 @@ struct MockProviderCommand: AsyncParsableCommand {
         abstract: "An OpenAI-compatible chat completions server for tests, demos and benchmarks.",
         discussion: """
             Serves POST .../chat/completions (JSON and SSE), GET /v1/models, GET /_mock/stats, \
-            POST /_mock/reset and GET|POST /_mock/behavior. When ready it prints one line, \
+            POST /_mock/reset, GET|POST /_mock/behavior and GET|POST /_mock/models (a JSON array \
+            of model ids sets the list, null serves every model, {"status":N} makes the list \
+            answer N). When ready it prints one line, \
             'pellet-mock-provider listening on http://HOST:PORT', to stdout.
 
             Per-request controls, in the x-mock-behavior header or after 'mock-behavior=' in the \
@@ -53,6 +55,14 @@ struct MockProviderCommand: AsyncParsableCommand {
     @Option(help: "Largest request body accepted, in bytes.")
     var maxBodyBytes = 16 << 20
 
+    @Option(
+        help: """
+            Comma-separated model ids served at GET /v1/models; a chat request for any other model \
+            gets 404 model_not_found. Default: every model is served.
+            """
+    )
+    var models: String?
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard latencyMs >= 0, ttftMs >= 0 else { throw ValidationError("--latency-ms and --ttft-ms must be >= 0") }
@@ -75,6 +85,7 @@ struct MockProviderCommand: AsyncParsableCommand {
         configuration.requiredKey = requireKey
         configuration.behavior = try makeBehavior()
         configuration.maxBodyBytes = maxBodyBytes
+        configuration.models = models.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
 
         let server = try await MockServer.start(configuration)
         let shownHost = host.contains(":") ? "[\(host)]" : host

@@ -88,45 +88,85 @@ extension PelletCtl {
         }
     }
 
-    struct Models: ParsableCommand {
+    struct Models: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the model catalogue: models, providers, prices and speeds."
+            abstract: "Print the model catalogue: models, providers, prices, speeds and each pair's availability.",
+            discussion: """
+                The availability comes from pelletd's Health (its model discovery): available, \
+                unavailable (the provider does not list the model, or answered "model not found") \
+                with the time since when, or unknown (not checked yet, or pelletd not reachable).
+                """
         )
+
+        @OptionGroup var options: ConnectionOptions
 
         @Option(help: "A catalogue file (as given to pelletd --catalogue); default the built-in one.")
         var catalogue: String?
 
-        @Flag(help: "One JSON object per offer, for scripts.")
-        var json = false
-
-        func run() throws {
+        func run() async throws {
             let loaded: Catalogue
             do {
                 loaded = try catalogue.map { try Catalogue(contentsOf: $0) } ?? Catalogue.loadBundled()
             } catch {
                 throw RPCError(.invalidArgument, "cannot read the catalogue: \(error)")
             }
+            let availability = await fetchAvailability()
             var rows: [[String]] = []
             var offers: [OfferJSON] = []
             for model in loaded.models {
                 for offer in model.offers {
+                    let pair = availability[PairKey(model: model.id, provider: offer.provider.rawValue)]
                     rows.append([
                         model.id, offer.provider.rawValue, "\(model.contextWindow / 1000)k",
                         Output.dollars(microUSD: offer.inputMicroUSDPerMillionTokens),
                         Output.dollars(microUSD: offer.outputMicroUSDPerMillionTokens),
                         "\(offer.timeToFirstTokenMs) ms", "\(Int(offer.outputTokensPerSecond))",
+                        Self.stateText(pair),
                     ])
-                    offers.append(OfferJSON(model: model, offer: offer))
+                    offers.append(OfferJSON(model: model, offer: offer, availability: pair))
                 }
             }
-            if json {
+            if options.json {
                 try Output.printJSON(offers)
                 return
             }
-            print(Output.table(["MODEL", "PROVIDER", "CONTEXT", "IN $/M", "OUT $/M", "TTFT", "TOK/S"], rows), terminator: "")
+            print(
+                Output.table(["MODEL", "PROVIDER", "CONTEXT", "IN $/M", "OUT $/M", "TTFT", "TOK/S", "STATE"], rows),
+                terminator: "")
             print("prices read \(loaded.pricesRead); \(loaded.models.count) models")
         }
+
+        /// Health's `models` by pair; empty (every pair unknown) when pelletd cannot be asked,
+        /// which is said on stderr: the catalogue itself is still worth printing.
+        private func fetchAvailability() async -> [PairKey: ModelAvailability] {
+            do {
+                let health = try await options.withClient { client throws(RPCError) in
+                    try await client.health(timeout: options.timeout)
+                }
+                return Dictionary(
+                    health.models.map { (PairKey(model: $0.model, provider: $0.provider), $0) },
+                    uniquingKeysWith: { first, _ in first })
+            } catch {
+                Output.printError("note: availability unknown: \(error.message)")
+                return [:]
+            }
+        }
+
+        /// "available", "unavailable since 2026-12-01 14:03:07Z", "unknown".
+        static func stateText(_ availability: ModelAvailability?) -> String {
+            guard let availability, !availability.state.isEmpty else { return "unknown" }
+            guard availability.state == "unavailable", availability.sinceUnixMs > 0 else { return availability.state }
+            let since = Date(timeIntervalSince1970: Double(availability.sinceUnixMs) / 1000)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+            return "unavailable since \(formatter.string(from: since))Z"
+        }
     }
+}
+
+private struct PairKey: Hashable {
+    let model: String
+    let provider: String
 }
 
 enum PreferenceArgument: String, ExpressibleByArgument, CaseIterable {
@@ -179,8 +219,12 @@ private struct OfferJSON: Encodable {
     let output_micro_usd_per_million: UInt64
     let time_to_first_token_ms: UInt32
     let output_tokens_per_second: Double
+    /// "available", "unavailable" or "unknown" (from pelletd's Health).
+    let state: String
+    /// When the pair entered its state (unix ms); 0 when unknown.
+    let state_since_unix_ms: UInt64
 
-    init(model: CatalogueModel, offer: ProviderOffer) {
+    init(model: CatalogueModel, offer: ProviderOffer, availability: ModelAvailability?) {
         self.model = model.id
         provider = offer.provider.rawValue
         provider_model = offer.providerModel
@@ -189,5 +233,8 @@ private struct OfferJSON: Encodable {
         output_micro_usd_per_million = offer.outputMicroUSDPerMillionTokens
         time_to_first_token_ms = offer.timeToFirstTokenMs
         output_tokens_per_second = offer.outputTokensPerSecond
+        let state = availability?.state ?? ""
+        self.state = state.isEmpty ? "unknown" : state
+        state_since_unix_ms = availability?.sinceUnixMs ?? 0
     }
 }

@@ -125,6 +125,18 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "A stream that goes quiet for this long fails over (before its first token) or ends, in ms.")
     var streamIdleTimeoutMs = 30_000
 
+    @Option(
+        help: ArgumentHelp(
+            """
+            How often each provider's model list is read (at start-up, then at this interval): \
+            a catalogue model the provider no longer lists is not routed to it. Seconds, or with \
+            a unit: 500ms, 30s, 10m; 'off' disables discovery.
+            """,
+            valueName: "duration"
+        )
+    )
+    var discoveryInterval = DiscoveryInterval.every(.seconds(600))
+
     @Option(help: "A model catalogue (JSON) to use instead of the built-in one.")
     var catalogue: String?
 
@@ -250,6 +262,8 @@ struct Pelletd: AsyncParsableCommand {
         let metrics = ServerMetrics()
         let completeMetrics = CompleteMetrics(catalogue: router.catalogue)
         let unsettled = UnsettledCalls()
+        let discovery = ModelDiscovery(
+            catalogue: router.catalogue, directory: providers, engine: engine, logger: Logger(label: "pellet.discovery"))
 
         var listen: [BindAddress] = []
         let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
@@ -272,7 +286,9 @@ struct Pelletd: AsyncParsableCommand {
         let server = PelletServer(
             configuration: configuration,
             services: [
-                .route: RouteService(router: router, authenticator: authenticator, health: { providers.routerHealth() }),
+                .route: RouteService(
+                    router: router, authenticator: authenticator,
+                    health: { providers.routerHealth(unavailableModels: discovery.unavailableModels()) }),
                 .complete: CompleteService(
                     router: router,
                     authenticator: authenticator,
@@ -281,6 +297,7 @@ struct Pelletd: AsyncParsableCommand {
                     rateLimiter: RateLimiter(),
                     engine: engine,
                     directory: providers,
+                    discovery: discovery,
                     settings: CompleteSettings(
                         defaultMaxTokens: UInt32(defaultMaxTokens),
                         firstTokenTimeout: .milliseconds(firstTokenTimeoutMs),
@@ -298,7 +315,9 @@ struct Pelletd: AsyncParsableCommand {
                     authenticator: authenticator,
                     compaction: compaction
                 ),
-                .health: HealthService(metrics: metrics, store: store, providers: { providers.healthRows() }),
+                .health: HealthService(
+                    metrics: metrics, store: store, providers: { providers.healthRows() },
+                    models: { discovery.healthRows() }),
             ],
             metrics: metrics,
             accessLog: callLog,
@@ -328,6 +347,9 @@ struct Pelletd: AsyncParsableCommand {
         // Deletes what the retention has passed now, then every hour.
         let retention = metering.startRetention(compaction: compaction)
         let mapWatch = Task { await Self.watchMapUsage(store, logger: logger) }
+        let discoveryLoop = Task { [discoveryInterval] in
+            if case .every(let interval) = discoveryInterval { await discovery.run(every: interval) }
+        }
         var readyMetadata: Logger.Metadata = [
             "listen": "\(server.boundAddresses.map(\.description).joined(separator: " "))",
             "data_dir": "\(dataDir)",
@@ -338,6 +360,7 @@ struct Pelletd: AsyncParsableCommand {
         // A sweep stops between two of its short transactions, so none runs on a closed store.
         retention.cancel()
         mapWatch.cancel()
+        discoveryLoop.cancel()
         await retention.value
         // Calls cut off by the grace period settle on their own (a partial stream is charged):
         // the store closes only after their records are written.
@@ -452,6 +475,33 @@ struct StartupFailure: Error, CustomStringConvertible {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension LogFormat: ExpressibleByArgument {}
+
+/// `--discovery-interval`: seconds, or a number with a unit (ms, s, m), or `off`.
+enum DiscoveryInterval: ExpressibleByArgument, CustomStringConvertible {
+    case off
+    case every(Duration)
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        if text == "off" {
+            self = .off
+            return
+        }
+        let units: [(suffix: String, milliseconds: Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000)]
+        let unit = units.first { text.hasSuffix($0.suffix) }
+        guard let number = Int64(text.dropLast(unit?.suffix.count ?? 0)), number > 0,
+              number <= Int64(Int32.max)
+        else { return nil }
+        self = .every(.milliseconds(number * (unit?.milliseconds ?? 1_000)))
+    }
+
+    var description: String {
+        switch self {
+        case .off: "off"
+        case .every(let interval): "\(interval.components.seconds)s"
+        }
+    }
+}
 
 enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
     case full

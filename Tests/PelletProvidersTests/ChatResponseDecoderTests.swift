@@ -187,7 +187,7 @@ final class ChatResponseDecoderTests: XCTestCase {
             (401, .misconfigured, .unavailable), (403, .misconfigured, .unavailable),
             (429, .rateLimited, .unavailable), (500, .providerError, .unavailable),
             (502, .providerError, .unavailable), (503, .providerError, .unavailable),
-            (404, .providerError, .unavailable),
+            (404, .modelUnavailable, .unavailable),
         ]
         for (status, kind, callerStatus) in cases {
             for stream in [false, true] {

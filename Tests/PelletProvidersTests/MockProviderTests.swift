@@ -42,6 +42,57 @@ final class MockProviderTests: XCTestCase {
         return (handler, engine.start(request, handler: handler))
     }
 
+    /// `POST /_mock/models` through the engine; the status it answered.
+    private func setModels(_ json: String) throws -> Int? {
+        let handler = RecordingHandler()
+        engine.start(
+            HTTPRequest(method: .post, url: mock.baseURL + "/_mock/models", body: Array(json.utf8), timeout: .seconds(5)),
+            handler: handler)
+        handler.waitForResult()
+        return handler.record.current.status
+    }
+
+    private func listModels() -> Result<Set<String>, ModelListError> {
+        let result = Locked<Result<Set<String>, ModelListError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        engine.listModels(provider: mock.provider(), timeout: .seconds(5)) { listed in
+            result.withLock { $0 = listed }
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 5)
+        return result.current ?? .failure(ModelListError(message: "no answer"))
+    }
+
+    func testASetModelListIsServedAndAnUnlistedModelIsAnsweredAsTheProvidersDo() throws {
+        defer { XCTAssertEqual(try? setModels("null"), 200) }
+        XCTAssertEqual(try setModels(#"["mock-small","mock-large"]"#), 200)
+        XCTAssertEqual(try listModels().get(), ["mock-small", "mock-large"])
+
+        let (served, _) = start(chat("mock-small", stream: false))
+        served.waitForResult()
+        XCTAssertEqual(served.record.current.status, 200)
+        for stream in [false, true] {
+            let (handler, _) = start(chat("retired-model", stream: stream))
+            handler.waitForResult()
+            XCTAssertEqual(handler.record.current.status, 404)
+            XCTAssertEqual(OpenAIChat.errorCode(in: handler.record.current.body), "model_not_found")
+            guard case .failed(let failure) = decode(handler.record.current, stream: stream).last else {
+                return XCTFail("a 404 is a failure")
+            }
+            XCTAssertEqual(failure.kind, .modelUnavailable)
+            XCTAssertFalse(failure.countsAsProviderFailure)
+            XCTAssertTrue(failure.triesNextCandidate)
+        }
+
+        // A list that cannot be read is an error, never an empty list.
+        XCTAssertEqual(try setModels(#"{"status":503}"#), 200)
+        guard case .failure(let error) = listModels() else { return XCTFail("a 503 list is not a list") }
+        XCTAssertTrue(error.message.contains("503"), error.message)
+        XCTAssertEqual(try setModels(#"["x"]"#), 200, "a new list ends the failure")
+        XCTAssertEqual(try listModels().get(), ["x"])
+        XCTAssertEqual(try setModels("not json"), 400)
+    }
+
     func testAUnaryCompletion() throws {
         let (handler, _) = start(chat(stream: false))
         handler.waitForResult()

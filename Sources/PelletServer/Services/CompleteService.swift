@@ -52,6 +52,8 @@ public struct CompleteService: Service {
     let rateLimiter: RateLimiter
     let engine: ProviderEngine
     let directory: ProviderDirectory
+    /// Pairs found unavailable (model lists, "model not found" answers); nil: none tracked.
+    let discovery: ModelDiscovery?
     let settings: CompleteSettings
     /// Where each call's time in the gateway goes (`ServerMetrics.gatewayOverhead`, for Health).
     let gatewayOverhead: RecentLatencies
@@ -69,6 +71,7 @@ public struct CompleteService: Service {
         rateLimiter: RateLimiter,
         engine: ProviderEngine,
         directory: ProviderDirectory,
+        discovery: ModelDiscovery? = nil,
         settings: CompleteSettings = CompleteSettings(),
         gatewayOverhead: RecentLatencies = RecentLatencies(),
         metrics: CompleteMetrics? = nil,
@@ -82,6 +85,7 @@ public struct CompleteService: Service {
         self.rateLimiter = rateLimiter
         self.engine = engine
         self.directory = directory
+        self.discovery = discovery
         self.settings = settings
         self.gatewayOverhead = gatewayOverhead
         self.metrics = metrics
@@ -133,7 +137,8 @@ public struct CompleteService: Service {
                     taskHint: request.taskHint,
                     providers: request.providers
                 ),
-                health: directory.routerHealth(openAsDegraded: true)
+                health: directory.routerHealth(
+                    openAsDegraded: true, unavailableModels: discovery?.unavailableModels() ?? [:])
             )
         } catch {
             return .failure(error)
@@ -429,6 +434,11 @@ final class CompleteCall {
                 return end(.failure(RPCError(.deadlineExceeded, "\(provider) did not answer within the call's deadline")))
             case .cancelled:
                 return end(.failure(RPCError(.cancelled, "\(provider): \(failure.message)")))
+            case .modelUnavailable:
+                // The pair, not the provider: later calls skip it until discovery lists it again.
+                if let current {
+                    service.discovery?.markUnavailable(model: current.model, provider: current.provider, reason: failure.message)
+                }
             default:
                 break
             }
@@ -665,7 +675,11 @@ extension ProviderDirectory {
     /// The Complete call routes this way, or a circuit that the router leaves out would never
     /// see the probe that closes it (the breaker reports `open` until a probe succeeds). The
     /// Route call keeps the faithful view (the default).
-    public func routerHealth(openAsDegraded: Bool = false) -> PelletRouter.ProviderHealthSnapshot {
+    /// `unavailableModels`: pairs not served now (``ModelDiscovery/unavailableModels()``).
+    public func routerHealth(
+        openAsDegraded: Bool = false,
+        unavailableModels: [PelletRouter.ProviderName: Set<String>] = [:]
+    ) -> PelletRouter.ProviderHealthSnapshot {
         var snapshot = PelletRouter.ProviderHealthSnapshot()
         for provider in PelletProviders.ProviderName.allCases {
             guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { continue }
@@ -679,6 +693,7 @@ extension ProviderDirectory {
             case .misconfigured: state = openAsDegraded ? .degraded : .disabled
             }
             snapshot.setState(state, for: name)
+            if let models = unavailableModels[name] { snapshot.providers[name]?.unavailableModels = models }
         }
         return snapshot
     }

@@ -2,24 +2,28 @@ import NIOCore
 import PelletStore
 import PelletWire
 
-/// Method 5: the server's version, uptime, calls in flight, provider health, the gateway's own
-/// overhead on Complete calls, the store's map usage and, when Complete is refused because the
-/// store cannot take writes, why. Needs no credentials.
+/// Method 5: the server's version, uptime, calls in flight, provider health, each catalogue
+/// pair's availability, the gateway's own overhead on Complete calls, the store's map usage and,
+/// when Complete is refused because the store cannot take writes, why. Needs no credentials.
 public struct HealthService: Service {
     public static let version = "0.1.0"
 
     private let metrics: ServerMetrics
     private let providers: @Sendable () -> [ProviderHealth]
+    private let models: @Sendable () -> [ModelAvailability]
     private let store: Store?
 
+    /// `models`: each catalogue pair's availability (``ModelDiscovery/healthRows()``).
     public init(
         metrics: ServerMetrics,
         store: Store? = nil,
-        providers: @escaping @Sendable () -> [ProviderHealth] = { [] }
+        providers: @escaping @Sendable () -> [ProviderHealth] = { [] },
+        models: @escaping @Sendable () -> [ModelAvailability] = { [] }
     ) {
         self.metrics = metrics
         self.store = store
         self.providers = providers
+        self.models = models
     }
 
     public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
@@ -48,7 +52,8 @@ public struct HealthService: Service {
                 storeMapUsedBytes: usage?.usedBytes ?? 0,
                 storeMapSizeBytes: usage?.sizeBytes ?? 0,
                 completeRefused: completeRefused,
-                connections: UInt32(clamping: metrics.connections)
+                connections: UInt32(clamping: metrics.connections),
+                models: models()
             )
         )
     }

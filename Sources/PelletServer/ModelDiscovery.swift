@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import PelletProviders
+import PelletRouter
+import PelletWire
+import Synchronization
+
+/// Keeps ``ModelDiscoveryState`` up to date: reads every enabled provider's model list at
+/// ``run(every:)``'s interval, takes "model not found" answers from Complete calls
+/// (``markUnavailable(model:provider:)``), logs each change once, and hands the router and
+/// Health the result.
+///
+/// The router asks for ``unavailableModels()`` on every Route and Complete call; that read takes
+/// no lock while every pair is available or unknown (one atomic load), and only a short one to
+/// copy the (copy-on-write) table while some pair is not.
+public final class ModelDiscovery: Sendable {
+    public typealias ListModels = @Sendable (ProviderConfiguration) async -> Result<Set<String>, ModelListError>
+
+    private struct Shared: Sendable {
+        var state: ModelDiscoveryState
+        var unavailable: [PelletRouter.ProviderName: Set<String>] = [:]
+    }
+
+    private let shared: Mutex<Shared>
+    /// Whether `shared.unavailable` is non-empty; written under the lock, read without it.
+    private let anyUnavailable = Atomic<Bool>(false)
+    private let directory: ProviderDirectory
+    private let listModels: ListModels
+    private let wallClockMs: @Sendable () -> UInt64
+    private let logger: Logger
+
+    /// - Parameter listModels: reads one provider's list; pelletd passes the engine's
+    ///   ``ProviderEngine/listModels(provider:timeout:)``, unit tests a closure of their own.
+    public init(
+        catalogue: Catalogue,
+        directory: ProviderDirectory,
+        wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
+        logger: Logger,
+        listModels: @escaping ListModels
+    ) {
+        self.shared = Mutex(Shared(state: ModelDiscoveryState(catalogue: catalogue)))
+        self.directory = directory
+        self.listModels = listModels
+        self.wallClockMs = wallClockMs
+        self.logger = logger
+    }
+
+    /// Reads the lists through `engine`, each transfer limited to `listTimeout`.
+    public convenience init(
+        catalogue: Catalogue,
+        directory: ProviderDirectory,
+        engine: ProviderEngine,
+        listTimeout: Duration = .seconds(10),
+        logger: Logger
+    ) {
+        self.init(catalogue: catalogue, directory: directory, logger: logger) { provider in
+            await engine.listModels(provider: provider, timeout: listTimeout)
+        }
+    }
+
+    /// Refreshes now, then every `interval`, until the task is cancelled.
+    public func run(every interval: Duration) async {
+        while !Task.isCancelled {
+            await refresh()
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// Reads every enabled provider's list (at once) and applies each that could be read.
+    public func refresh() async {
+        let enabled = directory.configurations.values.filter(\.isEnabled).sorted { $0.name < $1.name }
+        await withTaskGroup(of: Void.self) { group in
+            for configuration in enabled {
+                group.addTask { [self] in
+                    let result = await listModels(configuration)
+                    apply(result, from: configuration.name)
+                }
+            }
+        }
+    }
+
+    /// A chat call on the pair was answered "model not found": skip it until the next list read.
+    public func markUnavailable(model: String, provider: String, reason: String) {
+        guard let name = PelletRouter.ProviderName(rawValue: provider) else { return }
+        let now = wallClockMs()
+        let pair = ModelDiscoveryState.Pair(model: model, provider: name)
+        let change = update { $0.markUnavailable(pair, reason: reason, nowUnixMs: now).map { [$0] } ?? [] }
+        log(change)
+    }
+
+    /// The router's input: catalogue model ids per provider that are unavailable now.
+    public func unavailableModels() -> [PelletRouter.ProviderName: Set<String>] {
+        guard anyUnavailable.load(ordering: .acquiring) else { return [:] }
+        return shared.withLock { $0.unavailable }
+    }
+
+    /// Health's `models`: every catalogue pair with its state.
+    public func healthRows() -> [ModelAvailability] {
+        shared.withLock { $0.state.rows }
+    }
+
+    /// The state as it is now (tests).
+    public var state: ModelDiscoveryState {
+        shared.withLock { $0.state }
+    }
+
+    private func apply(_ result: Result<Set<String>, ModelListError>, from provider: PelletProviders.ProviderName) {
+        guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { return }
+        switch result {
+        case .success(let ids):
+            let now = wallClockMs()
+            log(update { $0.applyList(ids, from: name, nowUnixMs: now) })
+        case .failure(let error):
+            // The last known state stands: a provider's list endpoint failing says nothing about
+            // its models, and retiring them all on a hiccup would move every call elsewhere.
+            logger.notice(
+                "could not read a provider's model list; its models keep their last known state",
+                metadata: ["provider": "\(provider)", "error": "\(error)"])
+        }
+    }
+
+    private func update(_ body: (inout ModelDiscoveryState) -> [ModelDiscoveryState.Change]) -> [ModelDiscoveryState.Change] {
+        shared.withLock { shared in
+            let changes = body(&shared.state)
+            if changes.contains(where: { $0.from == .unavailable || $0.to == .unavailable }) {
+                shared.unavailable = shared.state.unavailableModels
+                anyUnavailable.store(!shared.unavailable.isEmpty, ordering: .releasing)
+            }
+            return changes
+        }
+    }
+
+    private func log(_ changes: [ModelDiscoveryState.Change]) {
+        for change in changes {
+            let metadata: Logger.Metadata = [
+                "model": "\(change.pair.model)", "provider": "\(change.pair.provider)",
+                "provider_model": "\(change.providerModel)", "reason": "\(change.reason)",
+            ]
+            switch (change.from, change.to) {
+            case (_, .unavailable):
+                logger.warning("model unavailable on a provider: the router skips this pair", metadata: metadata)
+            case (.unavailable, .available):
+                logger.warning("model available again on a provider: the router uses this pair again", metadata: metadata)
+            default:
+                // unknown → available: the first successful read, the normal case.
+                logger.debug("model available on a provider", metadata: metadata)
+            }
+        }
+    }
+}
