@@ -133,7 +133,15 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                                              code: Self.errorCode(for: status)))
                 return
             }
-            let models = runtime.modelList.models ?? stats.models
+            // Without a list (--models or POST /_mock/models) the mock serves every model, which no
+            // list can say: it answers 404, and a gateway's discovery keeps what it knew.
+            guard let models = runtime.modelList.models else {
+                respond(context: context, head: head, status: .notFound,
+                        body: MockJSON.error(message: "this mock serves every model and has no model list; set one "
+                                                 + "with --models or POST /_mock/models", type: "invalid_request_error",
+                                             code: "no_model_list"))
+                return
+            }
             let list = MockJSON.modelList(models, ownedBy: runtime.configuration.name, created: Self.now())
             respond(context: context, head: head, status: .ok, body: list)
         case (_, _) where path.hasSuffix("/chat/completions") || path.hasPrefix("/_mock/") || path.hasSuffix("/models"):
@@ -190,7 +198,6 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     code: "model_not_found")
             return
         }
-        stats.noteModel(request.model)
         var behavior = runtime.defaultBehavior.behavior
         do {
             if let spec = MockBehavior.spec(inModel: request.model) { try behavior.apply(spec) }

@@ -37,12 +37,9 @@ public final class MockStats: @unchecked Sendable {
         public var largestMaxTokens = 0
     }
 
-    static let fixedModels = ["mock-small", "mock-medium", "mock-large"]
 
     private let lock = NSLock()
     private var counters = Snapshot()
-    private var requestedModels: [String] = []
-    private var knownModels = Set(fixedModels)
     private var lastID: UInt64 = 0
 
     /// Counts a new request and returns its number (unique for this process, used in response ids).
@@ -52,13 +49,6 @@ public final class MockStats: @unchecked Sendable {
             counters.inFlight += 1
             lastID += 1
             return lastID
-        }
-    }
-
-    /// Remembers a requested model for `/v1/models` (bounded, so a load test cannot grow it forever).
-    func noteModel(_ model: String) {
-        lock.withLock {
-            if knownModels.count < 1_000, knownModels.insert(model).inserted { requestedModels.append(model) }
         }
     }
 
@@ -104,7 +94,6 @@ public final class MockStats: @unchecked Sendable {
 
     public var snapshot: Snapshot { lock.withLock { counters } }
 
-    var models: [String] { lock.withLock { Self.fixedModels + requestedModels } }
 
     /// The `/_mock/stats` body, keys in a fixed order.
     func json() -> String {

@@ -58,7 +58,8 @@ struct MockProviderCommand: AsyncParsableCommand {
     @Option(
         help: """
             Comma-separated model ids served at GET /v1/models; a chat request for any other model \
-            gets 404 model_not_found. Default: every model is served.
+            gets 404 model_not_found. Default: every model is served, and GET /v1/models answers 404 \
+            (no list to give).
             """
     )
     var models: String?
