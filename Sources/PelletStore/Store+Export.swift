@@ -127,22 +127,17 @@ enum ExportCursor {
     private static let version: UInt8 = 1
 
     static func encode(table: String, afterKey: [UInt8]?) -> String {
-        Data([version] + Array(table.utf8) + [0] + (afterKey ?? [])).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode([version] + Array(table.utf8) + [0] + (afterKey ?? []))
     }
 
     /// Where the page starts: a table's index in `tables` and the key suffix to resume after.
     static func decode(_ cursor: String, tables: [String]) throws -> (tableIndex: Int, afterKey: [UInt8]?) {
         guard !cursor.isEmpty else { return (0, nil) }
-        let invalid = StoreError.invalidArgument("the export cursor \"\(cursor.prefix(64))\" is not one this server returned")
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard !cursor.contains(where: { "+/=".contains($0) }), let data = Data(base64Encoded: base64),
-            data.first == version, let separator = data.firstIndex(of: 0),
+        guard let data = Base64URL.decode(cursor), data.first == version, let separator = data.firstIndex(of: 0),
             let index = tables.firstIndex(of: String(decoding: data[data.startIndex + 1..<separator], as: UTF8.self))
-        else { throw invalid }
+        else {
+            throw StoreError.invalidArgument("the export cursor \"\(cursor.prefix(64))\" is not one this server returned")
+        }
         let afterKey = Array(data[(separator + 1)...])
         return (index, afterKey.isEmpty ? nil : afterKey)
     }
