@@ -492,6 +492,7 @@ final class CompleteCall {
         guard !finished else { return }
         guard attempts > 0 else {
             finished = true
+            context.cancellation.callEnded()
             service.metering.release(reservation)
             service.unsettled.end()
             promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
@@ -522,6 +523,7 @@ final class CompleteCall {
     ) {
         guard !finished else { return }
         finished = true
+        context.cancellation.callEnded()
         let event = MeteringEvent(
             requestID: requestID,
             accountID: accountID,
