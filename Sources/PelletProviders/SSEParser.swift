@@ -5,7 +5,8 @@
 /// `\r`; lines starting with `:` are comments; `data:` lines are joined with `\n`; a blank line
 /// dispatches the event; `event:`, `id:`, `retry:` and unknown fields are ignored. The event
 /// whose data is `[DONE]` ends the stream: it is reported as ``Event/done`` and everything after
-/// it is ignored. Memory is bounded: an event larger than `maximumEventBytes` is an error.
+/// it is ignored. Memory is bounded: an event larger than `maximumEventBytes` is an error, and so
+/// is a line (of any field) longer than that plus a small margin.
 public struct SSEParser: Sendable {
     public enum Event: Sendable, Hashable {
         /// One event's data: the `data:` lines' values joined by `\n`.
@@ -53,9 +54,7 @@ public struct SSEParser: Sendable {
             }
             guard end < count else {
                 // No line end yet: keep the fragment for the next chunk.
-                guard partialLine.count + (end - index) + data.count <= maximumEventBytes else {
-                    throw Failure(description: "a server-sent event is larger than \(maximumEventBytes) bytes")
-                }
+                try checkLineLength(partialLine.count + (end - index))
                 partialLine.append(contentsOf: bytes[index..<end])
                 return
             }
@@ -101,10 +100,21 @@ public struct SSEParser: Sendable {
         isDone = true
     }
 
+    /// Lines are limited whether they arrive whole or in pieces, so that how a stream is split
+    /// never changes its outcome (an earlier check on the buffered fragment alone failed a long
+    /// line only when it was split). The margin leaves room for a field name and a byte order
+    /// mark around a largest event's data.
+    private func checkLineLength(_ length: Int) throws(Failure) {
+        guard length <= maximumEventBytes + 16 else {
+            throw Failure(description: "a server-sent event line is longer than \(maximumEventBytes + 16) bytes")
+        }
+    }
+
     private mutating func processLine<Line: Collection<UInt8>>(
         _ rawLine: Line,
         into events: inout [Event]
     ) throws(Failure) {
+        try checkLineLength(rawLine.count)
         var line = rawLine[...]
         if atStreamStart {
             atStreamStart = false

@@ -97,10 +97,13 @@ public struct TaskClassifier: Sendable {
                 if role == "system" { hasSystem = true }
                 var content = messages[index].content
                 content.withUTF8 { bytes in
-                    accumulate(bytes, weight: weight, table: table, into: &totals)
+                    // A long message is read at its edges only, as if that were all of it.
+                    let edges = PromptEdges.of(bytes)
+                    accumulate(edges.head, weight: weight, table: table, into: &totals)
+                    if let tail = edges.tail { accumulate(tail, weight: weight, table: table, into: &totals) }
                     if index == lastUser {
-                        lastUserBytes = bytes.count
-                        endsWithQuestion = Self.endsWithQuestionMark(bytes)
+                        lastUserBytes = edges.head.count + (edges.tail?.count ?? 0)
+                        endsWithQuestion = Self.endsWithQuestionMark(edges.tail ?? edges.head)
                     }
                 }
             }

@@ -45,7 +45,17 @@ public enum TokenEstimator {
         case spaces
     }
 
+    /// A long message is estimated from its edges (``PromptEdges``), scaled by its length: the
+    /// estimate stays proportional to the size that the context window and the cost depend on,
+    /// while the bytes read stay bounded.
     static func contentTokens(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        let edges = PromptEdges.of(bytes)
+        guard let tail = edges.tail else { return countTokens(bytes) }
+        let sampled = Double(countTokens(edges.head) + countTokens(tail))
+        return Int((sampled * Double(bytes.count) / Double(edges.head.count + tail.count)).rounded(.up))
+    }
+
+    private static func countTokens(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var letterRuns = 0
         var longLetters = 0
         var digitGroups = 0

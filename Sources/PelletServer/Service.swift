@@ -75,6 +75,14 @@ public final class CallCancellation: Sendable {
         if let reason { handler(reason) }
     }
 
+    /// The call was answered: its handlers go. A handler holds what the service keeps of the
+    /// call (a Complete call's state, prompt included), which holds this cancellation in its
+    /// context: kept past the answer, that cycle kept every finished call alive for good
+    /// (found by LeakSanitizer under `tools/test --sanitize`). A later cancel finds nothing to do.
+    public func callEnded() {
+        state.withLock { $0.handlers = [] }
+    }
+
     func cancel(_ reason: RPCError) {
         let handlers: [@Sendable (RPCError) -> Void] = state.withLock { state in
             guard state.reason == nil else { return [] }

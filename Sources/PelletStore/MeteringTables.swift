@@ -224,6 +224,8 @@ extension ReadTransaction {
 /// one prefix delete.
 protocol AccountPrefixedTable: AccountScopedTable {
     var database: Database { get }
+    /// One row of the export, from its key (after the account prefix) and value.
+    func exportRow(suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> JSONValue
 }
 
 extension AccountPrefixedTable {
@@ -238,26 +240,19 @@ struct DailyCountersTable: AccountPrefixedTable {
 
     var exportName: String { "usage_counters" }
 
-    func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
-        let prefix = UsageKeys.accountPrefix(accountID)
-        var rows: [JSONValue] = []
-        try transaction.scan(database, prefix: prefix) { key, value in
-            let suffix = UnsafeRawBufferPointer(rebasing: key[prefix.count...])
-            guard let fields = UsageKeys.dailyFields(suffix) else {
-                throw StoreError(kind: .dataCorrupted, message: "a key in the \(database.name) table is malformed")
-            }
-            let totals = try StoredTotals.decode(value, table: database.name)
-            var members = totals.exportMembers
-            members["day"] = .uint(UInt64(fields.day))
-            members["date"] = .string(UsageCalendar.isoDate(ofDay: fields.day))
-            members["key_id"] = .string(fields.keyID)
-            members["model"] = .string(fields.model)
-            members["provider"] = .string(fields.provider)
-            members["task_type"] = .string(fields.taskType)
-            rows.append(.object(members))
-            return true
+    func exportRow(suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> JSONValue {
+        guard let fields = UsageKeys.dailyFields(suffix) else {
+            throw StoreError(kind: .dataCorrupted, message: "a key in the \(database.name) table is malformed")
         }
-        return .array(rows)
+        let totals = try StoredTotals.decode(value, table: database.name)
+        var members = totals.exportMembers
+        members["day"] = .uint(UInt64(fields.day))
+        members["date"] = .string(UsageCalendar.isoDate(ofDay: fields.day))
+        members["key_id"] = .string(fields.keyID)
+        members["model"] = .string(fields.model)
+        members["provider"] = .string(fields.provider)
+        members["task_type"] = .string(fields.taskType)
+        return .object(members)
     }
 }
 
@@ -267,29 +262,24 @@ struct RequestRecordsTable: AccountPrefixedTable {
 
     var exportName: String { "request_records" }
 
-    func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
-        var rows: [JSONValue] = []
-        try transaction.scan(database, prefix: UsageKeys.accountPrefix(accountID)) { _, value in
-            let record = try StoredRequestRecord.decode(value, table: database.name)
-            rows.append([
-                "request_id": .string(record.requestId),
-                "unix_ms": .uint(record.unixMs),
-                "key_id": .string(record.keyId),
-                "task_type": .string(record.taskType),
-                "model": .string(record.model),
-                "provider": .string(record.provider),
-                "prompt_tokens": .uint(UInt64(record.usage?.promptTokens ?? 0)),
-                "completion_tokens": .uint(UInt64(record.usage?.completionTokens ?? 0)),
-                "tokens_estimated": .bool(record.tokensEstimated),
-                "cost_micro_usd": .uint(record.costMicroUsd),
-                "latency_ms": .uint(UInt64(record.latencyMs)),
-                "time_to_first_token_ms": .uint(UInt64(record.timeToFirstTokenMs)),
-                "status": .uint(UInt64(record.status)),
-                "attempts": .uint(UInt64(record.attempts)),
-            ])
-            return true
-        }
-        return .array(rows)
+    func exportRow(suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> JSONValue {
+        let record = try StoredRequestRecord.decode(value, table: database.name)
+        return [
+            "request_id": .string(record.requestId),
+            "unix_ms": .uint(record.unixMs),
+            "key_id": .string(record.keyId),
+            "task_type": .string(record.taskType),
+            "model": .string(record.model),
+            "provider": .string(record.provider),
+            "prompt_tokens": .uint(UInt64(record.usage?.promptTokens ?? 0)),
+            "completion_tokens": .uint(UInt64(record.usage?.completionTokens ?? 0)),
+            "tokens_estimated": .bool(record.tokensEstimated),
+            "cost_micro_usd": .uint(record.costMicroUsd),
+            "latency_ms": .uint(UInt64(record.latencyMs)),
+            "time_to_first_token_ms": .uint(UInt64(record.timeToFirstTokenMs)),
+            "status": .uint(UInt64(record.status)),
+            "attempts": .uint(UInt64(record.attempts)),
+        ]
     }
 }
 
@@ -299,19 +289,13 @@ struct MonthlyTotalsTable: AccountPrefixedTable {
 
     var exportName: String { "monthly_totals" }
 
-    func export(accountID: String, in transaction: ReadTransaction) throws -> JSONValue {
-        let prefix = UsageKeys.accountPrefix(accountID)
-        var rows: [JSONValue] = []
-        try transaction.scan(database, prefix: prefix) { key, value in
-            guard let month = UsageKeys.month(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) else {
-                throw StoreError(kind: .dataCorrupted, message: "a key in the \(database.name) table is malformed")
-            }
-            var members = try StoredTotals.decode(value, table: database.name).exportMembers
-            members["month"] = .string(UsageCalendar.isoMonth(month))
-            rows.append(.object(members))
-            return true
+    func exportRow(suffix: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> JSONValue {
+        guard let month = UsageKeys.month(suffix) else {
+            throw StoreError(kind: .dataCorrupted, message: "a key in the \(database.name) table is malformed")
         }
-        return .array(rows)
+        var members = try StoredTotals.decode(value, table: database.name).exportMembers
+        members["month"] = .string(UsageCalendar.isoMonth(month))
+        return .object(members)
     }
 }
 

@@ -272,19 +272,13 @@ enum UsageCursor {
     static let version: UInt8 = 1
 
     static func encode(_ suffix: [UInt8]) -> String {
-        Data([version] + suffix).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode([version] + suffix)
     }
 
     /// The key suffix the cursor names; nil for "" (the first page).
     static func decode(_ cursor: String) throws -> [UInt8]? {
         guard !cursor.isEmpty else { return nil }
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard cursor.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "=") }),
-            let data = Data(base64Encoded: base64),
+        guard let data = Base64URL.decode(cursor),
             data.count > 9, data.count <= 9 + MeteringEvent.maximumRequestIDBytes,
             data.first == version, !data.dropFirst(9).contains(0)
         else {

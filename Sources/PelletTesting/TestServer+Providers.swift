@@ -13,7 +13,20 @@ import Synchronization
 /// `TestServer.start` creates (its metering, rate limiter, store). UNAVAILABLE until set.
 public final class LateBoundService: Service, Sendable {
     private let inner = Mutex<(any Service)?>(nil)
+    /// Every call's cancellation, weakly: one that outlives its call shows that something still
+    /// holds the call (its context holds the cancellation).
+    private let cancellations = Mutex<[WeakCancellation]>([])
     public let streams: Bool
+
+    private struct WeakCancellation: @unchecked Sendable {
+        // Read and written only under `cancellations`' lock.
+        weak var value: CallCancellation?
+    }
+
+    /// How many of the calls this service handed on are still in memory.
+    public var callsStillInMemory: Int {
+        cancellations.withLock { $0.filter { $0.value != nil }.count }
+    }
 
     public init(streams: Bool) {
         self.streams = streams
@@ -27,6 +40,7 @@ public final class LateBoundService: Service, Sendable {
         guard let service = inner.withLock({ $0 }) else {
             return .failure(RPCError(.unavailable, "the service is not ready yet"))
         }
+        cancellations.withLock { $0.append(WeakCancellation(value: context.cancellation)) }
         return service.handle(payload, context: context)
     }
 }
@@ -36,6 +50,8 @@ public final class LateBoundService: Service, Sendable {
 /// model discovery reading the mocks' lists.
 public final class ProviderTestServer: Sendable {
     public let server: TestServer
+    /// The Complete service, as the server calls it.
+    public let complete: LateBoundService
     public let mocks: [PelletProviders.ProviderName: MockServer]
     public let engine: ProviderEngine
     public let directory: ProviderDirectory
@@ -136,15 +152,17 @@ public final class ProviderTestServer: Sendable {
             ))
         let discoveryLoop = discoveryInterval.map { interval in Task { await discovery.run(every: interval) } }
         return ProviderTestServer(
-            server: server, mocks: mocks, engine: engine, directory: directory, discovery: discovery,
-            discoveryLoop: discoveryLoop)
+            server: server, complete: complete, mocks: mocks, engine: engine, directory: directory,
+            discovery: discovery, discoveryLoop: discoveryLoop)
     }
 
     private init(
-        server: TestServer, mocks: [PelletProviders.ProviderName: MockServer], engine: ProviderEngine,
-        directory: ProviderDirectory, discovery: ModelDiscovery, discoveryLoop: Task<Void, Never>?
+        server: TestServer, complete: LateBoundService, mocks: [PelletProviders.ProviderName: MockServer],
+        engine: ProviderEngine, directory: ProviderDirectory, discovery: ModelDiscovery,
+        discoveryLoop: Task<Void, Never>?
     ) {
         self.server = server
+        self.complete = complete
         self.mocks = mocks
         self.engine = engine
         self.directory = directory

@@ -54,8 +54,9 @@ extension PelletLoad {
         func run() async throws {
             let wireBenchmarks = try WireBenchmarks.all() + ProviderBenchmarks.all() + RouterBenchmarks.all()
                 + MetricsBenchmarks.all()
-            let allNames = wireBenchmarks.map(\.name) + AuthBenchmarks.names + GroupCommitBenchmarks.names
-                + BudgetBenchmarks.names
+            let allNames =
+                wireBenchmarks.map(\.name) + AuthBenchmarks.names + UsageQueryBenchmarks.names
+                + GroupCommitBenchmarks.names + BudgetBenchmarks.names
             let selected = allNames.filter { filter.map($0.contains) ?? true }
             guard !selected.isEmpty else {
                 throw ValidationError(
@@ -103,15 +104,23 @@ extension PelletLoad {
             let directory = try BenchmarkDirectory(path: dataDir)
             defer { directory.removeIfTemporary() }
 
-            let authNames = AuthBenchmarks.names.filter(selected.contains)
-            if !authNames.isEmpty {
-                let (setup, results) = try await AuthBenchmarks.run(
-                    names: authNames,
-                    keyCount: keys,
-                    directory: try directory.newSubdirectory("auth"),
-                    runner: runner,
-                    progress: progress
-                )
+            // The benchmarks over a filled store, each in its own subdirectory.
+            typealias StoreBenchmarks = (
+                directory: String, names: [String], run: ([String], String) async throws -> (String, [MicroResult])
+            )
+            let storeBenchmarks: [StoreBenchmarks] = [
+                ("auth", AuthBenchmarks.names, { [keys] names, path in
+                    try await AuthBenchmarks.run(
+                        names: names, keyCount: keys, directory: path, runner: runner, progress: progress)
+                }),
+                ("usage", UsageQueryBenchmarks.names, { names, path in
+                    try await UsageQueryBenchmarks.run(names: names, directory: path, runner: runner, progress: progress)
+                }),
+            ]
+            for benchmark in storeBenchmarks {
+                let names = benchmark.names.filter(selected.contains)
+                guard !names.isEmpty else { continue }
+                let (setup, results) = try await benchmark.run(names, try directory.newSubdirectory(benchmark.directory))
                 report.setup.append(setup)
                 report.results += results
             }

@@ -117,6 +117,14 @@ struct ConnectionOptions: ParsableArguments {
         return try await withClient { client throws(RPCError) in try await client.account(request, timeout: timeout) }
     }
 
+    /// The account's whole export, page by page over one connection.
+    func exportAccount(_ id: String) async throws(RPCError) -> [UInt8] {
+        let credentials = adminCredentials()
+        return try await withClient { client throws(RPCError) in
+            try await client.exportAccount(id, credentials: credentials, timeout: timeout)
+        }
+    }
+
     private var dataDirectory: String {
         var directory = dataDir
         while directory.count > 1, directory.hasSuffix("/") { directory.removeLast() }

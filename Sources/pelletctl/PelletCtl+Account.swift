@@ -314,7 +314,7 @@ extension PelletCtl.AccountCommand {
         }
 
         func run() async throws {
-            let json = try await options.accountCall(.export(id)).exportJson
+            let json = try await options.exportAccount(id)
             guard let output, output != "-" else {
                 if options.json {
                     print(String(decoding: json, as: UTF8.self))

@@ -6,7 +6,9 @@ import XCTest
 /// cancellation that resets one stream and keeps the connection.
 ///
 /// The server is Node's built-in `http2` module with a throw-away self-signed certificate, so
-/// these tests need `node` and `openssl` on the PATH and are skipped without them.
+/// these tests need `node` and `openssl` on the PATH: `tools/install-deps` installs them (Debian's
+/// `nodejs` and `openssl`), and without them the tests fail saying so rather than skip, so that
+/// no machine passes without testing the path to the real providers.
 final class HTTP2Tests: XCTestCase {
     private var directory: URL!
     private var server: Process?
@@ -48,7 +50,7 @@ final class HTTP2Tests: XCTestCase {
 
     override func setUpWithError() throws {
         guard let node = Self.find("node"), let openssl = Self.find("openssl") else {
-            throw XCTSkip("node and openssl are needed for the HTTP/2 tests")
+            throw SetupFailure("node and openssl are needed for the HTTP/2 tests; run tools/install-deps")
         }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pellet-h2-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -68,7 +70,7 @@ final class HTTP2Tests: XCTestCase {
         generate.standardError = FileHandle.nullDevice
         try generate.run()
         generate.waitUntilExit()
-        guard generate.terminationStatus == 0 else { throw XCTSkip("openssl could not make a certificate") }
+        guard generate.terminationStatus == 0 else { throw SetupFailure("openssl could not make a certificate") }
 
         let process = Process()
         process.executableURL = node
@@ -83,7 +85,7 @@ final class HTTP2Tests: XCTestCase {
                 Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
             })
         else {
-            throw XCTSkip("the node HTTP/2 server did not start: \(line)")
+            throw SetupFailure("the node HTTP/2 server did not start: \(line)")
         }
         baseURL = "https://127.0.0.1:\(port)"
         engine = try ProviderEngine(
@@ -151,4 +153,10 @@ final class HTTP2Tests: XCTestCase {
         }
         return nil
     }
+}
+
+/// A missing tool or a server that did not start: the test fails with this sentence.
+private struct SetupFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

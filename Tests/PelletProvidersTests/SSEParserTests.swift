@@ -150,6 +150,40 @@ final class SSEParserTests: XCTestCase {
         XCTAssertEqual(events, [.data(Array(value.utf8))])
     }
 
+    /// Found by tools/fuzz sse: the limit was checked on a line's buffered fragment (with the
+    /// event's data) but not on a line that arrived whole, so a split stream failed where the
+    /// same bytes in one piece did not.
+    func testHowAStreamIsSplitNeverChangesTheOutcomeAtTheLimit() {
+        let nearLimit = "data: " + String(repeating: "y", count: 63) + "\n\n"
+        let longComment = ": " + String(repeating: "z", count: 100) + "\ndata: a\n\n"
+        let longField = "data: a\nid" + String(repeating: "4", count: 90) + ": x\n\ndata: b\n\n"
+        for text in [nearLimit, longComment, longField] {
+            let bytes = Array(text.utf8)
+            let whole = outcome([bytes], maximumEventBytes: 64)
+            XCTAssertEqual(outcome(bytes.map { [$0] }, maximumEventBytes: 64), whole, text)
+            XCTAssertEqual(outcome([Array(bytes.prefix(5)), Array(bytes.dropFirst(5))], maximumEventBytes: 64), whole)
+        }
+        XCTAssertEqual(outcome([Array(nearLimit.utf8)], maximumEventBytes: 64).events.count, 1)
+        XCTAssertTrue(outcome([Array(longComment.utf8)], maximumEventBytes: 64).failed, "a line past the limit")
+    }
+
+    private struct Outcome: Equatable {
+        var events: [SSEParser.Event] = []
+        var failed = false
+    }
+
+    private func outcome(_ pieces: [[UInt8]], maximumEventBytes: Int) -> Outcome {
+        var parser = SSEParser(maximumEventBytes: maximumEventBytes)
+        var outcome = Outcome()
+        do {
+            for piece in pieces { try parser.parse(piece, into: &outcome.events) }
+            try parser.finish(into: &outcome.events)
+        } catch {
+            outcome.failed = true
+        }
+        return outcome
+    }
+
     private func parse(_ pieces: [[UInt8]]) throws -> [SSEParser.Event] {
         var parser = SSEParser()
         var events: [SSEParser.Event] = []

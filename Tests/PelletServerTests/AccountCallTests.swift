@@ -27,7 +27,7 @@ final class AccountCallTests: XCTestCase {
         try await client.account(AccountRequest(credentials: credentials ?? admin, op: op))
     }
 
-    private func expectStatus(
+    func expectStatus(
         _ status: Status,
         _ op: AccountRequest.Op,
         credentials: Credentials? = nil,

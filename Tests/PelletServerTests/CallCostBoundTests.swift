@@ -88,7 +88,7 @@ final class CallCostBoundTests: XCTestCase {
             for try await _ in client.completeStream(request(key)) {}
             XCTFail("a stream was admitted past the budget")
         } catch {
-            XCTAssertEqual((error as? RPCError)?.status, .resourceExhausted, "\(error)")
+            XCTAssertEqual(error.status, .resourceExhausted, "\(error)")
         }
         let (records, totals) = try await client.allRequestRecords(accountID: accountID, adminToken: TestServer.adminToken)
         XCTAssertLessThanOrEqual(try XCTUnwrap(totals).costMicroUsd, reservation + 1)

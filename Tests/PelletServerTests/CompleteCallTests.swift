@@ -202,6 +202,20 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertGreaterThan(response.costMicroUsd, 0)
     }
 
+    /// Found by LeakSanitizer: a finished call stayed in memory for good, prompt included (its
+    /// cancellation handler held the call, and the call's context held the cancellation).
+    func testAFinishedCallIsNotKeptInMemory() async throws {
+        _ = try await client.complete(request())
+        for try await _ in client.completeStream(request()) {}
+        _ = try? await client.complete(request(key: "plt_unknown"))
+        // Freed once the connection has let go of the answered calls, which follows the answer.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.complete.callsStillInMemory > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        XCTAssertEqual(server.complete.callsStillInMemory, 0, "answered calls still held")
+    }
+
     func testHealthListsTheProviders() async throws {
         let health = try await client.health()
         XCTAssertEqual(health.providers.map(\.name), ["fireworks", "groq", "together"])

@@ -160,7 +160,9 @@ enum Samples {
         .list(listAccounts), .list(ListAccounts()),
         .export(""), .export(unicode),
         .compact(CompactStore()),
+        .exportAccount(exportAccount), .exportAccount(ExportAccount()),
     ]
+    static let exportAccount = ExportAccount(accountId: "acc_01", cursor: "AXJlcXVlc3RfcmVjb3JkcwA\(unicode)", limit: .max)
     static let accountRequest = AccountRequest(credentials: credentials, op: .get(""))
     static let accountResponse = AccountResponse(
         account: account,
@@ -293,6 +295,7 @@ let messageCatalogue: [MessageKind] = [
     ),
     MessageKind(AccountResponse.self, proto: "AccountResponse", full: Samples.accountResponse),
     MessageKind(CompactStore.self, proto: "CompactStore", full: CompactStore()),
+    MessageKind(ExportAccount.self, proto: "ExportAccount", full: Samples.exportAccount),
     MessageKind(CompactionReport.self, proto: "CompactionReport", full: Samples.compactionReport),
     MessageKind(
         HealthRequest.self,

@@ -1,44 +1,53 @@
 import NIOCore
+import NIOPosix
 import PelletStore
 import PelletWire
 
 /// Method 4: accounts and API keys. Every operation needs the admin token except `get = ""`
 /// with an API key, which returns the key's own account.
 ///
-/// Reads answer on the event loop (one LMDB read transaction); writes go through the store's
-/// writer thread and answer when their group commit is durable.
+/// Short reads answer on the event loop (one LMDB read transaction); exports, which scan every
+/// row of the account and encode it as JSON, run on a thread pool for blocking work; writes go
+/// through the store's writer thread and answer when their group commit is durable.
 public struct AccountService: Service {
     private let store: Store
     private let metering: Metering
     private let authenticator: Authenticator
     private let compaction: CompactionScheduler?
+    private let threadPool: NIOThreadPool
+
+    /// The largest export the one-reply `export` op returns: the protocol's default frame limit.
+    public static let maximumExportReplyBytes = 4 << 20
 
     /// `metering` is the store's: a deleted account's budget state is dropped from it.
     /// `compaction`, when given, hears of each deletion, so that the account's bytes leave the
-    /// data file at its next automatic compaction.
+    /// data file at its next automatic compaction. `threadPool` runs exports; it must be
+    /// started and outlive the server (the process-wide singleton is).
     public init(
         store: Store,
         metering: Metering,
         authenticator: Authenticator,
-        compaction: CompactionScheduler? = nil
+        compaction: CompactionScheduler? = nil,
+        threadPool: NIOThreadPool = .singleton
     ) {
         self.store = store
         self.metering = metering
         self.authenticator = authenticator
         self.compaction = compaction
+        self.threadPool = threadPool
     }
 
     public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
         do {
             let request = try AccountRequest(decoding: payload)
             guard let op = request.op else {
-                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact")
+                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact, export_account")
             }
             if case .get(let id) = op, id.isEmpty {
                 return .reply(try ownAccount(request.credentials))
             }
             try authenticator.requireAdmin(request.credentials)
-            return try perform(op, on: context.eventLoop)
+            return try perform(op, context: context)
         } catch let error as MessageDecodingError {
             return .failure(RPCError(.invalidArgument, "Account request: \(error.description)"))
         } catch let error as RPCError {
@@ -57,7 +66,8 @@ public struct AccountService: Service {
         }
     }
 
-    private func perform(_ op: AccountRequest.Op, on loop: any EventLoop) throws -> CallOutcome {
+    private func perform(_ op: AccountRequest.Op, context: CallContext) throws -> CallOutcome {
+        let loop = context.eventLoop
         let store = self.store
         let metering = self.metering
         let compaction = self.compaction
@@ -75,7 +85,18 @@ public struct AccountService: Service {
             guard try store.account(id: accountID) != nil else { throw RPCError(.notFound, "no account has id \(accountID)") }
             return .reply(AccountResponse(keys: try store.listKeys(accountID: accountID)))
         case .export(let accountID):
-            return .reply(AccountResponse(exportJson: try store.exportAccount(id: accountID)))
+            return threadPool.answer(context) {
+                let json = try store.exportAccount(id: accountID)
+                guard json.count <= Self.maximumExportReplyBytes else {
+                    throw RPCError(.resourceExhausted, "the export of account \(accountID) is \(json.count) bytes, over one reply's limit of \(Self.maximumExportReplyBytes); page it with export_account (pelletctl account export does)")
+                }
+                return AccountResponse(exportJson: json)
+            }
+        case .exportAccount(let page):
+            return threadPool.answer(context) {
+                let (json, next) = try store.exportAccountPage(id: page.accountId, cursor: page.cursor, limit: Int(page.limit))
+                return AccountResponse(nextCursor: next, exportJson: json)
+            }
         case .create(let account):
             return Self.whenWritten(on: loop) { AccountResponse(account: try await store.createAccount(account)) }
         case .update(let changes):

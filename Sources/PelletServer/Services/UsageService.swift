@@ -36,25 +36,7 @@ public struct UsageService: Service {
             return .failure(error)
         }
         let metering = self.metering
-        let cancellation = context.cancellation
-        let answer = threadPool.runIfActive(eventLoop: context.eventLoop) { () throws -> any WireMessage in
-            // A call that ended while it waited for a thread (CANCEL, deadline, disconnect) has
-            // been answered already: skip the query.
-            guard !cancellation.isCancelled else { throw RPCError(.cancelled, "the call ended before its query ran") }
-            do {
-                return try metering.usage(request, accountID: accountID)
-            } catch {
-                throw RPCError(storeError: error)
-            }
-        }
-        return .pending(
-            answer.flatMapErrorThrowing { error in
-                if error is NIOThreadPoolError.ThreadPoolInactive {
-                    throw RPCError(.unavailable, "the server is shutting down")
-                }
-                throw error
-            }
-        )
+        return threadPool.answer(context) { try metering.usage(request, accountID: accountID) }
     }
 
     /// The account whose usage the caller may see: an API key's own, or the one the admin names.

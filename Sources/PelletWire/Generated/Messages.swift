@@ -618,11 +618,15 @@ public struct AccountRequest: WireMessage {
         /// An account id.
         case listKeys(String)
         case list(ListAccounts)
-        /// An account id: everything held about it, as JSON.
+        /// An account id: everything held about it, as JSON, in one reply (RESOURCE_EXHAUSTED when
+        /// that is over the 4 MiB frame limit; export_account pages).
         case export(String)
         /// Rewrites the data file with only its live pages, so that the bytes of deleted records
         /// (deleted accounts, expired usage) are gone from it. Admin only.
         case compact(CompactStore)
+        /// Like export, a page at a time, so that an account of any size exports in replies under
+        /// the frame limit: follow next_cursor until it is empty.
+        case exportAccount(ExportAccount)
     }
 
     public var credentials: Credentials? = nil
@@ -639,12 +643,35 @@ public struct AccountRequest: WireMessage {
     }
 }
 
+/// One page of an account's export. The reply's export_json is an object of the same format as
+/// export's; concatenating the pages' arrays member by member gives the whole export.
+public struct ExportAccount: WireMessage {
+    public var accountId: String = ""
+    /// "" for the first page, else the previous reply's next_cursor.
+    public var cursor: String = ""
+    /// Rows per page; 0 = 1,000, at most 5,000.
+    public var limit: UInt32 = 0
+
+    public init() {}
+
+    public init(
+        accountId: String = "",
+        cursor: String = "",
+        limit: UInt32 = 0
+    ) {
+        self.accountId = accountId
+        self.cursor = cursor
+        self.limit = limit
+    }
+}
+
 public struct AccountResponse: WireMessage {
     public var account: Account? = nil
     public var accounts: [Account] = []
     public var keys: [ApiKey] = []
     /// The new key's plaintext, only in the reply to create_key.
     public var apiKey: String = ""
+    /// After list and export_account: the cursor of the next page, "" after the last.
     public var nextCursor: String = ""
     public var exportJson: [UInt8] = []
     /// The reply to compact.
@@ -1731,6 +1758,9 @@ extension AccountRequest: CBridgedMessage {
         case .compact(let value):
             cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT
             cStruct.pointee.compact = value.cMessage(in: arena)
+        case .exportAccount(let value):
+            cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT
+            cStruct.pointee.export_account = value.cMessage(in: arena)
         }
         return cStruct
     }
@@ -1750,8 +1780,43 @@ extension AccountRequest: CBridgedMessage {
         case PELLET__V1__ACCOUNT_REQUEST__OP_LIST: op = .list(try ListAccounts(cMessage: cStruct.pointee.list!))
         case PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT: op = .export(swiftString(cStruct.pointee.export))
         case PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT: op = .compact(try CompactStore(cMessage: cStruct.pointee.compact!))
+        case PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT: op = .exportAccount(try ExportAccount(cMessage: cStruct.pointee.export_account!))
         default: op = nil
         }
+    }
+}
+
+extension ExportAccount: CBridgedMessage {
+    typealias CMessage = Pellet__V1__ExportAccount
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__ExportAccount>? {
+        pellet__v1__export_account__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__ExportAccount>) {
+        pellet__v1__export_account__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__ExportAccount> {
+        let cStruct = arena.allocate(Pellet__V1__ExportAccount.self)
+        pellet__v1__export_account__init(cStruct)
+        if !accountId.isEmpty { cStruct.pointee.account_id = arena.cString(accountId) }
+        if !cursor.isEmpty { cStruct.pointee.cursor = arena.cString(cursor) }
+        cStruct.pointee.limit = limit
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__ExportAccount>) throws(MessageDecodingError) {
+        self.init()
+        accountId = swiftString(cStruct.pointee.account_id)
+        cursor = swiftString(cStruct.pointee.cursor)
+        limit = cStruct.pointee.limit
     }
 }
 

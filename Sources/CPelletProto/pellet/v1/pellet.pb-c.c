@@ -952,6 +952,51 @@ void   pellet__v1__account_request__free_unpacked
   assert(message->base.descriptor == &pellet__v1__account_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pellet__v1__export_account__init
+                     (Pellet__V1__ExportAccount         *message)
+{
+  static const Pellet__V1__ExportAccount init_value = PELLET__V1__EXPORT_ACCOUNT__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__export_account__get_packed_size
+                     (const Pellet__V1__ExportAccount *message)
+{
+  assert(message->base.descriptor == &pellet__v1__export_account__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__export_account__pack
+                     (const Pellet__V1__ExportAccount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__export_account__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__export_account__pack_to_buffer
+                     (const Pellet__V1__ExportAccount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__export_account__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__ExportAccount *
+       pellet__v1__export_account__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__ExportAccount *)
+     protobuf_c_message_unpack (&pellet__v1__export_account__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__export_account__free_unpacked
+                     (Pellet__V1__ExportAccount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__export_account__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pellet__v1__account_response__init
                      (Pellet__V1__AccountResponse         *message)
 {
@@ -3197,7 +3242,7 @@ const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor =
   (ProtobufCMessageInit) pellet__v1__list_accounts__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[12] =
+static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[13] =
 {
   {
     "credentials",
@@ -3343,6 +3388,18 @@ static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "export_account",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pellet__V1__AccountRequest, op_case),
+    offsetof(Pellet__V1__AccountRequest, export_account),
+    &pellet__v1__export_account__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
   11,   /* field[11] = compact */
@@ -3351,6 +3408,7 @@ static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
   0,   /* field[0] = credentials */
   5,   /* field[5] = delete */
   10,   /* field[10] = export */
+  12,   /* field[12] = export_account */
   2,   /* field[2] = get */
   3,   /* field[3] = get_by_email */
   9,   /* field[9] = list */
@@ -3361,7 +3419,7 @@ static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__account_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
 {
@@ -3371,11 +3429,75 @@ const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
   "Pellet__V1__AccountRequest",
   "pellet.v1",
   sizeof(Pellet__V1__AccountRequest),
-  12,
+  13,
   pellet__v1__account_request__field_descriptors,
   pellet__v1__account_request__field_indices_by_name,
   1,  pellet__v1__account_request__number_ranges,
   (ProtobufCMessageInit) pellet__v1__account_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pellet__v1__export_account__field_descriptors[3] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ExportAccount, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cursor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ExportAccount, cursor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ExportAccount, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pellet__v1__export_account__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  1,   /* field[1] = cursor */
+  2,   /* field[2] = limit */
+};
+static const ProtobufCIntRange pellet__v1__export_account__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pellet__v1__export_account__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.ExportAccount",
+  "ExportAccount",
+  "Pellet__V1__ExportAccount",
+  "pellet.v1",
+  sizeof(Pellet__V1__ExportAccount),
+  3,
+  pellet__v1__export_account__field_descriptors,
+  pellet__v1__export_account__field_indices_by_name,
+  1,  pellet__v1__export_account__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__export_account__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descriptors[7] =

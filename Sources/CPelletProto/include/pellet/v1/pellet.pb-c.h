@@ -36,6 +36,7 @@ typedef struct Pellet__V1__ApiKey Pellet__V1__ApiKey;
 typedef struct Pellet__V1__CreateKey Pellet__V1__CreateKey;
 typedef struct Pellet__V1__ListAccounts Pellet__V1__ListAccounts;
 typedef struct Pellet__V1__AccountRequest Pellet__V1__AccountRequest;
+typedef struct Pellet__V1__ExportAccount Pellet__V1__ExportAccount;
 typedef struct Pellet__V1__AccountResponse Pellet__V1__AccountResponse;
 typedef struct Pellet__V1__CompactStore Pellet__V1__CompactStore;
 typedef struct Pellet__V1__CompactionReport Pellet__V1__CompactionReport;
@@ -597,7 +598,8 @@ typedef enum {
   PELLET__V1__ACCOUNT_REQUEST__OP_LIST_KEYS = 9,
   PELLET__V1__ACCOUNT_REQUEST__OP_LIST = 10,
   PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT = 11,
-  PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT = 12
+  PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT = 12,
+  PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT = 13
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PELLET__V1__ACCOUNT_REQUEST__OP__CASE)
 } Pellet__V1__AccountRequest__OpCase;
 
@@ -636,7 +638,8 @@ struct  Pellet__V1__AccountRequest
     char *list_keys;
     Pellet__V1__ListAccounts *list;
     /*
-     * An account id: everything held about it, as JSON.
+     * An account id: everything held about it, as JSON, in one reply (RESOURCE_EXHAUSTED when
+     * that is over the 4 MiB frame limit; export_account pages).
      */
     char *export;
     /*
@@ -644,11 +647,38 @@ struct  Pellet__V1__AccountRequest
      * (deleted accounts, expired usage) are gone from it. Admin only.
      */
     Pellet__V1__CompactStore *compact;
+    /*
+     * Like export, a page at a time, so that an account of any size exports in replies under
+     * the frame limit: follow next_cursor until it is empty.
+     */
+    Pellet__V1__ExportAccount *export_account;
   };
 };
 #define PELLET__V1__ACCOUNT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__account_request__descriptor) \
     , NULL, PELLET__V1__ACCOUNT_REQUEST__OP__NOT_SET, {0} }
+
+
+/*
+ * One page of an account's export. The reply's export_json is an object of the same format as
+ * export's; concatenating the pages' arrays member by member gives the whole export.
+ */
+struct  Pellet__V1__ExportAccount
+{
+  ProtobufCMessage base;
+  char *account_id;
+  /*
+   * "" for the first page, else the previous reply's next_cursor.
+   */
+  char *cursor;
+  /*
+   * Rows per page; 0 = 1,000, at most 5,000.
+   */
+  uint32_t limit;
+};
+#define PELLET__V1__EXPORT_ACCOUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__export_account__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Pellet__V1__AccountResponse
@@ -663,6 +693,9 @@ struct  Pellet__V1__AccountResponse
    * The new key's plaintext, only in the reply to create_key.
    */
   char *api_key;
+  /*
+   * After list and export_account: the cursor of the next page, "" after the last.
+   */
   char *next_cursor;
   ProtobufCBinaryData export_json;
   /*
@@ -1206,6 +1239,25 @@ Pellet__V1__AccountRequest *
 void   pellet__v1__account_request__free_unpacked
                      (Pellet__V1__AccountRequest *message,
                       ProtobufCAllocator *allocator);
+/* Pellet__V1__ExportAccount methods */
+void   pellet__v1__export_account__init
+                     (Pellet__V1__ExportAccount         *message);
+size_t pellet__v1__export_account__get_packed_size
+                     (const Pellet__V1__ExportAccount   *message);
+size_t pellet__v1__export_account__pack
+                     (const Pellet__V1__ExportAccount   *message,
+                      uint8_t             *out);
+size_t pellet__v1__export_account__pack_to_buffer
+                     (const Pellet__V1__ExportAccount   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__ExportAccount *
+       pellet__v1__export_account__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__export_account__free_unpacked
+                     (Pellet__V1__ExportAccount *message,
+                      ProtobufCAllocator *allocator);
 /* Pellet__V1__AccountResponse methods */
 void   pellet__v1__account_response__init
                      (Pellet__V1__AccountResponse         *message);
@@ -1404,6 +1456,9 @@ typedef void (*Pellet__V1__ListAccounts_Closure)
 typedef void (*Pellet__V1__AccountRequest_Closure)
                  (const Pellet__V1__AccountRequest *message,
                   void *closure_data);
+typedef void (*Pellet__V1__ExportAccount_Closure)
+                 (const Pellet__V1__ExportAccount *message,
+                  void *closure_data);
 typedef void (*Pellet__V1__AccountResponse_Closure)
                  (const Pellet__V1__AccountResponse *message,
                   void *closure_data);
@@ -1454,6 +1509,7 @@ extern const ProtobufCMessageDescriptor pellet__v1__api_key__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__create_key__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__export_account__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__compact_store__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__compaction_report__descriptor;
