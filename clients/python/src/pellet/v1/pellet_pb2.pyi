@@ -332,7 +332,7 @@ class ListAccounts(_message.Message):
     def __init__(self, cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AccountRequest(_message.Message):
-    __slots__ = ("credentials", "create", "get", "get_by_email", "update", "delete", "create_key", "revoke_key", "list_keys", "list", "export", "compact")
+    __slots__ = ("credentials", "create", "get", "get_by_email", "update", "delete", "create_key", "revoke_key", "list_keys", "list", "export", "compact", "export_account")
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
@@ -345,6 +345,7 @@ class AccountRequest(_message.Message):
     LIST_FIELD_NUMBER: _ClassVar[int]
     EXPORT_FIELD_NUMBER: _ClassVar[int]
     COMPACT_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     credentials: Credentials
     create: Account
     get: str
@@ -357,7 +358,18 @@ class AccountRequest(_message.Message):
     list: ListAccounts
     export: str
     compact: CompactStore
-    def __init__(self, credentials: _Optional[_Union[Credentials, _Mapping]] = ..., create: _Optional[_Union[Account, _Mapping]] = ..., get: _Optional[str] = ..., get_by_email: _Optional[str] = ..., update: _Optional[_Union[Account, _Mapping]] = ..., delete: _Optional[str] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., revoke_key: _Optional[str] = ..., list_keys: _Optional[str] = ..., list: _Optional[_Union[ListAccounts, _Mapping]] = ..., export: _Optional[str] = ..., compact: _Optional[_Union[CompactStore, _Mapping]] = ...) -> None: ...
+    export_account: ExportAccount
+    def __init__(self, credentials: _Optional[_Union[Credentials, _Mapping]] = ..., create: _Optional[_Union[Account, _Mapping]] = ..., get: _Optional[str] = ..., get_by_email: _Optional[str] = ..., update: _Optional[_Union[Account, _Mapping]] = ..., delete: _Optional[str] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., revoke_key: _Optional[str] = ..., list_keys: _Optional[str] = ..., list: _Optional[_Union[ListAccounts, _Mapping]] = ..., export: _Optional[str] = ..., compact: _Optional[_Union[CompactStore, _Mapping]] = ..., export_account: _Optional[_Union[ExportAccount, _Mapping]] = ...) -> None: ...
+
+class ExportAccount(_message.Message):
+    __slots__ = ("account_id", "cursor", "limit")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    cursor: str
+    limit: int
+    def __init__(self, account_id: _Optional[str] = ..., cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AccountResponse(_message.Message):
     __slots__ = ("account", "accounts", "keys", "api_key", "next_cursor", "export_json", "compaction")
