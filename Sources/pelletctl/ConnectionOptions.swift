@@ -106,7 +106,8 @@ struct ConnectionOptions: ParsableArguments {
                 to: address,
                 tls: ClientTLSOptions(trustedCA: tlsCa, certificate: tlsCert, privateKey: tlsKey),
                 connectTimeout: timeout ?? .seconds(5))
-        } catch where error.status == .unavailable {
+        } catch where error.status == .unavailable && !error.message.contains("certificate") {
+            // A certificate problem means pelletd was reached: advice on reaching it would mislead.
             throw RPCError(
                 .unavailable,
                 "\(error.message); check that pelletd is running and listening on \(address)"
