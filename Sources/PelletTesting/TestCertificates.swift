@@ -1,4 +1,5 @@
 import Foundation
+import PelletClient
 
 /// A CA of its own and a server and a client certificate it signed, made with `openssl` in a
 /// directory, for TLS tests. The server certificate names 127.0.0.1 and localhost.
@@ -30,6 +31,14 @@ public struct TestCertificates: Sendable {
             key: clientKey, certificate: clientCertificate, subject: "/CN=\(prefix)-client",
             extensions: "subjectAltName=URI:spiffe://pellet.test/\(prefix)-client\nextendedKeyUsage=clientAuth\n",
             caCertificate: caCertificate, caKey: caKey, scratch: file("client"))
+    }
+
+    /// A client's options that trust this CA and, with `presentingCertificate`, present this
+    /// CA's client certificate (mutual TLS).
+    public func clientTLS(presentingCertificate: Bool = false) -> ClientTLSOptions {
+        presentingCertificate
+            ? ClientTLSOptions(trustedCA: caCertificate, certificate: clientCertificate, privateKey: clientKey)
+            : ClientTLSOptions(trustedCA: caCertificate)
     }
 
     private static func sign(

@@ -41,10 +41,7 @@ final class TLSCommandTests: XCTestCase {
         // A connection open across the reload keeps working on the old certificate.
         let open = try await PelletClient.connect(
             to: .tls(host: "127.0.0.1", port: pelletd.tcpPort ?? 0),
-            tls: ClientTLSOptions(
-                trustedCA: certificates.caCertificate,
-                certificate: certificates.clientCertificate,
-                privateKey: certificates.clientKey))
+            tls: certificates.clientTLS(presentingCertificate: true))
         try FileManager.default.removeItem(atPath: certificateFile)
         try FileManager.default.removeItem(atPath: keyFile)
         try FileManager.default.copyItem(atPath: renewed.serverCertificate, toPath: certificateFile)
