@@ -266,14 +266,19 @@ final class RefusedConnectionHandler: ChannelInboundHandler {
 
     /// Sends GOAWAY with `error` from `context` (plaintext, whatever is behind it) and closes.
     static func refuse(context: ChannelHandlerContext, error: RPCError) {
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: 0), message: error.payload)
-        context.writeAndFlush(NIOAny(buffer), promise: nil)
+        context.writeAndFlush(NIOAny(goAway(error, allocator: context.channel.allocator)), promise: nil)
         // Half-close, so that the client's preface, arriving now, is taken and dropped: closing
         // with it unread would reset the connection and could destroy the GOAWAY in transit.
         // A client that does not close its side gets a second to.
         context.close(mode: .output, promise: nil)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: .seconds(1)) { bound.value.close(promise: nil) }
+    }
+
+    /// A GOAWAY frame that refuses a connection before its first call.
+    static func goAway(_ error: RPCError, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128)
+        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: 0), message: error.payload)
+        return buffer
     }
 }

@@ -16,11 +16,15 @@ public final class ServerTLS: Sendable {
         public var privateKey: String
         /// PEM: the CA that signs client certificates; nil: clients present none.
         public var clientCA: String?
+        /// With `clientCA`: a client certificate must also carry one of these names (subject
+        /// CN, DNS SAN or URI SAN, such as a SPIFFE id); empty: any certificate the CA signed.
+        public var allowedNames: Set<String>
 
-        public init(certificate: String, privateKey: String, clientCA: String? = nil) {
+        public init(certificate: String, privateKey: String, clientCA: String? = nil, allowedNames: Set<String> = []) {
             self.certificate = certificate
             self.privateKey = privateKey
             self.clientCA = clientCA
+            self.allowedNames = allowedNames
         }
     }
 
@@ -41,7 +45,9 @@ public final class ServerTLS: Sendable {
 
     /// The handlers that go in front of the frame decoder on a new TCP connection.
     func makeHandlers() -> [any ChannelHandler] {
-        [TLSFirstByteCheck(), NIOSSLServerHandler(context: context.withLock { $0 })]
+        let handlers: [any ChannelHandler] = [TLSFirstByteCheck(), NIOSSLServerHandler(context: context.withLock { $0 })]
+        guard files.clientCA != nil, !files.allowedNames.isEmpty else { return handlers }
+        return handlers + [ClientNameCheck(allowedNames: files.allowedNames)]
     }
 
     private static func makeContext(_ files: Files) throws(ServerStartError) -> NIOSSLContext {
@@ -111,5 +117,41 @@ final class TLSFirstByteCheck: ChannelInboundHandler, RemovableChannelHandler {
             "the server expects TLS on this port: connect with tls://HOST:PORT and --tls-ca")
         isRefused = true
         RefusedConnectionHandler.refuse(context: context, error: error)
+    }
+}
+
+/// Mutual TLS with `allowedNames`: the CA signed the client's certificate (NIOSSL checked that),
+/// and it must also name one of the allowed clients. Checked on the first bytes the client sends
+/// (its preface), which NIOSSL passes on only once the handshake is complete; a client that is
+/// not allowed gets a GOAWAY PERMISSION_DENIED it can read, rather than a bare TLS alert.
+final class ClientNameCheck: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let allowedNames: Set<String>
+    private var isRefused = false
+
+    init(allowedNames: Set<String>) {
+        self.allowedNames = allowedNames
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isRefused else { return }
+        let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+        let names = (try? certificate?.toDERBytes()).flatMap { CertificateNames(der: $0) }?.all ?? []
+        if names.contains(where: allowedNames.contains) {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        isRefused = true
+        let shown = names.isEmpty ? "no name" : names.joined(separator: ", ")
+        let error = RPCError(
+            .permissionDenied, "this client's certificate (\(shown)) is not among the server's --tls-allowed-names")
+        let goAway = RefusedConnectionHandler.goAway(error, allocator: context.channel.allocator)
+        // Through TLS, then closed once written: a half-close would cut the TLS session short.
+        context.writeAndFlush(wrapOutboundOut(goAway)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 }

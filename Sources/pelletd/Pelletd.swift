@@ -50,6 +50,18 @@ struct Pelletd: AsyncParsableCommand {
     var tlsClientCa: String?
 
     @Option(
+        help: ArgumentHelp(
+            "With --tls-client-ca: the client certificates allowed, by subject CN, DNS SAN or URI SAN (a SPIFFE id); comma-separated, repeatable.",
+            valueName: "names")
+    )
+    var tlsAllowedNames: [String] = []
+
+    /// `--tls-allowed-names`, split at commas.
+    private var allowedClientNames: Set<String> {
+        Set(tlsAllowedNames.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    @Option(
         help: """
             HOST:PORT of the operators' HTTP listener (/metrics, /livez, /readyz; no credentials, \
             never the RPC); 'off' disables it.
@@ -179,6 +191,9 @@ struct Pelletd: AsyncParsableCommand {
         if tlsClientCa != nil, tlsCert == nil {
             throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
         }
+        if !tlsAllowedNames.isEmpty, tlsClientCa == nil {
+            throw ValidationError("--tls-allowed-names needs --tls-client-ca: only mutual TLS has client names")
+        }
         if tlsCert != nil, tcp == "off" {
             throw ValidationError("--tls-cert is for the TCP listener, and --tcp is off")
         }
@@ -292,7 +307,9 @@ struct Pelletd: AsyncParsableCommand {
         if let tlsCert, let tlsKey {
             do {
                 configuration.tls = try ServerTLS(
-                    files: ServerTLS.Files(certificate: tlsCert, privateKey: tlsKey, clientCA: tlsClientCa))
+                    files: ServerTLS.Files(
+                        certificate: tlsCert, privateKey: tlsKey, clientCA: tlsClientCa,
+                        allowedNames: allowedClientNames))
             } catch {
                 throw StartupFailure("\(error)")
             }

@@ -3,7 +3,7 @@ import PelletClient
 import PelletTesting
 import XCTest
 
-/// pelletd with `--tls-cert/--tls-key/--tls-client-ca`, reached by pelletctl over tls://.
+/// pelletd with `--tls-cert/--tls-key/--tls-client-ca/--tls-allowed-names`, reached by pelletctl over tls://.
 final class TLSCommandTests: XCTestCase {
     func testPelletctlOverMutualTLSAndSIGHUPReloadsTheCertificate() async throws {
         let directory = try TemporaryDirectory()
@@ -22,6 +22,7 @@ final class TLSCommandTests: XCTestCase {
 
         let pelletd = try PelletdProcess.start(arguments: [
             "--tls-cert", certificateFile, "--tls-key", keyFile, "--tls-client-ca", clientCAs,
+            "--tls-allowed-names", "spiffe://pellet.test/test-client, spiffe://pellet.test/other",
         ])
         let address = "tls://127.0.0.1:\(pelletd.tcpPort ?? 0)"
         let clientFlags = ["--tls-cert", certificates.clientCertificate, "--tls-key", certificates.clientKey]

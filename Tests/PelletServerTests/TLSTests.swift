@@ -18,11 +18,11 @@ final class TLSTests: XCTestCase {
         stranger = try TestCertificates(in: directory, prefix: "stranger")
     }
 
-    private func startServer(mutual: Bool = false) async throws -> TestServer {
+    private func startServer(mutual: Bool = false, allowedNames: Set<String> = []) async throws -> TestServer {
         let tls = try ServerTLS(
             files: .init(
                 certificate: certificates.serverCertificate, privateKey: certificates.serverKey,
-                clientCA: mutual ? certificates.caCertificate : nil))
+                clientCA: mutual ? certificates.caCertificate : nil, allowedNames: allowedNames))
         return try await TestServer.start(configure: { $0.tls = tls })
     }
 
@@ -65,6 +65,35 @@ final class TLSTests: XCTestCase {
         var tls = stranger.clientTLS(presentingCertificate: true)
         tls.trustedCA = certificates.caCertificate
         await assertRefused(server.tlsAddress, tls: tls, messageContains: "refused this client's certificate")
+        await server.shutdown()
+    }
+
+    func testAllowedNamesAcceptAClientByItsURINameOrItsCommonName() async throws {
+        for name in ["spiffe://pellet.test/test-client", "test-client"] {
+            let server = try await startServer(mutual: true, allowedNames: [name, "someone-else"])
+            let client = try await PelletClient.connect(
+                to: server.tlsAddress, tls: certificates.clientTLS(presentingCertificate: true))
+            _ = try await client.health()
+            await client.close()
+            await server.shutdown()
+        }
+    }
+
+    func testAllowedNamesRefuseAClientOfTheCAWithAnotherName() async throws {
+        let server = try await startServer(mutual: true, allowedNames: ["spiffe://pellet.test/someone-else"])
+
+        do {
+            let client = try await PelletClient.connect(
+                to: server.tlsAddress, tls: certificates.clientTLS(presentingCertificate: true))
+            await client.close()
+            XCTFail("a client certificate without an allowed name must be refused")
+        } catch {
+            XCTAssertEqual(error.status, .permissionDenied, error.message)
+            XCTAssertEqual(
+                error.message,
+                "this client's certificate (test-client, spiffe://pellet.test/test-client) is not among the server's "
+                    + "--tls-allowed-names")
+        }
         await server.shutdown()
     }
 
