@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import PelletWire
 
 /// The client end of one Pellet connection: sends the preface, multiplexes calls by stream id,
@@ -79,6 +80,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             } else {
                 failure = protocolError(violation.message, status: violation.status)
             }
+        case let error where ClientTLSOptions.isTLSError(error):
+            failure = RPCError(.unavailable, ClientTLSOptions.describe(error, address: address))
         case ByteToMessageDecoderError.leftoverDataWhenDone:
             failure = RPCError(.unavailable, "connection to \(address) closed in the middle of a frame")
         default:

@@ -3,13 +3,15 @@ import PelletWire
 /// Where a Pellet server listens: a Unix domain socket or a TCP host and port.
 ///
 /// The text forms are `unix:PATH` (relative paths are resolved against the working directory)
-/// and `tcp://HOST:PORT`, with an IPv6 host in brackets: `tcp://[::1]:7700`.
+/// `tcp://HOST:PORT` and `tls://HOST:PORT`, with an IPv6 host in brackets: `tcp://[::1]:7700`.
 public enum PelletAddress: Sendable, Hashable, CustomStringConvertible {
     case unix(path: String)
     case tcp(host: String, port: Int)
+    /// TCP with TLS; the client's `ClientTLSOptions` say whom it trusts and who it is.
+    case tls(host: String, port: Int)
 
-    /// Parses `unix:PATH` or `tcp://HOST:PORT`; throws INVALID_ARGUMENT with a message naming the
-    /// accepted forms otherwise.
+    /// Parses `unix:PATH`, `tcp://HOST:PORT` or `tls://HOST:PORT`; throws INVALID_ARGUMENT with a
+    /// message naming the accepted forms otherwise.
     public init(parsing text: String) throws(RPCError) {
         if text.hasPrefix("unix:") {
             var path = String(text.dropFirst("unix:".count))
@@ -22,10 +24,16 @@ public enum PelletAddress: Sendable, Hashable, CustomStringConvertible {
             return
         }
         if text.hasPrefix("tcp://") {
-            self = try Self.parseTCP(String(text.dropFirst("tcp://".count)), original: text)
+            let (host, port) = try Self.parseHostAndPort(String(text.dropFirst("tcp://".count)), original: text)
+            self = .tcp(host: host, port: port)
             return
         }
-        throw Self.invalid(text, "it does not start with \"unix:\" or \"tcp://\"")
+        if text.hasPrefix("tls://") {
+            let (host, port) = try Self.parseHostAndPort(String(text.dropFirst("tls://".count)), original: text)
+            self = .tls(host: host, port: port)
+            return
+        }
+        throw Self.invalid(text, "it does not start with \"unix:\", \"tcp://\" or \"tls://\"")
     }
 
     public var description: String {
@@ -34,10 +42,12 @@ public enum PelletAddress: Sendable, Hashable, CustomStringConvertible {
             "unix:\(path)"
         case .tcp(let host, let port):
             host.contains(":") ? "tcp://[\(host)]:\(port)" : "tcp://\(host):\(port)"
+        case .tls(let host, let port):
+            host.contains(":") ? "tls://[\(host)]:\(port)" : "tls://\(host):\(port)"
         }
     }
 
-    private static func parseTCP(_ authority: String, original: String) throws(RPCError) -> PelletAddress {
+    private static func parseHostAndPort(_ authority: String, original: String) throws(RPCError) -> (String, Int) {
         let host: Substring
         let portText: Substring
         if authority.hasPrefix("[") {
@@ -63,14 +73,14 @@ public enum PelletAddress: Sendable, Hashable, CustomStringConvertible {
         guard let port = Int(portText), (1...65_535).contains(port) else {
             throw invalid(original, "the port \"\(portText)\" is not a number from 1 to 65535")
         }
-        return .tcp(host: String(host), port: port)
+        return (String(host), port)
     }
 
     private static func invalid(_ text: String, _ reason: String) -> RPCError {
         RPCError(
             .invalidArgument,
             "\"\(text)\" is not a Pellet server address: \(reason); "
-                + "write unix:PATH (for example unix:./pellet-data/pellet.sock) or tcp://HOST:PORT"
+                + "write unix:PATH (for example unix:./pellet-data/pellet.sock), tcp://HOST:PORT or tls://HOST:PORT"
         )
     }
 }

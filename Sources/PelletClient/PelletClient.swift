@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PelletWire
 
 #if canImport(Glibc)
@@ -44,16 +45,30 @@ public final class PelletClient: Sendable {
     /// the wait for the server's preface.
     ///
     /// Throws UNAVAILABLE when the server cannot be reached, or the server's GOAWAY reason when
-    /// it refuses the connection.
+    /// it refuses the connection. `tls` applies to a `tls://` address only; its files are read
+    /// here (INVALID_ARGUMENT when one cannot be used).
     public static func connect(
         to address: PelletAddress,
+        tls: ClientTLSOptions = ClientTLSOptions(),
         group: (any EventLoopGroup)? = nil,
         connectTimeout: Duration = .seconds(5)
     ) async throws(RPCError) -> PelletClient {
         let bootstrap = ClientBootstrap(group: group ?? MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(TimeAmount(connectTimeout))
+        let tlsContext: NIOSSLContext?
+        let serverHostname: String?
+        if case .tls(let host, _) = address {
+            tlsContext = try tls.makeContext()
+            serverHostname = ClientTLSOptions.serverHostname(host)
+        } else {
+            (tlsContext, serverHostname) = (nil, nil)
+        }
         let initialize: @Sendable (any Channel) -> EventLoopFuture<Connection> = { channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tlsContext {
+                    try channel.pipeline.syncOperations.addHandler(
+                        NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                }
                 let handler = ClientConnectionHandler(
                     address: address,
                     handshakeTimeout: connectTimeout,
@@ -75,7 +90,7 @@ public final class PelletClient: Sendable {
             switch address {
             case .unix(let path):
                 connection = try await bootstrap.connect(unixDomainSocketPath: path, channelInitializer: initialize)
-            case .tcp(let host, let port):
+            case .tcp(let host, let port), .tls(let host, let port):
                 connection = try await bootstrap.connect(host: host, port: port, channelInitializer: initialize)
             }
         } catch {

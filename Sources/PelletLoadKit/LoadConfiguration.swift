@@ -1,3 +1,4 @@
+import PelletClient
 import PelletWire
 
 /// Everything a run needs, checked: `init(options:)` turns the command line's raw values into a
@@ -19,6 +20,8 @@ public struct LoadConfiguration: Sendable {
         public var preference = "balanced"
         public var maxTokens = 64
         public var drainSeconds = 10.0
+        /// For a tls:// target: the CA to trust and, for mutual TLS, the client's certificate.
+        public var tls = ClientTLSOptions()
 
         public init(target: String) {
             self.target = target
@@ -42,6 +45,7 @@ public struct LoadConfiguration: Sendable {
     /// How long calls still in flight when the measured time ends may take to finish before they
     /// are abandoned (and counted as sent, not completed).
     public var drainTimeout: Duration
+    public var tls: ClientTLSOptions
 
     /// More calls than this in flight at once would measure the generator, not the server.
     public static let maxConcurrency = 100_000
@@ -118,6 +122,7 @@ public struct LoadConfiguration: Sendable {
 
         self.target = target
         self.targetText = options.target
+        self.tls = options.tls
         self.method = method
         self.connections = options.connections
         self.inFlight = options.inFlight

@@ -24,7 +24,7 @@ final class RPCDriver: CallDriver {
         var clients: [PelletClient] = []
         for index in 0..<configuration.connections {
             do {
-                clients.append(try await PelletClient.connect(to: address))
+                clients.append(try await PelletClient.connect(to: address, tls: configuration.tls))
             } catch {
                 for client in clients { await client.close() }
                 let which =

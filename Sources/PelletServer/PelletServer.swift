@@ -31,6 +31,8 @@ public final class PelletServer: Sendable {
         public var unixSocketMode: mode_t = 0o660
         /// Group of the Unix socket (nil: the process's); with the mode, who may connect.
         public var unixSocketGroup: gid_t?
+        /// TLS (and mutual TLS) on every TCP listener; nil: plaintext TCP.
+        public var tls: ServerTLS?
 
         public init(listen: [BindAddress]) {
             self.listen = listen
@@ -220,11 +222,15 @@ public final class PelletServer: Sendable {
             ),
             closeGrace: configuration.handshakeTimeout.map(TimeAmount.init) ?? .seconds(5)
         )
+        let isUnix = channel.localAddress?.pathname != nil
+        if !isUnix, let tls = configuration.tls {
+            try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers())
+        }
         try channel.pipeline.syncOperations.addHandlers(
             ByteToMessageHandler(ConnectionFrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
             ConnectionHandler(
                 services: services, settings: settings, metrics: metrics,
-                transport: channel.localAddress?.pathname == nil ? .tcp : .unix, accessLog: accessLog, logger: logger)
+                transport: isUnix ? .unix : .tcp, accessLog: accessLog, logger: logger)
         )
     }
 }
@@ -242,7 +248,7 @@ extension BindAddress {
 }
 
 /// Answers a connection over `maxConnections` with GOAWAY and closes it, reading nothing of it.
-private final class RefusedConnectionHandler: ChannelInboundHandler {
+final class RefusedConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -253,9 +259,14 @@ private final class RefusedConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: 0), message: error.payload)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        Self.refuse(context: context, error: error)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    /// Sends GOAWAY with `error` from `context` (plaintext, whatever is behind it) and closes.
+    static func refuse(context: ChannelHandlerContext, error: RPCError) {
+        context.writeAndFlush(NIOAny(goAway(error, allocator: context.channel.allocator)), promise: nil)
         // Half-close, so that the client's preface, arriving now, is taken and dropped: closing
         // with it unread would reset the connection and could destroy the GOAWAY in transit.
         // A client that does not close its side gets a second to.
@@ -264,5 +275,10 @@ private final class RefusedConnectionHandler: ChannelInboundHandler {
         context.eventLoop.scheduleTask(in: .seconds(1)) { bound.value.close(promise: nil) }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    /// A GOAWAY frame that refuses a connection before its first call.
+    static func goAway(_ error: RPCError, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128)
+        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: 0), message: error.payload)
+        return buffer
+    }
 }

@@ -41,7 +41,8 @@ public final class RawConnection {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
             if rc != 0 { let reason = String(cString: strerror(errno)); close(fd); throw Failure.connect(reason) }
-        case .tcp(let host, let port):
+        // On a tls:// address the bytes go in plaintext: for tests of what a TLS port does with them.
+        case .tcp(let host, let port), .tls(let host, let port):
             fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)

@@ -103,6 +103,8 @@ public final class TestServer: Sendable {
 
     public var unixAddress: PelletAddress { .unix(path: socketPath) }
     public var tcpAddress: PelletAddress { .tcp(host: "127.0.0.1", port: tcpPort) }
+    /// The TCP port as a TLS address, for a server configured with `tls`.
+    public var tlsAddress: PelletAddress { .tls(host: "127.0.0.1", port: tcpPort) }
     /// Both transports, for tests that must hold on each.
     public var addresses: [PelletAddress] { [unixAddress, tcpAddress] }
     public var adminCredentials: Credentials { Credentials(adminToken: Self.adminToken) }

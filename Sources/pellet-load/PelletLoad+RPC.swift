@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PelletClient
 import PelletLoadKit
 
 extension PelletLoad {
@@ -31,11 +32,20 @@ extension PelletLoad {
 
         @Option(
             help: ArgumentHelp(
-                "unix:PATH or tcp://HOST:PORT for pelletd; http://HOST:PORT for a provider.",
+                "unix:PATH, tcp://HOST:PORT or tls://HOST:PORT for pelletd; http://HOST:PORT for a provider.",
                 valueName: "address"
             )
         )
         var target: String
+
+        @Option(help: ArgumentHelp("With a tls:// target: the CA (PEM) that signs pelletd's certificate.", valueName: "file"))
+        var tlsCa: String?
+
+        @Option(help: ArgumentHelp("With a tls:// target and mutual TLS: the client certificate (PEM).", valueName: "file"))
+        var tlsCert: String?
+
+        @Option(help: ArgumentHelp("With a tls:// target and mutual TLS: the private key (PEM) of --tls-cert.", valueName: "file"))
+        var tlsKey: String?
 
         @Option(help: ArgumentHelp("The call to make: \(LoadMethod.choices).", valueName: "method"))
         var method = "health"
@@ -132,6 +142,7 @@ extension PelletLoad {
             options.preference = preference
             options.maxTokens = maxTokens
             options.drainSeconds = drain
+            options.tls = ClientTLSOptions(trustedCA: tlsCa, certificate: tlsCert, privateKey: tlsKey)
             do {
                 return try LoadConfiguration(options: options)
             } catch {

@@ -9,7 +9,7 @@ struct ConnectionOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "The pelletd to talk to: unix:PATH or tcp://HOST:PORT. (default: unix:<data-dir>/pellet.sock)",
+            "The pelletd to talk to: unix:PATH, tcp://HOST:PORT or tls://HOST:PORT. (default: unix:<data-dir>/pellet.sock)",
             valueName: "address"
         )
     )
@@ -42,7 +42,24 @@ struct ConnectionOptions: ParsableArguments {
     )
     var timeoutMs: Int?
 
+    @Option(
+        help: ArgumentHelp(
+            "With tls://: the CA (PEM) that signs pelletd's certificate. (default: the system's trust roots)",
+            valueName: "file"
+        )
+    )
+    var tlsCa: String?
+
+    @Option(help: ArgumentHelp("With tls:// and mutual TLS: this client's certificate (PEM).", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("With tls:// and mutual TLS: the private key (PEM) of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
     func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
+        }
         guard !dataDir.isEmpty else { throw ValidationError("--data-dir may not be empty") }
         do {
             _ = try address()
@@ -85,8 +102,12 @@ struct ConnectionOptions: ParsableArguments {
     func connect() async throws(RPCError) -> PelletClient {
         let address = try address()
         do {
-            return try await PelletClient.connect(to: address, connectTimeout: timeout ?? .seconds(5))
-        } catch where error.status == .unavailable {
+            return try await PelletClient.connect(
+                to: address,
+                tls: ClientTLSOptions(trustedCA: tlsCa, certificate: tlsCert, privateKey: tlsKey),
+                connectTimeout: timeout ?? .seconds(5))
+        } catch where error.status == .unavailable && !error.message.contains("certificate") {
+            // A certificate problem means pelletd was reached: advice on reaching it would mislead.
             throw RPCError(
                 .unavailable,
                 "\(error.message); check that pelletd is running and listening on \(address)"

@@ -16,7 +16,7 @@ struct Pelletd: AsyncParsableCommand {
         discussion: """
             Listens on a Unix socket and on TCP for the Pellet binary RPC (Protos/PROTOCOL.md). \
             SIGTERM or SIGINT shuts down gracefully: no new calls, calls in flight finish within \
-            the grace period.
+            the grace period. SIGHUP reloads the TLS certificate and key for new connections.
             """
     )
 
@@ -36,6 +36,30 @@ struct Pelletd: AsyncParsableCommand {
 
     @Option(help: "TCP address HOST:PORT to listen on; 'off' disables it.")
     var tcp = "127.0.0.1:7400"
+
+    @Option(help: ArgumentHelp("PEM certificate (then any intermediates): TLS on the TCP listener.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("PEM private key of --tls-cert.", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PEM CA: mutual TLS, every TCP client must present a certificate it signed.", valueName: "file")
+    )
+    var tlsClientCa: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --tls-client-ca: the client certificates allowed, by subject CN, DNS SAN or URI SAN (a SPIFFE id); comma-separated, repeatable.",
+            valueName: "names")
+    )
+    var tlsAllowedNames: [String] = []
+
+    /// `--tls-allowed-names`, split at commas.
+    private var allowedClientNames: Set<String> {
+        Set(tlsAllowedNames.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
 
     @Option(
         help: """
@@ -173,6 +197,18 @@ struct Pelletd: AsyncParsableCommand {
         }
         if tcp != "off" { _ = try parseTCP(tcp) }
         if metricsListen != "off" { _ = try parseTCP(metricsListen, flag: "--metrics-listen") }
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
+        }
+        if tlsClientCa != nil, tlsCert == nil {
+            throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS)")
+        }
+        if !tlsAllowedNames.isEmpty, tlsClientCa == nil {
+            throw ValidationError("--tls-allowed-names needs --tls-client-ca: only mutual TLS has client names")
+        }
+        if tlsCert != nil, tcp == "off" {
+            throw ValidationError("--tls-cert is for the TCP listener, and --tcp is off")
+        }
         if tcp == "off", unix == "off" {
             throw ValidationError("both --unix and --tcp are off: nothing to listen on")
         }
@@ -282,6 +318,17 @@ struct Pelletd: AsyncParsableCommand {
         configuration.idleTimeout = idleTimeoutMs > 0 ? .milliseconds(idleTimeoutMs) : nil
         configuration.shutdownGracePeriod = .milliseconds(shutdownGraceMs)
         configuration.unixSocketGroup = socketGroup
+        if let tlsCert, let tlsKey {
+            do {
+                configuration.tls = try ServerTLS(
+                    files: ServerTLS.Files(
+                        certificate: tlsCert, privateKey: tlsKey, clientCA: tlsClientCa,
+                        allowedNames: allowedClientNames))
+            } catch {
+                throw StartupFailure("\(error)")
+            }
+        }
+        let tls = configuration.tls
 
         let server = PelletServer(
             configuration: configuration,
@@ -340,6 +387,10 @@ struct Pelletd: AsyncParsableCommand {
         }
         serving.set(true)
         let signals = try ShutdownSignals { signal in
+            if signal == "SIGHUP" {
+                Self.reload(tls, logger: logger)
+                return
+            }
             logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
             serving.set(false)
             Task { await server.shutdown() }
@@ -355,6 +406,7 @@ struct Pelletd: AsyncParsableCommand {
             "data_dir": "\(dataDir)",
         ]
         if let metricsServer { readyMetadata["metrics"] = "\(metricsServer.url)" }
+        if tls != nil { readyMetadata["tcp.tls"] = tlsClientCa == nil ? "tls" : "mutual" }
         logger.info("pelletd \(HealthService.version) ready", metadata: readyMetadata)
         await server.waitUntilShutdown()
         // A sweep stops between two of its short transactions, so none runs on a closed store.
@@ -400,6 +452,21 @@ struct Pelletd: AsyncParsableCommand {
                     return nil
                 }),
             logger: logger)
+    }
+
+    /// SIGHUP: the TLS certificate and key are read again for new connections; open ones keep
+    /// theirs. A file that cannot be used leaves the current certificate in place.
+    private static func reload(_ tls: ServerTLS?, logger: Logger) {
+        guard let tls else {
+            logger.notice("received SIGHUP; nothing to reload (no --tls-cert)")
+            return
+        }
+        do {
+            try tls.reload()
+            logger.info("received SIGHUP, reloaded the TLS certificate", metadata: ["tls.cert": "\(tls.files.certificate)"])
+        } catch {
+            logger.error("received SIGHUP; the TLS certificate was not reloaded, the old one stays: \(error)")
+        }
     }
 
     /// Logs a warning as the store's map fills past 80% (then at each further 5%).
@@ -519,7 +586,7 @@ enum DurabilityMode: String, ExpressibleByArgument, CaseIterable {
 /// handler is installed; read only by the handler.
 nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
 
-/// Turns SIGTERM and SIGINT into one callback each time they arrive.
+/// Turns SIGTERM, SIGINT and SIGHUP into one callback each time they arrive.
 ///
 /// The handler is installed synchronously with sigaction (a signal that arrives right after
 /// "ready" is never lost, as it could be in the gap before a DispatchSource is registered); it
@@ -532,7 +599,7 @@ final class ShutdownSignals {
         }
         signalPipeWriteEnd = ends[1]
         let readEnd = ends[0]
-        for number in [SIGTERM, SIGINT] {
+        for number in [SIGTERM, SIGINT, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
                 var byte = UInt8(truncatingIfNeeded: number)
@@ -545,7 +612,11 @@ final class ShutdownSignals {
         Thread.detachNewThread {
             var byte: UInt8 = 0
             while read(readEnd, &byte, 1) == 1 {
-                onSignal(Int32(byte) == SIGTERM ? "SIGTERM" : "SIGINT")
+                switch Int32(byte) {
+                case SIGTERM: onSignal("SIGTERM")
+                case SIGHUP: onSignal("SIGHUP")
+                default: onSignal("SIGINT")
+                }
             }
         }
     }

@@ -43,8 +43,9 @@ final class CommandErrorTests: XCTestCase {
 
     func testABadServerAddressIsAUsageError() throws {
         for (address, reason) in [
-            ("foo", #"it does not start with "unix:" or "tcp://""#),
+            ("foo", #"it does not start with "unix:", "tcp://" or "tls://""#),
             ("tcp://127.0.0.1", "the port is missing after the host"),
+            ("tls://127.0.0.1", "the port is missing after the host"),
             ("tcp://127.0.0.1:99999", #"the port "99999" is not a number from 1 to 65535"#),
             ("unix:", #"the socket path after "unix:" is empty"#),
         ] {

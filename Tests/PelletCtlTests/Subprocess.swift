@@ -143,5 +143,10 @@ final class Subprocess {
 
 /// Runs `pelletctl` to completion.
 func pelletctl(_ arguments: String..., environment: [String: String] = [:]) throws -> ProcessResult {
+    try pelletctl(arguments, environment: environment)
+}
+
+/// Runs `pelletctl` to completion, with arguments put together as an array.
+func pelletctl(_ arguments: [String], environment: [String: String] = [:]) throws -> ProcessResult {
     try Subprocess(Binaries.pelletctl, arguments, environment: environment).waitForExit()
 }

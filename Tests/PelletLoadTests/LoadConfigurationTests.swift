@@ -98,7 +98,7 @@ final class LoadConfigurationTests: XCTestCase {
     }
 
     func testBadTargets() {
-        assertRefused(options("127.0.0.1:7400"), "does not start with \"unix:\" or \"tcp://\"")
+        assertRefused(options("127.0.0.1:7400"), "does not start with \"unix:\", \"tcp://\" or \"tls://\"")
         assertRefused(options("tcp://127.0.0.1:0"), "is not a number from 1 to 65535")
     }
 
