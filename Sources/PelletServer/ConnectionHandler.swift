@@ -411,6 +411,11 @@ final class StreamWriter: Sendable {
         writabilityHandler.value?(writable)
     }
 
+    /// Runs on the event loop, when the call has ended (``CallContext/callEnded()``).
+    func dropWritabilityHandler() {
+        writabilityHandler.value = nil
+    }
+
     /// Set by the service (`CallContext.onWritabilityChange`) on the event loop.
     private let writabilityHandler: NIOLoopBoundBox<((Bool) -> Void)?>
 

@@ -51,6 +51,15 @@ public struct CallContext: Sendable {
     public func onWritabilityChange(_ body: @escaping (Bool) -> Void) {
         streamWriter?.onWritabilityChange(body)
     }
+
+    /// The call was answered: every handler the service gave the connection for it goes (its
+    /// cancellation handlers and its writability handler). Each holds what the service keeps of
+    /// the call (a Complete call's state, prompt included), which holds this context: kept past
+    /// the answer, that cycle kept every finished call in memory for good. Call on the event loop.
+    public func callEnded() {
+        cancellation.callEnded()
+        streamWriter?.dropWritabilityHandler()
+    }
 }
 
 /// Cancellation of one call, observable from any thread.

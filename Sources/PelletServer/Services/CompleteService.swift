@@ -532,7 +532,7 @@ final class CompleteCall {
         guard attempts > 0 else {
             finished = true
             context.annotations?.describe(requestID: requestID, accountID: accountID, keyID: keyID)
-            context.cancellation.callEnded()
+            context.callEnded()
             service.metering.release(reservation)
             service.unsettled.end()
             promise.completeWith(result.map { $0 as any WireMessage }.mapError { $0 as any Error })
@@ -563,7 +563,7 @@ final class CompleteCall {
     ) {
         guard !finished else { return }
         finished = true
-        context.cancellation.callEnded()
+        context.callEnded()
         let event = MeteringEvent(
             requestID: requestID,
             accountID: accountID,
