@@ -146,6 +146,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         for (_, call) in pending {
             call.deadlineTimer.cancel()
             call.cancellation.cancel(reason)
+            call.streamWriter?.callEnded()
             recordFinished(call.method, status: .cancelled, started: call.started, annotations: call.annotations)
         }
         pending.removeAll()
@@ -225,6 +226,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func removePending(stream: UInt32, serial: UInt64?) -> PendingCall? {
         guard let call = pending[stream], serial == nil || call.serial == serial else { return nil }
         pending[stream] = nil
+        call.streamWriter?.callEnded()
         return call
     }
 
@@ -409,6 +411,13 @@ final class StreamWriter: Sendable {
 
     func writabilityChanged(_ writable: Bool) {
         writabilityHandler.value?(writable)
+    }
+
+    /// The call was answered or ended early: its handler goes. The handler holds the service's
+    /// call, which holds this writer in its context; kept past the answer, that cycle kept every
+    /// streamed Complete call in memory for good. Runs on the event loop.
+    func callEnded() {
+        writabilityHandler.value = nil
     }
 
     /// Set by the service (`CallContext.onWritabilityChange`) on the event loop.
