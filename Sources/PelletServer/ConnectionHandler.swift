@@ -146,6 +146,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         for (_, call) in pending {
             call.deadlineTimer.cancel()
             call.cancellation.cancel(reason)
+            call.streamWriter?.callEnded()
             recordFinished(call.method, status: .cancelled, started: call.started, annotations: call.annotations)
         }
         pending.removeAll()
@@ -225,6 +226,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     private func removePending(stream: UInt32, serial: UInt64?) -> PendingCall? {
         guard let call = pending[stream], serial == nil || call.serial == serial else { return nil }
         pending[stream] = nil
+        call.streamWriter?.callEnded()
         return call
     }
 
@@ -411,8 +413,10 @@ final class StreamWriter: Sendable {
         writabilityHandler.value?(writable)
     }
 
-    /// Runs on the event loop, when the call has ended (``CallContext/callEnded()``).
-    func dropWritabilityHandler() {
+    /// The call was answered or ended early: its handler goes. The handler holds the service's
+    /// call, which holds this writer in its context; kept past the answer, that cycle kept every
+    /// streamed Complete call in memory for good. Runs on the event loop.
+    func callEnded() {
         writabilityHandler.value = nil
     }
 

@@ -58,7 +58,7 @@ public struct CallContext: Sendable {
     /// the answer, that cycle kept every finished call in memory for good. Call on the event loop.
     public func callEnded() {
         cancellation.callEnded()
-        streamWriter?.dropWritabilityHandler()
+        streamWriter?.callEnded()
     }
 }
 

@@ -9,7 +9,10 @@ final class AccountCommandTests: XCTestCase {
 
     override func setUp() async throws { server = try await TestServer.start() }
 
-    override func tearDown() async throws { await server?.shutdown() }
+    override func tearDown() async throws {
+        await server?.shutdown()
+        server = nil
+    }
 
     static let accountJSONKeys: Set<String> = [
         "id", "name", "email", "avatar_url", "oauth_provider", "oauth_subject", "plan", "subscription_status",

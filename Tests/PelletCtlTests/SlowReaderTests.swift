@@ -79,7 +79,13 @@ final class SlowReaderTests: XCTestCase {
             peak = max(peak, Self.residentBytes(of: pid))
         }
         print("slow reader: pelletd VmRSS \(before / 1024) kB before, peak \(peak / 1024) kB over 5 s unread (+\((peak - before) / 1024) kB)")
-        XCTAssertLessThan(peak - before, 5 << 20, "pelletd queued the unread stream")
+        // A sanitizer's shadow memory and AddressSanitizer's quarantine (freed memory kept
+        // resident) make pelletd's RSS say nothing under `tools/test --sanitize`: the memory
+        // bounds are checked only without one; the streams must still arrive whole.
+        let measuresMemory = ProcessInfo.processInfo.environment["PELLET_SANITIZER"] == nil
+        if measuresMemory {
+            XCTAssertLessThan(peak - before, 5 << 20, "pelletd queued the unread stream")
+        }
 
         // Then the client reads as fast as it can: pelletd decodes more slowly than the provider
         // sends, and its hand-off from the provider thread must not take up the slack.
@@ -106,7 +112,9 @@ final class SlowReaderTests: XCTestCase {
         print(
             "slow reader: read \(bytes) bytes of frames in \(ContinuousClock.now - readStart); "
                 + "pelletd VmRSS peak \(readingPeak / 1024) kB while reading (+\((readingPeak - before) / 1024) kB)")
-        XCTAssertLessThan(readingPeak - before, 5 << 20, "pelletd queued the stream read at full speed")
+        if measuresMemory {
+            XCTAssertLessThan(readingPeak - before, 5 << 20, "pelletd queued the stream read at full speed")
+        }
 
         // The mock answers a prompt with the same pieces every time: each stream read late is whole
         // and in order.

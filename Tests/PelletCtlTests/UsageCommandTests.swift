@@ -23,7 +23,10 @@ final class UsageCommandTests: XCTestCase {
         first = UsageCalendar.day(unixMs: StoreConfiguration.systemClock()) - 5
     }
 
-    override func tearDown() async throws { await server?.shutdown() }
+    override func tearDown() async throws {
+        await server?.shutdown()
+        server = nil
+    }
 
     /// Three calls over two days: two models and providers, one failed.
     private func recordThreeCalls() async throws {

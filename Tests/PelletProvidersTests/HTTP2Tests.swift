@@ -97,6 +97,7 @@ final class HTTP2Tests: XCTestCase {
         server?.terminate()
         server?.waitUntilExit()
         if let directory { try? FileManager.default.removeItem(at: directory) }
+        (engine, server) = (nil, nil)
     }
 
     func testConcurrentTransfersShareOneConnection() throws {

@@ -23,6 +23,7 @@ final class MockProviderTests: XCTestCase {
 
     override func tearDown() {
         engine.shutdown()
+        engine = nil
     }
 
     private var mock: MockProviderProcess { Self.mock! }

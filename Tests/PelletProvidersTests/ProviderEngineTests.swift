@@ -17,6 +17,7 @@ final class ProviderEngineTests: XCTestCase {
     override func tearDown() {
         engine.shutdown()
         server.stop()
+        (engine, server) = (nil, nil)
     }
 
     /// What a path does, so that every test shares one server.

@@ -27,6 +27,7 @@ final class StartChatTests: XCTestCase {
     override func tearDownWithError() throws {
         engine.shutdown()
         try group.syncShutdownGracefully()
+        (engine, group) = (nil, nil)
     }
 
     /// Starts a chat on the loop and collects its events there; returns once the terminal event came.

@@ -29,6 +29,7 @@ final class UnconsumedBodyLimitTests: XCTestCase {
     override func tearDown() {
         engine.shutdown()
         server.stop()
+        (engine, server) = (nil, nil)
     }
 
     private func start(_ handler: RecordingHandler, idleTimeout: Duration? = nil) -> TransferHandle {

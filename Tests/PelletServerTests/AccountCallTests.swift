@@ -19,6 +19,7 @@ final class AccountCallTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private var admin: Credentials { server.adminCredentials }

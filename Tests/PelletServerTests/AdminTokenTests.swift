@@ -15,6 +15,7 @@ final class AdminTokenTests: XCTestCase {
 
     override func tearDown() async throws {
         await server?.shutdown()
+        server = nil
     }
 
     private static let token = TestServer.adminToken

@@ -17,6 +17,7 @@ final class CallCostBoundTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private func start(_ behavior: MockBehavior) async throws {

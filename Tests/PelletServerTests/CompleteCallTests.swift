@@ -32,6 +32,7 @@ final class CompleteCallTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private func makeAccount(email: String, budget: UInt64 = 0, rpm: UInt32 = 0) async throws -> (String, String) {
@@ -203,7 +204,8 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// Found by LeakSanitizer: a finished call stayed in memory for good, prompt included (its
-    /// cancellation handler held the call, and the call's context held the cancellation).
+    /// cancellation handler held the call, and the call's context held the cancellation; for a
+    /// streamed call, likewise its stream writer's writability handler).
     func testAFinishedCallIsNotKeptInMemory() async throws {
         _ = try await client.complete(request())
         for try await _ in client.completeStream(request()) {}

@@ -25,6 +25,7 @@ final class MeteringFailsClosedTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private func makeAccount(_ email: String) async throws -> (id: String, key: String) {

@@ -34,6 +34,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     /// Every provider model id the catalogue has on `provider`.

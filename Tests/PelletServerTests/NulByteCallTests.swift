@@ -14,6 +14,7 @@ final class NulByteCallTests: XCTestCase {
 
     override func tearDown() async throws {
         await server?.shutdown()
+        server = nil
     }
 
     /// Route or Complete with one user message holding `content`.

@@ -21,6 +21,7 @@ final class RouteCallTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private func request(

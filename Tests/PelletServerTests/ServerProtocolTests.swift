@@ -20,6 +20,7 @@ final class ServerProtocolTests: XCTestCase {
         XCTAssertEqual(health.version, "0.1.0")
         await client.close()
         await server.shutdown()
+        server = nil
     }
 
     private func expectGoAway(_ connection: RawConnection, status: Status, mentioning text: String, file: StaticString = #filePath, line: UInt = #line) throws {

@@ -27,6 +27,7 @@ final class StreamReuseTests: XCTestCase {
 
     override func tearDown() async throws {
         await server?.shutdown()
+        server = nil
     }
 
     private var complete: CompleteRequest {

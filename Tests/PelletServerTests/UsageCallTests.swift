@@ -26,6 +26,7 @@ final class UsageCallTests: XCTestCase {
     override func tearDown() async throws {
         await client?.close()
         await server?.shutdown()
+        (client, server) = (nil, nil)
     }
 
     private var admin: Credentials { server.adminCredentials }
