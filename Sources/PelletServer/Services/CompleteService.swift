@@ -208,27 +208,6 @@ public struct CompleteService: Service {
     }
 }
 
-extension RPCError {
-    /// Complete's answer while the store cannot take writes: RESOURCE_EXHAUSTED when the map is
-    /// full (the operator must make room), UNAVAILABLE otherwise. Health shows the same message.
-    public static func completeRefused(_ refusal: StoreError) -> RPCError {
-        RPCError(
-            refusal.kind == .mapFull ? .resourceExhausted : .unavailable,
-            "Complete is refused because its calls could not be metered: \(refusal.message)")
-    }
-
-    /// A call whose metering could not be committed is not answered OK.
-    static func meteringFailed(_ error: any Error) -> RPCError {
-        let status: Status
-        switch (error as? StoreError)?.kind {
-        case .mapFull?: status = .resourceExhausted
-        case .notFound?: status = .notFound
-        default: status = .unavailable
-        }
-        return RPCError(status, "the call could not be metered, so it is not answered OK: \(error)")
-    }
-}
-
 /// One Complete call in flight: its attempts, what went to the caller, and its end. Lives on the
 /// call's event loop only.
 final class CompleteCall {
@@ -663,45 +642,5 @@ final class CompleteCall {
 
     private func milliseconds(from start: NIODeadline, to end: NIODeadline) -> UInt32 {
         UInt32(clamping: max(0, (end - start).nanoseconds) / 1_000_000)
-    }
-}
-
-// MARK: - Provider health for the router and Health
-
-extension ProviderDirectory {
-    /// The router's health input: each provider's breaker state.
-    ///
-    /// `openAsDegraded`: an open circuit (or a provider found misconfigured) is still a
-    /// candidate, ranked last; the breaker's `admit()` then skips it until its cooldown (or its
-    /// recheck interval) passes and lets the probe through.
-    /// The Complete call routes this way, or a circuit that the router leaves out would never
-    /// see the probe that closes it (the breaker reports `open` until a probe succeeds). The
-    /// Route call keeps the faithful view (the default).
-    /// `unavailableModels`: pairs not served now (``ModelDiscovery/unavailableModels()``).
-    public func routerHealth(
-        openAsDegraded: Bool = false,
-        unavailableModels: [PelletRouter.ProviderName: Set<String>] = [:]
-    ) -> PelletRouter.ProviderHealthSnapshot {
-        var snapshot = PelletRouter.ProviderHealthSnapshot()
-        for provider in PelletProviders.ProviderName.allCases {
-            guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { continue }
-            let state: PelletRouter.ProviderHealthSnapshot.State
-            switch breaker(for: provider).state() {
-            case .healthy: state = .healthy
-            case .degraded: state = .degraded
-            case .open: state = openAsDegraded ? .degraded : .open
-            case .disabled: state = .disabled
-            // Like an open circuit: the breaker's `admit()` refuses it until its recheck is due.
-            case .misconfigured: state = openAsDegraded ? .degraded : .disabled
-            }
-            snapshot.setState(state, for: name)
-            if let models = unavailableModels[name] { snapshot.providers[name]?.unavailableModels = models }
-        }
-        return snapshot
-    }
-
-    /// The Health call's `providers` list (`HealthService(metrics:providers:)`).
-    public func healthRows() -> [ProviderHealth] {
-        health().map(\.wire)
     }
 }
