@@ -95,7 +95,9 @@ final class MeteringDurabilityTests: XCTestCase {
         guard let directory = ProcessInfo.processInfo.environment[Self.recorderDirectoryVariable] else {
             throw XCTSkip("runs only as the recorder process of the kill -9 test")
         }
-        let store = try Store(configuration: StoreConfiguration(dataDirectory: directory, durability: .full))
+        var configuration = StoreConfiguration(dataDirectory: directory, durability: .full)
+        if let mapSize = PelletdProcess.sanitizerMapSize { configuration.mapSizeBytes = mapSize }
+        let store = try Store(configuration: configuration)
         let metering = try await store.openMetering()
         let account = try await store.createAccount(Account(name: "Recorder", email: "recorder@example.com"))
         let output = NSLock()

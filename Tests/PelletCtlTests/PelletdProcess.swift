@@ -42,8 +42,17 @@ final class PelletdProcess {
         var fullArguments = ["--data-dir", dataDirectory]
         if !arguments.contains("--tcp") { fullArguments += ["--tcp", "127.0.0.1:0"] }
         if !arguments.contains("--metrics-listen") { fullArguments += ["--metrics-listen", "127.0.0.1:0"] }
+        if !arguments.contains("--map-size"), let mapSize = Self.sanitizerMapSize {
+            fullArguments += ["--map-size", "\(mapSize)"]
+        }
         return try Subprocess(Binaries.pelletd, fullArguments + arguments, environment: environment)
     }
+
+    /// Under a sanitizer (`tools/test --sanitize` sets PELLET_SANITIZER) the default 8 TiB map
+    /// does not fit beside the sanitizer's shadow memory ("cannot allocate memory"), so the
+    /// pelletd of these tests get 1 GiB instead; nil otherwise, when they test the default.
+    static let sanitizerMapSize: Int? =
+        ProcessInfo.processInfo.environment["PELLET_SANITIZER"] == nil ? nil : 1 << 30
 
     private let temporary: TemporaryDirectory?
 
