@@ -21,7 +21,7 @@ public final class ModelDiscovery: Sendable {
         var unavailable: [PelletRouter.ProviderName: Set<String>] = [:]
     }
 
-    private let shared: Mutex<Shared>
+    private let shared: SharedState<Shared>
     /// Whether `shared.unavailable` is non-empty; written under the lock, read without it.
     private let anyUnavailable = Atomic<Bool>(false)
     private let directory: ProviderDirectory
@@ -38,7 +38,7 @@ public final class ModelDiscovery: Sendable {
         logger: Logger,
         listModels: @escaping ListModels
     ) {
-        self.shared = Mutex(Shared(state: ModelDiscoveryState(catalogue: catalogue)))
+        self.shared = SharedState(Shared(state: ModelDiscoveryState(catalogue: catalogue)))
         self.directory = directory
         self.listModels = listModels
         self.wallClockMs = wallClockMs
@@ -146,5 +146,26 @@ public final class ModelDiscovery: Sendable {
                 logger.debug("model available on a provider", metadata: metadata)
             }
         }
+    }
+}
+
+/// State behind an `NSLock` (a pthread mutex) rather than `Synchronization.Mutex`: on Linux
+/// ThreadSanitizer does not see the hand-over in `Mutex`'s contended (futex) path and reports
+/// false races, as it did here under `tools/test --sanitize` (PelletStore's `LockedState` says the
+/// same). Discovery runs every few minutes, so the lock's cost does not matter.
+///
+/// `@unchecked Sendable` is safe because `state` is only read or written inside `withLock`.
+private final class SharedState<State>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state: State
+
+    init(_ state: State) {
+        self.state = state
+    }
+
+    func withLock<Result>(_ body: (inout State) throws -> Result) rethrows -> Result {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&state)
     }
 }
