@@ -3,7 +3,6 @@ import PelletClient
 import PelletMockProvider
 import PelletTesting
 import PelletWire
-import Synchronization
 import XCTest
 
 /// A real pelletd in `full` durability, serving Complete calls to three in-process mock providers,
@@ -24,13 +23,7 @@ final class CompleteKillTests: XCTestCase {
         var failures: [String] = []
     }
 
-    private final class SharedLedger: Sendable {
-        private let state = Mutex(Ledger())
-
-        func withLock<T: Sendable>(_ body: (inout Ledger) -> T) -> T {
-            state.withLock { body(&$0) }
-        }
-    }
+    private typealias SharedLedger = LockedBox<Ledger>
 
     func testAcknowledgedCompletionsSurviveKill9() async throws {
         // A little service time, so that calls are still in flight when the kill comes.
@@ -57,7 +50,7 @@ final class CompleteKillTests: XCTestCase {
 
         // Every lane calls again as soon as its call ends, alternating unary and streamed calls,
         // until a call fails (pelletd is gone).
-        let ledger = SharedLedger()
+        let ledger = SharedLedger(Ledger())
         async let lanesEnded: Void = Self.runLanes(client: client, apiKey: apiKey, ledger: ledger)
 
         // Kill once a good number of calls were acknowledged, with every lane still calling.

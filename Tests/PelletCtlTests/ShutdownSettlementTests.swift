@@ -17,7 +17,7 @@ final class ShutdownSettlementTests: XCTestCase {
     /// What the streams saw, shared between their tasks.
     private final class Tally: Sendable {
         let started = Atomic<Int>(0)
-        let endings = Mutex<[String]>([])
+        let endings = LockedBox<[String]>([])
     }
 
     func testSIGTERMWithStreamsInFlightRecordsEveryCallThatStarted() async throws {
