@@ -142,7 +142,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                                              code: "no_model_list"))
                 return
             }
-            let list = MockJSON.modelList(models, ownedBy: runtime.configuration.name, created: Self.now())
+            let list = MockJSON.modelList(models, prices: runtime.modelList.publishedPrices, ownedBy: runtime.configuration.name, created: Self.now())
             respond(context: context, head: head, status: .ok, body: list)
         case (_, _) where path.hasSuffix("/chat/completions") || path.hasPrefix("/_mock/") || path.hasSuffix("/models"):
             let message = "method \(head.method) is not allowed on \(path)"

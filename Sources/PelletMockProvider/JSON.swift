@@ -35,9 +35,13 @@ enum MockJSON {
             + "\"param\":\(param.map(string) ?? "null"),\"code\":\(code.map(string) ?? "null")}}"
     }
 
-    static func modelList(_ models: [String], ownedBy owner: String, created: Int) -> String {
-        let items = models.map {
-            "{\"id\":\(string($0)),\"object\":\"model\",\"created\":\(created),\"owned_by\":\(string(owner))}"
+    static func modelList(
+        _ models: [String], prices: [String: MockPrice] = [:], ownedBy owner: String, created: Int
+    ) -> String {
+        let items = models.map { id in
+            // Together's `pricing` member, for a model with published prices.
+            let pricing = prices[id].map { ",\"pricing\":{\"input\":\($0.input),\"output\":\($0.output)}" } ?? ""
+            return "{\"id\":\(string(id)),\"object\":\"model\",\"created\":\(created),\"owned_by\":\(string(owner))\(pricing)}"
         }
         return "{\"object\":\"list\",\"data\":[" + items.joined(separator: ",") + "]}"
     }

@@ -17,6 +17,8 @@ public struct MockConfiguration: Sendable {
     /// The model list served at `GET /v1/models`; while set, a chat request for a model not on it
     /// gets 404 `model_not_found` (see ``MockModelList``). Nil: every model is served.
     public var models: [String]?
+    /// Prices published with `models` (as Together does), by model id.
+    public var modelPrices: [String: MockPrice] = [:]
 
     public init() {}
 }
@@ -31,7 +33,7 @@ public struct MockRuntime: Sendable {
     init(configuration: MockConfiguration) {
         self.configuration = configuration
         self.defaultBehavior = MockDefaultBehavior(base: configuration.behavior)
-        self.modelList = MockModelList(configuration.models)
+        self.modelList = MockModelList(configuration.models, prices: configuration.modelPrices)
     }
 }
 

@@ -7,21 +7,54 @@ import Foundation
 /// answer a retired model: 404 with `code: "model_not_found"`. Without one (the default), every
 /// model is served and the list names the fixed models plus those requested so far.
 public final class MockModelList: @unchecked Sendable {
-    // @unchecked: every access to `listed` and `failure` holds `lock`.
+    // @unchecked: every access to `listed`, `prices` and `failure` holds `lock`.
     private let lock = NSLock()
     private var listed: [String]?
+    /// Published with the list as each item's `pricing` (Together's shape), by model id.
+    private var prices: [String: MockPrice]
     /// When set, `GET /v1/models` answers this status (a provider whose list cannot be read).
     private var failure: Int?
 
-    init(_ models: [String]?) {
+    init(_ models: [String]?, prices: [String: MockPrice] = [:]) {
         self.listed = models
+        self.prices = prices
     }
 
     /// The list set, or nil when every model is served.
     public var models: [String]? { lock.withLock { listed } }
 
-    public func set(_ models: [String]?) {
-        lock.withLock { listed = models }
+    /// The prices published with the list.
+    public var publishedPrices: [String: MockPrice] { lock.withLock { prices } }
+
+    public func set(_ models: [String]?, prices: [String: MockPrice] = [:]) {
+        lock.withLock {
+            listed = models
+            self.prices = prices
+        }
+    }
+
+    /// `--models` entries: `ID`, or `ID=IN/OUT` to publish the model's prices in USD per million
+    /// tokens (`openai/gpt-oss-120b=0.15/0.60`). Throws a sentence for an entry that is neither.
+    public static func parse(entries: [String]) throws(MockBehaviorError) -> (models: [String], prices: [String: MockPrice]) {
+        var models: [String] = []
+        var prices: [String: MockPrice] = [:]
+        for entry in entries {
+            guard let equals = entry.lastIndex(of: "=") else {
+                models.append(entry)
+                continue
+            }
+            let id = String(entry[..<equals])
+            let parts = entry[entry.index(after: equals)...].split(separator: "/", omittingEmptySubsequences: false)
+            guard !id.isEmpty, parts.count == 2, let input = Double(parts[0]), let output = Double(parts[1]),
+                input >= 0, output >= 0, input.isFinite, output.isFinite
+            else {
+                throw MockBehaviorError(
+                    "model entry '\(entry)': expected ID or ID=INPUT/OUTPUT (USD per million tokens, e.g. m=0.15/0.60)")
+            }
+            models.append(id)
+            prices[id] = MockPrice(input: input, output: output)
+        }
+        return (models, prices)
     }
 
     /// The status `GET /v1/models` answers with (nil: 200 with the list).
@@ -45,15 +78,34 @@ public final class MockModelList: @unchecked Sendable {
     func apply(controlBody body: String) -> String? {
         let object = try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed])
         switch object {
-        case let ids as [Any]:
-            guard let strings = ids as? [String] else { return "the model list must be an array of strings" }
+        case let items as [Any]:
+            // Each item an id, or Together's shape with prices: {"id": ..., "pricing": {"input": 0.15, "output": 0.6}}.
+            var ids: [String] = []
+            var published: [String: MockPrice] = [:]
+            for item in items {
+                if let id = item as? String {
+                    ids.append(id)
+                } else if let entry = item as? [String: Any], let id = entry["id"] as? String {
+                    ids.append(id)
+                    if let pricing = entry["pricing"] as? [String: Any] {
+                        guard let input = (pricing["input"] as? NSNumber)?.doubleValue,
+                            let output = (pricing["output"] as? NSNumber)?.doubleValue
+                        else { return "a pricing object needs numbers \"input\" and \"output\" (USD per million tokens)" }
+                        published[id] = MockPrice(input: input, output: output)
+                    }
+                } else {
+                    return "each model must be an id or an object {\"id\": ..., \"pricing\": {\"input\": ..., \"output\": ...}}"
+                }
+            }
             lock.withLock {
-                listed = strings
+                listed = ids
+                prices = published
                 failure = nil
             }
         case is NSNull:
             lock.withLock {
                 listed = nil
+                prices = [:]
                 failure = nil
             }
         case let control as [String: Any]:
@@ -72,5 +124,16 @@ public final class MockModelList: @unchecked Sendable {
         let current: (models: [String]?, failure: Int?) = lock.withLock { (self.listed, self.failure) }
         let models = current.models.map { "[" + $0.map { MockJSON.string($0) }.joined(separator: ",") + "]" } ?? "null"
         return "{\"models\":\(models),\"list_status\":\(current.failure ?? 200)}"
+    }
+}
+
+/// A model's prices as a provider publishes them in its list, in USD per million tokens.
+public struct MockPrice: Sendable, Equatable {
+    public var input: Double
+    public var output: Double
+
+    public init(input: Double, output: Double) {
+        self.input = input
+        self.output = output
     }
 }

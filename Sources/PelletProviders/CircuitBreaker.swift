@@ -94,46 +94,52 @@ public struct ProviderHealthSnapshot: Sendable, Hashable {
     }
 }
 
-/// Every provider's configuration and breaker, built once at start-up.
+/// Every provider's configuration and breaker: built at start-up, and again at each catalogue
+/// reload (``init(configurations:reusing:breakerConfiguration:now:)``), when a provider whose
+/// endpoint did not change keeps its breaker, so that a reload never closes an open circuit.
 public final class ProviderDirectory: Sendable {
     public let configurations: [ProviderName: ProviderConfiguration]
-    private let together: CircuitBreaker
-    private let fireworks: CircuitBreaker
-    private let groq: CircuitBreaker
+    private let breakers: [ProviderName: CircuitBreaker]
+    /// Every provider's breaker, in name order.
+    private let ordered: [CircuitBreaker]
 
     public init(
         configurations: [ProviderConfiguration],
+        reusing previous: ProviderDirectory? = nil,
         breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         var byName: [ProviderName: ProviderConfiguration] = [:]
         for configuration in configurations { byName[configuration.name] = configuration }
         self.configurations = byName
-        func makeBreaker(_ name: ProviderName) -> CircuitBreaker {
-            CircuitBreaker(
-                provider: name, isEnabled: byName[name]?.isEnabled ?? false,
-                configuration: breakerConfiguration, now: now)
+        var breakers: [ProviderName: CircuitBreaker] = [:]
+        for (name, configuration) in byName {
+            if let previous, previous.configurations[name] == configuration, let kept = previous.breakers[name] {
+                breakers[name] = kept
+            } else {
+                breakers[name] = CircuitBreaker(
+                    provider: name, isEnabled: configuration.isEnabled, configuration: breakerConfiguration, now: now)
+            }
         }
-        together = makeBreaker(.together)
-        fireworks = makeBreaker(.fireworks)
-        groq = makeBreaker(.groq)
+        self.breakers = breakers
+        self.ordered = breakers.keys.sorted().map { breakers[$0]! }
     }
+
+    /// Every provider's name, in name order.
+    public var names: [ProviderName] { ordered.map(\.provider) }
 
     public func configuration(for name: ProviderName) -> ProviderConfiguration? {
         configurations[name]
     }
 
-    /// Every provider has one (a provider without configuration is disabled).
-    public func breaker(for name: ProviderName) -> CircuitBreaker {
-        switch name {
-        case .together: together
-        case .fireworks: fireworks
-        case .groq: groq
-        }
+    /// The provider's breaker; nil for a provider this directory was not given (a catalogue
+    /// offer can only name one it was: pelletd builds both from the same catalogue).
+    public func breaker(for name: ProviderName) -> CircuitBreaker? {
+        breakers[name]
     }
 
     /// Every provider, in name order.
     public func health() -> [ProviderHealthSnapshot] {
-        ProviderName.allCases.sorted().map { breaker(for: $0).snapshot() }
+        ordered.map { $0.snapshot() }
     }
 }

@@ -1,34 +1,47 @@
 import Foundation
+import PelletWire
 
-/// An inference provider Pellet can call; all speak the OpenAI chat completions API.
-public enum ProviderName: String, Sendable, Hashable, CaseIterable, Comparable, CustomStringConvertible {
-    case together
-    case fireworks
-    case groq
+/// Where a provider's API is and which environment variable holds its key: fixed for the
+/// built-in providers, given by the catalogue for the others. Every provider speaks the OpenAI
+/// chat completions API; what differs between them lives in this module.
+public struct ProviderEndpoint: Sendable, Hashable {
+    public var name: ProviderName
+    /// The API's base URL; `/chat/completions` and `/models` are appended to it.
+    public var defaultBaseURL: String
+    /// The environment variable holding the API key; nil: the API takes no key (a local vLLM or
+    /// Ollama), so the provider is enabled without one and sends no `Authorization` header.
+    public var apiKeyEnvironmentVariable: String?
 
-    /// The API's base URL; `/chat/completions` is appended to it.
-    public var defaultBaseURL: String {
-        switch self {
-        case .together: "https://api.together.ai/v1"
-        case .fireworks: "https://api.fireworks.ai/inference/v1"
-        case .groq: "https://api.groq.com/openai/v1"
-        }
+    public init(name: ProviderName, defaultBaseURL: String, apiKeyEnvironmentVariable: String?) {
+        self.name = name
+        self.defaultBaseURL = defaultBaseURL
+        self.apiKeyEnvironmentVariable = apiKeyEnvironmentVariable
     }
 
-    /// The environment variable holding the provider's API key.
-    public var apiKeyEnvironmentVariable: String {
-        switch self {
-        case .together: "TOGETHER_API_KEY"
-        case .fireworks: "FIREWORKS_API_KEY"
-        case .groq: "GROQ_API_KEY"
-        }
-    }
+    /// Together, Fireworks and Groq, in name order.
+    public static let builtIn: [ProviderEndpoint] = [
+        ProviderEndpoint(
+            name: .fireworks, defaultBaseURL: "https://api.fireworks.ai/inference/v1",
+            apiKeyEnvironmentVariable: "FIREWORKS_API_KEY"),
+        ProviderEndpoint(
+            name: .groq, defaultBaseURL: "https://api.groq.com/openai/v1", apiKeyEnvironmentVariable: "GROQ_API_KEY"),
+        ProviderEndpoint(
+            name: .together, defaultBaseURL: "https://api.together.ai/v1",
+            apiKeyEnvironmentVariable: "TOGETHER_API_KEY"),
+    ]
 
-    public var description: String { rawValue }
-
-    public static func < (lhs: ProviderName, rhs: ProviderName) -> Bool {
-        lhs.rawValue < rhs.rawValue
+    /// The built-in provider's endpoint, or nil for another name.
+    public static func builtIn(_ name: ProviderName) -> ProviderEndpoint? {
+        builtIn.first { $0.name == name }
     }
+}
+
+extension ProviderName {
+    /// A built-in provider's base URL ("" for any other: the catalogue gives theirs).
+    public var defaultBaseURL: String { ProviderEndpoint.builtIn(self)?.defaultBaseURL ?? "" }
+
+    /// A built-in provider's key variable ("" for any other: the catalogue gives theirs).
+    public var apiKeyEnvironmentVariable: String { ProviderEndpoint.builtIn(self)?.apiKeyEnvironmentVariable ?? "" }
 }
 
 /// A provider's API key. Prints as `<redacted>` however it is printed (interpolation, `dump`,
@@ -51,39 +64,68 @@ public struct ProviderConfiguration: Sendable, Hashable, CustomStringConvertible
     public var name: ProviderName
     /// Without a trailing slash.
     public var baseURL: String
-    /// Nil: the provider is disabled (Health reports it as `disabled`).
+    /// Nil: no `Authorization` header; a provider that needs a key is then disabled (Health
+    /// reports it as `disabled`).
     public var apiKey: APIKey?
+    /// The environment variable the key comes from; nil when the provider takes no key.
+    public var apiKeyEnvironmentVariable: String?
 
     public init(name: ProviderName, baseURL: String? = nil, apiKey: APIKey?) {
+        let endpoint = ProviderEndpoint.builtIn(name)
+        self.init(
+            name: name, baseURL: baseURL ?? endpoint?.defaultBaseURL ?? "", apiKey: apiKey,
+            apiKeyEnvironmentVariable: endpoint?.apiKeyEnvironmentVariable ?? name.apiKeyEnvironmentVariable)
+    }
+
+    public init(name: ProviderName, baseURL: String, apiKey: APIKey?, apiKeyEnvironmentVariable: String?) {
         self.name = name
-        var url = baseURL ?? name.defaultBaseURL
+        var url = baseURL
         while url.hasSuffix("/") { url.removeLast() }
         self.baseURL = url
         self.apiKey = apiKey
+        self.apiKeyEnvironmentVariable = apiKeyEnvironmentVariable
     }
 
-    public var isEnabled: Bool { apiKey != nil }
+    /// A provider that needs a key is enabled when it has one; one that takes none always is.
+    public var isEnabled: Bool { apiKey != nil || apiKeyEnvironmentVariable == nil }
 
     /// `POST` target of a chat completion.
     public var chatCompletionsURL: String { baseURL + "/chat/completions" }
 
     /// "groq https://api.groq.com/openai/v1 (key set)"; never the key itself.
     public var description: String {
-        "\(name) \(baseURL) (\(isEnabled ? "key set" : "disabled: \(name.apiKeyEnvironmentVariable) is not set"))"
+        let state: String
+        if let variable = apiKeyEnvironmentVariable {
+            state = apiKey != nil ? "key set" : "disabled: \(variable) is not set"
+        } else {
+            state = "no key needed"
+        }
+        return "\(name) \(baseURL) (\(state))"
     }
 
-    /// Every provider, in name order: keys from `TOGETHER_API_KEY`, `FIREWORKS_API_KEY` and
-    /// `GROQ_API_KEY` (unset or empty: disabled), base URLs from `overrides`
-    /// (`pelletd --provider-url NAME=URL`) or the defaults.
+    /// Every provider of `endpoints` (the built-in ones by default), in name order: each key
+    /// from its environment variable (unset or empty: disabled), each base URL from `overrides`
+    /// (`pelletd --provider-url NAME=URL`) or the endpoint's default.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment,
+        endpoints: [ProviderEndpoint] = ProviderEndpoint.builtIn,
         overrides: [ProviderURLOverride] = []
     ) -> [ProviderConfiguration] {
-        ProviderName.allCases.sorted().map { name in
-            let key = environment[name.apiKeyEnvironmentVariable].flatMap { $0.isEmpty ? nil : APIKey($0) }
-            let url = overrides.last { $0.name == name }?.baseURL
-            return ProviderConfiguration(name: name, baseURL: url, apiKey: key)
+        endpoints.sorted { $0.name < $1.name }.map { endpoint in
+            let key = endpoint.apiKeyEnvironmentVariable.flatMap { environment[$0] }.flatMap {
+                $0.isEmpty ? nil : APIKey($0)
+            }
+            let url = overrides.last { $0.name == endpoint.name }?.baseURL ?? endpoint.defaultBaseURL
+            return ProviderConfiguration(
+                name: endpoint.name, baseURL: url, apiKey: key,
+                apiKeyEnvironmentVariable: endpoint.apiKeyEnvironmentVariable)
         }
+    }
+
+    /// The names of `overrides` that none of `endpoints` has: `--provider-url` for a provider
+    /// neither built in nor defined by the catalogue.
+    public static func unknownNames(in overrides: [ProviderURLOverride], endpoints: [ProviderEndpoint]) -> [ProviderName] {
+        overrides.map(\.name).filter { name in !endpoints.contains { $0.name == name } }
     }
 }
 
@@ -105,9 +147,11 @@ public struct ProviderURLOverride: Sendable, Hashable, CustomStringConvertible {
         }
         let nameText = String(argument[..<equals])
         let url = String(argument[argument.index(after: equals)...])
+        // Any well-formed name: whether a provider of that name exists is known only once the
+        // catalogue (which may define providers) is read (`unknownNames(in:endpoints:)`).
         guard let name = ProviderName(rawValue: nameText.lowercased()) else {
-            let known = ProviderName.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ProviderConfigurationError("unknown provider '\(nameText)' (known: \(known))")
+            throw ProviderConfigurationError(
+                "'\(nameText)' is not a provider name (lower-case letters, digits, '-', '_' and '.')")
         }
         let host = url.split(separator: "://", maxSplits: 1).dropFirst().first ?? ""
         guard url.hasPrefix("http://") || url.hasPrefix("https://"), !host.isEmpty else {

@@ -1,3 +1,5 @@
+import PelletWire
+
 /// Reads a parsed catalogue document into models, refusing anything that would mislead routing.
 ///
 /// Every error names the value at fault by line and column, and the model it belongs to.
@@ -7,26 +9,43 @@ struct CatalogueDecoder {
         var pricesRead: String
         var priceSources: [String]
         var notes: String
+        var providers: [CatalogueProvider]
     }
 
     let bytes: [UInt8]
+    /// The providers an offer may name: the built-in ones, then those the file defines.
+    private var knownProviders: [ProviderName] = ProviderName.builtIn
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
 
     func error(_ reason: String, at offset: Int) -> CatalogueError {
         let position = SourcePosition(offset: offset, in: bytes)
         return CatalogueError(line: position.line, column: position.column, reason: reason)
     }
 
-    func decode(_ document: PositionedJSON) throws(CatalogueError) -> Contents {
+    mutating func decode(_ document: PositionedJSON) throws(CatalogueError) -> Contents {
         let top = try object(document, context: "the catalogue")
-        try top.rejectUnknownKeys(["schema_version", "prices_read", "price_sources", "notes", "models"])
+        try top.rejectUnknownKeys(["schema_version", "prices_read", "price_sources", "notes", "providers", "models"])
         let version = try top.positiveInteger("schema_version")
         // Version 2 added `reasoning`, `cached_input_micro_usd_per_mtok` and a provider's own
-        // `context_window`, all optional: a version 1 file still reads.
-        guard version == 1 || version == 2 else {
+        // `context_window`, all optional; version 3 the optional `providers`: an older file
+        // still reads.
+        guard (1...3).contains(version) else {
             throw error(
-                "unsupported schema_version \(version); this Pellet reads versions 1 and 2",
+                "unsupported schema_version \(version); this Pellet reads versions 1 to 3",
                 at: top.offset(of: "schema_version")
             )
+        }
+        var providers: [CatalogueProvider] = []
+        if let providersNode = top.optional("providers") {
+            guard version >= 3 else {
+                throw error(
+                    "\"providers\" needs schema_version 3 (this file says \(version))", at: top.offset(of: "providers"))
+            }
+            providers = try decodeProviders(providersNode)
+            knownProviders += providers.map(\.name)
         }
         let pricesRead = try top.string("prices_read")
         guard Self.isDate(pricesRead) else {
@@ -57,7 +76,61 @@ struct CatalogueDecoder {
             firstOffset[model.id] = node.offset
             models.append(model)
         }
-        return Contents(models: models, pricesRead: pricesRead, priceSources: priceSources, notes: notes)
+        return Contents(
+            models: models, pricesRead: pricesRead, priceSources: priceSources, notes: notes, providers: providers)
+    }
+
+    /// `providers`: further OpenAI-compatible APIs, each `{"name", "base_url", "api_key_env"}`
+    /// (`api_key_env` optional: a local server that takes no key).
+    private func decodeProviders(_ node: PositionedJSON) throws(CatalogueError) -> [CatalogueProvider] {
+        guard case .array(let elements) = node.value else {
+            throw error("\"providers\" must be an array, found \(node.kindName)", at: node.offset)
+        }
+        var providers: [CatalogueProvider] = []
+        for (position, element) in elements.enumerated() {
+            let raw = try object(element, context: "providers[\(position)]")
+            let nameText = try raw.string("name")
+            guard let name = ProviderName(rawValue: nameText) else {
+                throw error(
+                    "provider name \"\(nameText)\" must be 1 to \(ProviderName.maximumLength) lower-case letters, digits, '-', '_' and '.', starting with a letter or digit",
+                    at: raw.offset(of: "name"))
+            }
+            if name.isBuiltIn {
+                throw error(
+                    "provider \"\(name)\" is built in; point it elsewhere with pelletd --provider-url \(name)=URL",
+                    at: raw.offset(of: "name"))
+            }
+            if providers.contains(where: { $0.name == name }) {
+                throw error("provider \"\(name)\" is defined twice", at: raw.offset(of: "name"))
+            }
+            let fields = raw.renamed("provider \"\(name)\"")
+            try fields.rejectUnknownKeys(["name", "base_url", "api_key_env", "notes"])
+            let url = try fields.string("base_url")
+            let host = url.split(separator: "://", maxSplits: 1).dropFirst().first ?? ""
+            guard url.hasPrefix("http://") || url.hasPrefix("https://"), !host.isEmpty else {
+                throw error(
+                    "provider \"\(name)\": base_url must start with http:// or https://, got \"\(url)\"",
+                    at: fields.offset(of: "base_url"))
+            }
+            let keyVariable = try fields.optionalString("api_key_env")
+            if let keyVariable, !Self.isEnvironmentVariableName(keyVariable) {
+                throw error(
+                    "provider \"\(name)\": api_key_env must be an environment variable name (A-Z, 0-9, _), got \"\(keyVariable)\"",
+                    at: fields.offset(of: "api_key_env"))
+            }
+            providers.append(CatalogueProvider(name: name, baseURL: url, apiKeyEnvironmentVariable: keyVariable))
+        }
+        return providers
+    }
+
+    static func isEnvironmentVariableName(_ text: String) -> Bool {
+        guard let first = text.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")) else {
+            return false
+        }
+        return text.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_")
+        }
     }
 
     private func decodeModel(_ node: PositionedJSON, position: Int) throws(CatalogueError) -> CatalogueModel {
@@ -117,9 +190,9 @@ struct CatalogueDecoder {
     private func decodeOffer(_ node: PositionedJSON, modelID: String) throws(CatalogueError) -> ProviderOffer {
         let raw = try object(node, context: "model \"\(modelID)\" provider entry")
         let providerText = try raw.string("provider")
-        guard let provider = ProviderName(rawValue: providerText) else {
+        guard let provider = knownProviders.first(where: { $0.rawValue == providerText }) else {
             throw error(
-                "model \"\(modelID)\": unknown provider \"\(providerText)\" (expected one of \(ProviderName.names.joined(separator: ", ")))",
+                "model \"\(modelID)\": unknown provider \"\(providerText)\" (expected one of \(knownProviders.map(\.rawValue).joined(separator: ", ")); a further provider is defined in \"providers\")",
                 at: raw.offset(of: "provider")
             )
         }

@@ -1,16 +1,21 @@
 import Foundation
+import PelletWire
 
-/// An inference provider Pellet can forward to (DESIGN.md section 2 fixes the three names).
-public enum ProviderName: String, Sendable, Hashable, CaseIterable, Comparable, CustomStringConvertible {
-    case together
-    case fireworks
-    case groq
+/// A provider the catalogue defines beyond the built-in ones: any OpenAI-compatible API (an
+/// internal vLLM, SGLang or Ollama). PelletProviders turns it into an endpoint configuration.
+public struct CatalogueProvider: Sendable, Equatable {
+    public var name: ProviderName
+    /// The API's base URL (`/chat/completions` and `/models` are appended), http:// or https://.
+    public var baseURL: String
+    /// The environment variable holding its API key; nil: the API takes no key (a local server),
+    /// so it is enabled without one and no `Authorization` header is sent.
+    public var apiKeyEnvironmentVariable: String?
 
-    public static let names: [String] = allCases.map(\.rawValue)
-
-    public var description: String { rawValue }
-
-    public static func < (lhs: ProviderName, rhs: ProviderName) -> Bool { lhs.rawValue < rhs.rawValue }
+    public init(name: ProviderName, baseURL: String, apiKeyEnvironmentVariable: String?) {
+        self.name = name
+        self.baseURL = baseURL
+        self.apiKeyEnvironmentVariable = apiKeyEnvironmentVariable
+    }
 }
 
 /// One provider's offer of a model: its own name for it, its prices and typical speed.
@@ -134,6 +139,10 @@ public struct Catalogue: Sendable {
     public let pricesRead: String
     public let priceSources: [String]
     public let notes: String
+    /// Providers this catalogue defines beyond the built-in ones, in file order.
+    public let providerDefinitions: [CatalogueProvider]
+    /// Every provider a request may name: the built-in ones and those defined, in name order.
+    public let providers: [ProviderName]
     /// A stable hash of the file's bytes (FNV-1a 64, hex): part of every decision's policy_version.
     public let fingerprint: String
 
@@ -145,11 +154,14 @@ public struct Catalogue: Sendable {
 
     public init(data bytes: [UInt8]) throws(CatalogueError) {
         let document = try PositionedJSON.parse(bytes)
-        let contents = try CatalogueDecoder(bytes: bytes).decode(document)
+        var decoder = CatalogueDecoder(bytes: bytes)
+        let contents = try decoder.decode(document)
         self.models = contents.models
         self.pricesRead = contents.pricesRead
         self.priceSources = contents.priceSources
         self.notes = contents.notes
+        self.providerDefinitions = contents.providers
+        self.providers = (ProviderName.builtIn + contents.providers.map(\.name)).sorted()
         self.fingerprint = StableHash.hex(StableHash.fnv1a64(bytes))
         var index: [String: Int] = [:]
         for (position, model) in models.enumerated() { index[model.id] = position }
@@ -160,7 +172,7 @@ public struct Catalogue: Sendable {
             rank[modelIndex] = position
         }
         self.nameRank = rank
-        self.routingTable = RoutingTable(models: decoded, nameRank: rank)
+        self.routingTable = RoutingTable(models: decoded, nameRank: rank, providers: providers)
     }
 
     func index(ofModel id: String) -> Int? {
@@ -202,6 +214,11 @@ public struct Catalogue: Sendable {
             fatalError("bundled catalogue.json is invalid: \(error)")
         }
     }()
+
+    /// A provider the catalogue knows (built in or defined), by name.
+    public func provider(named name: String) -> ProviderName? {
+        providers.first { $0.rawValue == name }
+    }
 
     public func model(id: String) -> CatalogueModel? {
         indexByID[id].map { models[$0] }

@@ -1,3 +1,5 @@
+import PelletWire
+
 /// What the provider engine knows about each provider at the moment of a decision.
 ///
 /// The router never measures anything itself: the engine (PelletProviders) keeps this snapshot up

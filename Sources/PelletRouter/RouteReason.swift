@@ -6,6 +6,7 @@ enum RouteReason {
     static func sentence(
         for primary: Candidate,
         modelID model: String,
+        providerName provider: String,
         context: DecisionContext,
         explicit: Bool,
         meetsFloor: Bool,
@@ -16,7 +17,6 @@ enum RouteReason {
             context.taskFromHint
             ? "\(task) task (from task_hint, \(context.difficulty))"
             : "\(task) task (\(context.difficulty))"
-        let provider = primary.provider.rawValue
         let price = dollars(primary.cost)
         let floor = decimal(context.floor)
         let score = decimal(primary.score)

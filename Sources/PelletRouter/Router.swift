@@ -43,12 +43,13 @@ public struct Router: Sendable {
             throw RPCError(.invalidArgument, "every message's content is empty")
         }
         // Every provider when the request names none.
-        var allowed = PerProvider(repeating: request.providers.isEmpty)
+        let providers = catalogue.routingTable.providers
+        var allowed = PerProvider(count: providers.count, repeating: request.providers.isEmpty)
         for name in request.providers {
-            guard let provider = ProviderName(rawValue: name) else {
+            guard let provider = providers.firstIndex(where: { $0.rawValue == name }) else {
                 throw RPCError(
                     .invalidArgument,
-                    "unknown provider \"\(name)\" in providers (expected \(ProviderName.names.joined(separator: ", ")))"
+                    "unknown provider \"\(name)\" in providers (expected \(providers.map(\.rawValue).joined(separator: ", ")))"
                 )
             }
             allowed[provider] = true
@@ -124,10 +125,12 @@ extension Router {
         let table = catalogue.routingTable
         let offers = explicitModel.map { table.offerRanges[$0] } ?? table.offers.indices
         // One dictionary lookup per provider, not one per offer.
-        let reported = PerProvider<ProviderHealthSnapshot.Provider?> { health.providers[$0] }
+        let reported = PerProvider<ProviderHealthSnapshot.Provider?>(count: table.providers.count) {
+            $0 < table.providers.count ? health.providers[table.providers[$0]] : nil
+        }
         var candidates: [Candidate] = []
         candidates.reserveCapacity(offers.count)
-        var exclusions = Exclusions()
+        var exclusions = Exclusions(providers: table.providers)
         let reasoningMultiplier = UInt64(policy.reasoningOutputMultiplier)
         for offer in table.offers[offers] {
             guard allowed[offer.provider] else {
@@ -193,7 +196,7 @@ extension Router {
         func routeCandidate(_ candidate: Candidate) -> RouteCandidate {
             RouteCandidate(
                 model: table.modelIDs[candidate.modelIndex],
-                provider: candidate.provider.rawValue,
+                provider: table.providers[candidate.provider].rawValue,
                 estCostMicroUsd: candidate.cost
             )
         }
@@ -219,12 +222,13 @@ extension Router {
             taskType: context.task.rawValue,
             confidence: context.confidence,
             model: modelID,
-            provider: primary.provider.rawValue,
+            provider: table.providers[primary.provider].rawValue,
             estCostMicroUsd: primary.cost,
             fallbacks: fallbacks,
             reason: RouteReason.sentence(
                 for: primary,
                 modelID: modelID,
+                providerName: table.providers[primary.provider].rawValue,
                 context: context,
                 explicit: explicitModel != nil,
                 meetsFloor: meetsFloor,
@@ -237,20 +241,30 @@ extension Router {
 
 /// Why (model, provider) pairs were left out, for the UNAVAILABLE message.
 struct Exclusions {
-    var notAllowed = PerProvider(repeating: false)
-    var unavailable = PerProvider<ProviderHealthSnapshot.State?>(repeating: nil)
+    /// The catalogue's providers, in name order: the message names them in this order.
+    let providers: [ProviderName]
+    var notAllowed: PerProvider<Bool>
+    var unavailable: PerProvider<ProviderHealthSnapshot.State?>
     /// The provider does not serve the model now (not in its model list, or "model not found").
-    var unlisted = PerProvider(repeating: false)
+    var unlisted: PerProvider<Bool>
     var largestTooSmallWindow = 0
+
+    init(providers: [ProviderName]) {
+        self.providers = providers
+        notAllowed = PerProvider(count: providers.count, repeating: false)
+        unavailable = PerProvider(count: providers.count, repeating: nil)
+        unlisted = PerProvider(count: providers.count, repeating: false)
+    }
 
     func message(context: DecisionContext, explicitModel: String?) -> String {
         var parts: [String] = []
-        let providers = ProviderName.allCases.compactMap { provider -> String? in
-            if let state = unavailable[provider] {
+        let providers = self.providers.indices.compactMap { index -> String? in
+            let provider = self.providers[index]
+            if let state = unavailable[index] {
                 return "\(provider) \(state == .open ? "circuit open" : "disabled")"
             }
-            if unlisted[provider] { return "\(provider) does not serve it now" }
-            return notAllowed[provider] ? "\(provider) not in providers" : nil
+            if unlisted[index] { return "\(provider) does not serve it now" }
+            return notAllowed[index] ? "\(provider) not in providers" : nil
         }
         if !providers.isEmpty { parts.append(providers.joined(separator: ", ")) }
         if largestTooSmallWindow > 0 {

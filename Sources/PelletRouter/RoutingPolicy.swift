@@ -74,7 +74,8 @@ struct Candidate {
     /// The model id's position in id order: the last tie-break, so the order never depends on
     /// the catalogue's order or a hash.
     let nameRank: Int
-    let provider: ProviderName
+    /// The provider's position in `RoutingTable.providers` (name order).
+    let provider: Int
     /// The model's quality for the request's task.
     let score: Double
     /// Cost × 1,000,000 in micro-USD (exact: tokens × micro-USD per million tokens).

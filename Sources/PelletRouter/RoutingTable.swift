@@ -1,3 +1,5 @@
+import PelletWire
+
 /// The catalogue as a decision reads it: every (model, provider) offer as plain values in one
 /// array, and every model's quality scores in another. Built once per catalogue, so that a
 /// decision copies no `CatalogueModel` (strings and arrays: reference counting on every access)
@@ -8,7 +10,9 @@ struct RoutingTable: Sendable {
         let modelIndex: Int
         /// The model id's position in id order (`Catalogue.nameRank`).
         let nameRank: Int
-        let provider: ProviderName
+        /// The provider's position in `RoutingTable.providers` (name order, so comparing positions
+        /// compares names): a plain integer, so ranking copies no string.
+        let provider: Int
         let contextWindow: Int
         let inputMicroUSDPerMillionTokens: UInt64
         let outputMicroUSDPerMillionTokens: UInt64
@@ -24,10 +28,12 @@ struct RoutingTable: Sendable {
     /// `offers[offerRanges[m]]` are the offers of `models[m]`.
     let offerRanges: [Range<Int>]
     let modelIDs: [String]
+    /// Every provider a request may name (`Catalogue.providers`), in name order.
+    let providers: [ProviderName]
     /// Model-major, task types in `TaskType.allCases` order.
     private let scores: [Double]
 
-    init(models: [CatalogueModel], nameRank: [Int]) {
+    init(models: [CatalogueModel], nameRank: [Int], providers: [ProviderName]) {
         var offers: [Offer] = []
         var offerRanges: [Range<Int>] = []
         var scores: [Double] = []
@@ -38,7 +44,8 @@ struct RoutingTable: Sendable {
                     Offer(
                         modelIndex: modelIndex,
                         nameRank: nameRank[modelIndex],
-                        provider: offer.provider,
+                        // The decoder admits only providers in `providers`.
+                        provider: providers.firstIndex(of: offer.provider)!,
                         contextWindow: offer.contextWindow ?? model.contextWindow,
                         inputMicroUSDPerMillionTokens: offer.inputMicroUSDPerMillionTokens,
                         outputMicroUSDPerMillionTokens: offer.outputMicroUSDPerMillionTokens,
@@ -54,6 +61,7 @@ struct RoutingTable: Sendable {
         self.offers = offers
         self.offerRanges = offerRanges
         self.modelIDs = models.map(\.id)
+        self.providers = providers
         self.scores = scores
     }
 
@@ -63,36 +71,46 @@ struct RoutingTable: Sendable {
     }
 }
 
-/// One value per provider, kept without hashing or allocating: what a decision tracks per
-/// provider (allowed, health, exclusions).
+/// One value per provider (by its position in `RoutingTable.providers`), kept without hashing:
+/// what a decision tracks per provider (allowed, health, exclusions). The first four live inline,
+/// so a catalogue of up to four providers decides without allocating here; further ones go to an
+/// array, allocated only when a catalogue defines them.
 struct PerProvider<Value> {
-    private var together: Value
-    private var fireworks: Value
-    private var groq: Value
+    private var first: Value
+    private var second: Value
+    private var third: Value
+    private var fourth: Value
+    private var rest: [Value]
 
-    init(_ value: (ProviderName) -> Value) {
-        together = value(.together)
-        fireworks = value(.fireworks)
-        groq = value(.groq)
+    init(count: Int, _ value: (Int) -> Value) {
+        first = value(0)
+        second = value(1)
+        third = value(2)
+        fourth = value(3)
+        rest = count > 4 ? (4..<count).map(value) : []
     }
 
-    init(repeating value: Value) {
-        self.init { _ in value }
+    init(count: Int, repeating value: Value) {
+        self.init(count: count) { _ in value }
     }
 
-    subscript(provider: ProviderName) -> Value {
+    subscript(provider: Int) -> Value {
         get {
             switch provider {
-            case .together: together
-            case .fireworks: fireworks
-            case .groq: groq
+            case 0: first
+            case 1: second
+            case 2: third
+            case 3: fourth
+            default: rest[provider - 4]
             }
         }
         set {
             switch provider {
-            case .together: together = newValue
-            case .fireworks: fireworks = newValue
-            case .groq: groq = newValue
+            case 0: first = newValue
+            case 1: second = newValue
+            case 2: third = newValue
+            case 3: fourth = newValue
+            default: rest[provider - 4] = newValue
             }
         }
     }

@@ -14,17 +14,18 @@ import Synchronization
 /// no lock while every pair is available or unknown (one atomic load), and only a short one to
 /// copy the (copy-on-write) table while some pair is not.
 public final class ModelDiscovery: Sendable {
-    public typealias ListModels = @Sendable (ProviderConfiguration) async -> Result<Set<String>, ModelListError>
+    public typealias ListModels = @Sendable (ProviderConfiguration) async -> Result<ListedModels, ModelListError>
 
     private struct Shared: Sendable {
         var state: ModelDiscoveryState
-        var unavailable: [PelletRouter.ProviderName: Set<String>] = [:]
+        var unavailable: [ProviderName: Set<String>] = [:]
+        /// Whose lists are read; replaced with the catalogue by ``reconfigure(catalogue:directory:)``.
+        var directory: ProviderDirectory
     }
 
     private let shared: SharedState<Shared>
     /// Whether `shared.unavailable` is non-empty; written under the lock, read without it.
     private let anyUnavailable = Atomic<Bool>(false)
-    private let directory: ProviderDirectory
     private let listModels: ListModels
     private let wallClockMs: @Sendable () -> UInt64
     private let logger: Logger
@@ -38,8 +39,7 @@ public final class ModelDiscovery: Sendable {
         logger: Logger,
         listModels: @escaping ListModels
     ) {
-        self.shared = SharedState(Shared(state: ModelDiscoveryState(catalogue: catalogue)))
-        self.directory = directory
+        self.shared = SharedState(Shared(state: ModelDiscoveryState(catalogue: catalogue), directory: directory))
         self.listModels = listModels
         self.wallClockMs = wallClockMs
         self.logger = logger
@@ -68,6 +68,7 @@ public final class ModelDiscovery: Sendable {
 
     /// Reads every enabled provider's list (at once) and applies each that could be read.
     public func refresh() async {
+        let directory = shared.withLock { $0.directory }
         let enabled = directory.configurations.values.filter(\.isEnabled).sorted { $0.name < $1.name }
         await withTaskGroup(of: Void.self) { group in
             for configuration in enabled {
@@ -79,9 +80,22 @@ public final class ModelDiscovery: Sendable {
         }
     }
 
+    /// A reloaded catalogue and its providers: pairs both catalogues have keep their state (a
+    /// retired model stays skipped), new pairs are unknown until the next read, which the caller
+    /// starts with ``refresh()``.
+    public func reconfigure(catalogue: Catalogue, directory: ProviderDirectory) {
+        shared.withLock { shared in
+            shared.state = shared.state.reloaded(with: catalogue)
+            shared.directory = directory
+            // Pairs may have gone with the old catalogue.
+            shared.unavailable = shared.state.unavailableModels
+            anyUnavailable.store(!shared.unavailable.isEmpty, ordering: .releasing)
+        }
+    }
+
     /// A chat call on the pair was answered "model not found": skip it until the next list read.
     public func markUnavailable(model: String, provider: String, reason: String) {
-        guard let name = PelletRouter.ProviderName(rawValue: provider) else { return }
+        guard let name = ProviderName(rawValue: provider) else { return }
         let now = wallClockMs()
         let pair = ModelDiscoveryState.Pair(model: model, provider: name)
         let change = update { $0.markUnavailable(pair, reason: reason, nowUnixMs: now).map { [$0] } ?? [] }
@@ -89,7 +103,7 @@ public final class ModelDiscovery: Sendable {
     }
 
     /// The router's input: catalogue model ids per provider that are unavailable now.
-    public func unavailableModels() -> [PelletRouter.ProviderName: Set<String>] {
+    public func unavailableModels() -> [ProviderName: Set<String>] {
         guard anyUnavailable.load(ordering: .acquiring) else { return [:] }
         return shared.withLock { $0.unavailable }
     }
@@ -104,12 +118,13 @@ public final class ModelDiscovery: Sendable {
         shared.withLock { $0.state }
     }
 
-    private func apply(_ result: Result<Set<String>, ModelListError>, from provider: PelletProviders.ProviderName) {
-        guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { return }
+    private func apply(_ result: Result<ListedModels, ModelListError>, from name: ProviderName) {
+        let provider = name
         switch result {
-        case .success(let ids):
+        case .success(let listed):
             let now = wallClockMs()
-            log(update { $0.applyList(ids, from: name, nowUnixMs: now) })
+            log(update { $0.applyList(listed.ids, from: name, nowUnixMs: now) })
+            log(shared.withLock { $0.state.applyPrices(listed.prices, from: name) })
         case .failure(let error):
             // The last known state stands: a provider's list endpoint failing says nothing about
             // its models, and retiring them all on a hiccup would move every call elsewhere.
@@ -127,6 +142,28 @@ public final class ModelDiscovery: Sendable {
                 anyUnavailable.store(!shared.unavailable.isEmpty, ordering: .releasing)
             }
             return changes
+        }
+    }
+
+    /// A listed price that differs from the catalogue's is a warning, once per change: billing
+    /// keeps the catalogue's price, so an operator must decide whether the catalogue is stale.
+    private func log(_ changes: [ModelDiscoveryState.PriceChange]) {
+        for change in changes {
+            let metadata: Logger.Metadata = [
+                "model": "\(change.pair.model)", "provider": "\(change.pair.provider)",
+                "provider_model": "\(change.providerModel)",
+                "catalogue_input_micro_usd_per_mtok": "\(change.catalogueInput)",
+                "catalogue_output_micro_usd_per_mtok": "\(change.catalogueOutput)",
+                "listed_input_micro_usd_per_mtok": "\(change.listed.inputMicroUSDPerMillionTokens.map { "\($0)" } ?? "none")",
+                "listed_output_micro_usd_per_mtok": "\(change.listed.outputMicroUSDPerMillionTokens.map { "\($0)" } ?? "none")",
+            ]
+            if change.differs {
+                logger.warning(
+                    "the provider's listed price differs from the catalogue's; calls are still billed at the catalogue's",
+                    metadata: metadata)
+            } else {
+                logger.notice("the provider's listed price agrees with the catalogue's again", metadata: metadata)
+            }
         }
     }
 

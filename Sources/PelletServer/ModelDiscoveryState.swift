@@ -1,3 +1,4 @@
+import PelletProviders
 import PelletRouter
 import PelletWire
 
@@ -38,6 +39,32 @@ public struct ModelDiscoveryState: Sendable, Equatable {
         public var state: State
         /// When the pair entered `state` (unix ms); 0 while `unknown`.
         public var sinceUnixMs: UInt64
+        /// The catalogue's prices, which billing uses (micro-USD per million tokens).
+        public var catalogueInput: UInt64 = 0
+        public var catalogueOutput: UInt64 = 0
+        /// What the provider's model list publishes for the model, as last read; nil when it
+        /// publishes nothing (most providers) or was not read yet.
+        public var listedPrice: ListedPrice?
+
+        /// The list publishes a price that is not the catalogue's.
+        public var priceDiffers: Bool {
+            guard let listedPrice else { return false }
+            if let input = listedPrice.inputMicroUSDPerMillionTokens, input != catalogueInput { return true }
+            if let output = listedPrice.outputMicroUSDPerMillionTokens, output != catalogueOutput { return true }
+            return false
+        }
+    }
+
+    /// A pair whose listed price started or stopped differing from the catalogue's, or changed
+    /// while it differs: for the log, once per change.
+    public struct PriceChange: Sendable, Equatable {
+        public var pair: Pair
+        public var providerModel: String
+        public var catalogueInput: UInt64
+        public var catalogueOutput: UInt64
+        public var listed: ListedPrice
+        /// False: the list agrees with the catalogue again.
+        public var differs: Bool
     }
 
     /// A pair that moved from one state to another, for the log.
@@ -58,10 +85,28 @@ public struct ModelDiscoveryState: Sendable, Equatable {
         for model in catalogue.models {
             for offer in model.offers {
                 entries[Pair(model: model.id, provider: offer.provider)] = Entry(
-                    providerModel: offer.providerModel, state: .unknown, sinceUnixMs: 0)
+                    providerModel: offer.providerModel, state: .unknown, sinceUnixMs: 0,
+                    catalogueInput: offer.inputMicroUSDPerMillionTokens,
+                    catalogueOutput: offer.outputMicroUSDPerMillionTokens)
             }
         }
         self.entries = entries
+    }
+
+    /// The state for `catalogue` after a reload: a pair this state has, with the same provider
+    /// model id, keeps what is known about it; every other pair starts `unknown`, and pairs the
+    /// new catalogue drops are gone.
+    public func reloaded(with catalogue: Catalogue) -> ModelDiscoveryState {
+        var next = ModelDiscoveryState(catalogue: catalogue)
+        for (pair, entry) in next.entries {
+            if let known = entries[pair], known.providerModel == entry.providerModel {
+                // The availability carries over; the prices are the new catalogue's.
+                next.entries[pair]?.state = known.state
+                next.entries[pair]?.sinceUnixMs = known.sinceUnixMs
+                next.entries[pair]?.listedPrice = known.listedPrice
+            }
+        }
+        return next
     }
 
     public func state(of pair: Pair) -> State {
@@ -77,6 +122,27 @@ public struct ModelDiscoveryState: Sendable, Equatable {
             let reason = listed ? "listed by the provider" : "not in the provider's model list"
             if let change = set(pair, to: listed ? .available : .unavailable, reason: reason, nowUnixMs: nowUnixMs) {
                 changes.append(change)
+            }
+        }
+        return changes.sorted { $0.pair < $1.pair }
+    }
+
+    /// Takes the prices `provider`'s list publishes (by provider model id) and returns the pairs
+    /// whose comparison with the catalogue changed. Billing never uses these prices: they are
+    /// only compared, so that a catalogue gone stale is noticed.
+    public mutating func applyPrices(_ prices: [String: ListedPrice], from provider: ProviderName) -> [PriceChange] {
+        var changes: [PriceChange] = []
+        for (pair, entry) in entries where pair.provider == provider {
+            let listed = prices[entry.providerModel]
+            guard listed != entry.listedPrice else { continue }
+            let before = entry.priceDiffers
+            entries[pair]?.listedPrice = listed
+            guard let after = entries[pair], let listed else { continue }
+            if after.priceDiffers || before {
+                changes.append(
+                    PriceChange(
+                        pair: pair, providerModel: entry.providerModel, catalogueInput: entry.catalogueInput,
+                        catalogueOutput: entry.catalogueOutput, listed: listed, differs: after.priceDiffers))
             }
         }
         return changes.sorted { $0.pair < $1.pair }
@@ -103,7 +169,11 @@ public struct ModelDiscoveryState: Sendable, Equatable {
         entries.sorted { $0.key < $1.key }.map { pair, entry in
             ModelAvailability(
                 model: pair.model, provider: pair.provider.rawValue, state: entry.state.rawValue,
-                sinceUnixMs: entry.sinceUnixMs)
+                sinceUnixMs: entry.sinceUnixMs, catalogueInputMicroUsdPerMtok: entry.catalogueInput,
+                catalogueOutputMicroUsdPerMtok: entry.catalogueOutput,
+                listedInputMicroUsdPerMtok: entry.listedPrice?.inputMicroUSDPerMillionTokens ?? 0,
+                listedOutputMicroUsdPerMtok: entry.listedPrice?.outputMicroUSDPerMillionTokens ?? 0,
+                priceDiffers: entry.priceDiffers)
         }
     }
 

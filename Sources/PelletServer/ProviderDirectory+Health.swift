@@ -14,13 +14,13 @@ extension ProviderDirectory {
     /// `unavailableModels`: pairs not served now (``ModelDiscovery/unavailableModels()``).
     public func routerHealth(
         openAsDegraded: Bool = false,
-        unavailableModels: [PelletRouter.ProviderName: Set<String>] = [:]
+        unavailableModels: [ProviderName: Set<String>] = [:]
     ) -> PelletRouter.ProviderHealthSnapshot {
         var snapshot = PelletRouter.ProviderHealthSnapshot()
-        for provider in PelletProviders.ProviderName.allCases {
-            guard let name = PelletRouter.ProviderName(rawValue: provider.rawValue) else { continue }
+        for name in names {
+            guard let breaker = breaker(for: name) else { continue }
             let state: PelletRouter.ProviderHealthSnapshot.State
-            switch breaker(for: provider).state() {
+            switch breaker.state() {
             case .healthy: state = .healthy
             case .degraded: state = .degraded
             case .open: state = openAsDegraded ? .degraded : .open

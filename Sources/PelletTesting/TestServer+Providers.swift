@@ -52,7 +52,7 @@ public final class ProviderTestServer: Sendable {
     public let server: TestServer
     /// The Complete service, as the server calls it.
     public let complete: LateBoundService
-    public let mocks: [PelletProviders.ProviderName: MockServer]
+    public let mocks: [ProviderName: MockServer]
     public let engine: ProviderEngine
     public let directory: ProviderDirectory
     /// Reads the mocks' model lists: at `discoveryInterval` when one was given, else only when a
@@ -63,7 +63,7 @@ public final class ProviderTestServer: Sendable {
     public var store: Store { server.store }
     public var metering: Metering { server.metering }
 
-    public func mock(_ name: PelletProviders.ProviderName) -> MockServer {
+    public func mock(_ name: ProviderName) -> MockServer {
         mocks[name]!
     }
 
@@ -72,15 +72,15 @@ public final class ProviderTestServer: Sendable {
     /// each mock's model list (`MockConfiguration.models`).
     public static func start(
         behavior: MockBehavior = MockBehavior(),
-        models: [PelletProviders.ProviderName: [String]] = [:],
+        models: [ProviderName: [String]] = [:],
         discoveryInterval: Duration? = nil,
         settings: CompleteSettings = CompleteSettings(),
         breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
         storeConfiguration: (inout StoreConfiguration) -> Void = { _ in }
     ) async throws -> ProviderTestServer {
-        var mocks: [PelletProviders.ProviderName: MockServer] = [:]
+        var mocks: [ProviderName: MockServer] = [:]
         do {
-            for name in PelletProviders.ProviderName.allCases.sorted() {
+            for name in ProviderName.builtIn {
                 var configuration = MockConfiguration()
                 configuration.name = name.rawValue
                 configuration.threads = 1
@@ -94,7 +94,7 @@ public final class ProviderTestServer: Sendable {
         }
         let overrides = mocks.map { ProviderURLOverride(name: $0.key, baseURL: $0.value.baseURL) }
         let environment = Dictionary(
-            uniqueKeysWithValues: PelletProviders.ProviderName.allCases.map {
+            uniqueKeysWithValues: ProviderName.builtIn.map {
                 ($0.apiKeyEnvironmentVariable, "test-key-\($0.rawValue)")
             })
         let configurations = ProviderConfiguration.fromEnvironment(environment, overrides: overrides)
@@ -157,7 +157,7 @@ public final class ProviderTestServer: Sendable {
     }
 
     private init(
-        server: TestServer, complete: LateBoundService, mocks: [PelletProviders.ProviderName: MockServer],
+        server: TestServer, complete: LateBoundService, mocks: [ProviderName: MockServer],
         engine: ProviderEngine, directory: ProviderDirectory, discovery: ModelDiscovery,
         discoveryLoop: Task<Void, Never>?
     ) {

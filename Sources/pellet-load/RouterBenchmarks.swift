@@ -17,7 +17,7 @@ enum RouterBenchmarks {
         // pelletd's snapshot names every provider (ProviderDirectory.routerHealth), so the
         // per-provider lookups the decision makes all find an entry.
         var health = ProviderHealthSnapshot()
-        for provider in ProviderName.allCases { health.setState(.healthy, for: provider) }
+        for provider in ProviderName.builtIn { health.setState(.healthy, for: provider) }
 
         let long = [ChatMessage(role: "user", content: prompt2000)]
         let chat = [

@@ -57,8 +57,9 @@ struct MockProviderCommand: AsyncParsableCommand {
 
     @Option(
         help: """
-            Comma-separated model ids served at GET /v1/models; a chat request for any other model \
-            gets 404 model_not_found. Default: every model is served, and GET /v1/models answers 404 \
+            Comma-separated model ids served at GET /v1/models; ID=IN/OUT also publishes the \
+            model's prices (USD per million tokens, Together's "pricing"). A chat request for any \
+            other model gets 404 model_not_found. Default: every model is served, and GET /v1/models answers 404 \
             (no list to give).
             """
     )
@@ -86,7 +87,12 @@ struct MockProviderCommand: AsyncParsableCommand {
         configuration.requiredKey = requireKey
         configuration.behavior = try makeBehavior()
         configuration.maxBodyBytes = maxBodyBytes
-        configuration.models = models.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+        if let models {
+            let parsed = try MockModelList.parse(
+                entries: models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            configuration.models = parsed.models
+            configuration.modelPrices = parsed.prices
+        }
 
         let server = try await MockServer.start(configuration)
         let shownHost = host.contains(":") ? "[\(host)]" : host

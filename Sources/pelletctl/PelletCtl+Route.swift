@@ -94,7 +94,9 @@ extension PelletCtl {
             discussion: """
                 The availability comes from pelletd's Health (its model discovery): available, \
                 unavailable (the provider does not list the model, or answered "model not found") \
-                with the time since when, or unknown (not checked yet, or pelletd not reachable).
+                with the time since when, or unknown (not checked yet, or pelletd not reachable). \
+                --check compares the prices providers publish in their model lists (Together does) \
+                with the catalogue's, which billing uses, and exits 1 when any differs.
                 """
         )
 
@@ -102,6 +104,9 @@ extension PelletCtl {
 
         @Option(help: "A catalogue file (as given to pelletd --catalogue); default the built-in one.")
         var catalogue: String?
+
+        @Flag(help: "Show the pairs whose provider publishes prices, against the catalogue's; exit 1 when any differs.")
+        var check = false
 
         func run() async throws {
             let loaded: Catalogue
@@ -111,6 +116,9 @@ extension PelletCtl {
                 throw RPCError(.invalidArgument, "cannot read the catalogue: \(error)")
             }
             let availability = await fetchAvailability()
+            if check {
+                return try printPriceCheck(catalogue: loaded, availability: availability)
+            }
             var rows: [[String]] = []
             var offers: [OfferJSON] = []
             for model in loaded.models {
@@ -134,6 +142,40 @@ extension PelletCtl {
                 Output.table(["MODEL", "PROVIDER", "CONTEXT", "IN $/M", "OUT $/M", "TTFT", "TOK/S", "STATE"], rows),
                 terminator: "")
             print("prices read \(loaded.pricesRead); \(loaded.models.count) models")
+        }
+
+        /// `--check`: each pair whose provider publishes a price, the catalogue's next to it. The
+        /// prices come from pelletd (the catalogue it runs and the lists it read), not the file.
+        private func printPriceCheck(catalogue: Catalogue, availability: [PairKey: ModelAvailability]) throws {
+            let listed = availability.values
+                .filter { $0.listedInputMicroUsdPerMtok > 0 || $0.listedOutputMicroUsdPerMtok > 0 || $0.priceDiffers }
+                .sorted { ($0.model, $0.provider) < ($1.model, $1.provider) }
+            let differing = listed.filter(\.priceDiffers)
+            if options.json {
+                try Output.printJSON(listed.map(PriceCheckJSON.init))
+            } else if listed.isEmpty {
+                print("no provider publishes prices for the catalogue's models (or pelletd has not read a list yet)")
+            } else {
+                let rows = listed.map { pair in
+                    [
+                        pair.model, pair.provider,
+                        Output.dollars(microUSD: pair.catalogueInputMicroUsdPerMtok),
+                        Output.dollars(microUSD: pair.catalogueOutputMicroUsdPerMtok),
+                        Output.dollars(microUSD: pair.listedInputMicroUsdPerMtok),
+                        Output.dollars(microUSD: pair.listedOutputMicroUsdPerMtok),
+                        pair.priceDiffers ? "DIFFERS" : "ok",
+                    ]
+                }
+                print(
+                    Output.table(
+                        ["MODEL", "PROVIDER", "CAT IN $/M", "CAT OUT $/M", "LISTED IN $/M", "LISTED OUT $/M", "CHECK"],
+                        rows),
+                    terminator: "")
+                print(
+                    "\(differing.count) of \(listed.count) listed prices differ from the catalogue's; "
+                        + "calls are billed at the catalogue's")
+            }
+            if !differing.isEmpty { throw ExitCode.failure }
         }
 
         /// Health's `models` by pair; empty (every pair unknown) when pelletd cannot be asked,
@@ -223,6 +265,11 @@ private struct OfferJSON: Encodable {
     let state: String
     /// When the pair entered its state (unix ms); 0 when unknown.
     let state_since_unix_ms: UInt64
+    /// The prices the provider's model list publishes (0: none), and whether they differ from
+    /// the catalogue's that pelletd bills with.
+    let listed_input_micro_usd_per_million: UInt64
+    let listed_output_micro_usd_per_million: UInt64
+    let price_differs: Bool
 
     init(model: CatalogueModel, offer: ProviderOffer, availability: ModelAvailability?) {
         self.model = model.id
@@ -236,5 +283,28 @@ private struct OfferJSON: Encodable {
         let state = availability?.state ?? ""
         self.state = state.isEmpty ? "unknown" : state
         state_since_unix_ms = availability?.sinceUnixMs ?? 0
+        listed_input_micro_usd_per_million = availability?.listedInputMicroUsdPerMtok ?? 0
+        listed_output_micro_usd_per_million = availability?.listedOutputMicroUsdPerMtok ?? 0
+        price_differs = availability?.priceDiffers ?? false
+    }
+}
+
+private struct PriceCheckJSON: Encodable {
+    let model: String
+    let provider: String
+    let catalogue_input_micro_usd_per_million: UInt64
+    let catalogue_output_micro_usd_per_million: UInt64
+    let listed_input_micro_usd_per_million: UInt64
+    let listed_output_micro_usd_per_million: UInt64
+    let price_differs: Bool
+
+    init(_ pair: ModelAvailability) {
+        model = pair.model
+        provider = pair.provider
+        catalogue_input_micro_usd_per_million = pair.catalogueInputMicroUsdPerMtok
+        catalogue_output_micro_usd_per_million = pair.catalogueOutputMicroUsdPerMtok
+        listed_input_micro_usd_per_million = pair.listedInputMicroUsdPerMtok
+        listed_output_micro_usd_per_million = pair.listedOutputMicroUsdPerMtok
+        price_differs = pair.priceDiffers
     }
 }

@@ -13,7 +13,7 @@ struct PelletCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Health.self, Ping.self, Route.self, Models.self, AccountCommand.self, KeyCommand.self, Usage.self,
-            Complete.self, Whoami.self, Compact.self,
+            Complete.self, Whoami.self, Compact.self, CatalogueCommand.self,
         ]
     )
 

@@ -16,7 +16,8 @@ struct Pelletd: AsyncParsableCommand {
         discussion: """
             Listens on a Unix socket and on TCP for the Pellet binary RPC (Protos/PROTOCOL.md). \
             SIGTERM or SIGINT shuts down gracefully: no new calls, calls in flight finish within \
-            the grace period. SIGHUP reloads the TLS certificate and key for new connections.
+            the grace period. SIGHUP reloads the TLS certificate and key for new connections, and the \
+            catalogue (--catalogue) and provider keys (--env-file) for new calls.
             """
     )
 
@@ -161,8 +162,23 @@ struct Pelletd: AsyncParsableCommand {
     )
     var discoveryInterval = DiscoveryInterval.every(.seconds(600))
 
-    @Option(help: "A model catalogue (JSON) to use instead of the built-in one.")
+    @Option(
+        help: """
+            A model catalogue (JSON) to use instead of the built-in one; it may define further \
+            OpenAI-compatible providers. Read again on SIGHUP and `pelletctl catalogue reload`.
+            """
+    )
     var catalogue: String?
+
+    @Option(
+        help: ArgumentHelp(
+            """
+            Provider keys as KEY=VALUE lines (e.g. TOGETHER_API_KEY=...), over the environment's; \
+            read again on SIGHUP and `pelletctl catalogue reload`, so keys rotate without a restart.
+            """,
+            valueName: "file")
+    )
+    var envFile: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -240,7 +256,17 @@ struct Pelletd: AsyncParsableCommand {
         let logger = Logger(label: "pelletd")
         raiseFileDescriptorLimit(logger: logger)
 
-        let router = try Router(catalogue: loadCatalogue())
+        // Provider keys come from the environment (and --env-file) only and are never logged.
+        let sources = CatalogueSources(
+            cataloguePath: catalogue, environmentFile: envFile,
+            overrides: providerURLs.compactMap { try? ProviderURLOverride(parsing: $0) })
+        let initialSetup: CatalogueSetup
+        do {
+            initialSetup = try sources.load()
+        } catch {
+            throw StartupFailure("cannot use the catalogue or the provider keys: \(error)")
+        }
+        let live = LiveCatalogue(initialSetup)
         let socketGroup = try unixGroup.map(Self.groupID)
         try createDataDirectory()
         // The store first: it takes the data directory's lock, so a second pelletd on the same
@@ -274,11 +300,11 @@ struct Pelletd: AsyncParsableCommand {
             logger: Logger(label: "pellet.store")
         )
 
-        // Provider keys come from the environment only and are never logged.
-        let overrides = providerURLs.compactMap { try? ProviderURLOverride(parsing: $0) }
-        let providers = ProviderDirectory(configurations: ProviderConfiguration.fromEnvironment(overrides: overrides))
-        for configuration in ProviderConfiguration.fromEnvironment(overrides: overrides) where !configuration.isEnabled {
-            logger.notice("provider disabled: \(configuration.name.apiKeyEnvironmentVariable) is not set", metadata: ["provider": "\(configuration.name)"])
+        for configuration in initialSetup.directory.configurations.values.sorted(by: { $0.name < $1.name })
+        where !configuration.isEnabled {
+            logger.notice(
+                "provider disabled: \(configuration.apiKeyEnvironmentVariable ?? "its key") is not set",
+                metadata: ["provider": "\(configuration.name)"])
         }
         let engine: ProviderEngine
         do {
@@ -296,10 +322,13 @@ struct Pelletd: AsyncParsableCommand {
         // Lines of calls that finished before shutdown are written before pelletd exits.
         defer { callLog?.close() }
         let metrics = ServerMetrics()
-        let completeMetrics = CompleteMetrics(catalogue: router.catalogue)
+        let completeMetrics = CompleteMetrics(catalogue: initialSetup.catalogue)
         let unsettled = UnsettledCalls()
         let discovery = ModelDiscovery(
-            catalogue: router.catalogue, directory: providers, engine: engine, logger: Logger(label: "pellet.discovery"))
+            catalogue: initialSetup.catalogue, directory: initialSetup.directory, engine: engine,
+            logger: Logger(label: "pellet.discovery"))
+        let reloader = CatalogueReloader(
+            sources: sources, live: live, discovery: discovery, logger: Logger(label: "pellet.catalogue"))
 
         var listen: [BindAddress] = []
         let socketPath = unix ?? (dataDir as NSString).appendingPathComponent("pellet.sock")
@@ -333,17 +362,14 @@ struct Pelletd: AsyncParsableCommand {
         let server = PelletServer(
             configuration: configuration,
             services: [
-                .route: RouteService(
-                    router: router, authenticator: authenticator,
-                    health: { providers.routerHealth(unavailableModels: discovery.unavailableModels()) }),
+                .route: RouteService(live: live, authenticator: authenticator, discovery: discovery),
                 .complete: CompleteService(
-                    router: router,
+                    live: live,
                     authenticator: authenticator,
                     metering: metering,
                     // `rate_limit_rpm` is enforced per server.
                     rateLimiter: RateLimiter(),
                     engine: engine,
-                    directory: providers,
                     discovery: discovery,
                     settings: CompleteSettings(
                         defaultMaxTokens: UInt32(defaultMaxTokens),
@@ -360,10 +386,11 @@ struct Pelletd: AsyncParsableCommand {
                     store: store,
                     metering: metering,
                     authenticator: authenticator,
-                    compaction: compaction
+                    compaction: compaction,
+                    reloader: reloader
                 ),
                 .health: HealthService(
-                    metrics: metrics, store: store, providers: { providers.healthRows() },
+                    metrics: metrics, store: store, providers: { live.current.directory.healthRows() },
                     models: { discovery.healthRows() }),
             ],
             metrics: metrics,
@@ -379,7 +406,7 @@ struct Pelletd: AsyncParsableCommand {
         let metricsServer: MetricsServer?
         do {
             metricsServer = try await startMetricsServer(
-                MetricsExposition(server: metrics, complete: completeMetrics, store: store, providers: providers),
+                MetricsExposition(server: metrics, complete: completeMetrics, store: store, live: live),
                 serving: serving, logger: logger)
         } catch {
             await server.shutdown()
@@ -388,7 +415,9 @@ struct Pelletd: AsyncParsableCommand {
         serving.set(true)
         let signals = try ShutdownSignals { signal in
             if signal == "SIGHUP" {
+                // Both: the certificate for new connections, the catalogue and keys for new calls.
                 Self.reload(tls, logger: logger)
+                _ = reloader.reload(trigger: "SIGHUP")
                 return
             }
             logger.info("received \(signal), shutting down gracefully", metadata: ["grace_ms": "\(shutdownGraceMs)"])
@@ -457,10 +486,7 @@ struct Pelletd: AsyncParsableCommand {
     /// SIGHUP: the TLS certificate and key are read again for new connections; open ones keep
     /// theirs. A file that cannot be used leaves the current certificate in place.
     private static func reload(_ tls: ServerTLS?, logger: Logger) {
-        guard let tls else {
-            logger.notice("received SIGHUP; nothing to reload (no --tls-cert)")
-            return
-        }
+        guard let tls else { return }
         do {
             try tls.reload()
             logger.info("received SIGHUP, reloaded the TLS certificate", metadata: ["tls.cert": "\(tls.files.certificate)"])
@@ -477,15 +503,6 @@ struct Pelletd: AsyncParsableCommand {
                 logger.warning("\(warning)")
             }
             try? await Task.sleep(for: .seconds(10))
-        }
-    }
-
-    private func loadCatalogue() throws -> Catalogue {
-        do {
-            if let catalogue { return try Catalogue(contentsOf: catalogue) }
-            return try Catalogue.loadBundled()
-        } catch {
-            throw StartupFailure("cannot use the catalogue \(catalogue ?? "(built in)"): \(error)")
         }
     }
 

@@ -55,17 +55,73 @@ final class ModelsCommandTests: XCTestCase {
         XCTAssertTrue(log.contains("model available again on a provider"), log)
     }
 
+    /// A price Together publishes in its model list that is not the catalogue's: pelletd logs it
+    /// once, `pelletctl models --check` shows it and exits 1, and the JSON carries both prices.
+    func testAListedPriceThatDiffersFromTheCatalogueIsReportedNotBilled() async throws {
+        let mocks = try await MockProviders.start(MockBehavior())
+        defer { mocks.shutdownLater() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let engine = try ProviderEngine(logger: logger)
+        defer { engine.shutdown() }
+        let directory = try TemporaryDirectory(prefix: "models-check")
+        let cataloguePath = directory.path + "/catalogue.json"
+        try TestCatalogue(models: [
+            .init(id: "other-model", offers: [.init(provider: "together", providerModel: "vendor/other", input: 200_000, output: 400_000)]),
+            .init(id: "priced-model", offers: [.init(provider: "together", providerModel: "vendor/priced", input: 150_000, output: 600_000)]),
+        ]).write(to: cataloguePath)
+        // Together's shape: USD per million tokens. The output price went up from $0.60 to $0.75.
+        let status = await MockControl.setModels(
+            #"[{"id":"vendor/priced","pricing":{"input":0.15,"output":0.75}},{"id":"vendor/other","pricing":{"input":0.2,"output":0.4}}]"#,
+            on: mocks.servers[0], using: engine)
+        XCTAssertEqual(status, 200)
+        let pelletd = try PelletdProcess.start(
+            arguments: mocks.arguments + ["--catalogue", cataloguePath, "--discovery-interval", "200ms"],
+            environment: MockProviders.environment(adminToken: adminToken))
+        let differs = try await waitForState(
+            "available", model: "priced-model", provider: "together", pelletd, catalogue: cataloguePath,
+            and: { $0["price_differs"] as? Bool == true })
+        XCTAssertEqual(differs["listed_output_micro_usd_per_million"] as? Int, 750_000)
+        XCTAssertEqual(differs["output_micro_usd_per_million"] as? Int, 600_000)
+        XCTAssertEqual(differs["price_differs"] as? Bool, true)
+
+        let check = try pelletctl("models", "--check", "--catalogue", cataloguePath, "--server", pelletd.unixAddress)
+        XCTAssertEqual(check.status, 1)
+        XCTAssertEqual(check.stderr, "")
+        XCTAssertEqual(
+            check.stdout,
+            """
+            MODEL         PROVIDER  CAT IN $/M  CAT OUT $/M  LISTED IN $/M  LISTED OUT $/M  CHECK
+            other-model   together  $0.20       $0.40        $0.20          $0.40           ok
+            priced-model  together  $0.15       $0.60        $0.15          $0.75           DIFFERS
+            1 of 2 listed prices differ from the catalogue's; calls are billed at the catalogue's
+
+            """)
+        let json = try pelletctl("models", "--check", "--json", "--server", pelletd.unixAddress)
+        XCTAssertEqual(json.status, 1)
+        let pairs = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(pairs.compactMap { $0["price_differs"] as? Bool }, [false, true])
+
+        // Three more discoveries: the same difference is not logged again.
+        try await Task.sleep(for: .milliseconds(700))
+        let log = try pelletd.stop().stderr
+        let warnings = log.components(separatedBy: "the provider's listed price differs from the catalogue's").count - 1
+        XCTAssertEqual(warnings, 1, log)
+    }
+
     /// Polls `pelletctl models --json` until the pair has `state`; returns its object.
     private func waitForState(
-        _ state: String, model: String, provider: String, _ pelletd: PelletdProcess
+        _ state: String, model: String, provider: String, _ pelletd: PelletdProcess, catalogue: String? = nil,
+        and condition: ([String: Any]) -> Bool = { _ in true }
     ) async throws -> [String: Any] {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            let result = try pelletctl("models", "--json", "--server", pelletd.unixAddress)
+            let result = try pelletctl(
+                ["models", "--json", "--server", pelletd.unixAddress] + (catalogue.map { ["--catalogue", $0] } ?? []))
             result.assertSucceeded()
             let offers = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
             let pair = offers.first { $0["model"] as? String == model && $0["provider"] as? String == provider }
-            if let pair, pair["state"] as? String == state { return pair }
+            if let pair, pair["state"] as? String == state, condition(pair) { return pair }
             guard ContinuousClock.now < deadline else {
                 XCTFail("\(model) on \(provider) is not \(state): \(String(describing: pair))")
                 return pair ?? [:]

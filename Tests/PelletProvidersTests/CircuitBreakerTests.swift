@@ -192,12 +192,13 @@ final class CircuitBreakerTests: XCTestCase {
             ProviderConfiguration(name: .together, apiKey: nil),
         ])
         let health = directory.health()
-        XCTAssertEqual(health.map(\.provider), [.fireworks, .groq, .together])
-        XCTAssertEqual(health.map(\.state), [.disabled, .healthy, .disabled])
-        XCTAssertEqual(health.map(\.isRoutable), [false, true, false])
-        XCTAssertEqual(directory.breaker(for: .groq).provider, .groq)
-        directory.breaker(for: .groq).recordFailure(ProviderFailure(kind: .misconfigured, message: "401"))
-        XCTAssertEqual(directory.health()[1].wire.state, "misconfigured")
+        XCTAssertEqual(health.map(\.provider), [.groq, .together])
+        XCTAssertEqual(health.map(\.state), [.healthy, .disabled])
+        XCTAssertEqual(health.map(\.isRoutable), [true, false])
+        XCTAssertEqual(directory.breaker(for: .groq)?.provider, .groq)
+        XCTAssertNil(directory.breaker(for: .fireworks), "a provider not configured has no breaker")
+        directory.breaker(for: .groq)?.recordFailure(ProviderFailure(kind: .misconfigured, message: "401"))
+        XCTAssertEqual(directory.health()[0].wire.state, "misconfigured")
     }
 
     private func opened(

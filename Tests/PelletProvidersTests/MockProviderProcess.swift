@@ -1,6 +1,7 @@
 import Foundation
 import PelletProviders
 import XCTest
+import PelletWire
 
 /// The real `pellet-mock-provider` binary (built next to the test bundle, as the test target
 /// depends on it), started on port 0.

@@ -54,14 +54,14 @@ final class MockProviderTests: XCTestCase {
     }
 
     private func listModels() -> Result<Set<String>, ModelListError> {
-        let result = Locked<Result<Set<String>, ModelListError>?>(nil)
+        let result = Locked<Result<ListedModels, ModelListError>?>(nil)
         let done = DispatchSemaphore(value: 0)
         engine.listModels(provider: mock.provider(), timeout: .seconds(5)) { listed in
             result.withLock { $0 = listed }
             done.signal()
         }
         _ = done.wait(timeout: .now() + 5)
-        return result.current ?? .failure(ModelListError(message: "no answer"))
+        return (result.current ?? .failure(ModelListError(message: "no answer"))).map(\.ids)
     }
 
     func testASetModelListIsServedAndAnUnlistedModelIsAnsweredAsTheProvidersDo() throws {

@@ -28,7 +28,8 @@ final class ProviderConfigurationTests: XCTestCase {
     func testBadOverridesSayWhatIsWrong() {
         let cases = [
             ("groq", "expected NAME=URL, got 'groq'"),
-            ("openai=https://api.openai.com/v1", "unknown provider 'openai' (known: together, fireworks, groq)"),
+            // Any well-formed name parses: the catalogue may define the provider (pelletd checks).
+            ("Open AI=https://api.openai.com/v1", "'Open AI' is not a provider name (lower-case letters, digits, '-', '_' and '.')"),
             ("groq=ftp://x", "the URL for groq must start with http:// or https://, got 'ftp://x'"),
             ("groq=http://", "the URL for groq must start with http:// or https://, got 'http://'"),
         ]

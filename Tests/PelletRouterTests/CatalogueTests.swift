@@ -1,6 +1,7 @@
 import Foundation
 import PelletRouter
 import XCTest
+import PelletWire
 
 final class CatalogueTests: XCTestCase {
     func testBundledCatalogueLoadsAndCoversEveryTask() throws {
@@ -9,7 +10,9 @@ final class CatalogueTests: XCTestCase {
         XCTAssertEqual(catalogue.pricesRead, "2026-12-07")
         XCTAssertFalse(catalogue.notes.isEmpty)
         XCTAssertEqual(catalogue.fingerprint.count, 16)
-        for provider in ProviderName.allCases {
+        XCTAssertEqual(catalogue.providers, ProviderName.builtIn)
+        XCTAssertEqual(catalogue.providerDefinitions, [])
+        for provider in ProviderName.builtIn {
             XCTAssertTrue(catalogue.models.contains { $0.offer(on: provider) != nil }, "\(provider) serves nothing")
         }
         let policy = RoutingPolicy()
@@ -40,7 +43,7 @@ final class CatalogueTests: XCTestCase {
         let catalogue = try Catalogue.loadBundled()
         let big = try XCTUnwrap(catalogue.model(id: "gpt-oss-120b"))
         // The only model all three providers serve.
-        XCTAssertEqual(Set(big.offers.map(\.provider)), Set(ProviderName.allCases))
+        XCTAssertEqual(Set(big.offers.map(\.provider)), Set(ProviderName.builtIn))
         XCTAssertEqual(catalogue.models.filter { $0.offers.count == 3 }.map(\.id), ["gpt-oss-120b"])
         XCTAssertEqual(big.offer(on: .groq)?.outputMicroUSDPerMillionTokens, 600_000)
         XCTAssertEqual(big.offer(on: .groq)?.cachedInputMicroUSDPerMillionTokens, 75_000)
@@ -86,10 +89,10 @@ final class CatalogueTests: XCTestCase {
             reason: "model \"m1\" on groq: \"cached_input_micro_usd_per_mtok\" must be a positive integer, found 0"
         )
         assertRefused(
-            text.replacingOccurrences(of: "\"schema_version\": 2", with: "\"schema_version\": 3"),
+            text.replacingOccurrences(of: "\"schema_version\": 2", with: "\"schema_version\": 4"),
             line: 2,
             column: 21,
-            reason: "unsupported schema_version 3; this Pellet reads versions 1 and 2"
+            reason: "unsupported schema_version 4; this Pellet reads versions 1 to 3"
         )
     }
 
@@ -122,7 +125,8 @@ final class CatalogueTests: XCTestCase {
             catalogue(provider: "azure"),
             line: 10,
             column: 21,
-            reason: "model \"m1\": unknown provider \"azure\" (expected one of together, fireworks, groq)"
+            reason:
+                "model \"m1\": unknown provider \"azure\" (expected one of fireworks, groq, together; a further provider is defined in \"providers\")"
         )
         assertRefused(
             catalogue(inputPrice: "-5"),
@@ -196,6 +200,80 @@ final class CatalogueTests: XCTestCase {
         let c = try Catalogue(data: Array(catalogue(inputPrice: "60000").utf8))
         XCTAssertEqual(a.fingerprint, b.fingerprint)
         XCTAssertNotEqual(a.fingerprint, c.fingerprint)
+    }
+
+    /// Schema 3's `providers`: a provider defined there may serve models, with or without a key.
+    func testTheCatalogueMayDefineFurtherProviders() throws {
+        let text = withProviders(
+            #"[{"name": "local-vllm", "base_url": "http://10.0.0.5:8000/v1/"}, {"name": "corp-sglang", "base_url": "https://llm.corp/v1", "api_key_env": "CORP_LLM_KEY"}]"#,
+            offeredBy: "local-vllm")
+        let catalogue = try Catalogue(data: Array(text.utf8))
+        XCTAssertEqual(catalogue.providers.map(\.rawValue), ["corp-sglang", "fireworks", "groq", "local-vllm", "together"])
+        XCTAssertEqual(
+            catalogue.providerDefinitions,
+            [
+                CatalogueProvider(
+                    name: try XCTUnwrap(ProviderName(rawValue: "local-vllm")), baseURL: "http://10.0.0.5:8000/v1/",
+                    apiKeyEnvironmentVariable: nil),
+                CatalogueProvider(
+                    name: try XCTUnwrap(ProviderName(rawValue: "corp-sglang")), baseURL: "https://llm.corp/v1",
+                    apiKeyEnvironmentVariable: "CORP_LLM_KEY"),
+            ])
+        XCTAssertEqual(catalogue.model(id: "m1")?.offers.first?.provider.rawValue, "local-vllm")
+        XCTAssertEqual(catalogue.provider(named: "local-vllm")?.rawValue, "local-vllm")
+        XCTAssertNil(catalogue.provider(named: "ollama"))
+    }
+
+    func testBadProviderDefinitionsAreRefusedWithTheirPlace() {
+        let cases: [(providers: String, marker: String, reason: String)] = [
+            (
+                #"[{"name": "Local VLLM", "base_url": "http://h/v1"}]"#, #""Local VLLM""#,
+                "provider name \"Local VLLM\" must be 1 to 64 lower-case letters, digits, '-', '_' and '.', starting with a letter or digit"
+            ),
+            (
+                #"[{"name": "groq", "base_url": "http://h/v1"}]"#, #""groq", "base"#,
+                "provider \"groq\" is built in; point it elsewhere with pelletd --provider-url groq=URL"
+            ),
+            (
+                #"[{"name": "local-vllm", "base_url": "h:8000"}]"#, #""h:8000""#,
+                "provider \"local-vllm\": base_url must start with http:// or https://, got \"h:8000\""
+            ),
+            (
+                #"[{"name": "local-vllm", "base_url": "http://h/v1", "api_key_env": "my key"}]"#, #""my key""#,
+                "provider \"local-vllm\": api_key_env must be an environment variable name (A-Z, 0-9, _), got \"my key\""
+            ),
+            (
+                #"[{"name": "local-vllm", "base_url": "http://h/v1"}, {"name": "local-vllm", "base_url": "http://g/v1"}]"#,
+                #""local-vllm", "base_url": "http://g"#, "provider \"local-vllm\" is defined twice"
+            ),
+        ]
+        for (providers, marker, reason) in cases {
+            let text = withProviders(providers, offeredBy: "groq")
+            let (line, column) = position(of: marker, in: text)
+            assertRefused(text, line: line, column: column, reason: reason)
+        }
+        // Only schema 3 has providers: an older reader would have ignored them silently.
+        let old = withProviders(#"[{"name": "local-vllm", "base_url": "http://h/v1"}]"#, offeredBy: "groq", version: 2)
+        let (line, column) = position(of: "[{\"name\": \"local-vllm\"", in: old)
+        assertRefused(old, line: line, column: column, reason: "\"providers\" needs schema_version 3 (this file says 2)")
+    }
+
+    /// `catalogue(provider:)` at `version` with a top-level `providers` member.
+    private func withProviders(_ providers: String, offeredBy provider: String, version: Int = 3) -> String {
+        catalogue(provider: provider)
+            .replacingOccurrences(of: "\"schema_version\": 1,", with: "\"schema_version\": \(version),")
+            .replacingOccurrences(
+                of: "\"price_sources\": [\"https://groq.com/pricing\"]",
+                with: "\"price_sources\": [\"https://groq.com/pricing\"],\n  \"providers\": \(providers)")
+    }
+
+    /// 1-based line and column of the first `marker` in `text`.
+    private func position(of marker: String, in text: String) -> (line: Int, column: Int) {
+        guard let range = text.range(of: marker) else { return (0, 0) }
+        let before = text[..<range.lowerBound]
+        let line = before.filter { $0 == "\n" }.count + 1
+        let column = before.count - (before.lastIndex(of: "\n").map { before.distance(from: before.startIndex, to: $0) + 1 } ?? 0) + 1
+        return (line, column)
     }
 
     private func assertRefused(

@@ -289,7 +289,7 @@ final class RoutingPolicyTests: XCTestCase {
                 request([ChatMessage(role: "system", content: ""), ChatMessage(role: "user", content: " \n\t")])
             )
         }
-        assertError(.invalidArgument, "unknown provider \"openai\" in providers (expected together, fireworks, groq)") {
+        assertError(.invalidArgument, "unknown provider \"openai\" in providers (expected fireworks, groq, together)") {
             try router.route(request(messages, providers: ["groq", "openai"]))
         }
         assertError(.invalidArgument, "invalid task_hint \"poetry\"") {
@@ -308,15 +308,15 @@ final class RoutingPolicyTests: XCTestCase {
         }
 
         var allOpen = ProviderHealthSnapshot()
-        for provider in ProviderName.allCases { allOpen.setState(.open, for: provider) }
-        assertError(.unavailable, "no candidate: together circuit open, fireworks circuit open, groq circuit open") {
+        for provider in ProviderName.builtIn { allOpen.setState(.open, for: provider) }
+        assertError(.unavailable, "no candidate: fireworks circuit open, groq circuit open, together circuit open") {
             try router.route(request(messages), health: allOpen)
         }
         var fireworksDown = ProviderHealthSnapshot()
         fireworksDown.setState(.disabled, for: .fireworks)
         assertError(
             .unavailable,
-            "all providers of glm-5.3 are unavailable: together not in providers, fireworks disabled"
+            "all providers of glm-5.3 are unavailable: fireworks disabled, together not in providers"
         ) {
             try router.route(
                 request(messages, model: "glm-5.3", providers: ["fireworks", "groq"]),

@@ -56,14 +56,14 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// The decision the call will follow (with every provider healthy): primary, then fallbacks.
-    private func providerOrder(_ completeRequest: CompleteRequest? = nil) async throws -> [PelletProviders.ProviderName] {
+    private func providerOrder(_ completeRequest: CompleteRequest? = nil) async throws -> [ProviderName] {
         let r = completeRequest ?? request()
         let decision = try await client.route(
             RouteRequest(
                 credentials: r.credentials, messages: r.messages, model: r.model, preference: r.preference,
                 maxTokens: r.maxTokens)
         ).decision!
-        return ([decision.provider] + decision.fallbacks.map(\.provider)).compactMap { PelletProviders.ProviderName(rawValue: $0) }
+        return ([decision.provider] + decision.fallbacks.map(\.provider)).compactMap { ProviderName(rawValue: $0) }
     }
 
     private func expectError(
@@ -118,7 +118,7 @@ final class CompleteCallTests: XCTestCase {
         return (deltas, final)
     }
 
-    private func state(of provider: PelletProviders.ProviderName) async throws -> String? {
+    private func state(of provider: ProviderName) async throws -> String? {
         try await client.health().providers.first { $0.name == provider.rawValue }?.state
     }
 
@@ -196,7 +196,7 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertFalse(deltas.joined().isEmpty)
         XCTAssertEqual(response.content, "")
         XCTAssertEqual(response.attempts, 1)
-        let stats = try XCTUnwrap(PelletProviders.ProviderName(rawValue: response.provider).map { server.mock($0).stats.snapshot })
+        let stats = try XCTUnwrap(ProviderName(rawValue: response.provider).map { server.mock($0).stats.snapshot })
         XCTAssertEqual(stats.streamed, 1)
         XCTAssertEqual(response.usage?.completionTokens, UInt32(stats.completionTokens))
         XCTAssertEqual(response.usage?.promptTokens, UInt32(stats.promptTokens))

@@ -22,8 +22,8 @@ final class ModelDiscoveryCallTests: XCTestCase {
     private func start(discoveryInterval: Duration? = nil) async throws {
         var behavior = MockBehavior()
         behavior.completionTokens = 4
-        var models: [PelletProviders.ProviderName: [String]] = [:]
-        for name in PelletProviders.ProviderName.allCases { models[name] = fullList(name) }
+        var models: [ProviderName: [String]] = [:]
+        for name in ProviderName.builtIn { models[name] = fullList(name) }
         server = try await ProviderTestServer.start(
             behavior: behavior, models: models, discoveryInterval: discoveryInterval)
         client = try await server.client()
@@ -38,21 +38,21 @@ final class ModelDiscoveryCallTests: XCTestCase {
     }
 
     /// Every provider model id the catalogue has on `provider`.
-    private func fullList(_ provider: PelletProviders.ProviderName) -> [String] {
+    private func fullList(_ provider: ProviderName) -> [String] {
         catalogue.models.flatMap(\.offers).filter { $0.provider.rawValue == provider.rawValue }.map(\.providerModel)
     }
 
-    private func providerModel(on provider: PelletProviders.ProviderName) -> String {
-        catalogue.model(id: Self.model)!.offer(on: PelletRouter.ProviderName(rawValue: provider.rawValue)!)!.providerModel
+    private func providerModel(on provider: ProviderName) -> String {
+        catalogue.model(id: Self.model)!.offer(on: ProviderName(rawValue: provider.rawValue)!)!.providerModel
     }
 
-    private func setList(_ provider: PelletProviders.ProviderName, _ ids: [String]) async throws {
+    private func setList(_ provider: ProviderName, _ ids: [String]) async throws {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: ids), as: UTF8.self)
         let status = await MockControl.setModels(json, on: server.mock(provider), using: server.engine)
         XCTAssertEqual(status, 200)
     }
 
-    private func retire(on provider: PelletProviders.ProviderName) async throws {
+    private func retire(on provider: ProviderName) async throws {
         try await setList(provider, fullList(provider).filter { $0 != providerModel(on: provider) })
     }
 
@@ -72,7 +72,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
         return [decision.provider] + decision.fallbacks.map(\.provider)
     }
 
-    private func healthState(of provider: PelletProviders.ProviderName) async throws -> ModelAvailability? {
+    private func healthState(of provider: ProviderName) async throws -> ModelAvailability? {
         try await client.health().models.first { $0.model == Self.model && $0.provider == provider.rawValue }
     }
 
@@ -81,7 +81,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
         await server.discovery.refresh()
         let order = try await providerOrder()
         XCTAssertEqual(Set(order), ["together", "fireworks", "groq"], "the model has three providers")
-        let first = PelletProviders.ProviderName(rawValue: order[0])!
+        let first = ProviderName(rawValue: order[0])!
         let observed1 = try await healthState(of: first)?.state
         XCTAssertEqual(observed1, "available")
 
@@ -92,7 +92,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
         XCTAssertEqual(answer.provider, order[1], "the call fell back; the caller saw no error")
         XCTAssertEqual(answer.attempts, 2)
         XCTAssertEqual(server.mock(first).stats.snapshot.errors4xx, 1)
-        XCTAssertEqual(server.directory.breaker(for: first).state(), .healthy, "the provider is not blamed")
+        XCTAssertEqual(server.directory.breaker(for: first)?.state(), .healthy, "the provider is not blamed")
 
         let retired = try await healthState(of: first)
         XCTAssertEqual(retired?.state, "unavailable")
@@ -122,7 +122,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
     func testDiscoveryAloneRetiresThePairWithinOneInterval() async throws {
         try await start(discoveryInterval: .milliseconds(200))
         try await waitUntil { try await self.healthState(of: .groq)?.state == "available" }
-        let first = PelletProviders.ProviderName(rawValue: try await providerOrder()[0])!
+        let first = ProviderName(rawValue: try await providerOrder()[0])!
 
         try await retire(on: first)
         try await waitUntil { try await self.healthState(of: first)?.state == "unavailable" }
@@ -147,7 +147,7 @@ final class ModelDiscoveryCallTests: XCTestCase {
         let observed7 = try await healthState(of: .groq)?.state
         XCTAssertEqual(observed7, "available")
 
-        for provider in [PelletProviders.ProviderName.together, .groq] {
+        for provider in [ProviderName.together, .groq] {
             let status = await MockControl.setModels(#"{"status":503}"#, on: server.mock(provider), using: server.engine)
             XCTAssertEqual(status, 200)
         }

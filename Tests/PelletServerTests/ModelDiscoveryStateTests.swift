@@ -13,7 +13,7 @@ final class ModelDiscoveryStateTests: XCTestCase {
     private let gptOnGroq = ModelDiscoveryState.Pair(model: "gpt-oss-120b", provider: .groq)
 
     /// Every provider model id the catalogue has on `provider`.
-    private func listed(on provider: PelletRouter.ProviderName, except: Set<String> = []) -> Set<String> {
+    private func listed(on provider: ProviderName, except: Set<String> = []) -> Set<String> {
         Set(catalogue.models.flatMap(\.offers).filter { $0.provider == provider }.map(\.providerModel))
             .subtracting(except)
     }
@@ -63,10 +63,10 @@ final class ModelDiscoveryStateTests: XCTestCase {
     }
 
     func testAListThatCannotBeReadKeepsTheLastKnownState() async {
-        let lists = Mutex<[PelletProviders.ProviderName: Result<Set<String>, ModelListError>]>([:])
+        let lists = Mutex<[ProviderName: Result<Set<String>, ModelListError>]>([:])
         let clock = Mutex<UInt64>(1_000)
         let directory = ProviderDirectory(
-            configurations: PelletProviders.ProviderName.allCases.map {
+            configurations: ProviderName.builtIn.map {
                 ProviderConfiguration(name: $0, apiKey: $0 == .fireworks ? nil : APIKey("key"))
             })
         var logger = Logger(label: "test")
@@ -74,7 +74,9 @@ final class ModelDiscoveryStateTests: XCTestCase {
         let discovery = ModelDiscovery(
             catalogue: catalogue, directory: directory, wallClockMs: { clock.withLock { $0 } }, logger: logger
         ) { provider in
-            lists.withLock { $0[provider.name] } ?? .failure(ModelListError(message: "no list"))
+            (lists.withLock { $0[provider.name] } ?? .failure(ModelListError(message: "no list"))).map {
+                ListedModels(ids: $0)
+            }
         }
         lists.withLock {
             $0[.together] = .success(listed(on: .together, except: ["openai/gpt-oss-120b"]))
@@ -128,5 +130,52 @@ final class ModelDiscoveryStateTests: XCTestCase {
         for bad in [#"{"object":"list"}"#, "null", "<html>", #""text""#] {
             XCTAssertThrowsError(try ModelList.ids(in: Array(bad.utf8)), bad)
         }
+    }
+
+    /// Together's list shape with prices (USD per million tokens), read to micro-USD per million.
+    func testListedPricesAreReadFromTogethersShape() throws {
+        let body = #"[{"id":"openai/gpt-oss-120b","type":"chat","pricing":{"hourly":0,"input":0.15,"output":0.6,"base":0,"finetune":0}},{"id":"free","pricing":{"input":0,"output":0}},{"id":"odd","pricing":{"input":"x"}},{"id":"plain"}]"#
+        let listed = try ModelList.read(Array(body.utf8))
+        XCTAssertEqual(listed.ids, ["openai/gpt-oss-120b", "free", "odd", "plain"])
+        XCTAssertEqual(
+            listed.prices,
+            [
+                "openai/gpt-oss-120b": ListedPrice(inputMicroUSDPerMillionTokens: 150_000, outputMicroUSDPerMillionTokens: 600_000),
+                "free": ListedPrice(inputMicroUSDPerMillionTokens: 0, outputMicroUSDPerMillionTokens: 0),
+            ])
+    }
+
+    /// A listed price is compared, never billed: a difference is reported once per change.
+    func testAListedPriceIsComparedWithTheCatalogueOncePerChange() throws {
+        var state = ModelDiscoveryState(catalogue: catalogue)
+        let offer = try XCTUnwrap(catalogue.model(id: "gpt-oss-120b")?.offer(on: .together))
+        let same = ListedPrice(
+            inputMicroUSDPerMillionTokens: offer.inputMicroUSDPerMillionTokens,
+            outputMicroUSDPerMillionTokens: offer.outputMicroUSDPerMillionTokens)
+        XCTAssertEqual(state.applyPrices([offer.providerModel: same], from: .together), [], "agreeing is not news")
+        var dearer = same
+        dearer.outputMicroUSDPerMillionTokens = offer.outputMicroUSDPerMillionTokens + 150_000
+        let changes = state.applyPrices([offer.providerModel: dearer], from: .together)
+        XCTAssertEqual(changes.map(\.pair), [gptOnTogether])
+        XCTAssertEqual(changes.first?.differs, true)
+        XCTAssertEqual(changes.first?.catalogueOutput, offer.outputMicroUSDPerMillionTokens)
+        XCTAssertEqual(state.applyPrices([offer.providerModel: dearer], from: .together), [], "logged once")
+        let row = try XCTUnwrap(state.rows.first { $0.model == "gpt-oss-120b" && $0.provider == "together" })
+        XCTAssertTrue(row.priceDiffers)
+        XCTAssertEqual(row.listedOutputMicroUsdPerMtok, dearer.outputMicroUSDPerMillionTokens)
+        XCTAssertEqual(row.catalogueOutputMicroUsdPerMtok, offer.outputMicroUSDPerMillionTokens)
+        XCTAssertEqual(state.applyPrices([offer.providerModel: same], from: .together).map(\.differs), [false])
+        XCTAssertFalse(try XCTUnwrap(state.rows.first { $0.model == "gpt-oss-120b" && $0.provider == "together" }).priceDiffers)
+    }
+
+    /// After a catalogue reload, a pair both catalogues share keeps its state; new ones are unknown.
+    func testAReloadedCatalogueKeepsWhatIsKnownOfSharedPairs() throws {
+        var state = ModelDiscoveryState(catalogue: catalogue)
+        _ = state.applyList(listed(on: .together, except: ["openai/gpt-oss-120b"]), from: .together, nowUnixMs: 1_000)
+        let reloaded = state.reloaded(with: catalogue)
+        XCTAssertEqual(reloaded.state(of: gptOnTogether), .unavailable)
+        XCTAssertEqual(reloaded.entries[gptOnTogether]?.sinceUnixMs, 1_000)
+        XCTAssertEqual(reloaded.state(of: gptOnGroq), .unknown)
+        XCTAssertEqual(reloaded.unavailableModels, [.together: ["gpt-oss-120b"]])
     }
 }

@@ -65,7 +65,7 @@ final class RouteCallTests: XCTestCase {
         XCTAssertEqual(decision.taskType, "code")
         XCTAssertGreaterThan(decision.confidence, 0)
         XCTAssertNotNil(Catalogue.bundled.model(id: decision.model), decision.model)
-        XCTAssertTrue(ProviderName.names.contains(decision.provider), decision.provider)
+        XCTAssertTrue(ProviderName.builtIn.map(\.rawValue).contains(decision.provider), decision.provider)
         XCTAssertGreaterThan(decision.estCostMicroUsd, 0)
         XCTAssertFalse(decision.reason.isEmpty)
         XCTAssertFalse(decision.policyVersion.isEmpty)

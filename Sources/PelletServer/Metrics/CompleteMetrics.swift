@@ -10,7 +10,9 @@ import PelletWire
 /// atomic add: no lock, no allocation (`pellet-load micro --filter metrics`). No label carries
 /// an account, a key or any text of a call.
 public final class CompleteMetrics: Sendable {
-    /// Provider names, in `PelletProviders.ProviderName.allCases` order: a provider's index.
+    /// The catalogue's provider names (built in and defined), in name order: a provider's index.
+    /// Fixed at start-up: a provider that a catalogue reload adds is not recorded until restart,
+    /// since the series are created up front.
     public let providers: [String]
     /// Each series' (provider, model); a provider's models not in the catalogue share "other".
     public let offers: [(provider: String, model: String)]
@@ -47,7 +49,7 @@ public final class CompleteMetrics: Sendable {
     let refusals = MetricCounters(count: 2)
 
     public init(catalogue: Catalogue) {
-        providers = PelletProviders.ProviderName.allCases.map(\.rawValue)
+        providers = catalogue.providers.map(\.rawValue)
         var offers: [(provider: String, model: String)] = []
         var offerIndex: [[String: Int]] = []
         var otherOffer: [Int] = []

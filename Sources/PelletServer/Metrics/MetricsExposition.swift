@@ -12,13 +12,26 @@ public struct MetricsExposition: Sendable {
     public let server: ServerMetrics
     public let complete: CompleteMetrics?
     public let store: Store?
-    public let providers: ProviderDirectory?
+    /// The providers whose circuits are shown: read at each scrape (a catalogue reload replaces them).
+    public let providers: (@Sendable () -> ProviderDirectory)?
 
     public init(server: ServerMetrics, complete: CompleteMetrics? = nil, store: Store? = nil, providers: ProviderDirectory? = nil) {
         self.server = server
         self.complete = complete
         self.store = store
-        self.providers = providers
+        if let providers {
+            self.providers = { providers }
+        } else {
+            self.providers = nil
+        }
+    }
+
+    /// The circuits of the providers `live` holds at each scrape.
+    public init(server: ServerMetrics, complete: CompleteMetrics?, store: Store?, live: LiveCatalogue) {
+        self.server = server
+        self.complete = complete
+        self.store = store
+        self.providers = { live.current.directory }
     }
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,9 +58,11 @@ public struct MetricsExposition: Sendable {
         }
         if let complete { render(complete, into: &text) }
         if let providers {
+            let directory = providers()
             text.family("pellet_circuit_state", .gauge, "Each provider's circuit: 0 closed, 1 half-open, 2 open.")
-            for name in PelletProviders.ProviderName.allCases {
-                text.sample("pellet_circuit_state", [("provider", name.rawValue)], UInt64(providers.breaker(for: name).circuitLevel()))
+            for name in directory.names {
+                guard let breaker = directory.breaker(for: name) else { continue }
+                text.sample("pellet_circuit_state", [("provider", name.rawValue)], UInt64(breaker.circuitLevel()))
             }
         }
         if let store { render(store, into: &text) }

@@ -14,6 +14,8 @@ public struct AccountService: Service {
     private let metering: Metering
     private let authenticator: Authenticator
     private let compaction: CompactionScheduler?
+    /// Runs `reload_catalogue`; nil: this server does not reload (FAILED_PRECONDITION).
+    private let reloader: CatalogueReloader?
     private let threadPool: NIOThreadPool
 
     /// The largest export the one-reply `export` op returns: the protocol's default frame limit.
@@ -28,8 +30,10 @@ public struct AccountService: Service {
         metering: Metering,
         authenticator: Authenticator,
         compaction: CompactionScheduler? = nil,
+        reloader: CatalogueReloader? = nil,
         threadPool: NIOThreadPool = .singleton
     ) {
+        self.reloader = reloader
         self.store = store
         self.metering = metering
         self.authenticator = authenticator
@@ -41,7 +45,7 @@ public struct AccountService: Service {
         do {
             let request = try AccountRequest(decoding: payload)
             guard let op = request.op else {
-                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact, export_account")
+                throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact, export_account, reload_catalogue")
             }
             if case .get(let id) = op, id.isEmpty {
                 return .reply(try ownAccount(request.credentials))
@@ -118,6 +122,14 @@ public struct AccountService: Service {
             }
         case .revokeKey(let keyID):
             return Self.whenWritten(on: loop) { AccountResponse(keys: [try await store.revokeKey(id: keyID)]) }
+        case .reloadCatalogue:
+            guard let reloader else {
+                throw RPCError(.failedPrecondition, "this server has no catalogue to reload")
+            }
+            // Reading the files is disk I/O: off the event loop.
+            return threadPool.answer(context) {
+                AccountResponse(catalogueReload: try reloader.reload(trigger: "pelletctl catalogue reload").get())
+            }
         case .compact:
             // Writes are held while it runs (milliseconds to seconds with the file's size);
             // the answer comes from a task, never from the event loop.

@@ -46,12 +46,13 @@ public struct CompleteSettings: Sendable {
 /// transfer's events there. Only the metering write waits (on the store writer, which hands the
 /// answer back once the event is committed). Prompt and completion text never leave memory.
 public struct CompleteService: Service {
-    let router: Router
+    /// The catalogue and providers; each call reads it once, at its start (a reload does not
+    /// move a call in flight).
+    let live: LiveCatalogue
     let authenticator: Authenticator
     let metering: Metering
     let rateLimiter: RateLimiter
     let engine: ProviderEngine
-    let directory: ProviderDirectory
     /// Pairs found unavailable (model lists, "model not found" answers); nil: none tracked.
     let discovery: ModelDiscovery?
     let settings: CompleteSettings
@@ -64,6 +65,7 @@ public struct CompleteService: Service {
     let wallClockMs: @Sendable () -> UInt64
     let logger: Logger
 
+    /// A fixed catalogue and set of providers.
     public init(
         router: Router,
         authenticator: Authenticator,
@@ -79,12 +81,33 @@ public struct CompleteService: Service {
         wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
         logger: Logger = Logger(label: "pellet.complete")
     ) {
-        self.router = router
+        self.init(
+            live: LiveCatalogue(router: router, directory: directory), authenticator: authenticator,
+            metering: metering, rateLimiter: rateLimiter, engine: engine, discovery: discovery, settings: settings,
+            gatewayOverhead: gatewayOverhead, metrics: metrics, unsettled: unsettled, wallClockMs: wallClockMs,
+            logger: logger)
+    }
+
+    /// The catalogue and providers `live` holds when each call starts.
+    public init(
+        live: LiveCatalogue,
+        authenticator: Authenticator,
+        metering: Metering,
+        rateLimiter: RateLimiter,
+        engine: ProviderEngine,
+        discovery: ModelDiscovery? = nil,
+        settings: CompleteSettings = CompleteSettings(),
+        gatewayOverhead: RecentLatencies = RecentLatencies(),
+        metrics: CompleteMetrics? = nil,
+        unsettled: UnsettledCalls = UnsettledCalls(),
+        wallClockMs: @escaping @Sendable () -> UInt64 = { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) },
+        logger: Logger = Logger(label: "pellet.complete")
+    ) {
+        self.live = live
         self.authenticator = authenticator
         self.metering = metering
         self.rateLimiter = rateLimiter
         self.engine = engine
-        self.directory = directory
         self.discovery = discovery
         self.settings = settings
         self.gatewayOverhead = gatewayOverhead
@@ -125,9 +148,11 @@ public struct CompleteService: Service {
         }
         let maxTokens = request.maxTokens > 0 ? request.maxTokens : settings.defaultMaxTokens
 
+        // Read once: the call keeps this catalogue and these providers to its end.
+        let setup = live.current
         let decision: RouteDecision
         do {
-            decision = try router.route(
+            decision = try setup.router.route(
                 RouteRequest(
                     messages: request.messages,
                     model: request.model,
@@ -137,7 +162,7 @@ public struct CompleteService: Service {
                     taskHint: request.taskHint,
                     providers: request.providers
                 ),
-                health: directory.routerHealth(
+                health: setup.directory.routerHealth(
                     openAsDegraded: true, unavailableModels: discovery?.unavailableModels() ?? [:])
             )
         } catch {
@@ -168,6 +193,7 @@ public struct CompleteService: Service {
         let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
         let call = CompleteCall(
             service: self,
+            setup: setup,
             request: request,
             maxTokens: maxTokens,
             decision: decision,
@@ -217,6 +243,8 @@ final class CompleteCall {
     }
 
     private let service: CompleteService
+    /// The catalogue and providers the call started with.
+    private let setup: CatalogueSetup
     private let request: CompleteRequest
     /// Sent to the provider on every attempt: the request's, else the default.
     private let maxTokens: UInt32
@@ -261,6 +289,7 @@ final class CompleteCall {
 
     init(
         service: CompleteService,
+        setup: CatalogueSetup,
         request: CompleteRequest,
         maxTokens: UInt32,
         decision: RouteDecision,
@@ -273,6 +302,7 @@ final class CompleteCall {
         promise: EventLoopPromise<any WireMessage>
     ) {
         self.service = service
+        self.setup = setup
         self.request = request
         self.maxTokens = maxTokens
         self.decision = decision
@@ -301,8 +331,9 @@ final class CompleteCall {
         while nextCandidate < candidates.count, attempts < service.settings.maximumAttempts {
             let candidate = candidates[nextCandidate]
             nextCandidate += 1
-            guard let name = PelletProviders.ProviderName(rawValue: candidate.provider),
-                let configuration = service.directory.configuration(for: name), configuration.isEnabled
+            guard let name = ProviderName(rawValue: candidate.provider),
+                let configuration = setup.directory.configuration(for: name), configuration.isEnabled,
+                let breaker = setup.directory.breaker(for: name)
             else {
                 failures.append("\(candidate.provider): disabled")
                 continue
@@ -312,15 +343,12 @@ final class CompleteCall {
             guard remaining > .zero else {
                 return end(.failure(RPCError(.deadlineExceeded, "the call's deadline passed before a provider answered")))
             }
-            let breaker = service.directory.breaker(for: name)
             guard breaker.admit().isAllowed else {
                 failures.append("\(candidate.provider): skipped (\(breaker.snapshot().state))")
                 continue
             }
             let providerModel =
-                PelletRouter.ProviderName(rawValue: candidate.provider).flatMap {
-                    service.router.catalogue.model(id: candidate.model)?.offer(on: $0)?.providerModel
-                } ?? candidate.model
+                setup.catalogue.model(id: candidate.model)?.offer(on: name)?.providerModel ?? candidate.model
             let chat = ChatRequest(
                 model: providerModel,
                 messages: request.messages,
@@ -623,8 +651,8 @@ final class CompleteCall {
     /// Tokens × the answering offer's prices, rounded up to the next micro-dollar.
     private func cost(of usage: TokenUsage) -> UInt64 {
         guard let candidate = current,
-            let provider = PelletRouter.ProviderName(rawValue: candidate.provider),
-            let offer = service.router.catalogue.model(id: candidate.model)?.offer(on: provider)
+            let provider = ProviderName(rawValue: candidate.provider),
+            let offer = setup.catalogue.model(id: candidate.model)?.offer(on: provider)
         else { return 0 }
         // Prompt tokens served from the provider's cache cost its cached-input price, where the
         // catalogue has one.

@@ -627,6 +627,12 @@ public struct AccountRequest: WireMessage {
         /// Like export, a page at a time, so that an account of any size exports in replies under
         /// the frame limit: follow next_cursor until it is empty.
         case exportAccount(ExportAccount)
+        /// Reads pelletd's catalogue (--catalogue, else the built-in one) and the provider keys of
+        /// --env-file again, as SIGHUP does, and installs them for new calls; calls in flight finish
+        /// on the catalogue they started with. A file that cannot be used is refused with
+        /// FAILED_PRECONDITION naming the file, line and column; the running catalogue stays.
+        /// Admin only.
+        case reloadCatalogue(ReloadCatalogue)
     }
 
     public var credentials: Credentials? = nil
@@ -676,6 +682,8 @@ public struct AccountResponse: WireMessage {
     public var exportJson: [UInt8] = []
     /// The reply to compact.
     public var compaction: CompactionReport? = nil
+    /// The reply to reload_catalogue.
+    public var catalogueReload: CatalogueReload? = nil
 
     public init() {}
 
@@ -686,7 +694,8 @@ public struct AccountResponse: WireMessage {
         apiKey: String = "",
         nextCursor: String = "",
         exportJson: [UInt8] = [],
-        compaction: CompactionReport? = nil
+        compaction: CompactionReport? = nil,
+        catalogueReload: CatalogueReload? = nil
     ) {
         self.account = account
         self.accounts = accounts
@@ -695,6 +704,41 @@ public struct AccountResponse: WireMessage {
         self.nextCursor = nextCursor
         self.exportJson = exportJson
         self.compaction = compaction
+        self.catalogueReload = catalogueReload
+    }
+}
+
+/// Reloading takes no parameters (pelletd reads the files it was started with).
+public struct ReloadCatalogue: WireMessage {
+
+    public init() {}
+}
+
+public struct CatalogueReload: WireMessage {
+    /// The policy_version of Route decisions before and after (the same when the catalogue file
+    /// did not change, e.g. only keys did).
+    public var previousPolicyVersion: String = ""
+    public var policyVersion: String = ""
+    /// The catalogue's models and providers (built in and defined) now.
+    public var models: UInt32 = 0
+    public var providers: [String] = []
+    /// The providers that have a key (or need none) now.
+    public var enabledProviders: [String] = []
+
+    public init() {}
+
+    public init(
+        previousPolicyVersion: String = "",
+        policyVersion: String = "",
+        models: UInt32 = 0,
+        providers: [String] = [],
+        enabledProviders: [String] = []
+    ) {
+        self.previousPolicyVersion = previousPolicyVersion
+        self.policyVersion = policyVersion
+        self.models = models
+        self.providers = providers
+        self.enabledProviders = enabledProviders
     }
 }
 
@@ -826,6 +870,15 @@ public struct ModelAvailability: WireMessage {
     public var state: String = ""
     /// When the pair entered its state (unix ms); 0 for "unknown".
     public var sinceUnixMs: UInt64 = 0
+    /// The catalogue's prices for the pair (micro-USD per million tokens), which billing uses.
+    public var catalogueInputMicroUsdPerMtok: UInt64 = 0
+    public var catalogueOutputMicroUsdPerMtok: UInt64 = 0
+    /// The prices the provider publishes in its model list (Together does), as last read; 0 when it
+    /// publishes none for the model. Never billed: a difference is only reported.
+    public var listedInputMicroUsdPerMtok: UInt64 = 0
+    public var listedOutputMicroUsdPerMtok: UInt64 = 0
+    /// The listed prices differ from the catalogue's.
+    public var priceDiffers: Bool = false
 
     public init() {}
 
@@ -833,12 +886,22 @@ public struct ModelAvailability: WireMessage {
         model: String = "",
         provider: String = "",
         state: String = "",
-        sinceUnixMs: UInt64 = 0
+        sinceUnixMs: UInt64 = 0,
+        catalogueInputMicroUsdPerMtok: UInt64 = 0,
+        catalogueOutputMicroUsdPerMtok: UInt64 = 0,
+        listedInputMicroUsdPerMtok: UInt64 = 0,
+        listedOutputMicroUsdPerMtok: UInt64 = 0,
+        priceDiffers: Bool = false
     ) {
         self.model = model
         self.provider = provider
         self.state = state
         self.sinceUnixMs = sinceUnixMs
+        self.catalogueInputMicroUsdPerMtok = catalogueInputMicroUsdPerMtok
+        self.catalogueOutputMicroUsdPerMtok = catalogueOutputMicroUsdPerMtok
+        self.listedInputMicroUsdPerMtok = listedInputMicroUsdPerMtok
+        self.listedOutputMicroUsdPerMtok = listedOutputMicroUsdPerMtok
+        self.priceDiffers = priceDiffers
     }
 }
 
@@ -1761,6 +1824,9 @@ extension AccountRequest: CBridgedMessage {
         case .exportAccount(let value):
             cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT
             cStruct.pointee.export_account = value.cMessage(in: arena)
+        case .reloadCatalogue(let value):
+            cStruct.pointee.op_case = PELLET__V1__ACCOUNT_REQUEST__OP_RELOAD_CATALOGUE
+            cStruct.pointee.reload_catalogue = value.cMessage(in: arena)
         }
         return cStruct
     }
@@ -1781,6 +1847,7 @@ extension AccountRequest: CBridgedMessage {
         case PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT: op = .export(swiftString(cStruct.pointee.export))
         case PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT: op = .compact(try CompactStore(cMessage: cStruct.pointee.compact!))
         case PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT: op = .exportAccount(try ExportAccount(cMessage: cStruct.pointee.export_account!))
+        case PELLET__V1__ACCOUNT_REQUEST__OP_RELOAD_CATALOGUE: op = .reloadCatalogue(try ReloadCatalogue(cMessage: cStruct.pointee.reload_catalogue!))
         default: op = nil
         }
     }
@@ -1853,6 +1920,7 @@ extension AccountResponse: CBridgedMessage {
         if !nextCursor.isEmpty { cStruct.pointee.next_cursor = arena.cString(nextCursor) }
         if !exportJson.isEmpty { cStruct.pointee.export_json = arena.binaryData(exportJson) }
         if let compaction { cStruct.pointee.compaction = compaction.cMessage(in: arena) }
+        if let catalogueReload { cStruct.pointee.catalogue_reload = catalogueReload.cMessage(in: arena) }
         return cStruct
     }
 
@@ -1875,6 +1943,89 @@ extension AccountResponse: CBridgedMessage {
         nextCursor = swiftString(cStruct.pointee.next_cursor)
         exportJson = swiftBytes(cStruct.pointee.export_json)
         if let value = cStruct.pointee.compaction { compaction = try CompactionReport(cMessage: value) }
+        if let value = cStruct.pointee.catalogue_reload { catalogueReload = try CatalogueReload(cMessage: value) }
+    }
+}
+
+extension ReloadCatalogue: CBridgedMessage {
+    typealias CMessage = Pellet__V1__ReloadCatalogue
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__ReloadCatalogue>? {
+        pellet__v1__reload_catalogue__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__ReloadCatalogue>) {
+        pellet__v1__reload_catalogue__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__ReloadCatalogue> {
+        let cStruct = arena.allocate(Pellet__V1__ReloadCatalogue.self)
+        pellet__v1__reload_catalogue__init(cStruct)
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__ReloadCatalogue>) throws(MessageDecodingError) {
+        self.init()
+    }
+}
+
+extension CatalogueReload: CBridgedMessage {
+    typealias CMessage = Pellet__V1__CatalogueReload
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__CatalogueReload>? {
+        pellet__v1__catalogue_reload__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__CatalogueReload>) {
+        pellet__v1__catalogue_reload__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__CatalogueReload> {
+        let cStruct = arena.allocate(Pellet__V1__CatalogueReload.self)
+        pellet__v1__catalogue_reload__init(cStruct)
+        if !previousPolicyVersion.isEmpty { cStruct.pointee.previous_policy_version = arena.cString(previousPolicyVersion) }
+        if !policyVersion.isEmpty { cStruct.pointee.policy_version = arena.cString(policyVersion) }
+        cStruct.pointee.models = models
+        if !providers.isEmpty {
+            cStruct.pointee.n_providers = providers.count
+            cStruct.pointee.providers = arena.array(providers, as: UnsafeMutablePointer<CChar>?.self) { arena.cString($0) }
+        }
+        if !enabledProviders.isEmpty {
+            cStruct.pointee.n_enabled_providers = enabledProviders.count
+            cStruct.pointee.enabled_providers = arena.array(enabledProviders, as: UnsafeMutablePointer<CChar>?.self) { arena.cString($0) }
+        }
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__CatalogueReload>) throws(MessageDecodingError) {
+        self.init()
+        previousPolicyVersion = swiftString(cStruct.pointee.previous_policy_version)
+        policyVersion = swiftString(cStruct.pointee.policy_version)
+        models = cStruct.pointee.models
+        if let elements = cStruct.pointee.providers {
+            providers.reserveCapacity(cStruct.pointee.n_providers)
+            for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_providers) {
+                providers.append(swiftString(element!))
+            }
+        }
+        if let elements = cStruct.pointee.enabled_providers {
+            enabledProviders.reserveCapacity(cStruct.pointee.n_enabled_providers)
+            for element in UnsafeBufferPointer(start: elements, count: cStruct.pointee.n_enabled_providers) {
+                enabledProviders.append(swiftString(element!))
+            }
+        }
     }
 }
 
@@ -2098,6 +2249,11 @@ extension ModelAvailability: CBridgedMessage {
         if !provider.isEmpty { cStruct.pointee.provider = arena.cString(provider) }
         if !state.isEmpty { cStruct.pointee.state = arena.cString(state) }
         cStruct.pointee.since_unix_ms = sinceUnixMs
+        cStruct.pointee.catalogue_input_micro_usd_per_mtok = catalogueInputMicroUsdPerMtok
+        cStruct.pointee.catalogue_output_micro_usd_per_mtok = catalogueOutputMicroUsdPerMtok
+        cStruct.pointee.listed_input_micro_usd_per_mtok = listedInputMicroUsdPerMtok
+        cStruct.pointee.listed_output_micro_usd_per_mtok = listedOutputMicroUsdPerMtok
+        cStruct.pointee.price_differs = priceDiffers ? 1 : 0
         return cStruct
     }
 
@@ -2107,5 +2263,10 @@ extension ModelAvailability: CBridgedMessage {
         provider = swiftString(cStruct.pointee.provider)
         state = swiftString(cStruct.pointee.state)
         sinceUnixMs = cStruct.pointee.since_unix_ms
+        catalogueInputMicroUsdPerMtok = cStruct.pointee.catalogue_input_micro_usd_per_mtok
+        catalogueOutputMicroUsdPerMtok = cStruct.pointee.catalogue_output_micro_usd_per_mtok
+        listedInputMicroUsdPerMtok = cStruct.pointee.listed_input_micro_usd_per_mtok
+        listedOutputMicroUsdPerMtok = cStruct.pointee.listed_output_micro_usd_per_mtok
+        priceDiffers = cStruct.pointee.price_differs != 0
     }
 }

@@ -1042,6 +1042,96 @@ void   pellet__v1__account_response__free_unpacked
   assert(message->base.descriptor == &pellet__v1__account_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pellet__v1__reload_catalogue__init
+                     (Pellet__V1__ReloadCatalogue         *message)
+{
+  static const Pellet__V1__ReloadCatalogue init_value = PELLET__V1__RELOAD_CATALOGUE__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__reload_catalogue__get_packed_size
+                     (const Pellet__V1__ReloadCatalogue *message)
+{
+  assert(message->base.descriptor == &pellet__v1__reload_catalogue__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__reload_catalogue__pack
+                     (const Pellet__V1__ReloadCatalogue *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__reload_catalogue__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__reload_catalogue__pack_to_buffer
+                     (const Pellet__V1__ReloadCatalogue *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__reload_catalogue__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__ReloadCatalogue *
+       pellet__v1__reload_catalogue__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__ReloadCatalogue *)
+     protobuf_c_message_unpack (&pellet__v1__reload_catalogue__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__reload_catalogue__free_unpacked
+                     (Pellet__V1__ReloadCatalogue *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__reload_catalogue__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   pellet__v1__catalogue_reload__init
+                     (Pellet__V1__CatalogueReload         *message)
+{
+  static const Pellet__V1__CatalogueReload init_value = PELLET__V1__CATALOGUE_RELOAD__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__catalogue_reload__get_packed_size
+                     (const Pellet__V1__CatalogueReload *message)
+{
+  assert(message->base.descriptor == &pellet__v1__catalogue_reload__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__catalogue_reload__pack
+                     (const Pellet__V1__CatalogueReload *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__catalogue_reload__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__catalogue_reload__pack_to_buffer
+                     (const Pellet__V1__CatalogueReload *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__catalogue_reload__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__CatalogueReload *
+       pellet__v1__catalogue_reload__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__CatalogueReload *)
+     protobuf_c_message_unpack (&pellet__v1__catalogue_reload__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__catalogue_reload__free_unpacked
+                     (Pellet__V1__CatalogueReload *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__catalogue_reload__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pellet__v1__compact_store__init
                      (Pellet__V1__CompactStore         *message)
 {
@@ -3242,7 +3332,7 @@ const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor =
   (ProtobufCMessageInit) pellet__v1__list_accounts__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[13] =
+static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descriptors[14] =
 {
   {
     "credentials",
@@ -3400,6 +3490,18 @@ static const ProtobufCFieldDescriptor pellet__v1__account_request__field_descrip
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reload_catalogue",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Pellet__V1__AccountRequest, op_case),
+    offsetof(Pellet__V1__AccountRequest, reload_catalogue),
+    &pellet__v1__reload_catalogue__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
   11,   /* field[11] = compact */
@@ -3413,13 +3515,14 @@ static const unsigned pellet__v1__account_request__field_indices_by_name[] = {
   3,   /* field[3] = get_by_email */
   9,   /* field[9] = list */
   8,   /* field[8] = list_keys */
+  13,   /* field[13] = reload_catalogue */
   7,   /* field[7] = revoke_key */
   4,   /* field[4] = update */
 };
 static const ProtobufCIntRange pellet__v1__account_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
 {
@@ -3429,7 +3532,7 @@ const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor =
   "Pellet__V1__AccountRequest",
   "pellet.v1",
   sizeof(Pellet__V1__AccountRequest),
-  13,
+  14,
   pellet__v1__account_request__field_descriptors,
   pellet__v1__account_request__field_indices_by_name,
   1,  pellet__v1__account_request__number_ranges,
@@ -3500,7 +3603,7 @@ const ProtobufCMessageDescriptor pellet__v1__export_account__descriptor =
   (ProtobufCMessageInit) pellet__v1__export_account__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descriptors[7] =
+static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descriptors[8] =
 {
   {
     "account",
@@ -3586,11 +3689,24 @@ static const ProtobufCFieldDescriptor pellet__v1__account_response__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "catalogue_reload",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__AccountResponse, catalogue_reload),
+    &pellet__v1__catalogue_reload__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__account_response__field_indices_by_name[] = {
   0,   /* field[0] = account */
   1,   /* field[1] = accounts */
   3,   /* field[3] = api_key */
+  7,   /* field[7] = catalogue_reload */
   6,   /* field[6] = compaction */
   5,   /* field[5] = export_json */
   2,   /* field[2] = keys */
@@ -3599,7 +3715,7 @@ static const unsigned pellet__v1__account_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__account_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor =
 {
@@ -3609,11 +3725,119 @@ const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor =
   "Pellet__V1__AccountResponse",
   "pellet.v1",
   sizeof(Pellet__V1__AccountResponse),
-  7,
+  8,
   pellet__v1__account_response__field_descriptors,
   pellet__v1__account_response__field_indices_by_name,
   1,  pellet__v1__account_response__number_ranges,
   (ProtobufCMessageInit) pellet__v1__account_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define pellet__v1__reload_catalogue__field_descriptors NULL
+#define pellet__v1__reload_catalogue__field_indices_by_name NULL
+#define pellet__v1__reload_catalogue__number_ranges NULL
+const ProtobufCMessageDescriptor pellet__v1__reload_catalogue__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.ReloadCatalogue",
+  "ReloadCatalogue",
+  "Pellet__V1__ReloadCatalogue",
+  "pellet.v1",
+  sizeof(Pellet__V1__ReloadCatalogue),
+  0,
+  pellet__v1__reload_catalogue__field_descriptors,
+  pellet__v1__reload_catalogue__field_indices_by_name,
+  0,  pellet__v1__reload_catalogue__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__reload_catalogue__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pellet__v1__catalogue_reload__field_descriptors[5] =
+{
+  {
+    "previous_policy_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CatalogueReload, previous_policy_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "policy_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CatalogueReload, policy_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "models",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__CatalogueReload, models),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "providers",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Pellet__V1__CatalogueReload, n_providers),
+    offsetof(Pellet__V1__CatalogueReload, providers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "enabled_providers",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Pellet__V1__CatalogueReload, n_enabled_providers),
+    offsetof(Pellet__V1__CatalogueReload, enabled_providers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pellet__v1__catalogue_reload__field_indices_by_name[] = {
+  4,   /* field[4] = enabled_providers */
+  2,   /* field[2] = models */
+  1,   /* field[1] = policy_version */
+  0,   /* field[0] = previous_policy_version */
+  3,   /* field[3] = providers */
+};
+static const ProtobufCIntRange pellet__v1__catalogue_reload__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor pellet__v1__catalogue_reload__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.CatalogueReload",
+  "CatalogueReload",
+  "Pellet__V1__CatalogueReload",
+  "pellet.v1",
+  sizeof(Pellet__V1__CatalogueReload),
+  5,
+  pellet__v1__catalogue_reload__field_descriptors,
+  pellet__v1__catalogue_reload__field_indices_by_name,
+  1,  pellet__v1__catalogue_reload__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__catalogue_reload__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 #define pellet__v1__compact_store__field_descriptors NULL
@@ -3995,7 +4219,7 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   (ProtobufCMessageInit) pellet__v1__health_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__model_availability__field_descriptors[4] =
+static const ProtobufCFieldDescriptor pellet__v1__model_availability__field_descriptors[9] =
 {
   {
     "model",
@@ -4045,9 +4269,74 @@ static const ProtobufCFieldDescriptor pellet__v1__model_availability__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "catalogue_input_micro_usd_per_mtok",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, catalogue_input_micro_usd_per_mtok),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "catalogue_output_micro_usd_per_mtok",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, catalogue_output_micro_usd_per_mtok),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "listed_input_micro_usd_per_mtok",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, listed_input_micro_usd_per_mtok),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "listed_output_micro_usd_per_mtok",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, listed_output_micro_usd_per_mtok),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "price_differs",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ModelAvailability, price_differs),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__model_availability__field_indices_by_name[] = {
+  4,   /* field[4] = catalogue_input_micro_usd_per_mtok */
+  5,   /* field[5] = catalogue_output_micro_usd_per_mtok */
+  6,   /* field[6] = listed_input_micro_usd_per_mtok */
+  7,   /* field[7] = listed_output_micro_usd_per_mtok */
   0,   /* field[0] = model */
+  8,   /* field[8] = price_differs */
   1,   /* field[1] = provider */
   3,   /* field[3] = since_unix_ms */
   2,   /* field[2] = state */
@@ -4055,7 +4344,7 @@ static const unsigned pellet__v1__model_availability__field_indices_by_name[] = 
 static const ProtobufCIntRange pellet__v1__model_availability__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pellet__v1__model_availability__descriptor =
 {
@@ -4065,7 +4354,7 @@ const ProtobufCMessageDescriptor pellet__v1__model_availability__descriptor =
   "Pellet__V1__ModelAvailability",
   "pellet.v1",
   sizeof(Pellet__V1__ModelAvailability),
-  4,
+  9,
   pellet__v1__model_availability__field_descriptors,
   pellet__v1__model_availability__field_indices_by_name,
   1,  pellet__v1__model_availability__number_ranges,

@@ -38,6 +38,8 @@ typedef struct Pellet__V1__ListAccounts Pellet__V1__ListAccounts;
 typedef struct Pellet__V1__AccountRequest Pellet__V1__AccountRequest;
 typedef struct Pellet__V1__ExportAccount Pellet__V1__ExportAccount;
 typedef struct Pellet__V1__AccountResponse Pellet__V1__AccountResponse;
+typedef struct Pellet__V1__ReloadCatalogue Pellet__V1__ReloadCatalogue;
+typedef struct Pellet__V1__CatalogueReload Pellet__V1__CatalogueReload;
 typedef struct Pellet__V1__CompactStore Pellet__V1__CompactStore;
 typedef struct Pellet__V1__CompactionReport Pellet__V1__CompactionReport;
 typedef struct Pellet__V1__HealthRequest Pellet__V1__HealthRequest;
@@ -599,7 +601,8 @@ typedef enum {
   PELLET__V1__ACCOUNT_REQUEST__OP_LIST = 10,
   PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT = 11,
   PELLET__V1__ACCOUNT_REQUEST__OP_COMPACT = 12,
-  PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT = 13
+  PELLET__V1__ACCOUNT_REQUEST__OP_EXPORT_ACCOUNT = 13,
+  PELLET__V1__ACCOUNT_REQUEST__OP_RELOAD_CATALOGUE = 14
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PELLET__V1__ACCOUNT_REQUEST__OP__CASE)
 } Pellet__V1__AccountRequest__OpCase;
 
@@ -652,6 +655,14 @@ struct  Pellet__V1__AccountRequest
      * the frame limit: follow next_cursor until it is empty.
      */
     Pellet__V1__ExportAccount *export_account;
+    /*
+     * Reads pelletd's catalogue (--catalogue, else the built-in one) and the provider keys of
+     * --env-file again, as SIGHUP does, and installs them for new calls; calls in flight finish
+     * on the catalogue they started with. A file that cannot be used is refused with
+     * FAILED_PRECONDITION naming the file, line and column; the running catalogue stays.
+     * Admin only.
+     */
+    Pellet__V1__ReloadCatalogue *reload_catalogue;
   };
 };
 #define PELLET__V1__ACCOUNT_REQUEST__INIT \
@@ -702,10 +713,52 @@ struct  Pellet__V1__AccountResponse
    * The reply to compact.
    */
   Pellet__V1__CompactionReport *compaction;
+  /*
+   * The reply to reload_catalogue.
+   */
+  Pellet__V1__CatalogueReload *catalogue_reload;
 };
 #define PELLET__V1__ACCOUNT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__account_response__descriptor) \
-    , NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, NULL }
+    , NULL, 0,NULL, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, {0,NULL}, NULL, NULL }
+
+
+/*
+ * Reloading takes no parameters (pelletd reads the files it was started with).
+ */
+struct  Pellet__V1__ReloadCatalogue
+{
+  ProtobufCMessage base;
+};
+#define PELLET__V1__RELOAD_CATALOGUE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__reload_catalogue__descriptor) \
+     }
+
+
+struct  Pellet__V1__CatalogueReload
+{
+  ProtobufCMessage base;
+  /*
+   * The policy_version of Route decisions before and after (the same when the catalogue file
+   * did not change, e.g. only keys did).
+   */
+  char *previous_policy_version;
+  char *policy_version;
+  /*
+   * The catalogue's models and providers (built in and defined) now.
+   */
+  uint32_t models;
+  size_t n_providers;
+  char **providers;
+  /*
+   * The providers that have a key (or need none) now.
+   */
+  size_t n_enabled_providers;
+  char **enabled_providers;
+};
+#define PELLET__V1__CATALOGUE_RELOAD__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__catalogue_reload__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL }
 
 
 /*
@@ -834,10 +887,25 @@ struct  Pellet__V1__ModelAvailability
    * When the pair entered its state (unix ms); 0 for "unknown".
    */
   uint64_t since_unix_ms;
+  /*
+   * The catalogue's prices for the pair (micro-USD per million tokens), which billing uses.
+   */
+  uint64_t catalogue_input_micro_usd_per_mtok;
+  uint64_t catalogue_output_micro_usd_per_mtok;
+  /*
+   * The prices the provider publishes in its model list (Together does), as last read; 0 when it
+   * publishes none for the model. Never billed: a difference is only reported.
+   */
+  uint64_t listed_input_micro_usd_per_mtok;
+  uint64_t listed_output_micro_usd_per_mtok;
+  /*
+   * The listed prices differ from the catalogue's.
+   */
+  protobuf_c_boolean price_differs;
 };
 #define PELLET__V1__MODEL_AVAILABILITY__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__model_availability__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0 }
 
 
 /* Pellet__V1__Credentials methods */
@@ -1277,6 +1345,44 @@ Pellet__V1__AccountResponse *
 void   pellet__v1__account_response__free_unpacked
                      (Pellet__V1__AccountResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pellet__V1__ReloadCatalogue methods */
+void   pellet__v1__reload_catalogue__init
+                     (Pellet__V1__ReloadCatalogue         *message);
+size_t pellet__v1__reload_catalogue__get_packed_size
+                     (const Pellet__V1__ReloadCatalogue   *message);
+size_t pellet__v1__reload_catalogue__pack
+                     (const Pellet__V1__ReloadCatalogue   *message,
+                      uint8_t             *out);
+size_t pellet__v1__reload_catalogue__pack_to_buffer
+                     (const Pellet__V1__ReloadCatalogue   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__ReloadCatalogue *
+       pellet__v1__reload_catalogue__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__reload_catalogue__free_unpacked
+                     (Pellet__V1__ReloadCatalogue *message,
+                      ProtobufCAllocator *allocator);
+/* Pellet__V1__CatalogueReload methods */
+void   pellet__v1__catalogue_reload__init
+                     (Pellet__V1__CatalogueReload         *message);
+size_t pellet__v1__catalogue_reload__get_packed_size
+                     (const Pellet__V1__CatalogueReload   *message);
+size_t pellet__v1__catalogue_reload__pack
+                     (const Pellet__V1__CatalogueReload   *message,
+                      uint8_t             *out);
+size_t pellet__v1__catalogue_reload__pack_to_buffer
+                     (const Pellet__V1__CatalogueReload   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__CatalogueReload *
+       pellet__v1__catalogue_reload__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__catalogue_reload__free_unpacked
+                     (Pellet__V1__CatalogueReload *message,
+                      ProtobufCAllocator *allocator);
 /* Pellet__V1__CompactStore methods */
 void   pellet__v1__compact_store__init
                      (Pellet__V1__CompactStore         *message);
@@ -1462,6 +1568,12 @@ typedef void (*Pellet__V1__ExportAccount_Closure)
 typedef void (*Pellet__V1__AccountResponse_Closure)
                  (const Pellet__V1__AccountResponse *message,
                   void *closure_data);
+typedef void (*Pellet__V1__ReloadCatalogue_Closure)
+                 (const Pellet__V1__ReloadCatalogue *message,
+                  void *closure_data);
+typedef void (*Pellet__V1__CatalogueReload_Closure)
+                 (const Pellet__V1__CatalogueReload *message,
+                  void *closure_data);
 typedef void (*Pellet__V1__CompactStore_Closure)
                  (const Pellet__V1__CompactStore *message,
                   void *closure_data);
@@ -1511,6 +1623,8 @@ extern const ProtobufCMessageDescriptor pellet__v1__list_accounts__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_request__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__export_account__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__account_response__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__reload_catalogue__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__catalogue_reload__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__compact_store__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__compaction_report__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__health_request__descriptor;

@@ -332,7 +332,7 @@ class ListAccounts(_message.Message):
     def __init__(self, cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AccountRequest(_message.Message):
-    __slots__ = ("credentials", "create", "get", "get_by_email", "update", "delete", "create_key", "revoke_key", "list_keys", "list", "export", "compact", "export_account")
+    __slots__ = ("credentials", "create", "get", "get_by_email", "update", "delete", "create_key", "revoke_key", "list_keys", "list", "export", "compact", "export_account", "reload_catalogue")
     CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     CREATE_FIELD_NUMBER: _ClassVar[int]
     GET_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +346,7 @@ class AccountRequest(_message.Message):
     EXPORT_FIELD_NUMBER: _ClassVar[int]
     COMPACT_FIELD_NUMBER: _ClassVar[int]
     EXPORT_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_CATALOGUE_FIELD_NUMBER: _ClassVar[int]
     credentials: Credentials
     create: Account
     get: str
@@ -359,7 +360,8 @@ class AccountRequest(_message.Message):
     export: str
     compact: CompactStore
     export_account: ExportAccount
-    def __init__(self, credentials: _Optional[_Union[Credentials, _Mapping]] = ..., create: _Optional[_Union[Account, _Mapping]] = ..., get: _Optional[str] = ..., get_by_email: _Optional[str] = ..., update: _Optional[_Union[Account, _Mapping]] = ..., delete: _Optional[str] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., revoke_key: _Optional[str] = ..., list_keys: _Optional[str] = ..., list: _Optional[_Union[ListAccounts, _Mapping]] = ..., export: _Optional[str] = ..., compact: _Optional[_Union[CompactStore, _Mapping]] = ..., export_account: _Optional[_Union[ExportAccount, _Mapping]] = ...) -> None: ...
+    reload_catalogue: ReloadCatalogue
+    def __init__(self, credentials: _Optional[_Union[Credentials, _Mapping]] = ..., create: _Optional[_Union[Account, _Mapping]] = ..., get: _Optional[str] = ..., get_by_email: _Optional[str] = ..., update: _Optional[_Union[Account, _Mapping]] = ..., delete: _Optional[str] = ..., create_key: _Optional[_Union[CreateKey, _Mapping]] = ..., revoke_key: _Optional[str] = ..., list_keys: _Optional[str] = ..., list: _Optional[_Union[ListAccounts, _Mapping]] = ..., export: _Optional[str] = ..., compact: _Optional[_Union[CompactStore, _Mapping]] = ..., export_account: _Optional[_Union[ExportAccount, _Mapping]] = ..., reload_catalogue: _Optional[_Union[ReloadCatalogue, _Mapping]] = ...) -> None: ...
 
 class ExportAccount(_message.Message):
     __slots__ = ("account_id", "cursor", "limit")
@@ -372,7 +374,7 @@ class ExportAccount(_message.Message):
     def __init__(self, account_id: _Optional[str] = ..., cursor: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class AccountResponse(_message.Message):
-    __slots__ = ("account", "accounts", "keys", "api_key", "next_cursor", "export_json", "compaction")
+    __slots__ = ("account", "accounts", "keys", "api_key", "next_cursor", "export_json", "compaction", "catalogue_reload")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]
     ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +382,7 @@ class AccountResponse(_message.Message):
     NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     EXPORT_JSON_FIELD_NUMBER: _ClassVar[int]
     COMPACTION_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_RELOAD_FIELD_NUMBER: _ClassVar[int]
     account: Account
     accounts: _containers.RepeatedCompositeFieldContainer[Account]
     keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
@@ -387,7 +390,26 @@ class AccountResponse(_message.Message):
     next_cursor: str
     export_json: bytes
     compaction: CompactionReport
-    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., accounts: _Optional[_Iterable[_Union[Account, _Mapping]]] = ..., keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., api_key: _Optional[str] = ..., next_cursor: _Optional[str] = ..., export_json: _Optional[bytes] = ..., compaction: _Optional[_Union[CompactionReport, _Mapping]] = ...) -> None: ...
+    catalogue_reload: CatalogueReload
+    def __init__(self, account: _Optional[_Union[Account, _Mapping]] = ..., accounts: _Optional[_Iterable[_Union[Account, _Mapping]]] = ..., keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., api_key: _Optional[str] = ..., next_cursor: _Optional[str] = ..., export_json: _Optional[bytes] = ..., compaction: _Optional[_Union[CompactionReport, _Mapping]] = ..., catalogue_reload: _Optional[_Union[CatalogueReload, _Mapping]] = ...) -> None: ...
+
+class ReloadCatalogue(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CatalogueReload(_message.Message):
+    __slots__ = ("previous_policy_version", "policy_version", "models", "providers", "enabled_providers")
+    PREVIOUS_POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    previous_policy_version: str
+    policy_version: str
+    models: int
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    enabled_providers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, previous_policy_version: _Optional[str] = ..., policy_version: _Optional[str] = ..., models: _Optional[int] = ..., providers: _Optional[_Iterable[str]] = ..., enabled_providers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompactStore(_message.Message):
     __slots__ = ()
@@ -450,13 +472,23 @@ class HealthResponse(_message.Message):
     def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelAvailability, _Mapping]]] = ...) -> None: ...
 
 class ModelAvailability(_message.Message):
-    __slots__ = ("model", "provider", "state", "since_unix_ms")
+    __slots__ = ("model", "provider", "state", "since_unix_ms", "catalogue_input_micro_usd_per_mtok", "catalogue_output_micro_usd_per_mtok", "listed_input_micro_usd_per_mtok", "listed_output_micro_usd_per_mtok", "price_differs")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SINCE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_INPUT_MICRO_USD_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    CATALOGUE_OUTPUT_MICRO_USD_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    LISTED_INPUT_MICRO_USD_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    LISTED_OUTPUT_MICRO_USD_PER_MTOK_FIELD_NUMBER: _ClassVar[int]
+    PRICE_DIFFERS_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     state: str
     since_unix_ms: int
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., since_unix_ms: _Optional[int] = ...) -> None: ...
+    catalogue_input_micro_usd_per_mtok: int
+    catalogue_output_micro_usd_per_mtok: int
+    listed_input_micro_usd_per_mtok: int
+    listed_output_micro_usd_per_mtok: int
+    price_differs: bool
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., state: _Optional[str] = ..., since_unix_ms: _Optional[int] = ..., catalogue_input_micro_usd_per_mtok: _Optional[int] = ..., catalogue_output_micro_usd_per_mtok: _Optional[int] = ..., listed_input_micro_usd_per_mtok: _Optional[int] = ..., listed_output_micro_usd_per_mtok: _Optional[int] = ..., price_differs: bool = ...) -> None: ...
