@@ -20,7 +20,7 @@ extension PelletCtl {
         @Option(help: "A catalogue model id; by default the router chooses.")
         var model: String?
 
-        @Option(name: .customLong("provider"), help: "Allow only this provider (repeatable): together, fireworks, groq.")
+        @Option(name: .customLong("provider"), help: "Allow only this provider (repeatable): together, fireworks, groq, or one the catalogue defines.")
         var providers: [String] = []
 
         @Option(help: "Most completion tokens; sets the cost estimate and the context check.")

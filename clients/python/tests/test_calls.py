@@ -133,6 +133,14 @@ def test_compact_reports_sizes(admin: pellet.Client) -> None:
     assert report.bytes_before > 0 and report.bytes_after > 0
 
 
+def test_reload_catalogue_reports_the_policy_version(admin: pellet.Client) -> None:
+    # The harness's pelletd runs the built-in catalogue: reloading it changes nothing.
+    report = admin.reload_catalogue()
+    assert report.policy_version == report.previous_policy_version != ""
+    assert list(report.providers) == ["fireworks", "groq", "together"]
+    assert list(report.enabled_providers) == ["fireworks", "groq", "together"]
+
+
 def test_tcp_and_environment_defaults(server: Pelletd, api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PELLET_ADDRESS", server.tcp_address)
     monkeypatch.setenv("PELLET_API_KEY", api_key)

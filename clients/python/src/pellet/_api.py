@@ -389,3 +389,9 @@ class Methods:
         """Rewrites the store without the bytes of deleted records (admin only)."""
         return _account_call(self._invoke, self._credentials, self._timeout(timeout), lambda r: r.compaction,
                              compact=pb.CompactStore())
+
+    def reload_catalogue(self, *, timeout: Optional[float] = None) -> pb.CatalogueReload:
+        """Makes pelletd read its catalogue and provider keys again, as SIGHUP does (admin only);
+        a file it cannot use raises `pellet.FailedPrecondition` naming the file, line and column."""
+        return _account_call(self._invoke, self._credentials, self._timeout(timeout), lambda r: r.catalogue_reload,
+                             reload_catalogue=pb.ReloadCatalogue())
