@@ -70,11 +70,12 @@ public struct ProviderConfiguration: Sendable, Hashable, CustomStringConvertible
     /// The environment variable the key comes from; nil when the provider takes no key.
     public var apiKeyEnvironmentVariable: String?
 
+    /// A built-in provider (its default URL and key variable); another name takes no key.
     public init(name: ProviderName, baseURL: String? = nil, apiKey: APIKey?) {
         let endpoint = ProviderEndpoint.builtIn(name)
         self.init(
             name: name, baseURL: baseURL ?? endpoint?.defaultBaseURL ?? "", apiKey: apiKey,
-            apiKeyEnvironmentVariable: endpoint?.apiKeyEnvironmentVariable ?? name.apiKeyEnvironmentVariable)
+            apiKeyEnvironmentVariable: endpoint?.apiKeyEnvironmentVariable)
     }
 
     public init(name: ProviderName, baseURL: String, apiKey: APIKey?, apiKeyEnvironmentVariable: String?) {

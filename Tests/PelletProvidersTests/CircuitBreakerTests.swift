@@ -201,6 +201,28 @@ final class CircuitBreakerTests: XCTestCase {
         XCTAssertEqual(directory.health()[0].wire.state, "misconfigured")
     }
 
+    /// A catalogue reload builds a new directory: a provider whose endpoint and key are the same
+    /// keeps its breaker (an open circuit stays open), a changed one gets a fresh breaker.
+    func testAReloadedDirectoryKeepsTheBreakersOfUnchangedProviders() throws {
+        let before = ProviderDirectory(configurations: [
+            ProviderConfiguration(name: .groq, apiKey: APIKey("g")),
+            ProviderConfiguration(name: .together, apiKey: APIKey("t")),
+        ])
+        let after = ProviderDirectory(
+            configurations: [
+                ProviderConfiguration(name: .groq, apiKey: APIKey("g")),
+                ProviderConfiguration(name: .together, apiKey: APIKey("rotated")),
+                ProviderConfiguration(
+                    name: try XCTUnwrap(ProviderName(rawValue: "local-vllm")), baseURL: "http://h/v1", apiKey: nil,
+                    apiKeyEnvironmentVariable: nil),
+            ],
+            reusing: before)
+        XCTAssertTrue(after.breaker(for: .groq) === before.breaker(for: .groq))
+        XCTAssertFalse(after.breaker(for: .together) === before.breaker(for: .together))
+        XCTAssertEqual(after.names.map(\.rawValue), ["groq", "local-vllm", "together"])
+        XCTAssertEqual(after.health().map(\.state), [.healthy, .healthy, .healthy], "a keyless provider is enabled")
+    }
+
     private func opened(
         at seconds: Double, configuration: CircuitBreakerConfiguration = CircuitBreakerConfiguration()
     ) -> CircuitBreakerStateMachine {

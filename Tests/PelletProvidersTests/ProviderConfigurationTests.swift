@@ -1,4 +1,5 @@
 import PelletProviders
+import PelletWire
 import XCTest
 
 final class ProviderConfigurationTests: XCTestCase {
@@ -23,6 +24,35 @@ final class ProviderConfigurationTests: XCTestCase {
         XCTAssertEqual(overrides[0].description, "groq=http://127.0.0.1:9001/v1/")
         XCTAssertEqual(
             ProviderConfiguration(name: .groq, baseURL: "http://h/v1///", apiKey: nil).baseURL, "http://h/v1")
+    }
+
+    /// Providers a catalogue defines: a key from their own variable, or none at all.
+    func testDefinedEndpointsTakeTheirKeysAndOverrides() throws {
+        let local = try XCTUnwrap(ProviderName(rawValue: "local-vllm"))
+        let corp = try XCTUnwrap(ProviderName(rawValue: "corp"))
+        let endpoints = ProviderEndpoint.builtIn + [
+            ProviderEndpoint(name: local, defaultBaseURL: "http://10.0.0.5:8000/v1/", apiKeyEnvironmentVariable: nil),
+            ProviderEndpoint(name: corp, defaultBaseURL: "https://llm.corp/v1", apiKeyEnvironmentVariable: "CORP_KEY"),
+        ]
+        let overrides = [try ProviderURLOverride(parsing: "local-vllm=http://127.0.0.1:9/v1")]
+        let configurations = ProviderConfiguration.fromEnvironment(
+            ["GROQ_API_KEY": "g"], endpoints: endpoints, overrides: overrides)
+        XCTAssertEqual(configurations.map(\.name.rawValue), ["corp", "fireworks", "groq", "local-vllm", "together"])
+        XCTAssertEqual(configurations.map(\.isEnabled), [false, false, true, true, false])
+        XCTAssertEqual(
+            configurations.map(\.description),
+            [
+                "corp https://llm.corp/v1 (disabled: CORP_KEY is not set)",
+                "fireworks https://api.fireworks.ai/inference/v1 (disabled: FIREWORKS_API_KEY is not set)",
+                "groq https://api.groq.com/openai/v1 (key set)",
+                "local-vllm http://127.0.0.1:9/v1 (no key needed)",
+                "together https://api.together.ai/v1 (disabled: TOGETHER_API_KEY is not set)",
+            ])
+        XCTAssertEqual(
+            ProviderConfiguration.unknownNames(
+                in: overrides + [try ProviderURLOverride(parsing: "ollama=http://h/v1")], endpoints: endpoints
+            ).map(\.rawValue),
+            ["ollama"])
     }
 
     func testBadOverridesSayWhatIsWrong() {

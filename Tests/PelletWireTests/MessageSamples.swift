@@ -160,6 +160,7 @@ enum Samples {
         .list(listAccounts), .list(ListAccounts()),
         .export(""), .export(unicode),
         .compact(CompactStore()),
+        .reloadCatalogue(ReloadCatalogue()),
         .exportAccount(exportAccount), .exportAccount(ExportAccount()),
     ]
     static let exportAccount = ExportAccount(accountId: "acc_01", cursor: "AXJlcXVlc3RfcmVjb3JkcwA\(unicode)", limit: .max)
@@ -171,8 +172,12 @@ enum Samples {
         apiKey: "plt_newkey",
         nextCursor: "n",
         exportJson: Array("{\"id\":\"acc_01\",\"name\":\"\(unicode)\"}".utf8) + [0x00, 0xFF, 0x80, 0x00],
-        compaction: compactionReport
+        compaction: compactionReport,
+        catalogueReload: catalogueReload
     )
+    static let catalogueReload = CatalogueReload(
+        previousPolicyVersion: "p1-0123456789abcdef", policyVersion: "p1-fedcba9876543210", models: .max,
+        providers: ["fireworks", "groq", "local-vllm", unicode], enabledProviders: ["local-vllm", ""])
     static let compactionReport = CompactionReport(bytesBefore: .max, bytesAfter: 4_096, durationMs: 12)
 
     static let healthRequest = HealthRequest(credentials: credentials)
@@ -297,6 +302,8 @@ let messageCatalogue: [MessageKind] = [
     MessageKind(CompactStore.self, proto: "CompactStore", full: CompactStore()),
     MessageKind(ExportAccount.self, proto: "ExportAccount", full: Samples.exportAccount),
     MessageKind(CompactionReport.self, proto: "CompactionReport", full: Samples.compactionReport),
+    MessageKind(ReloadCatalogue.self, proto: "ReloadCatalogue", full: ReloadCatalogue()),
+    MessageKind(CatalogueReload.self, proto: "CatalogueReload", full: Samples.catalogueReload),
     MessageKind(
         HealthRequest.self,
         proto: "HealthRequest",
@@ -307,5 +314,8 @@ let messageCatalogue: [MessageKind] = [
     MessageKind(HealthResponse.self, proto: "HealthResponse", full: Samples.healthResponse),
     MessageKind(
         ModelAvailability.self, proto: "ModelAvailability",
-        full: ModelAvailability(model: "glm-5.3", provider: "fireworks", state: "unavailable", sinceUnixMs: .max)),
+        full: ModelAvailability(
+            model: "glm-5.3", provider: "fireworks", state: "unavailable", sinceUnixMs: .max,
+            catalogueInputMicroUsdPerMtok: 150_000, catalogueOutputMicroUsdPerMtok: .max,
+            listedInputMicroUsdPerMtok: 1, listedOutputMicroUsdPerMtok: 750_000, priceDiffers: true)),
 ]
