@@ -118,6 +118,8 @@ public struct CompleteService: Service {
         } catch {
             return .failure(error)
         }
+        // A refusal below (budget, rate limit, a full store) is logged with whose call it was.
+        context.annotations?.describe(requestID: "", accountID: account.id, keyID: key.id)
         // Fail closed: a call that could not be metered is not made at all.
         if let refusal = metering.store.writeRefusal {
             metering.store.probeWritesIfRefusing()
@@ -286,6 +288,9 @@ final class CompleteCall {
         self.candidates =
             [Candidate(model: decision.model, provider: decision.provider)]
             + decision.fallbacks.map { Candidate(model: $0.model, provider: $0.provider) }
+        // Now, not at settlement: a call cut off before it settles (shutdown, a client gone) is
+        // logged when it ends, and its line still says whose call it was.
+        context.annotations?.describe(requestID: requestID, accountID: accountID, keyID: keyID)
         service.unsettled.begin()
     }
 
