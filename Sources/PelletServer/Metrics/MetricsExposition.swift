@@ -59,11 +59,11 @@ public struct MetricsExposition: Sendable {
         text.histogram("pellet_gateway_overhead_seconds", [], complete.gatewayOverhead, series: 0)
         text.family("pellet_provider_requests_total", .counter, "Provider attempts, by provider, model and outcome.")
         for (offer, labels) in complete.offers.enumerated() {
-            for (outcome, entry) in CompleteMetrics.outcomes.enumerated() {
+            for (outcome, label) in CompleteMetrics.outcomeLabels.enumerated() {
                 text.sample(
                     "pellet_provider_requests_total",
-                    [("provider", labels.provider), ("model", labels.model), ("outcome", entry.label)],
-                    complete.providerRequests[offer * CompleteMetrics.outcomes.count + outcome])
+                    [("provider", labels.provider), ("model", labels.model), ("outcome", label)],
+                    complete.providerRequests[offer * CompleteMetrics.outcomeLabels.count + outcome])
             }
         }
         text.family("pellet_provider_duration_seconds", .histogram, "Each provider attempt's transfer time.")

@@ -244,6 +244,8 @@ final class CompleteCall {
     /// The time the provider transfers took, which the gateway overhead leaves out.
     private var providerNanoseconds: Int64 = 0
     private var current: Candidate?
+    /// The metrics' series of `current`, resolved when its attempt starts.
+    private var currentOffer: CompleteMetrics.Offer?
     /// Set once a non-empty delta went to the caller: no fallback after that.
     private var firstTokenAt: NIODeadline?
     /// Streams: ends the current attempt if no text came in time. The engine's own first-byte
@@ -339,6 +341,7 @@ final class CompleteCall {
             attemptSerial += 1
             attemptStart = NIODeadline.now()
             current = candidate
+            currentOffer = service.metrics?.offer(provider: candidate.provider, model: candidate.model)
             let serial = attemptSerial
             handle = service.engine.startChat(
                 chat,
@@ -439,12 +442,10 @@ final class CompleteCall {
     }
 
     private func recordAttempt(failure: ProviderFailure.Kind?, nanoseconds: Int64) {
-        guard let metrics = service.metrics, let current else { return }
+        guard let metrics = service.metrics, let currentOffer else { return }
         // A first token before this attempt began belongs to none: no fallback follows one.
         let firstToken = firstTokenAt.flatMap { $0 >= attemptStart ? ($0 - attemptStart).nanoseconds : nil }
-        metrics.recordAttempt(
-            provider: current.provider, model: current.model, failure: failure, nanoseconds: nanoseconds,
-            firstToken: firstToken)
+        metrics.recordAttempt(currentOffer, failure: failure, nanoseconds: nanoseconds, firstToken: firstToken)
     }
 
     /// "HTTP 500", "timed out", ...: one attempt's failure in a few words.
@@ -566,9 +567,8 @@ final class CompleteCall {
             tokensEstimated: estimated,
             cachedPromptTokens: usage.cachedPromptTokens
         )
-        if let current {
-            service.metrics?.recordUsage(
-                provider: current.provider, model: current.model, usage: usage, costMicroUSD: cost)
+        if let currentOffer {
+            service.metrics?.recordUsage(currentOffer, usage: usage, costMicroUSD: cost)
         }
         let annotations = context.annotations
         annotations?.describe(event)
