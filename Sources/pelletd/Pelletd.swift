@@ -379,7 +379,8 @@ struct Pelletd: AsyncParsableCommand {
         let metricsServer: MetricsServer?
         do {
             metricsServer = try await startMetricsServer(
-                MetricsExposition(server: metrics, complete: completeMetrics, store: store, providers: providers),
+                MetricsExposition(
+                    server: metrics, complete: completeMetrics, store: store, providers: providers, discovery: discovery),
                 serving: serving, logger: logger)
         } catch {
             await server.shutdown()
