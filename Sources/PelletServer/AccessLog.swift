@@ -187,6 +187,13 @@ extension CallAnnotations {
         self.keyID = keyID
     }
 
+    /// An API key's call names its account and key; the admin token's names neither.
+    func describe(_ caller: Caller) {
+        if case .apiKey(let key, let account) = caller {
+            describe(requestID: requestID, accountID: account.id, keyID: key.id)
+        }
+    }
+
     /// A Complete call's metering event says all the access log needs of it.
     func describe(_ event: MeteringEvent) {
         describe(requestID: event.requestID, accountID: event.accountID, keyID: event.keyID)
