@@ -97,7 +97,39 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertNotNil(samples["pellet_store_writer_queue_depth"])
         XCTAssertEqual(samples["pellet_budget_refusals_total"], 0)
         XCTAssertEqual(samples["pellet_rate_limited_total"], 0)
+        try assertEveryFamilyIsDocumentedAndCharted(scrape.body)
         await client.close()
+    }
+
+    /// The series, and only they (plus the store's refusal flag), are what pelletd
+    /// exposes; the README lists each and the Grafana dashboard charts each, so neither can fall
+    /// behind the code.
+    private func assertEveryFamilyIsDocumentedAndCharted(_ exposition: String) throws {
+        let families = Set(
+            exposition.split(separator: "\n").compactMap { line -> String? in
+                guard line.hasPrefix("# TYPE ") else { return nil }
+                return line.split(separator: " ").dropFirst(2).first.map(String.init)
+            })
+        XCTAssertEqual(
+            families,
+            [
+                "pellet_calls_total", "pellet_call_duration_seconds", "pellet_gateway_overhead_seconds",
+                "pellet_provider_requests_total", "pellet_provider_duration_seconds",
+                "pellet_provider_time_to_first_token_seconds", "pellet_tokens_total", "pellet_cost_usd_total",
+                "pellet_circuit_state", "pellet_model_available", "pellet_connections", "pellet_calls_in_flight",
+                "pellet_store_map_used_bytes", "pellet_store_map_size_bytes", "pellet_store_commit_duration_seconds",
+                "pellet_store_writer_queue_depth", "pellet_store_write_refused", "pellet_budget_refusals_total",
+                "pellet_rate_limited_total",
+            ])
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let dashboard = try String(contentsOf: root.appendingPathComponent("tools/grafana-dashboard.json"), encoding: .utf8)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(dashboard.utf8)) as? [String: Any])
+        for family in families.sorted() {
+            XCTAssertTrue(readme.contains("`\(family)"), "README.md does not list \(family)")
+            XCTAssertTrue(dashboard.contains(family), "tools/grafana-dashboard.json does not chart \(family)")
+        }
     }
 
     func testReadyzIs503WhileTheStoreRefusesWrites() async throws {
