@@ -26,6 +26,14 @@ final class CompleteMetricsTests: XCTestCase {
         XCTAssertEqual(attempts("model_unavailable"), 1)
         XCTAssertEqual(attempts("first_token_timeout"), 1)
         let labels = CompleteMetrics.outcomeLabels
+        // The README's list and the dashboards' queries name these: a renamed kind must be seen.
+        XCTAssertEqual(
+            labels,
+            [
+                "ok", "bad_request", "model_unavailable", "misconfigured", "rate_limited", "provider_error",
+                "connection_failed", "timed_out", "first_token_timeout", "idle_timeout", "malformed_response",
+                "incomplete_stream", "cancelled",
+            ])
         XCTAssertEqual(Set(labels).count, ProviderFailure.Kind.allCases.count + 1, "two kinds share a label: \(labels)")
         for label in labels {
             XCTAssertEqual(attempts(label), 1, label)
