@@ -20,7 +20,7 @@ import PelletWire
 /// A struct over a private enum (like ``TransferError``) so that kinds can be added.
 public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: Hashable, Sendable {
+        private enum Base: Int, Hashable, Sendable, CaseIterable {
             case badRequest, modelUnavailable, misconfigured, rateLimited, providerError, connectionFailed, timedOut
             case firstTokenTimeout, idleTimeout, malformedResponse, incompleteStream, cancelled
         }
@@ -43,6 +43,15 @@ public struct ProviderFailure: Error, Sendable, Hashable, CustomStringConvertibl
         public static let cancelled = Kind(base: .cancelled)
 
         public var description: String { "\(base)" }
+
+        /// Every kind, in ``index`` order: tables that hold a figure per kind (the metrics'
+        /// outcomes) are built from this, so a kind added here is counted as itself, never as
+        /// another.
+        public static let allCases: [Kind] = Base.allCases.map { Kind(base: $0) }
+
+        /// The kind's position in ``allCases``: a table indexed by kind is one array read, with
+        /// no search and no hashing on a call's path.
+        public var index: Int { base.rawValue }
     }
 
     public let kind: Kind

@@ -1,13 +1,16 @@
 import Foundation
 import PelletStore
 import PelletWire
+import Synchronization
 
 /// What a service tells the access log about its call beyond the connection's view: who called,
 /// which offer answered, what it cost. Never prompt or completion text.
 ///
-/// `@unchecked Sendable`: a service writes it (on the call's event loop, or on the store's writer
-/// thread just before it completes the call's future) and the connection reads it only once that
-/// future has completed and hopped to its loop, so the writes happen before the read.
+/// `@unchecked Sendable`: a service writes it on the call's event loop, where the connection takes
+/// its ``snapshot`` when the call ends; the one field written elsewhere (the overhead, on the
+/// store's writer thread) is atomic. A call answered before its service is done (cut off at
+/// shutdown, cancelled, past its deadline) is logged from the snapshot, so the service's later
+/// writes never race the access log's thread.
 public final class CallAnnotations: @unchecked Sendable {
     public var requestID = ""
     public var accountID = ""
@@ -19,9 +22,36 @@ public final class CallAnnotations: @unchecked Sendable {
     public var cachedInputTokens: UInt32 = 0
     public var outputTokens: UInt32 = 0
     public var costMicroUSD: UInt64 = 0
-    public var overheadMicroseconds: UInt64 = 0
+    private let overhead = Atomic<UInt64>(0)
+
+    public var overheadMicroseconds: UInt64 {
+        get { overhead.load(ordering: .relaxed) }
+        set { overhead.store(newValue, ordering: .relaxed) }
+    }
 
     public init() {}
+
+    /// The fields as they are when the call ends: what its access log line says.
+    public struct Snapshot: Sendable {
+        public var requestID: String
+        public var accountID: String
+        public var keyID: String
+        public var model: String
+        public var provider: String
+        public var attempts: UInt32
+        public var inputTokens: UInt32
+        public var cachedInputTokens: UInt32
+        public var outputTokens: UInt32
+        public var costMicroUSD: UInt64
+        public var overheadMicroseconds: UInt64
+    }
+
+    public var snapshot: Snapshot {
+        Snapshot(
+            requestID: requestID, accountID: accountID, keyID: keyID, model: model, provider: provider,
+            attempts: attempts, inputTokens: inputTokens, cachedInputTokens: cachedInputTokens,
+            outputTokens: outputTokens, costMicroUSD: costMicroUSD, overheadMicroseconds: overheadMicroseconds)
+    }
 }
 
 /// `--access-log`: one JSON line per finished call, written by a thread of its own.
@@ -38,7 +68,8 @@ public final class AccessLog: @unchecked Sendable {
         public var method: Method
         public var status: Status
         public var durationMicroseconds: UInt64
-        public var annotations: CallAnnotations?
+        /// Taken when the call ended (``CallAnnotations/snapshot``), not the object itself.
+        public var annotations: CallAnnotations.Snapshot?
     }
 
     public static let defaultCapacity = 16_384
@@ -154,6 +185,13 @@ extension CallAnnotations {
         self.requestID = requestID
         self.accountID = accountID
         self.keyID = keyID
+    }
+
+    /// An API key's call names its account and key; the admin token's names neither.
+    func describe(_ caller: Caller) {
+        if case .apiKey(let key, let account) = caller {
+            describe(requestID: requestID, accountID: account.id, keyID: key.id)
+        }
     }
 
     /// A Complete call's metering event says all the access log needs of it.

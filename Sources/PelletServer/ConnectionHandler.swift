@@ -276,7 +276,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         accessLog.append(
             AccessLog.Entry(
                 unixMicroseconds: AccessLog.wallClockMicroseconds(), method: method,
-                status: status, durationMicroseconds: UInt64(max(0, nanoseconds) / 1_000), annotations: annotations))
+                status: status, durationMicroseconds: UInt64(max(0, nanoseconds) / 1_000),
+                annotations: annotations?.snapshot))
     }
 
     private func rpcError(_ error: any Error) -> RPCError {

@@ -11,7 +11,7 @@ extension PelletLoad {
                 provider.decode-chunk; auth.lookup, \
                 auth.authenticate and auth.touch-key with --keys keys stored; \
                 router.route.<prompt> and router.classify.<prompt>; \
-                metrics.histogram, metrics.call and metrics.complete (the metrics' recording path); \
+                metrics.histogram, metrics.call, metrics.complete and metrics.attempt-failed (the metrics' recording path); \
                 store.group-commit.<mode>/N (one 64-byte put) and metering.record.<mode>/N (one \
                 Complete call's metering event) for mode full and batched with N = 1, 16, 256 \
                 concurrent writers (one run of about a second each); budget.reserve-settle/holds=N \

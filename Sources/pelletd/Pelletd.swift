@@ -406,7 +406,8 @@ struct Pelletd: AsyncParsableCommand {
         let metricsServer: MetricsServer?
         do {
             metricsServer = try await startMetricsServer(
-                MetricsExposition(server: metrics, complete: completeMetrics, store: store, live: live),
+                MetricsExposition(
+                    server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery),
                 serving: serving, logger: logger)
         } catch {
             await server.shutdown()

@@ -7,7 +7,8 @@ import XCTest
 
 /// `--access-log FILE` on a real pelletd: one JSON line per finished call, written off the event
 /// loop and all on disk after a graceful shutdown, with the Complete call's account, key, offer,
-/// tokens and cost, and never any text of the call. `--log-format json` makes pelletd's own log
+/// tokens and cost, the account and key of every call made with an API key, and never any text
+/// of the call. `--log-format json` makes pelletd's own log
 /// one JSON object a line.
 final class AccessLogTests: XCTestCase {
     private let adminToken = "access-log-admin-token-0123456789"
@@ -33,7 +34,8 @@ final class AccessLogTests: XCTestCase {
         let marker = "PRIVACY-MARKER-\(UInt64.random(in: 1_000_000_000...9_999_999_999))"
         let messages = [ChatMessage(role: "user", content: "Translate \(marker) into French.")]
         let credentials = Credentials(apiKey: key.apiKey)
-        _ = try await client.route(RouteRequest(credentials: credentials, messages: messages))
+        let route = try await client.route(RouteRequest(credentials: credentials, messages: messages))
+        _ = try await client.usage(UsageRequest(credentials: credentials))
         let unary = try await client.complete(CompleteRequest(credentials: credentials, messages: messages, maxTokens: 32))
         XCTAssertFalse(unary.content.isEmpty)
         for try await _ in client.completeStream(CompleteRequest(credentials: credentials, messages: messages, maxTokens: 32)) {}
@@ -50,7 +52,8 @@ final class AccessLogTests: XCTestCase {
         let lines = try text.split(separator: "\n").map {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], String($0))
         }
-        XCTAssertEqual(lines.map { $0["method"] as? String }, ["Account", "Account", "Route", "Complete", "Complete"])
+        XCTAssertEqual(
+            lines.map { $0["method"] as? String }, ["Account", "Account", "Route", "Usage", "Complete", "Complete"])
         XCTAssertTrue(lines.allSatisfy { $0["status"] as? String == "OK" })
         let complete = try XCTUnwrap(lines.first { $0["request_id"] as? String == unary.requestId })
         XCTAssertEqual(complete["account_id"] as? String, accountID)
@@ -66,6 +69,18 @@ final class AccessLogTests: XCTestCase {
         XCTAssertGreaterThan(complete["duration_us"] as? Int ?? 0, 0)
         XCTAssertGreaterThan(complete["overhead_us"] as? Int ?? 0, 0)
         XCTAssertNotNil((complete["time"] as? String)?.firstMatch(of: #/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/#))
+
+        // Every call made with the API key names its account and key; the admin token's, neither.
+        for line in lines where line["method"] as? String != "Account" {
+            XCTAssertEqual(line["account_id"] as? String, accountID, "\(line)")
+            XCTAssertEqual(line["key_id"] as? String, complete["key_id"] as? String, "\(line)")
+        }
+        XCTAssertTrue(lines.prefix(2).allSatisfy { $0["account_id"] as? String == "" && $0["key_id"] as? String == "" })
+        // Route calls no provider; its line names the offer it chose.
+        let routeLine = try XCTUnwrap(lines.first { $0["method"] as? String == "Route" })
+        XCTAssertEqual(routeLine["model"] as? String, route.decision?.model)
+        XCTAssertEqual(routeLine["provider"] as? String, route.decision?.provider)
+        XCTAssertEqual(routeLine["attempts"] as? Int, 0)
     }
 
     func testLogFormatJSONWritesOneObjectALine() throws {

@@ -5,6 +5,9 @@ import Foundation
 enum Binaries {
     static var pelletd: URL { get throws { try directory.get().appendingPathComponent("pelletd") } }
     static var pelletctl: URL { get throws { try directory.get().appendingPathComponent("pelletctl") } }
+    /// Not a package dependency of the tests (its malloc counter would replace the test process's
+    /// allocator); `swift build --build-tests` builds it with everything else.
+    static var pelletLoad: URL { get throws { try directory.get().appendingPathComponent("pellet-load") } }
 
     /// `PELLET_BIN_DIR` overrides the search (to test installed binaries).
     private static let directory: Result<URL, SubprocessError> = {

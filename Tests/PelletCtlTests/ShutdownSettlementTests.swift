@@ -9,7 +9,8 @@ import XCTest
 /// Shutdown loses nothing: a real pelletd gets SIGTERM with 50 streams in flight and no grace
 /// period. The streams are cut off, each is charged for the text it had sent, and only then does
 /// the store close: restarted on the same directory, pelletd lists a request record for every
-/// call that started, and the counters agree with the records.
+/// call that started, and the counters agree with the records. The access log has a line for
+/// each of them too, naming its account and key.
 final class ShutdownSettlementTests: XCTestCase {
     private let adminToken = "shutdown-settlement-admin-token-0123"
     private static let streams = 50
@@ -27,8 +28,10 @@ final class ShutdownSettlementTests: XCTestCase {
         behavior.tokensPerSecond = 20
         let mocks = try await MockProviders.start(behavior)
         defer { mocks.shutdownLater() }
-        let arguments = mocks.arguments + ["--shutdown-grace-ms", "0"]
         let directory = try TemporaryDirectory(prefix: "shutdown-settlement")
+        let logDirectory = try TemporaryDirectory(prefix: "shutdown-access-log")
+        let accessLogPath = logDirectory.file("access.log")
+        let arguments = mocks.arguments + ["--shutdown-grace-ms", "0", "--access-log", accessLogPath]
         let environment = MockProviders.environment(adminToken: adminToken)
         let pelletd = try PelletdProcess.start(
             dataDirectory: directory.path, arguments: arguments, environment: environment)
@@ -63,6 +66,17 @@ final class ShutdownSettlementTests: XCTestCase {
         XCTAssertFalse(
             tally.endings.withLock { $0.contains("OK") },
             "a 10 s stream finished within a zero grace period: \(tally.endings.withLock { $0 }) \(stopped.stderr.suffix(3_000))")
+
+        // Every cut-off call has its line, written before pelletd exited, saying whose it was.
+        let lines = try String(contentsOfFile: accessLogPath, encoding: .utf8).split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], String($0))
+        }
+        let completes = lines.filter { $0["method"] as? String == "Complete" }
+        XCTAssertEqual(completes.count, Self.streams, "access log lines lost at shutdown")
+        XCTAssertFalse(completes.contains { $0["status"] as? String == "OK" })
+        XCTAssertTrue(completes.allSatisfy { $0["account_id"] as? String == accountID }, "\(completes.prefix(3))")
+        XCTAssertTrue(completes.allSatisfy { !($0["key_id"] as? String ?? "").isEmpty && !($0["request_id"] as? String ?? "").isEmpty })
+        XCTAssertEqual(Set(completes.compactMap { $0["request_id"] as? String }).count, Self.streams)
 
         // Restarted: a record for every call that started, each charged for the text it sent.
         let restarted = try PelletdProcess.start(

@@ -6,9 +6,10 @@ import PelletWire
 /// overhead and the refusals of budget and rate limit.
 ///
 /// Every labelled series is created up front, from the catalogue's (provider, model) offers and
-/// the fixed lists of outcomes and token kinds, so recording is an index lookup and a relaxed
-/// atomic add: no lock, no allocation (`pellet-load micro --filter metrics`). No label carries
-/// an account, a key or any text of a call.
+/// the fixed lists of outcomes and token kinds. A call resolves its (provider, model) series once
+/// per attempt (``Offer``); recording is then index arithmetic and relaxed atomic adds: no lock,
+/// no allocation (`pellet-load micro --filter metrics`). No label carries an account, a key or
+/// any text of a call.
 public final class CompleteMetrics: Sendable {
     /// The catalogue's provider names (built in and defined), in name order: a provider's index.
     /// Fixed at start-up: a provider that a catalogue reload adds is not recorded until restart,
@@ -20,15 +21,24 @@ public final class CompleteMetrics: Sendable {
     private let offerIndex: [[String: Int]]
     private let otherOffer: [Int]
 
-    /// Outcomes of a provider attempt: "ok", then a failure kind each.
-    public static let outcomes: [(kind: ProviderFailure.Kind?, label: String)] = [
-        (nil, "ok"), (.badRequest, "bad_request"), (.misconfigured, "misconfigured"),
-        (.rateLimited, "rate_limited"), (.providerError, "provider_error"),
-        (.connectionFailed, "connection_failed"), (.timedOut, "timed_out"),
-        (.firstTokenTimeout, "first_token_timeout"), (.idleTimeout, "idle_timeout"),
-        (.malformedResponse, "malformed_response"), (.incompleteStream, "incomplete_stream"),
-        (.cancelled, "cancelled"),
-    ]
+    /// Outcomes of a provider attempt: "ok", then each failure kind in `Kind.index` order
+    /// ("model_unavailable", "rate_limited", ...), so that every kind, one added later included,
+    /// is counted as itself.
+    public static let outcomeLabels: [String] = ["ok"] + ProviderFailure.Kind.allCases.map { snakeCase($0.description) }
+
+    /// "firstTokenTimeout" → "first_token_timeout" (Prometheus label values are snake case).
+    static func snakeCase(_ name: String) -> String {
+        var result = ""
+        for character in name {
+            if character.isUppercase {
+                result += "_" + character.lowercased()
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+
     public static let tokenKinds = ["input", "cached_input", "output"]
 
     /// offers × outcomes.
@@ -66,7 +76,7 @@ public final class CompleteMetrics: Sendable {
         self.offers = offers
         self.offerIndex = offerIndex
         self.otherOffer = otherOffer
-        providerRequests = MetricCounters(count: offers.count * Self.outcomes.count)
+        providerRequests = MetricCounters(count: offers.count * Self.outcomeLabels.count)
         tokens = MetricCounters(count: offers.count * Self.tokenKinds.count)
         costMicroUSD = MetricCounters(count: offers.count)
         providerDurations = DurationHistograms(
@@ -75,44 +85,61 @@ public final class CompleteMetrics: Sendable {
             boundsSeconds: DurationHistograms.latencyBoundsSeconds, series: providers.count)
     }
 
-    private func providerIndex(_ provider: String) -> Int? {
-        providers.firstIndex(of: provider)
+    /// One (provider, model) series, resolved by name once per provider attempt
+    /// (``offer(provider:model:)``), so that recording the attempt and then its usage is index
+    /// arithmetic on preallocated counters: no hashing, no lock, no allocation.
+    public struct Offer: Sendable, Equatable {
+        let provider: Int
+        let offer: Int
     }
 
-    private func offer(provider: Int, model: String) -> Int {
-        offerIndex[provider][model] ?? otherOffer[provider]
+    /// The series of `model` on `provider`: a model the catalogue does not offer there counts as
+    /// the provider's "other"; nil for a provider the gateway does not know.
+    ///
+    /// A loop over indices, not `providers.firstIndex(of:)`: in a build without optimization that
+    /// generic call reads each element through `Collection`'s subscript coroutine, whose frame is
+    /// malloc'ed (`pellet-load micro`: 2 allocs per Complete call's recording). Three names: a
+    /// few compares.
+    public func offer(provider: String, model: String) -> Offer? {
+        for index in 0..<providers.count where providers[index] == provider {
+            return Offer(provider: index, offer: offerIndex[index][model] ?? otherOffer[index])
+        }
+        return nil
     }
 
     /// One provider attempt ended: `failure` nil for a completion. `firstToken` is the time to
     /// the first token of text, nil when none came.
-    public func recordAttempt(
-        provider: String, model: String, failure: ProviderFailure.Kind?, nanoseconds: Int64, firstToken: Int64?
-    ) {
-        guard let index = providerIndex(provider) else { return }
-        var outcome = 0
-        if let failure {
-            // A loop rather than `firstIndex(where:)`, whose closure captures `failure`.
-            for index in 1..<Self.outcomes.count where Self.outcomes[index].kind == failure {
-                outcome = index
-                break
-            }
-        }
-        providerRequests.add(at: offer(provider: index, model: model) * Self.outcomes.count + outcome)
-        providerDurations.record(nanoseconds: UInt64(max(0, nanoseconds)), series: index)
+    public func recordAttempt(_ offer: Offer, failure: ProviderFailure.Kind?, nanoseconds: Int64, firstToken: Int64?) {
+        // `Kind.index`, not a search of the labels: one array position per kind.
+        let outcome = failure.map { $0.index + 1 } ?? 0
+        providerRequests.add(at: offer.offer * Self.outcomeLabels.count + outcome)
+        providerDurations.record(nanoseconds: UInt64(max(0, nanoseconds)), series: offer.provider)
         if let firstToken {
-            timeToFirstToken.record(nanoseconds: UInt64(max(0, firstToken)), series: index)
+            timeToFirstToken.record(nanoseconds: UInt64(max(0, firstToken)), series: offer.provider)
         }
     }
 
     /// A settled call's charge, on the offer that answered it.
-    public func recordUsage(provider: String, model: String, usage: TokenUsage, costMicroUSD cost: UInt64) {
-        guard let index = providerIndex(provider) else { return }
-        let offer = offer(provider: index, model: model)
-        let base = offer * Self.tokenKinds.count
+    public func recordUsage(_ offer: Offer, usage: TokenUsage, costMicroUSD cost: UInt64) {
+        let base = offer.offer * Self.tokenKinds.count
         tokens.add(UInt64(usage.promptTokens), at: base)
         tokens.add(UInt64(usage.cachedPromptTokens), at: base + 1)
         tokens.add(UInt64(usage.completionTokens), at: base + 2)
-        costMicroUSD.add(cost, at: offer)
+        costMicroUSD.add(cost, at: offer.offer)
+    }
+
+    /// ``recordAttempt(_:failure:nanoseconds:firstToken:)`` by name, for callers off the hot path.
+    public func recordAttempt(
+        provider: String, model: String, failure: ProviderFailure.Kind?, nanoseconds: Int64, firstToken: Int64?
+    ) {
+        guard let offer = offer(provider: provider, model: model) else { return }
+        recordAttempt(offer, failure: failure, nanoseconds: nanoseconds, firstToken: firstToken)
+    }
+
+    /// ``recordUsage(_:usage:costMicroUSD:)`` by name, for callers off the hot path.
+    public func recordUsage(provider: String, model: String, usage: TokenUsage, costMicroUSD cost: UInt64) {
+        guard let offer = offer(provider: provider, model: model) else { return }
+        recordUsage(offer, usage: usage, costMicroUSD: cost)
     }
 
     public func recordOverhead(nanoseconds: Int64) {

@@ -1,4 +1,5 @@
 import PelletProviders
+import PelletRouter
 import PelletStore
 import PelletWire
 
@@ -14,8 +15,12 @@ public struct MetricsExposition: Sendable {
     public let store: Store?
     /// The providers whose circuits are shown: read at each scrape (a catalogue reload replaces them).
     public let providers: (@Sendable () -> ProviderDirectory)?
+    public let discovery: ModelDiscovery?
 
-    public init(server: ServerMetrics, complete: CompleteMetrics? = nil, store: Store? = nil, providers: ProviderDirectory? = nil) {
+    public init(
+        server: ServerMetrics, complete: CompleteMetrics? = nil, store: Store? = nil, providers: ProviderDirectory? = nil,
+        discovery: ModelDiscovery? = nil
+    ) {
         self.server = server
         self.complete = complete
         self.store = store
@@ -24,14 +29,18 @@ public struct MetricsExposition: Sendable {
         } else {
             self.providers = nil
         }
+        self.discovery = discovery
     }
 
     /// The circuits of the providers `live` holds at each scrape.
-    public init(server: ServerMetrics, complete: CompleteMetrics?, store: Store?, live: LiveCatalogue) {
+    public init(
+        server: ServerMetrics, complete: CompleteMetrics?, store: Store?, live: LiveCatalogue, discovery: ModelDiscovery? = nil
+    ) {
         self.server = server
         self.complete = complete
         self.store = store
         self.providers = { live.current.directory }
+        self.discovery = discovery
     }
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -65,8 +74,30 @@ public struct MetricsExposition: Sendable {
                 text.sample("pellet_circuit_state", [("provider", name.rawValue)], UInt64(breaker.circuitLevel()))
             }
         }
+        if let discovery { render(discovery, into: &text) }
         if let store { render(store, into: &text) }
         return text.output
+    }
+
+    /// Unknown pairs get no sample rather than a third value: 0 would page an operator for a
+    /// provider that is merely disabled (its list is never read), 1 would claim what nobody
+    /// checked, and any other number breaks `sum`/`min` over a 0/1 gauge. A pair never returns
+    /// to unknown, so a series, once there, stays.
+    private func render(_ discovery: ModelDiscovery, into text: inout PrometheusText) {
+        text.family(
+            "pellet_model_available", .gauge,
+            "Whether the provider serves the catalogue model, as model discovery last found: 1 available, "
+                + "0 unavailable (not in its model list, or a call was answered model not found; the router skips it). "
+                + "A pair still unknown (its provider's list not read yet, the provider disabled, or discovery off) "
+                + "has no sample; the router keeps it as a candidate.")
+        let entries = discovery.state.entries.sorted {
+            ($0.key.provider.rawValue, $0.key.model) < ($1.key.provider.rawValue, $1.key.model)
+        }
+        for (pair, entry) in entries where entry.state != .unknown {
+            text.sample(
+                "pellet_model_available", [("provider", pair.provider.rawValue), ("model", pair.model)],
+                entry.state == .available ? 1 : 0)
+        }
     }
 
     private func render(_ complete: CompleteMetrics, into text: inout PrometheusText) {
@@ -74,11 +105,11 @@ public struct MetricsExposition: Sendable {
         text.histogram("pellet_gateway_overhead_seconds", [], complete.gatewayOverhead, series: 0)
         text.family("pellet_provider_requests_total", .counter, "Provider attempts, by provider, model and outcome.")
         for (offer, labels) in complete.offers.enumerated() {
-            for (outcome, entry) in CompleteMetrics.outcomes.enumerated() {
+            for (outcome, label) in CompleteMetrics.outcomeLabels.enumerated() {
                 text.sample(
                     "pellet_provider_requests_total",
-                    [("provider", labels.provider), ("model", labels.model), ("outcome", entry.label)],
-                    complete.providerRequests[offer * CompleteMetrics.outcomes.count + outcome])
+                    [("provider", labels.provider), ("model", labels.model), ("outcome", label)],
+                    complete.providerRequests[offer * CompleteMetrics.outcomeLabels.count + outcome])
             }
         }
         text.family("pellet_provider_duration_seconds", .histogram, "Each provider attempt's transfer time.")

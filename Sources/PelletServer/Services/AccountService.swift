@@ -48,7 +48,7 @@ public struct AccountService: Service {
                 throw RPCError(.invalidArgument, "AccountRequest sets no operation; set one of create, get, get_by_email, update, delete, create_key, revoke_key, list_keys, list, export, compact, export_account, reload_catalogue")
             }
             if case .get(let id) = op, id.isEmpty {
-                return .reply(try ownAccount(request.credentials))
+                return .reply(try ownAccount(request.credentials, context: context))
             }
             try authenticator.requireAdmin(request.credentials)
             return try perform(op, context: context)
@@ -61,8 +61,10 @@ public struct AccountService: Service {
         }
     }
 
-    private func ownAccount(_ credentials: Credentials?) throws(RPCError) -> AccountResponse {
-        switch try authenticator.caller(credentials) {
+    private func ownAccount(_ credentials: Credentials?, context: CallContext) throws(RPCError) -> AccountResponse {
+        let caller = try authenticator.caller(credentials)
+        context.annotations?.describe(caller)
+        switch caller {
         case .apiKey(_, let account):
             return AccountResponse(account: account)
         case .admin:

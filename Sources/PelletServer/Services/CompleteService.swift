@@ -141,6 +141,8 @@ public struct CompleteService: Service {
         } catch {
             return .failure(error)
         }
+        // A refusal below (budget, rate limit, a full store) is logged with whose call it was.
+        context.annotations?.describe(requestID: "", accountID: account.id, keyID: key.id)
         // Fail closed: a call that could not be metered is not made at all.
         if let refusal = metering.store.writeRefusal {
             metering.store.probeWritesIfRefusing()
@@ -270,6 +272,8 @@ final class CompleteCall {
     /// The time the provider transfers took, which the gateway overhead leaves out.
     private var providerNanoseconds: Int64 = 0
     private var current: Candidate?
+    /// The metrics' series of `current`, resolved when its attempt starts.
+    private var currentOffer: CompleteMetrics.Offer?
     /// Set once a non-empty delta went to the caller: no fallback after that.
     private var firstTokenAt: NIODeadline?
     /// Streams: ends the current attempt if no text came in time. The engine's own first-byte
@@ -316,6 +320,9 @@ final class CompleteCall {
         self.candidates =
             [Candidate(model: decision.model, provider: decision.provider)]
             + decision.fallbacks.map { Candidate(model: $0.model, provider: $0.provider) }
+        // Now, not at settlement: a call cut off before it settles (shutdown, a client gone) is
+        // logged when it ends, and its line still says whose call it was.
+        context.annotations?.describe(requestID: requestID, accountID: accountID, keyID: keyID)
         service.unsettled.begin()
     }
 
@@ -362,6 +369,7 @@ final class CompleteCall {
             attemptSerial += 1
             attemptStart = NIODeadline.now()
             current = candidate
+            currentOffer = service.metrics?.offer(provider: candidate.provider, model: candidate.model)
             let serial = attemptSerial
             handle = service.engine.startChat(
                 chat,
@@ -462,12 +470,10 @@ final class CompleteCall {
     }
 
     private func recordAttempt(failure: ProviderFailure.Kind?, nanoseconds: Int64) {
-        guard let metrics = service.metrics, let current else { return }
+        guard let metrics = service.metrics, let currentOffer else { return }
         // A first token before this attempt began belongs to none: no fallback follows one.
         let firstToken = firstTokenAt.flatMap { $0 >= attemptStart ? ($0 - attemptStart).nanoseconds : nil }
-        metrics.recordAttempt(
-            provider: current.provider, model: current.model, failure: failure, nanoseconds: nanoseconds,
-            firstToken: firstToken)
+        metrics.recordAttempt(currentOffer, failure: failure, nanoseconds: nanoseconds, firstToken: firstToken)
     }
 
     /// "HTTP 500", "timed out", ...: one attempt's failure in a few words.
@@ -589,9 +595,8 @@ final class CompleteCall {
             tokensEstimated: estimated,
             cachedPromptTokens: usage.cachedPromptTokens
         )
-        if let current {
-            service.metrics?.recordUsage(
-                provider: current.provider, model: current.model, usage: usage, costMicroUSD: cost)
+        if let currentOffer {
+            service.metrics?.recordUsage(currentOffer, usage: usage, costMicroUSD: cost)
         }
         let annotations = context.annotations
         annotations?.describe(event)

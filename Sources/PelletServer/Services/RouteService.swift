@@ -40,9 +40,16 @@ public struct RouteService: Service {
             return .failure(RPCError(.invalidArgument, "Route request: \(error.description)"))
         }
         do {
-            _ = try authenticator.caller(request.credentials)
+            let caller = try authenticator.caller(request.credentials)
+            context.annotations?.describe(caller)
             let (router, health) = decider()
-            return .reply(RouteResponse(decision: try router.route(request, health: health)))
+            let decision = try router.route(request, health: health)
+            if let annotations = context.annotations {
+                // The offer chosen, though Route calls no provider: what the caller was told to use.
+                annotations.model = decision.model
+                annotations.provider = decision.provider
+            }
+            return .reply(RouteResponse(decision: decision))
         } catch {
             return .failure(error)
         }

@@ -31,7 +31,7 @@ public struct UsageService: Service {
             return .failure(RPCError(.invalidArgument, "Usage request: \(error.description)"))
         }
         do {
-            accountID = try account(of: request)
+            accountID = try account(of: request, context: context)
         } catch {
             return .failure(error)
         }
@@ -40,8 +40,10 @@ public struct UsageService: Service {
     }
 
     /// The account whose usage the caller may see: an API key's own, or the one the admin names.
-    private func account(of request: UsageRequest) throws(RPCError) -> String {
-        switch try authenticator.caller(request.credentials) {
+    private func account(of request: UsageRequest, context: CallContext) throws(RPCError) -> String {
+        let caller = try authenticator.caller(request.credentials)
+        context.annotations?.describe(caller)
+        switch caller {
         case .apiKey(_, let account):
             guard request.accountId.isEmpty || request.accountId == account.id else {
                 throw RPCError(
