@@ -31,7 +31,41 @@ enum LabeledPrompts {
         }
     }
 
-    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; Resources/public-prompts), first turn
+    /// `../shared/data` beside the repository: the public routing data (routing/README.md). CI
+    /// clones the repository next to a copy of shared/, so a missing folder is an error, not a skip.
+    static func sharedData(_ path: String) throws -> URL {
+        let url = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(path)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TestDataError("the public routing data is not at \(url.path) (../shared/data beside the repository)")
+        }
+        return url
+    }
+
+    /// `../shared/data/routing/test`: 4,667 prompts of public sets, drawn from tasks, templates,
+    /// documents and languages the training split does not have. Never trained or tuned on.
+    static func routingTest() throws -> [LabeledPrompt] {
+        var prompts: [LabeledPrompt] = []
+        for task in TaskType.allCases {
+            for (index, row) in try jsonLines(sharedData("routing/test/\(task.rawValue).jsonl")).enumerated() {
+                guard let text = row["prompt"] as? String, row["task_type"] as? String == task.rawValue else {
+                    throw TestDataError("routing/test/\(task.rawValue).jsonl: row \(index) has no prompt or another type")
+                }
+                prompts.append(
+                    LabeledPrompt(
+                        id: "test/\(task.rawValue)/\(index)",
+                        task: task,
+                        difficulty: nil,
+                        messages: [ChatMessage(role: "user", content: text)]
+                    )
+                )
+            }
+        }
+        return prompts
+    }
+
+    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; `../shared/data/prompts`), first turn
     /// only, labelled by their README's category mapping. Never used for training or tuning.
     static func publicSet() throws -> [LabeledPrompt] {
         let mapping: [String: TaskType] = [
@@ -42,7 +76,7 @@ enum LabeledPrompts {
         ]
         var prompts: [LabeledPrompt] = []
         for name in ["mt_bench_questions", "vicuna_bench_questions"] {
-            for row in try jsonLines(resource("public-prompts/\(name).jsonl")) {
+            for row in try jsonLines(sharedData("prompts/\(name).jsonl")) {
                 let category = row["category"] as? String ?? ""
                 guard let task = mapping[category], let first = (row["turns"] as? [String])?.first else {
                     throw TestDataError("\(name): unmapped category \"\(category)\"")
@@ -68,9 +102,11 @@ enum LabeledPrompts {
     }
 
     static func jsonLines(_ url: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
-            guard let row = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        // Split on line-feed bytes only: prompts may hold U+2028 and other separators inside
+        // strings, and a byte split is fast on the multi-megabyte files.
+        let data = try Data(contentsOf: url)
+        return try data.split(separator: 0x0A).map { line in
+            guard let row = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw TestDataError("\(url.lastPathComponent): a line is not an object")
             }
             return row
