@@ -22,8 +22,13 @@ from datasets import TASKS  # noqa: E402
 class Config:
     """One candidate model: its features and its regularisation."""
 
-    def __init__(self, name, bits, char_ngrams, l2, natural_boost, edge_words=False):
+    def __init__(self, name, bits, char_ngrams, l2, natural_boost, edge_words=False, dense_l2=None, pellet_boost=1.0):
         self.name = name
+        # The L2 strength on the dense (shape and cue) features' weights; a weaker one than on
+        # the hashed n-grams lets the model lean on the cue words, which carry across data sets.
+        self.dense_l2 = l2 if dense_l2 is None else dense_l2
+        # With weighting by family: how much more the Pellet-written family weighs than another.
+        self.pellet_boost = pellet_boost
         self.edge_words = edge_words
         self.bits = bits
         self.char_ngrams = char_ngrams
@@ -37,11 +42,14 @@ class Config:
 
     def __repr__(self):
         return (f"{self.name} (bits={self.bits}, trigrams={'on' if self.char_ngrams else 'off'}, "
-                f"edge words={'on' if self.edge_words else 'off'}, l2={self.l2:g}, weighting {self.weighting})")
+                f"edge words={'on' if self.edge_words else 'off'}, l2={self.l2:g}, dense l2={self.dense_l2:g}, "
+                f"weighting {self.weighting})")
 
     @property
     def weighting(self):
-        return "by family" if self.natural_boost == "family" else f"natural x{self.natural_boost:g}"
+        if self.natural_boost == "family":
+            return "by family" + (f", Pellet's x{self.pellet_boost:g}" if self.pellet_boost != 1 else "")
+        return f"natural x{self.natural_boost:g}"
 
 
 def design(rows, extractor):
@@ -65,7 +73,7 @@ def labels(rows):
     return np.array([TASKS.index(r["task"]) for r in rows])
 
 
-def sample_weights(rows, natural_boost):
+def sample_weights(rows, natural_boost, pellet_boost=1.0):
     """Every class weighs the same in total; within a class a Pellet-written prompt weighs
     `natural_boost` times a benchmark one."""
     y = labels(rows)
@@ -76,8 +84,8 @@ def sample_weights(rows, natural_boost):
             fams = {}
             for i in np.flatnonzero(y == c):
                 fams.setdefault(rows[i]["family"], []).append(i)
-            for members in fams.values():
-                raw[members] = 1.0 / len(members)
+            for name, members in fams.items():
+                raw[members] = (pellet_boost if name == "pellet" else 1.0) / len(members)
     else:
         raw = np.array([natural_boost if r["family"] == "pellet" else 1.0 for r in rows])
     weights = np.zeros(len(rows))
@@ -89,7 +97,9 @@ def sample_weights(rows, natural_boost):
 
 
 def train_softmax(x, y, weights, l2, classes=len(TASKS)):
+    """`l2`: one strength, or one per feature (column of x)."""
     n, d = x.shape
+    l2 = np.broadcast_to(np.asarray(l2, dtype=float), (d,))[:, None]
     onehot = np.zeros((n, classes))
     onehot[np.arange(n), y] = 1.0
     total = weights.sum()
@@ -102,7 +112,7 @@ def train_softmax(x, y, weights, l2, classes=len(TASKS)):
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
-        value = -np.sum(weights * np.log(np.sum(onehot * p, axis=1) + 1e-12)) / total + 0.5 * l2 * np.sum(w * w)
+        value = -np.sum(weights * np.log(np.sum(onehot * p, axis=1) + 1e-12)) / total + 0.5 * np.sum(l2 * w * w)
         g = (p - onehot) * (weights / total)[:, None]
         gw = xt @ g + l2 * w
         gb = g.sum(axis=0)
@@ -137,7 +147,11 @@ class Model:
     def fit(cls, config, rows):
         extractor = config.extractor()
         x = design(rows, extractor)
-        w, b = train_softmax(x, labels(rows), sample_weights(rows, config.natural_boost), config.l2)
+        n_buckets = 1 << config.bits
+        l2 = np.full(x.shape[1], config.l2)
+        l2[n_buckets:] = config.dense_l2
+        weights = sample_weights(rows, config.natural_boost, config.pellet_boost)
+        w, b = train_softmax(x, labels(rows), weights, l2)
         return cls(config, w, b)
 
     def scores_of_design(self, x):

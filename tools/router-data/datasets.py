@@ -4,10 +4,15 @@
   4,667 test prompts from public sets (routing/README.md gives each source and licence; NOTICE
   and LICENSES/ are copied next to this file).
 - `prompts.jsonl`: 341 prompts written for Pellet (both of its old splits now train).
-- `authored-2026-12.jsonl`: 256 prompts written for issue 16 where the public sets are thin or
+- `authored-2026-12.jsonl`: 404 prompts written for issue 16 where the public sets are thin or
   unlike what users send (requests for emails, speeches and role-play; summaries of short texts;
-  advice and small talk; explanations; counterfactuals and estimates; requests in Spanish,
-  German, French, Italian, Portuguese and Russian asking for code, translation or a summary).
+  advice and small talk; explanations; counterfactuals, estimates and everyday puzzles; requests
+  in Spanish, German, French, Italian, Portuguese and Russian asking for code, translation or a
+  summary). 294 are the first batch, 110 (`"source"` ends "second batch") were added after the
+  first model's errors by category: role-play, common-sense reasoning, advice and explanations.
+  They were written knowing MT-Bench's and Vicuna's categories (not copying their questions: a
+  word-overlap check against them is in the commit that added them), so the MT-Bench + Vicuna
+  figure is not blind to the kinds of prompt it holds.
 - `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
   its README's mapping: evaluation only, never trained or tuned on.
 - `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).

@@ -43,8 +43,10 @@ CANDIDATES = [
     cm.Config("linear-13, by family", bits=13, char_ngrams=False, l2=1e-4, natural_boost="family", edge_words=True),
     cm.Config("wide-15", bits=15, char_ngrams=True, l2=1e-4, natural_boost=4.0),
     cm.Config("wide-15, by family", bits=15, char_ngrams=True, l2=1e-4, natural_boost="family", edge_words=True),
+    cm.Config("linear-13, by family, Pellet's x3", bits=13, char_ngrams=False, l2=3e-5, natural_boost="family",
+              edge_words=True, pellet_boost=3.0),
 ]
-CHOSEN = CANDIDATES[1]
+CHOSEN = CANDIDATES[4]
 # Difficulty steps: the shares of the training prompts that are easy and that are hard.
 EASY_SHARE = 0.4
 HARD_SHARE = 0.2
