@@ -10,9 +10,10 @@
   in Spanish, German, French, Italian, Portuguese and Russian asking for code, translation or a
   summary). 294 are the first batch, 110 (`"source"` ends "second batch") were added after the
   first model's errors by category: role-play, common-sense reasoning, advice and explanations.
-  They were written knowing MT-Bench's and Vicuna's categories (not copying their questions: a
-  word-overlap check against them is in the commit that added them), so the MT-Bench + Vicuna
-  figure is not blind to the kinds of prompt it holds.
+  They were written knowing MT-Bench's and Vicuna's categories, not copying their questions (by
+  word overlap none shares more than about half its words with one of them; the second batch's
+  three closest were rewritten), so the MT-Bench + Vicuna figure is not blind to the kinds of
+  prompt it holds.
 - `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
   its README's mapping: evaluation only, never trained or tuned on.
 - `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).
