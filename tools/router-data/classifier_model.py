@@ -215,3 +215,46 @@ def format_report(name, truth, predicted):
             continue
         lines.append(f"  {task:15s}" + " ".join(f"{v:5d}" for v in r["confusion"][c]))
     return "\n".join(lines), r
+
+
+def fit_two_layer(x, y, weights, hidden, l2, seed=0, maxiter=300):
+    """A small two-layer network (ReLU hidden layer, softmax out) over the same design matrix:
+    the stronger candidate `train_classifier.py --compare` measures against the linear model.
+    Returns a function from a design matrix to predicted classes. Not ported to Swift (README
+    "Routing quality": it did not pay for itself)."""
+    n, d = x.shape
+    classes = len(TASKS)
+    onehot = np.zeros((n, classes))
+    onehot[np.arange(n), y] = 1.0
+    w = weights / weights.sum()
+    xt = x.T.tocsr()
+    shapes = [(d, hidden), (hidden,), (hidden, classes), (classes,)]
+    sizes = [int(np.prod(s)) for s in shapes]
+
+    def unpack(theta):
+        out, i = [], 0
+        for shape, size in zip(shapes, sizes):
+            out.append(theta[i:i + size].reshape(shape))
+            i += size
+        return out
+
+    def loss(theta):
+        w1, b1, w2, b2 = unpack(theta)
+        z1 = x @ w1 + b1
+        a = np.maximum(z1, 0)
+        z = a @ w2 + b2
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        value = -np.sum(w * np.log(np.sum(onehot * p, axis=1) + 1e-12)) + 0.5 * l2 * (np.sum(w1 * w1) + np.sum(w2 * w2))
+        g = (p - onehot) * w[:, None]
+        ga = g @ w2.T
+        ga[z1 <= 0] = 0
+        grads = [xt @ ga + l2 * w1, ga.sum(axis=0), a.T @ g + l2 * w2, g.sum(axis=0)]
+        return value, np.concatenate([v.ravel() for v in grads])
+
+    rng = np.random.default_rng(seed)
+    theta0 = np.concatenate([rng.normal(0, 0.1, d * hidden), np.zeros(hidden),
+                             rng.normal(0, 0.3, hidden * classes), np.zeros(classes)])
+    w1, b1, w2, b2 = unpack(minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}).x)
+    return lambda design_matrix: np.argmax(np.maximum(design_matrix @ w1 + b1, 0) @ w2 + b2, axis=1)

@@ -14,9 +14,10 @@ the committed files differ (a few minutes: it is not part of tools/test).
   Pellet's own prompts (prompts.jsonl, authored-2026-12.jsonl). Each source family of a class
   weighs the same, so no one data set's wording stands for its class.
 - The difficulty score trains on RouteLLM's MMLU labels (difficulty.py).
-- `--compare` fits each candidate model (CANDIDATES) and reports it on routing/test, on MT-Bench +
-  Vicuna, and leaving out one source family at a time (the held-out-source check); the choice of
-  CHOSEN below rests on that table (README "Routing quality").
+- `--compare` fits each candidate model (CANDIDATES, and a two-layer network over the chosen
+  features) and reports it on routing/test and on MT-Bench + Vicuna; with `--families` also
+  leaving out one source family at a time (the held-out-source check); the choice of CHOSEN below
+  rests on that table (README "Routing quality").
 - Writes Sources/PelletRouter/ClassifierModel+Generated.swift (int8-quantised bucket table,
   base64) and Tests/PelletRouterTests/Resources/classifier-parity.json (the scores this script
   computes for a sample of prompts, so the Swift test proves it computes the same features).
@@ -167,8 +168,22 @@ def compare():
             print("\n".join(lines), flush=True)
 
 
+def compare_two_layer():
+    """The stronger option: a two-layer network (64 ReLU units) over CHOSEN's features and weights."""
+    train = training_rows()
+    extractor = CHOSEN.extractor()
+    x = cm.design(train, extractor)
+    predict = cm.fit_two_layer(x, cm.labels(train), cm.sample_weights(train, CHOSEN.natural_boost, CHOSEN.pellet_boost),
+                               hidden=64, l2=1e-4)
+    for name, rows in [("routing/test", ds.load_routing("test")), ("MT-Bench + Vicuna", ds.load_public())]:
+        r = cm.metrics(cm.labels(rows), predict(cm.design(rows, extractor)))
+        print(f"two-layer network (64 ReLU units, l2=1e-4) over {CHOSEN.name}'s features: {name} accuracy "
+              f"{r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}, lowest recall {r['min_recall']:.2f}", flush=True)
+
+
 def main():
     if "--compare" in sys.argv:
+        compare_two_layer()
         compare()
         return
     check = "--check" in sys.argv
