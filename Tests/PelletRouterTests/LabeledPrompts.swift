@@ -31,8 +31,10 @@ enum LabeledPrompts {
         }
     }
 
-    /// `../shared/data` beside the repository: the public routing data (routing/README.md). CI
-    /// clones the repository next to a copy of shared/, so a missing folder is an error, not a skip.
+    /// `../shared/data` beside the repository: the public routing data (routing/README.md), where
+    /// the classifier's training data lives too (tools/router-data/datasets.py). A missing folder
+    /// is an error, not a skip: a floor that silently stops being checked guards nothing. Check
+    /// shared/ out beside the clone (as on the development machines) to run these tests.
     static func sharedData(_ path: String) throws -> URL {
         let url = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -65,7 +67,8 @@ enum LabeledPrompts {
         return prompts
     }
 
-    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; `../shared/data/prompts`), first turn
+    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; Resources/public-prompts, the same bytes
+    /// as `../shared/data/prompts`, so this floor needs nothing outside the repository), first turn
     /// only, labelled by their README's category mapping. Never used for training or tuning.
     static func publicSet() throws -> [LabeledPrompt] {
         let mapping: [String: TaskType] = [
@@ -76,7 +79,7 @@ enum LabeledPrompts {
         ]
         var prompts: [LabeledPrompt] = []
         for name in ["mt_bench_questions", "vicuna_bench_questions"] {
-            for row in try jsonLines(sharedData("prompts/\(name).jsonl")) {
+            for row in try jsonLines(resource("public-prompts/\(name).jsonl")) {
                 let category = row["category"] as? String ?? ""
                 guard let task = mapping[category], let first = (row["turns"] as? [String])?.first else {
                     throw TestDataError("\(name): unmapped category \"\(category)\"")
