@@ -31,16 +31,15 @@ enum LabeledPrompts {
         }
     }
 
-    /// `../shared/data` beside the repository: the public routing data (routing/README.md), where
-    /// the classifier's training data lives too (tools/router-data/datasets.py). A missing folder
-    /// is an error, not a skip: a floor that silently stops being checked guards nothing. Check
-    /// shared/ out beside the clone (as on the development machines) to run these tests.
+    /// A file of the public routing data (`../shared/data/routing`, routing/README.md) that the
+    /// tests check floors on: copied into the test resources (`Resources/routing-data`, with its
+    /// NOTICE and LICENSES), so that the floors are checked on any clone, CI's included.
     static func sharedData(_ path: String) throws -> URL {
-        let url = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data").appendingPathComponent(path)
+        let relative = path.hasPrefix("routing/") ? String(path.dropFirst("routing/".count)) : path
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Resources/routing-data").appendingPathComponent(relative)
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw TestDataError("the public routing data is not at \(url.path) (../shared/data beside the repository)")
+            throw TestDataError("the routing test data is not at \(url.path)")
         }
         return url
     }
