@@ -6,14 +6,22 @@ import Foundation
 /// The bucket table is stored int8-quantised per lane (base64) so the generated source stays
 /// small and compiles fast; it is expanded here into one `SIMD16<Float>` per bucket.
 struct ClassifierModel: Sendable {
+    /// The lane of `TaskClassification.scores` that carries the difficulty score.
     static let difficultyLane = 10
     /// Nine shape features, then one cue count per task type (features.py DENSE_NAMES).
     static let denseFeatureCount = 19
     static let shapeFeatureCount = 9
-    static let storedLanes = 11
+    static let storedLanes = 10
 
     static let fnvOffset: UInt32 = 2_166_136_261
     static let fnvPrime: UInt32 = 16_777_619
+    /// A word's trigrams frame it with this byte on both sides (features.py TRIGRAM_FRAME).
+    static let trigramFrame: UInt8 = 0x01
+    static let trigramSeed: UInt8 = 0xFE
+    /// A word starting in a message's first, or ending in its last, this many bytes also adds
+    /// an edge feature (features.py EDGE_WORD_BYTES, EDGE_SALT).
+    static let edgeWordBytes = 96
+    static let edgeSalt: UInt32 = 0x5BD1_E995
 
     // Byte classes for the hot loop: one table lookup per byte.
     static let word: UInt8 = 0x01
@@ -50,16 +58,35 @@ struct ClassifierModel: Sendable {
         return classes
     }()
 
+    /// FNV-1a over (seed, a, b, c): features.py trigram_hash.
+    @inline(__always)
+    static func trigramHash(_ a: UInt8, _ b: UInt8, _ c: UInt8) -> UInt32 {
+        var hash = (fnvOffset ^ UInt32(trigramSeed)) &* fnvPrime
+        hash = (hash ^ UInt32(a)) &* fnvPrime
+        hash = (hash ^ UInt32(b)) &* fnvPrime
+        return (hash ^ UInt32(c)) &* fnvPrime
+    }
+
     @inline(__always)
     static func bigramHash(_ previous: UInt32, _ current: UInt32) -> UInt32 {
         ((previous &* 31) &+ current) ^ 0x9E37_79B9
     }
 
     let bucketBits: Int
+    let charTrigrams: Bool
+    let edgeWords: Bool
     let table: [SIMD16<Float>]
     let bias: SIMD16<Float>
     let dense: [SIMD16<Float>]
-    let difficultyOffset: Float
+    /// The difficulty's logistic regression: weights on the shape features, the cue features
+    /// and the task probabilities, and its bias.
+    let difficultyShape: SIMD16<Float>
+    let difficultyCues: SIMD16<Float>
+    let difficultyTasks: SIMD16<Float>
+    let difficultyBias: Float
+    /// Scores below `easyBelow` are easy, from `hardFrom` on hard, medium between.
+    let easyBelow: Float
+    let hardFrom: Float
     /// The bucket of each symbol byte's feature (0 for bytes that are not symbols).
     let symbolBuckets: [Int32]
     /// A stable hash of the weights, part of `policy_version`: retraining changes decisions.
@@ -71,16 +98,21 @@ struct ClassifierModel: Sendable {
 
     init(
         bucketBits: Int,
+        charTrigrams: Bool,
+        edgeWords: Bool,
         laneScales: [Float],
         bias: [Float],
         dense: [[Float]],
-        difficultyOffset: Float,
+        difficultyWeights: [Float],
+        difficultyBias: Float,
+        difficultyThresholds: (easyBelow: Float, hardFrom: Float),
         cueHashes: [UInt32],
         cueLanes: [UInt8],
         quantizedTable: String
     ) {
         precondition(laneScales.count == Self.storedLanes && bias.count == Self.storedLanes)
         precondition(dense.count == Self.denseFeatureCount && dense.allSatisfy { $0.count == Self.storedLanes })
+        precondition(difficultyWeights.count == Self.denseFeatureCount + TaskType.count)
         guard let raw = Data(base64Encoded: quantizedTable, options: .ignoreUnknownCharacters),
             raw.count == (1 << bucketBits) * Self.storedLanes
         else {
@@ -104,7 +136,9 @@ struct ClassifierModel: Sendable {
             table.append(vector * scales)
         }
         var fingerprint = StableHash.fnv1a64(quantizedTable.utf8)
-        for value in laneScales + bias + dense.flatMap({ $0 }) + [difficultyOffset] {
+        let difficultyValues = difficultyWeights + [difficultyBias, difficultyThresholds.easyBelow, difficultyThresholds.hardFrom]
+        let flags: [Float] = [charTrigrams ? 1 : 0, edgeWords ? 1 : 0]
+        for value in laneScales + bias + dense.flatMap({ $0 }) + difficultyValues + flags {
             fingerprint = StableHash.fnv1a64(
                 withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) },
                 seed: fingerprint
@@ -112,10 +146,17 @@ struct ClassifierModel: Sendable {
         }
         self.fingerprint = fingerprint
         self.bucketBits = bucketBits
+        self.charTrigrams = charTrigrams
+        self.edgeWords = edgeWords
         self.table = table
         self.bias = lanes(bias)
         self.dense = dense.map(lanes)
-        self.difficultyOffset = difficultyOffset
+        self.difficultyShape = lanes(Array(difficultyWeights[0..<Self.shapeFeatureCount]))
+        self.difficultyCues = lanes(Array(difficultyWeights[Self.shapeFeatureCount..<Self.denseFeatureCount]))
+        self.difficultyTasks = lanes(Array(difficultyWeights[Self.denseFeatureCount...]))
+        self.difficultyBias = difficultyBias
+        self.easyBelow = difficultyThresholds.easyBelow
+        self.hardFrom = difficultyThresholds.hardFrom
         var symbolBuckets = [Int32](repeating: 0, count: 256)
         for byte in Self.symbolBytes {
             var hash = Self.fnvOffset
@@ -140,6 +181,10 @@ struct ClassifierModel: Sendable {
         self.cueSlots = slots
         self.cueSlotLanes = slotLanes
         self.cueShift = cueShift
+    }
+
+    func difficulty(of score: Float) -> Difficulty {
+        score < easyBelow ? .easy : score >= hardFrom ? .hard : .medium
     }
 
     /// The task lane a word or bigram hash is a cue for, or nil.

@@ -1,7 +1,8 @@
 import PelletWire
 
-/// The one readable sentence that explains a decision, e.g. "code task (medium); cheapest model
-/// meeting the code quality floor 0.70: nemotron-3.5-lightning on fireworks at $0.000206".
+/// The one readable sentence that explains a decision, e.g. "code task (medium, difficulty 0.21);
+/// cheapest model meeting the code quality floor 0.70 for a medium prompt: nemotron-3.5-lightning
+/// on fireworks at $0.000206".
 enum RouteReason {
     static func sentence(
         for primary: Candidate,
@@ -10,13 +11,17 @@ enum RouteReason {
         context: DecisionContext,
         explicit: Bool,
         meetsFloor: Bool,
+        bestScore: Double,
+        tolerance: Double,
         providerCount: Int
     ) -> String {
         let task = context.task.rawValue
+        let level = "\(context.difficulty), difficulty \(decimal(Double(context.difficultyScore)))"
         let opening =
             context.taskFromHint
-            ? "\(task) task (from task_hint, \(context.difficulty))"
-            : "\(task) task (\(context.difficulty))"
+            ? "\(task) task (from task_hint, \(level))"
+            : "\(task) task (\(level))"
+        let prompt = "for a\(context.difficulty == .easy ? "n" : "") \(context.difficulty) prompt"
         let price = dollars(primary.cost)
         let floor = decimal(context.floor)
         let score = decimal(primary.score)
@@ -41,16 +46,20 @@ enum RouteReason {
             switch context.preference {
             case .cost:
                 sentence =
-                    "\(opening); cheapest model meeting the \(task) quality floor \(floor): \(model) on \(provider) at \(price)"
+                    "\(opening); cheapest model meeting the \(task) quality floor \(floor) \(prompt): \(model) on \(provider) at \(price)"
+            case .quality where tolerance > 0 && primary.score < bestScore:
+                sentence =
+                    "\(opening); cheapest model within \(decimal(tolerance)) of the best \(task) quality "
+                    + "\(decimal(bestScore)) \(prompt): \(model) on \(provider) (score \(score)) at \(price)"
             case .quality:
                 sentence = "\(opening); best \(task) quality (score \(score)): \(model) on \(provider) at \(price)"
             case .latency:
                 sentence =
-                    "\(opening); fastest model meeting the \(task) quality floor \(floor): \(model) on \(provider), "
+                    "\(opening); fastest model meeting the \(task) quality floor \(floor) \(prompt): \(model) on \(provider), "
                     + "about \(milliseconds(primary.latencyMs)) for \(context.maxTokens) tokens, at \(price)"
             case .balanced:
                 sentence =
-                    "\(opening); best quality per dollar above the \(task) floor \(floor): \(model) on \(provider) "
+                    "\(opening); best quality per dollar above the \(task) floor \(floor) \(prompt): \(model) on \(provider) "
                     + "(score \(score)) at \(price)"
             }
         }

@@ -84,6 +84,7 @@ public struct Router: Sendable {
             taskFromHint: hint != nil,
             confidence: hint != nil ? 1 : classification.confidence,
             difficulty: classification.difficulty,
+            difficultyScore: classification.difficultyScore,
             promptTokens: TokenEstimator.estimate(request.messages),
             maxTokens: request.maxTokens == 0 ? policy.defaultMaxTokens : request.maxTokens,
             preference: request.preference,
@@ -103,6 +104,8 @@ struct DecisionContext {
     let taskFromHint: Bool
     let confidence: Float
     let difficulty: Difficulty
+    /// The classifier's difficulty score, 0...1 (`difficulty` is it in three steps).
+    let difficultyScore: Float
     let promptTokens: Int
     let maxTokens: UInt32
     let preference: Preference
@@ -183,10 +186,17 @@ extension Router {
 
         // Candidates meeting the floor in the preference's order, then the rest by quality. An
         // explicit model's providers all share its quality, so only the preference orders them.
+        // QUALITY on an easy prompt takes the cheapest candidate near the best score.
+        // Healthy candidates rank first, so the best score is theirs when there are any.
+        let bestScore =
+            candidates.lazy.filter { !$0.degraded }.map(\.score).max() ?? candidates.lazy.map(\.score).max() ?? 0
+        let tolerance = explicitModel == nil && context.preference == .quality ? policy.tolerance(for: context.difficulty) : 0
         let ranking = policy.ranking(
             preference: context.preference,
             floor: context.floor,
-            floorFirst: explicitModel == nil && context.preference != .quality
+            floorFirst: explicitModel == nil && context.preference != .quality,
+            bestScore: bestScore,
+            tolerance: tolerance
         )
         candidates.sort { ranking.ranksBefore($0, $1) }
         let ranked = candidates
@@ -232,9 +242,12 @@ extension Router {
                 context: context,
                 explicit: explicitModel != nil,
                 meetsFloor: meetsFloor,
+                bestScore: bestScore,
+                tolerance: tolerance,
                 providerCount: ranked.count { $0.modelIndex == primary.modelIndex }
             ),
-            policyVersion: policyVersion
+            policyVersion: policyVersion,
+            difficulty: context.difficultyScore
         )
     }
 }

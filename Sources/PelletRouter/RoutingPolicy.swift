@@ -5,9 +5,13 @@ import PelletWire
 ///
 /// Candidates are the (model, provider) pairs whose provider is allowed by the request, healthy
 /// or degraded (not open or disabled), and whose context window fits the prompt estimate plus
-/// `max_tokens`. Each preference then ranks them, healthy providers always before degraded ones:
+/// `max_tokens`. The prompt's difficulty (the estimated probability that a cheap model answers
+/// it worse than a frontier one, in three steps) sets the quality floor: a hard prompt needs a
+/// stronger model. Each preference then ranks them, healthy providers always before degraded ones:
 /// - COST: the cheapest candidate whose quality for the task meets the floor for its difficulty;
-/// - QUALITY: the best quality for the task (ties: cheaper, then faster);
+/// - QUALITY: the best quality for the task (ties: cheaper, then faster); for an easy or medium
+///   prompt, every candidate within `qualityTolerance` of the best counts as the best, and the
+///   cheapest of them wins: an easy prompt gains nothing from the last few points of quality;
 /// - LATENCY: the fastest expected full answer (time to first token + max_tokens / speed) among
 ///   candidates meeting the floor: a fast answer that is wrong is not what a caller asked for;
 /// - BALANCED: the most quality above the floor per dollar, `(score - floor + margin) / cost`.
@@ -18,6 +22,9 @@ public struct RoutingPolicy: Sendable, Equatable {
     public var floors: [Difficulty: Double]
     /// The completion length assumed when a request leaves `max_tokens` at 0.
     public var defaultMaxTokens: UInt32
+    /// QUALITY: how far below the best score a candidate may be and still count as the best,
+    /// per difficulty (0 for hard prompts: they get the strongest model).
+    public var qualityTolerance: [Difficulty: Double]
     /// BALANCED: what a candidate exactly at the floor is worth, so it still counts.
     public var balancedMargin: Double
     /// Fallbacks listed after the primary, at most.
@@ -32,12 +39,14 @@ public struct RoutingPolicy: Sendable, Equatable {
 
     public init(
         floors: [Difficulty: Double] = [.easy: 0.55, .medium: 0.70, .hard: 0.85],
+        qualityTolerance: [Difficulty: Double] = [.easy: 0.05, .medium: 0.02, .hard: 0],
         defaultMaxTokens: UInt32 = 512,
         balancedMargin: Double = 0.05,
         maxFallbacks: Int = 4,
         reasoningOutputMultiplier: UInt32 = 2
     ) {
         self.floors = floors
+        self.qualityTolerance = qualityTolerance
         self.defaultMaxTokens = defaultMaxTokens
         self.balancedMargin = balancedMargin
         self.maxFallbacks = maxFallbacks
@@ -48,10 +57,15 @@ public struct RoutingPolicy: Sendable, Equatable {
         floors[difficulty] ?? 0
     }
 
+    public func tolerance(for difficulty: Difficulty) -> Double {
+        max(0, qualityTolerance[difficulty] ?? 0)
+    }
+
     /// The constants in a fixed textual form: hashed into `policy_version` with the catalogue.
     var canonicalDescription: String {
         let floorText = Difficulty.allCases.map { "\($0)=\(floor(for: $0))" }.joined(separator: ",")
-        return "pellet-policy/1;floors=\(floorText);default_max_tokens=\(defaultMaxTokens);"
+        let toleranceText = Difficulty.allCases.map { "\($0)=\(tolerance(for: $0))" }.joined(separator: ",")
+        return "pellet-policy/1;floors=\(floorText);quality_tolerance=\(toleranceText);default_max_tokens=\(defaultMaxTokens);"
             + "balanced_margin=\(balancedMargin);max_fallbacks=\(maxFallbacks);"
             + "reasoning_output_multiplier=\(reasoningOutputMultiplier);"
             + "token_estimator=\(TokenEstimator.coefficients.map { "\($0)" }.joined(separator: ","))"
@@ -95,8 +109,21 @@ struct Candidate {
 extension RoutingPolicy {
     /// The order of a decision's candidates. `floorFirst`: the candidates meeting `floor` first,
     /// then the rest by quality (an automatic choice other than QUALITY).
-    func ranking(preference: Preference, floor: Double, floorFirst: Bool) -> Ranking {
-        Ranking(preference: preference, floor: floor, balancedMargin: balancedMargin, floorFirst: floorFirst)
+    func ranking(
+        preference: Preference,
+        floor: Double,
+        floorFirst: Bool,
+        bestScore: Double = .infinity,
+        tolerance: Double = 0
+    ) -> Ranking {
+        Ranking(
+            preference: preference,
+            floor: floor,
+            balancedMargin: balancedMargin,
+            floorFirst: floorFirst,
+            nearBest: bestScore - tolerance,
+            tolerant: tolerance > 0
+        )
     }
 }
 
@@ -109,6 +136,10 @@ struct Ranking {
     let floor: Double
     let balancedMargin: Double
     let floorFirst: Bool
+    /// QUALITY: a score at or above this counts as the best (the best score less the tolerance).
+    let nearBest: Double
+    /// QUALITY: whether candidates near the best are ranked by cost.
+    let tolerant: Bool
 
     /// True when `a` ranks before `b`. Never a tie: the last tie-break is the model's id and the
     /// provider, which differ between candidates.
@@ -128,6 +159,11 @@ struct Ranking {
             if a.score != b.score { return a.score > b.score }
             if a.latencyMs != b.latencyMs { return a.latencyMs < b.latencyMs }
         case .quality:
+            if tolerant {
+                let aNear = a.score >= nearBest
+                if aNear != (b.score >= nearBest) { return aNear }
+                if aNear && a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
+            }
             if a.score != b.score { return a.score > b.score }
             if a.costNumerator != b.costNumerator { return a.costNumerator < b.costNumerator }
             if a.latencyMs != b.latencyMs { return a.latencyMs < b.latencyMs }

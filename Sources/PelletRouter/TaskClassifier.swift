@@ -6,15 +6,26 @@ public struct TaskClassification: Sendable, Equatable {
     public var task: TaskType
     /// The model's probability for `task`, 0...1.
     public var confidence: Float
+    /// The estimated probability that a small, cheap model answers this prompt worse than a
+    /// frontier model (trained on RouteLLM's MMLU labels), 0...1.
+    public var difficultyScore: Float
+    /// `difficultyScore` in three steps, which pick the quality floor (`RoutingPolicy.floors`).
     public var difficulty: Difficulty
     /// Raw scores: lanes 0–9 are the task types in `TaskType.allCases` order (softmax logits),
-    /// lane 10 the difficulty regression (0 easy … 2 hard, before rounding). For diagnostics and
-    /// for the test that checks these against the Python trainer's.
+    /// lane 10 the difficulty score. For diagnostics and for the test that checks these against
+    /// the Python trainer's.
     public var scores: SIMD16<Float>
 
-    public init(task: TaskType, confidence: Float, difficulty: Difficulty, scores: SIMD16<Float>) {
+    public init(
+        task: TaskType,
+        confidence: Float,
+        difficultyScore: Float,
+        difficulty: Difficulty,
+        scores: SIMD16<Float>
+    ) {
         self.task = task
         self.confidence = confidence
+        self.difficultyScore = difficultyScore
         self.difficulty = difficulty
         self.scores = scores
     }
@@ -22,12 +33,14 @@ public struct TaskClassification: Sendable, Equatable {
 
 /// Assigns a conversation a task type, a confidence and a difficulty, in microseconds.
 ///
-/// A linear model (multinomial logistic regression for the task, ridge regression for the
-/// difficulty) over hashed word unigrams and bigrams, symbol counts, per-task cue-word counts and
-/// a few shape features, trained offline by `tools/router-data/train_classifier.py` on Pellet's
-/// labelled prompts. One pass over each message's UTF-8 bytes, no allocation: every feature is a
-/// table lookup added into one `SIMD16<Float>`. The last user turn weighs most, then the system
-/// prompt; earlier turns count a little.
+/// A linear model (multinomial logistic regression) over hashed word unigrams and bigrams, word
+/// byte trigrams, words at a message's edges (where the instruction usually is), symbol counts,
+/// per-task cue-word counts and a few shape features, trained offline by
+/// `tools/router-data/train_classifier.py` on public task-labelled prompts and Pellet's own. The
+/// difficulty is a logistic regression over the same shape and cue features and the task
+/// probabilities, trained on RouteLLM's MMLU labels. One pass over each message's UTF-8 bytes,
+/// no allocation: every feature is a table lookup added into one `SIMD16<Float>`. The last user
+/// turn weighs most, then the system prompt; earlier turns count a little.
 ///
 /// The feature definitions must match `tools/router-data/features.py` exactly; the parity test
 /// (`ClassifierParityTests`) compares this type's scores with the trainer's.
@@ -44,19 +57,95 @@ public struct TaskClassifier: Sendable {
     }
 
     public func classify(_ messages: [ChatMessage]) -> TaskClassification {
-        let scores = self.scores(messages)
+        let (logits, shape, cues) = self.features(messages)
         var best = 0
-        for lane in 1..<TaskType.count where scores[lane] > scores[best] { best = lane }
+        for lane in 1..<TaskType.count where logits[lane] > logits[best] { best = lane }
+        var probabilities = SIMD16<Float>()
         var total: Float = 0
-        for lane in 0..<TaskType.count { total += expf(scores[lane] - scores[best]) }
-        let rounded = (scores[ClassifierModel.difficultyLane] + model.difficultyOffset + 0.5).rounded(.down)
-        let difficulty: Difficulty = rounded <= 0 ? .easy : rounded >= 2 ? .hard : .medium
+        for lane in 0..<TaskType.count {
+            probabilities[lane] = expf(logits[lane] - logits[best])
+            total += probabilities[lane]
+        }
+        probabilities /= total
+        let z =
+            model.difficultyBias + (shape * model.difficultyShape).sum() + (cues * model.difficultyCues).sum()
+            + (probabilities * model.difficultyTasks).sum()
+        let difficultyScore = 1 / (1 + expf(-z))
+        var scores = logits
+        scores[ClassifierModel.difficultyLane] = difficultyScore
         return TaskClassification(
             task: TaskType.byIndex[best],
-            confidence: 1 / total,
-            difficulty: difficulty,
+            confidence: probabilities[best],
+            difficultyScore: difficultyScore,
+            difficulty: model.difficulty(of: difficultyScore),
             scores: scores
         )
+    }
+
+    /// The task logits, the nine shape features and the ten cue features (features.py's dense
+    /// features, split in two vectors).
+    func features(_ messages: [ChatMessage]) -> (logits: SIMD16<Float>, shape: SIMD16<Float>, cues: SIMD16<Float>) {
+        var lastUser = messages.count - 1
+        for index in messages.indices.reversed() where messages[index].role == "user" {
+            lastUser = index
+            break
+        }
+        var totals = Totals()
+        var hasSystem = false
+        var lastUserBytes = 0
+        var endsWithQuestion = false
+        model.table.withUnsafeBufferPointer { table in
+            for index in messages.indices {
+                let role = messages[index].role
+                let weight: Float
+                if index == lastUser {
+                    weight = Self.weightLastUser
+                } else if role == "system" {
+                    weight = Self.weightSystem
+                } else if role == "user" {
+                    weight = Self.weightEarlierUser
+                } else {
+                    weight = Self.weightOther
+                }
+                if role == "system" { hasSystem = true }
+                var content = messages[index].content
+                content.withUTF8 { bytes in
+                    // A long message is read at its edges only, as if that were all of it.
+                    let edges = PromptEdges.of(bytes)
+                    accumulate(edges.head, weight: weight, table: table, into: &totals)
+                    if let tail = edges.tail { accumulate(tail, weight: weight, table: table, into: &totals) }
+                    if index == lastUser {
+                        lastUserBytes = edges.head.count + (edges.tail?.count ?? 0)
+                        endsWithQuestion = Self.endsWithQuestionMark(edges.tail ?? edges.head)
+                    }
+                }
+            }
+        }
+
+        let totalBytes = max(totals.bytes, 1)
+        var shape = SIMD16<Float>()
+        shape[0] = min(totals.fences, 1)
+        shape[1] = totals.codeSymbols / totalBytes * 10
+        shape[2] = totals.digits / totalBytes * 10
+        shape[3] = totals.nonASCII / totalBytes
+        shape[4] = totals.newlines / totalBytes * 20
+        shape[5] = endsWithQuestion ? 1 : 0
+        shape[6] = log1pf(Float(lastUserBytes)) / 8
+        shape[7] = messages.count > 2 ? 1 : 0
+        shape[8] = hasSystem ? 1 : 0
+        var cues = SIMD16<Float>()
+        for lane in 0..<TaskType.count where totals.cues[lane] > 0 {
+            cues[lane] = log1pf(totals.cues[lane])
+        }
+
+        var logits = model.bias + totals.features / max(totals.featureWeight, 1).squareRoot()
+        for feature in 0..<ClassifierModel.shapeFeatureCount {
+            logits += shape[feature] * model.dense[feature]
+        }
+        for lane in 0..<TaskType.count where cues[lane] > 0 {
+            logits += cues[lane] * model.dense[ClassifierModel.shapeFeatureCount + lane]
+        }
+        return (logits, shape, cues)
     }
 
     private struct Totals {
@@ -167,15 +256,33 @@ public struct TaskClassifier: Sendable {
         var inWord = false
         var previous: UInt32 = 0
         var hasPrevious = false
+        // The word's last two bytes, for its trigrams; where it started, for the edge words.
+        var trigramFirst: UInt8 = 0
+        var trigramSecond: UInt8 = 0
+        var wordStart = 0
+        let trigrams = model.charTrigrams
+        let edgeWords = model.edgeWords
+        let edgeEnd = bytes.count - ClassifierModel.edgeWordBytes
 
         @inline(__always) func bucket(_ hash: UInt32) -> Int {
             Int((hash &* 2_654_435_761) >> shift)
         }
 
-        // A word's unigram, its bigram with the previous word, and any cue either of them is.
-        @inline(__always) func emitWord(_ hash: UInt32) {
+        @inline(__always) func emitTrigram(_ first: UInt8, _ second: UInt8, _ third: UInt8) {
+            sum += table[bucket(ClassifierModel.trigramHash(first, second, third))]
+            features += 1
+        }
+
+        // A word's unigram, its edge feature, its last trigram, its bigram with the previous
+        // word, and any cue the word or the bigram is.
+        @inline(__always) func emitWord(_ hash: UInt32, end: Int) {
             sum += table[bucket(hash)]
             features += 1
+            if edgeWords && (wordStart < ClassifierModel.edgeWordBytes || end > edgeEnd) {
+                sum += table[bucket(hash ^ ClassifierModel.edgeSalt)]
+                features += 1
+            }
+            if trigrams { emitTrigram(trigramFirst, trigramSecond, ClassifierModel.trigramFrame) }
             if let lane = model.cueLane(hash) { cues[lane] += 1 }
             if hasPrevious {
                 let pair = ClassifierModel.bigramHash(previous, hash)
@@ -185,7 +292,8 @@ public struct TaskClassifier: Sendable {
             }
         }
 
-        for raw in bytes {
+        for position in 0..<bytes.count {
+            let raw = bytes[position]
             let flags = byteClass[Int(raw)]
             if flags & ClassifierModel.backtick != 0 {
                 backticks += 1
@@ -202,11 +310,19 @@ public struct TaskClassifier: Sendable {
                     nonASCII += 1
                 }
                 hash = (hash ^ UInt32(byte)) &* ClassifierModel.fnvPrime
+                if !inWord {
+                    wordStart = position
+                    trigramFirst = ClassifierModel.trigramFrame
+                } else {
+                    if trigrams { emitTrigram(trigramFirst, trigramSecond, byte) }
+                    trigramFirst = trigramSecond
+                }
+                trigramSecond = byte
                 inWord = true
                 continue
             }
             if inWord {
-                emitWord(hash)
+                emitWord(hash, end: position)
                 previous = hash
                 hasPrevious = true
                 hash = ClassifierModel.fnvOffset
@@ -219,7 +335,7 @@ public struct TaskClassifier: Sendable {
                 features += 1
             }
         }
-        if inWord { emitWord(hash) }
+        if inWord { emitWord(hash, end: bytes.count) }
 
         totals.features += weight * sum
         totals.featureWeight += weight * Float(features)

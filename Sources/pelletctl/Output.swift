@@ -32,6 +32,15 @@ enum Output {
         return "\(sign)\(abs(tenths) / 10).\(abs(tenths) % 10)"
     }
 
+    /// "0.42": two decimals, rounded half away from zero, no locale.
+    static func twoDecimals(_ value: Double) -> String {
+        guard value.isFinite, abs(value) < 1e15 else { return "\(value)" }
+        let hundredths = Int64((value * 100).rounded())
+        let sign = hundredths < 0 ? "-" : ""
+        let fraction = abs(hundredths) % 100
+        return "\(sign)\(abs(hundredths) / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
+    }
+
     /// `value` rounded to one decimal, for JSON numbers.
     static func roundedToTenth(_ value: Double) -> Double {
         (value * 10).rounded() / 10

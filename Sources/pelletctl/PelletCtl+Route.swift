@@ -60,6 +60,7 @@ extension PelletCtl {
             print(
                 Output.fields([
                     ("task", "\(decision.taskType) (confidence \(Output.oneDecimal(Double(decision.confidence) * 100))%)"),
+                    ("difficulty", Output.twoDecimals(Double(decision.difficulty))),
                     ("model", decision.model),
                     ("provider", decision.provider),
                     ("est. cost", Output.dollars(microUSD: decision.estCostMicroUsd)),
@@ -227,6 +228,7 @@ enum PreferenceArgument: String, ExpressibleByArgument, CaseIterable {
 private struct DecisionJSON: Encodable {
     let task_type: String
     let confidence: Float
+    let difficulty: Float
     let model: String
     let provider: String
     let est_cost_micro_usd: UInt64
@@ -243,6 +245,7 @@ private struct DecisionJSON: Encodable {
     init(_ decision: RouteDecision) {
         task_type = decision.taskType
         confidence = decision.confidence
+        difficulty = decision.difficulty
         model = decision.model
         provider = decision.provider
         est_cost_micro_usd = decision.estCostMicroUsd

@@ -16,16 +16,17 @@ final class RouteCommandTests: XCTestCase {
         let text = try runPelletctl(["route", "Write a Python function that merges two sorted lists."] + common)
         text.assertSucceeded()
         // The decision, the fallbacks header and the first fallback (how many follow varies).
-        let head = text.stdoutLines.prefix(9).joined(separator: "\n") + "\n"
+        let head = text.stdoutLines.prefix(10).joined(separator: "\n") + "\n"
         assertLines(
             head,
             match: [
-                #"task       code \(confidence \d+\.\d%\)"#,
-                #"model      [a-z0-9.\-]+"#,
-                #"provider   (together|fireworks|groq)"#,
-                #"est\. cost  \$0\.\d+"#,
-                #"reason     code task .+"#,
-                #"policy     p1-[0-9a-f]+"#,
+                #"task        code \(confidence \d+\.\d%\)"#,
+                #"difficulty  0\.\d\d"#,
+                #"model       [a-z0-9.\-]+"#,
+                #"provider    (together|fireworks|groq)"#,
+                #"est\. cost   \$0\.\d+"#,
+                #"reason      code task .+"#,
+                #"policy      p1-[0-9a-f]+"#,
                 #"fallbacks"#,
                 #" +MODEL +PROVIDER +EST\. COST"#,
                 #"  1\. +\S+ +\S+ +\$\d+\.\d+"#,
@@ -39,7 +40,10 @@ final class RouteCommandTests: XCTestCase {
         XCTAssertEqual(decision["provider"] as? String, "groq")
         XCTAssertEqual(
             Set(decision.keys),
-            ["task_type", "confidence", "model", "provider", "est_cost_micro_usd", "reason", "policy_version", "fallbacks"]
+            [
+                "task_type", "confidence", "difficulty", "model", "provider", "est_cost_micro_usd", "reason", "policy_version",
+                "fallbacks",
+            ]
         )
 
         let unknown = try runPelletctl(["route", "hello", "--model", "no-such-model"] + common)

@@ -3,66 +3,72 @@ import PelletRouter
 import PelletWire
 import XCTest
 
-/// The classifier's accuracy on prompts it was not trained on, against a keyword baseline.
+/// The classifier's accuracy on public prompts it was not trained on, against a keyword baseline.
 ///
-/// Measured (tools/router-data/train_classifier.py prints the same figures):
-///   held-out split of prompts.jsonl (81 prompts):  classifier 0.827, keyword baseline 0.630
-///   public MT-Bench + Vicuna (160 prompts):        classifier 0.631, keyword baseline 0.413
-/// Thresholds: 0.75 held-out and 0.55 public. The held-out estimate has a standard error of
-/// about 4 points (n = 81) and the public one about 4 points (n = 160), so each threshold sits
-/// roughly two standard errors below the measurement: a retrained model that is really as good
-/// passes, one that fell back to the baseline's level (0.63 and 0.41) fails. The public set is harder than the
-/// held-out split: its labels follow its own categories (an email or a blog post is "writing",
-/// so creative; "generic" advice is chat, a fuzzy line against qa), and nothing was tuned on it.
+/// Measured (tools/router-data/evaluate prints the same figures with the Python trainer's model,
+/// and README.md "Routing quality" holds the tables):
+///   routing/test (4,667 prompts of held-out tasks, templates, documents and languages):
+///     accuracy 0.780, macro-F1 0.785, lowest class recall 0.42 (reasoning)
+///   MT-Bench + Vicuna (160 first turns): accuracy 0.725; keyword baseline 0.41
+/// Issue 16 asks for MT-Bench + Vicuna >= 0.85 and routing/test macro-F1 >= 0.85 with no class
+/// recall below 0.70; this model does not reach them yet (README "Routing quality" says where it
+/// falls short). The floors here guard what it does reach: they sit about two standard errors
+/// below the measurements (routing/test: about 0.6 points on accuracy, n = 4,667; a class's
+/// recall 2 to 4 points; MT-Bench + Vicuna: about 3.5 points, n = 160), so a retrained model that
+/// is really as good passes and one that lost ground fails. Raise them with the model.
 final class ClassifierAccuracyTests: XCTestCase {
-    static let heldOutThreshold = 0.75
-    static let publicThreshold = 0.55
+    static let routingTestMacroF1Floor = 0.77
+    static let routingTestRecallFloor = 0.38
+    static let publicAccuracyFloor = 0.66
 
     let classifier = TaskClassifier()
 
-    func testHeldOutAccuracy() throws {
-        let prompts = try LabeledPrompts.pellet(split: "heldout")
-        XCTAssertEqual(prompts.count, 81)
-        let accuracy = report("held-out split", prompts)
-        XCTAssertGreaterThanOrEqual(accuracy.classifier, Self.heldOutThreshold)
-        XCTAssertGreaterThan(accuracy.classifier, accuracy.baseline)
+    func testRoutingTestSetFloors() throws {
+        let prompts = try LabeledPrompts.routingTest()
+        XCTAssertEqual(prompts.count, 4667)
+        let result = report("routing/test", prompts)
+        XCTAssertGreaterThanOrEqual(result.macroF1, Self.routingTestMacroF1Floor)
+        for (task, recall) in result.recalls {
+            XCTAssertGreaterThanOrEqual(recall, Self.routingTestRecallFloor, "recall of \(task)")
+        }
+        XCTAssertGreaterThan(result.accuracy, result.baseline)
     }
 
     func testPublicSetAccuracy() throws {
         let prompts = try LabeledPrompts.publicSet()
         XCTAssertEqual(prompts.count, 160)
-        let accuracy = report("public MT-Bench + Vicuna", prompts)
-        XCTAssertGreaterThanOrEqual(accuracy.classifier, Self.publicThreshold)
-        XCTAssertGreaterThan(accuracy.classifier, accuracy.baseline)
+        let result = report("public MT-Bench + Vicuna", prompts)
+        XCTAssertGreaterThanOrEqual(result.accuracy, Self.publicAccuracyFloor)
+        XCTAssertGreaterThan(result.accuracy, result.baseline)
     }
 
-    /// Difficulty labels exist only for Pellet's own prompts; easy/medium/hard is judged by the
-    /// author, so "within one step" is the property that matters for the quality floor.
-    func testHeldOutDifficulty() throws {
-        let prompts = try LabeledPrompts.pellet(split: "heldout")
-        var exact = 0
-        var withinOne = 0
-        for prompt in prompts {
-            let predicted = classifier.classify(prompt.messages).difficulty
-            let truth = try XCTUnwrap(prompt.difficulty)
-            let order: [Difficulty] = [.easy, .medium, .hard]
-            let distance = abs(order.firstIndex(of: predicted)! - order.firstIndex(of: truth)!)
-            if distance == 0 { exact += 1 }
-            if distance <= 1 { withinOne += 1 }
+    /// The language a request is written in does not decide its task: code asked for in
+    /// Spanish is code, a translation asked for in German is translation. None of these prompts
+    /// is in the training data.
+    func testTheRequestNotItsLanguageDecides() {
+        let cases: [(String, TaskType)] = [
+            ("Necesito una función en JavaScript que valide si un correo electrónico tiene un formato correcto.", .code),
+            ("¿Cómo arreglo este error de Python? TypeError: 'NoneType' object is not subscriptable", .code),
+            ("Schreib mir bitte ein Python-Skript, das alle PDF-Dateien in einem Ordner umbenennt.", .code),
+            ("Übersetze diesen Absatz bitte ins Englische: Der Vertrag tritt am ersten Januar in Kraft.", .translation),
+            ("Kannst du mir diesen Satz auf Spanisch übersetzen? Ich komme morgen etwas später.", .translation),
+            ("Traduce al francés: la reunión empieza a las diez.", .translation),
+            ("Translate into German: the invoice is attached to this email.", .translation),
+        ]
+        for (text, task) in cases {
+            let result = classifier.classify([ChatMessage(role: "user", content: text)])
+            XCTAssertEqual(result.task, task, text)
         }
-        let exactShare = Double(exact) / Double(prompts.count)
-        let withinShare = Double(withinOne) / Double(prompts.count)
-        print("difficulty on the held-out split: exact \(format(exactShare)), within one step \(format(withinShare))")
-        // Measured 0.63 exact and 1.00 within one step.
-        XCTAssertGreaterThanOrEqual(exactShare, 0.5)
-        XCTAssertGreaterThanOrEqual(withinShare, 0.95)
     }
 
-    func testConfidenceIsAProbability() throws {
-        for prompt in try LabeledPrompts.pellet(split: "heldout") {
+    func testConfidenceAndDifficultyAreProbabilities() throws {
+        for prompt in try LabeledPrompts.publicSet() {
             let result = classifier.classify(prompt.messages)
             XCTAssertGreaterThan(result.confidence, 0.1 - 1e-6)  // at least uniform over 10 classes
             XCTAssertLessThanOrEqual(result.confidence, 1)
+            XCTAssertGreaterThan(result.difficultyScore, 0)
+            XCTAssertLessThan(result.difficultyScore, 1)
+            XCTAssertEqual(result.scores[10], result.difficultyScore)
         }
     }
 
@@ -125,7 +131,10 @@ final class ClassifierAccuracyTests: XCTestCase {
         return String(text.utf8.prefix(2000))!
     }()
 
-    private func report(_ name: String, _ prompts: [LabeledPrompt]) -> (classifier: Double, baseline: Double) {
+    private func report(
+        _ name: String,
+        _ prompts: [LabeledPrompt]
+    ) -> (accuracy: Double, macroF1: Double, recalls: [(TaskType, Double)], baseline: Double) {
         var predicted: [TaskType] = []
         var baseline: [TaskType] = []
         for prompt in prompts {
@@ -135,28 +144,35 @@ final class ClassifierAccuracyTests: XCTestCase {
         let truth = prompts.map(\.task)
         let accuracy = share(zip(truth, predicted).filter { $0 == $1 }.count, of: prompts.count)
         let baselineAccuracy = share(zip(truth, baseline).filter { $0 == $1 }.count, of: prompts.count)
-        var lines = [
-            "\(name): \(prompts.count) prompts; classifier accuracy \(format(accuracy)), keyword baseline \(format(baselineAccuracy))",
-            "  task            classifier P/R    baseline P/R     n",
-        ]
+        var f1s: [Double] = []
+        var recalls: [(TaskType, Double)] = []
+        var lines = ["  task            classifier P/R    baseline P/R     n"]
         for task in TaskType.allCases {
             let count = truth.filter { $0 == task }.count
             let (precision, recall) = precisionRecall(task, truth: truth, predicted: predicted)
             let (basePrecision, baseRecall) = precisionRecall(task, truth: truth, predicted: baseline)
             let padded = task.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
-            lines.append("  \(padded) \(precision) / \(recall)    \(basePrecision) / \(baseRecall)   \(count)")
+            lines.append("  \(padded) \(format(precision)) / \(format(recall))    \(format(basePrecision)) / \(format(baseRecall))   \(count)")
+            if count > 0 {
+                recalls.append((task, recall))
+                f1s.append(precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0)
+            }
         }
+        let macroF1 = f1s.reduce(0, +) / Double(max(1, f1s.count))
+        lines.insert(
+            "\(name): \(prompts.count) prompts; classifier accuracy \(format(accuracy)), macro-F1 \(format(macroF1)); "
+                + "keyword baseline \(format(baselineAccuracy))",
+            at: 0
+        )
         print(lines.joined(separator: "\n"))
-        return (accuracy, baselineAccuracy)
+        return (accuracy, macroF1, recalls, baselineAccuracy)
     }
 
-    private func precisionRecall(_ task: TaskType, truth: [TaskType], predicted: [TaskType]) -> (String, String) {
+    private func precisionRecall(_ task: TaskType, truth: [TaskType], predicted: [TaskType]) -> (Double, Double) {
         let truePositives = zip(truth, predicted).filter { $0 == task && $1 == task }.count
         let predictedCount = predicted.filter { $0 == task }.count
         let actualCount = truth.filter { $0 == task }.count
-        let precision = predictedCount == 0 ? "  - " : format(share(truePositives, of: predictedCount))
-        let recall = actualCount == 0 ? "  - " : format(share(truePositives, of: actualCount))
-        return (precision, recall)
+        return (share(truePositives, of: predictedCount), share(truePositives, of: actualCount))
     }
 
     private func share(_ part: Int, of whole: Int) -> Double {

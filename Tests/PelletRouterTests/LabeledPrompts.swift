@@ -31,7 +31,43 @@ enum LabeledPrompts {
         }
     }
 
-    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; Resources/public-prompts), first turn
+    /// A file of the public routing data (`../shared/data/routing`, routing/README.md) that the
+    /// tests check floors on: copied into the test resources (`Resources/routing-data`, with its
+    /// NOTICE and LICENSES), so that the floors are checked on any clone, CI's included.
+    static func sharedData(_ path: String) throws -> URL {
+        let relative = path.hasPrefix("routing/") ? String(path.dropFirst("routing/".count)) : path
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Resources/routing-data").appendingPathComponent(relative)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw TestDataError("the routing test data is not at \(url.path)")
+        }
+        return url
+    }
+
+    /// `../shared/data/routing/test`: 4,667 prompts of public sets, drawn from tasks, templates,
+    /// documents and languages the training split does not have. Never trained or tuned on.
+    static func routingTest() throws -> [LabeledPrompt] {
+        var prompts: [LabeledPrompt] = []
+        for task in TaskType.allCases {
+            for (index, row) in try jsonLines(sharedData("routing/test/\(task.rawValue).jsonl")).enumerated() {
+                guard let text = row["prompt"] as? String, row["task_type"] as? String == task.rawValue else {
+                    throw TestDataError("routing/test/\(task.rawValue).jsonl: row \(index) has no prompt or another type")
+                }
+                prompts.append(
+                    LabeledPrompt(
+                        id: "test/\(task.rawValue)/\(index)",
+                        task: task,
+                        difficulty: nil,
+                        messages: [ChatMessage(role: "user", content: text)]
+                    )
+                )
+            }
+        }
+        return prompts
+    }
+
+    /// MT-Bench and Vicuna questions (FastChat, Apache-2.0; Resources/public-prompts, the same bytes
+    /// as `../shared/data/prompts`, so this floor needs nothing outside the repository), first turn
     /// only, labelled by their README's category mapping. Never used for training or tuning.
     static func publicSet() throws -> [LabeledPrompt] {
         let mapping: [String: TaskType] = [
@@ -68,9 +104,11 @@ enum LabeledPrompts {
     }
 
     static func jsonLines(_ url: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
-            guard let row = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+        // Split on line-feed bytes only: prompts may hold U+2028 and other separators inside
+        // strings, and a byte split is fast on the multi-megabyte files.
+        let data = try Data(contentsOf: url)
+        return try data.split(separator: 0x0A).map { line in
+            guard let row = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                 throw TestDataError("\(url.lastPathComponent): a line is not an object")
             }
             return row

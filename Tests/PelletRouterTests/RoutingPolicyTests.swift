@@ -91,13 +91,56 @@ final class RoutingPolicyTests: XCTestCase {
         }
     }
 
-    func testQualityPicksTheBestScoreForTheTask() throws {
-        for messages in try samplePrompts().prefix(30) {
+    /// QUALITY gives a hard prompt the best model for its task, and an easy or medium one the
+    /// cheapest model within the policy's tolerance of the best (changed with the difficulty
+    /// score, issue 16: before it, every prompt got the best model, and easy prompts paid for
+    /// quality they did not need).
+    func testQualityTakesTheBestForHardPromptsAndTheCheapestNearTheBestForOthers() throws {
+        var hard = 0
+        var cheaperThanBest = 0
+        for messages in try samplePrompts() {
             let decision = try router.route(request(messages, preference: .quality))
             let task = try XCTUnwrap(TaskType(rawValue: decision.taskType))
+            let difficulty = router.classify(messages: messages).difficulty
             let best = catalogue.models.map { $0.quality(for: task).score }.max()!
-            XCTAssertEqual(catalogue.model(id: decision.model)?.quality(for: task).score, best, decision.reason)
+            let nearBest = best - router.policy.tolerance(for: difficulty)
+            let chosen = try XCTUnwrap(catalogue.model(id: decision.model)?.quality(for: task).score)
+            XCTAssertGreaterThanOrEqual(chosen, nearBest, decision.reason)
+            let cheapestNear = try XCTUnwrap(
+                costs(of: messages, maxTokens: router.policy.defaultMaxTokens, task: task, minimumScore: nearBest)
+                    .map(\.cost).min()
+            )
+            XCTAssertLessThanOrEqual(decision.estCostMicroUsd, cheapestNear, decision.reason)
+            if difficulty == .hard {
+                hard += 1
+                XCTAssertEqual(chosen, best, decision.reason)
+            }
+            if chosen < best {
+                cheaperThanBest += 1
+                XCTAssertTrue(decision.reason.contains("cheapest model within"), decision.reason)
+            }
         }
+        XCTAssertGreaterThan(hard, 0, "no hard prompt in the sample")
+        XCTAssertGreaterThan(cheaperThanBest, 0, "no easy prompt moved off the best model")
+    }
+
+    /// BALANCED and COST never go below the floor of the prompt's difficulty when a model meets
+    /// it: a harder prompt needs a stronger model.
+    func testBalancedMeetsTheFloorOfThePromptsDifficulty() throws {
+        var floorsSeen: Set<Double> = []
+        for messages in try samplePrompts() {
+            let difficulty = router.classify(messages: messages).difficulty
+            let floor = router.policy.floor(for: difficulty)
+            floorsSeen.insert(floor)
+            let decision = try router.route(request(messages, preference: .balanced))
+            let task = try XCTUnwrap(TaskType(rawValue: decision.taskType))
+            guard catalogue.models.contains(where: { $0.quality(for: task).score >= floor }) else { continue }
+            let chosen = try XCTUnwrap(catalogue.model(id: decision.model)?.quality(for: task).score)
+            XCTAssertGreaterThanOrEqual(chosen, floor, decision.reason)
+            XCTAssertTrue(decision.reason.contains("\(difficulty) prompt"), decision.reason)
+            XCTAssertEqual(decision.difficulty, router.classify(messages: messages).difficultyScore)
+        }
+        XCTAssertGreaterThan(floorsSeen.count, 1, "every sample prompt had the same difficulty")
     }
 
     func testLatencyUsesLiveFiguresFromHealth() throws {

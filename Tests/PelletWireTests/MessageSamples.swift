@@ -32,7 +32,8 @@ enum Samples {
             candidate, RouteCandidate(), RouteCandidate(model: "m", provider: "fireworks", estCostMicroUsd: 1),
         ],
         reason: "a code task; the cheapest model above the quality floor (\(unicode))",
-        policyVersion: "c0ffee12"
+        policyVersion: "c0ffee12",
+        difficulty: 0.625
     )
     static let routeRequest = RouteRequest(
         credentials: credentials,

@@ -1,279 +1,213 @@
 #!/usr/bin/env python3
-"""Trains the task classifier and the difficulty estimator; writes the Swift weights and a parity fixture.
+"""Trains the task classifier and the difficulty score; writes the Swift weights and a parity fixture.
 
-    python3 tools/router-data/train_classifier.py [--check]
+    "$(tools/router-data/python-env)/bin/python" tools/router-data/train_classifier.py [--check | --compare]
 
-Needs numpy and scipy. Deterministic: the same prompts.jsonl gives the same weights.
+Needs numpy and scipy at the versions pinned in tools/router-data/python-env (a venv under
+.build/). Deterministic: L-BFGS from zeros over a fixed row order on one BLAS thread, so the same
+data and pins give the same bytes; `--check` regenerates everything in memory and exits 1 when
+the committed files differ (a few minutes: it is not part of tools/test).
 
-- Trains only on the rows of prompts.jsonl whose split is "train". Hyper-parameters (bucket count,
-  L2 strength) are chosen by 5-fold cross-validation inside the train split.
-- Reports accuracy and per-class precision/recall on the held-out split and on the public
-  MT-Bench/Vicuna set (Tests/PelletRouterTests/Resources/public-prompts), which is never used
-  for training or tuning.
-- Writes Sources/PelletRouter/ClassifierModel+Generated.swift (int8-quantised weights, base64) and
-  Tests/PelletRouterTests/Resources/classifier-parity.json (expected scores for a few prompts, so the
-  Swift test proves it computes the same features as features.py).
+- The classifier trains on `../shared/data/routing/train` (public sets: GSM8K, MATH, BIG-Bench
+  Hard, HumanEval(-X), Tatoeba, Microsoft chit-chat, MMLU via RouteLLM, self-instruct seed tasks
+  and T0 templates over DuoRC, Quoref, ROPES, PAWS and CommonGen, SciTLDR; see NOTICE) and on
+  Pellet's own prompts (prompts.jsonl, authored-2026-12.jsonl). Each source family of a class
+  weighs the same, so no one data set's wording stands for its class.
+- The difficulty score trains on RouteLLM's MMLU labels (difficulty.py).
+- `--compare` fits each candidate model (CANDIDATES, and a two-layer network over the chosen
+  features) and reports it on routing/test and on MT-Bench + Vicuna; with `--families` also
+  leaving out one source family at a time (the held-out-source check); the choice of CHOSEN below
+  rests on that table (README "Routing quality").
+- Writes Sources/PelletRouter/ClassifierModel+Generated.swift (int8-quantised bucket table,
+  base64) and Tests/PelletRouterTests/Resources/classifier-parity.json (the scores this script
+  computes for a sample of prompts, so the Swift test proves it computes the same features).
 """
 
 import base64
 import json
-import os
 import sys
 from pathlib import Path
 
-# One BLAS thread: the problem is small, and threads fighting over two busy cores made a fit
-# take 15x longer.
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
-
-import numpy as np
-from scipy.optimize import minimize
-from scipy import sparse as sp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import classifier_model as cm  # noqa: E402  (sets the BLAS thread count before numpy loads)
+import datasets as ds  # noqa: E402
+import difficulty  # noqa: E402
 import features  # noqa: E402
+import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "tools/router-data/prompts.jsonl"
-PUBLIC = ROOT / "Tests/PelletRouterTests/Resources/public-prompts"
+ROOT = ds.ROOT
 SWIFT_OUT = ROOT / "Sources/PelletRouter/ClassifierModel+Generated.swift"
 PARITY_OUT = ROOT / "Tests/PelletRouterTests/Resources/classifier-parity.json"
 
-TASKS = ["code", "math", "reasoning", "extraction", "summarization", "translation",
-         "classification", "creative", "qa", "chat"]
-DIFFICULTIES = ["easy", "medium", "hard"]
-# The public sets' categories onto Pellet's task types (their README's mapping).
-PUBLIC_MAPPING = {
-    "coding": "code", "math": "math", "reasoning": "reasoning", "fermi": "reasoning",
-    "counterfactual": "reasoning", "common-sense": "reasoning", "extraction": "extraction",
-    "writing": "creative", "roleplay": "creative", "stem": "qa", "humanities": "qa",
-    "knowledge": "qa", "generic": "chat",
-}
-LANES = 16  # SIMD16<Float> in Swift: 10 task lanes, lane 10 difficulty, the rest zero
-DIFFICULTY_LANE = 10
-BIT_CHOICES = [12, 13, 14]
-L2_CHOICES = [1e-4, 3e-4, 1e-3]
-DIFFICULTY_RIDGE = 1.0
+CANDIDATES = [
+    cm.Config("linear-13", bits=13, char_ngrams=False, l2=1e-4, natural_boost=4.0),
+    cm.Config("linear-13, by family", bits=13, char_ngrams=False, l2=1e-4, natural_boost="family", edge_words=True),
+    cm.Config("wide-15", bits=15, char_ngrams=True, l2=1e-4, natural_boost=4.0),
+    cm.Config("wide-15, by family", bits=15, char_ngrams=True, l2=1e-4, natural_boost="family", edge_words=True),
+    cm.Config("linear-13, by family, Pellet's x3", bits=13, char_ngrams=False, l2=3e-5, natural_boost="family",
+              edge_words=True, pellet_boost=3.0),
+]
+CHOSEN = CANDIDATES[4]
+# Difficulty steps: the shares of the training prompts that are easy and that are hard.
+EASY_SHARE = 0.4
+HARD_SHARE = 0.2
 
 
-def load_labeled():
-    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
-    return rows
+def training_rows():
+    return ds.load_routing("train") + ds.load_authored()
 
 
-def load_public():
-    rows = []
-    for name in ["mt_bench_questions.jsonl", "vicuna_bench_questions.jsonl"]:
-        for line in (PUBLIC / name).read_text().splitlines():
-            if not line.strip():
-                continue
-            q = json.loads(line)
-            rows.append({
-                "id": f"{name.removesuffix('.jsonl')}-{q['question_id']}",
-                "task": PUBLIC_MAPPING[q["category"]],
-                "messages": [{"role": "user", "content": q["turns"][0]}],
-            })
-    return rows
+def train_difficulty(model):
+    mmlu = ds.load_mmlu()
+    x = difficulty.design(model, [r["prompt"] for r in mmlu])
+    return difficulty.fit(x, [r["weak"] for r in mmlu], [r["strong"] for r in mmlu])
 
 
-def design(rows, bits):
-    """A sparse row per prompt: the hashed buckets, then the dense features."""
-    n_dense = len(features.DENSE_NAMES)
-    data, cols, indptr = [], [], [0]
-    for r in rows:
-        sparse, dense = features.extract(r["messages"], bits)
-        for k in sorted(sparse):
-            cols.append(k)
-            data.append(sparse[k])
-        for j, v in enumerate(dense):
-            cols.append((1 << bits) + j)
-            data.append(v)
-        indptr.append(len(cols))
-    return sp.csr_matrix((data, cols, indptr), shape=(len(rows), (1 << bits) + n_dense))
-
-
-def train_softmax(x, y, l2, classes=len(TASKS)):
-    n, d = x.shape
-    onehot = np.zeros((n, classes))
-    onehot[np.arange(n), y] = 1.0
-
-    def loss(theta):
-        w = theta[: d * classes].reshape(d, classes)
-        b = theta[d * classes:]
-        z = x @ w + b
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        value = -np.sum(onehot * np.log(p + 1e-12)) / n + 0.5 * l2 * np.sum(w * w)
-        g = (p - onehot) / n
-        gw = x.T @ g + l2 * w
-        gb = g.sum(axis=0)
-        return value, np.concatenate([gw.ravel(), gb])
-
-    theta0 = np.zeros(d * classes + classes)
-    result = minimize(loss, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 500})
-    theta = result.x
-    return theta[: d * classes].reshape(d, classes), theta[d * classes:]
-
-
-def train_difficulty(x, y):
-    """Ridge regression of difficulty (0 easy, 1 medium, 2 hard), dual form since d >> n."""
-    mean = y.mean()
-    k = (x @ x.T).toarray()
-    alpha = np.linalg.solve(k + DIFFICULTY_RIDGE * np.eye(len(y)), y - mean)
-    return x.T @ alpha, mean
-
-
-def folds(labels, k=5):
-    """Stratified, deterministic: the i-th row of each class goes to fold i mod k."""
-    seen = {}
-    out = []
-    for label in labels:
-        c = seen.get(label, 0)
-        out.append(c % k)
-        seen[label] = c + 1
-    return np.array(out)
-
-
-def cross_validate(rows):
-    y = np.array([TASKS.index(r["task"]) for r in rows])
-    fold = folds(y)
-    best = None
-    for bits in BIT_CHOICES:
-        x = design(rows, bits)
-        for l2 in L2_CHOICES:
-            correct = 0
-            for f in range(5):
-                tr, te = fold != f, fold == f
-                w, b = train_softmax(x[tr], y[tr], l2)
-                correct += int(np.sum(np.argmax(x[te] @ w + b, axis=1) == y[te]))
-            accuracy = correct / len(rows)
-            print(f"  cv bits={bits} l2={l2:g}: {accuracy:.3f}", flush=True)
-            # Prefer fewer buckets (a smaller table) unless more buckets clearly help.
-            if best is None or accuracy > best[0] + 0.005:
-                best = (accuracy, bits, l2)
-    return best
-
-
-def quantize(matrix):
-    """Per-lane int8 with scale max|w|/127; returns (int8 array, scales)."""
-    scales = np.abs(matrix).max(axis=0) / 127.0
-    scales[scales == 0] = 1.0
-    q = np.clip(np.round(matrix / scales), -127, 127).astype(np.int8)
-    return q, scales
-
-
-def report(name, truth, predicted):
-    lines = [f"{name}: accuracy {np.mean(truth == predicted):.3f} ({int(np.sum(truth == predicted))}/{len(truth)})"]
-    lines.append(f"  {'class':15s} {'prec':>6s} {'recall':>6s} {'n':>4s}")
-    for c, task in enumerate(TASKS):
-        tp = np.sum((predicted == c) & (truth == c))
-        pp = np.sum(predicted == c)
-        n = np.sum(truth == c)
-        if n == 0 and pp == 0:
-            continue
-        precision = tp / pp if pp else float("nan")
-        recall = tp / n if n else float("nan")
-        lines.append(f"  {task:15s} {precision:6.2f} {recall:6.2f} {n:4d}")
-    return "\n".join(lines)
+def difficulty_thresholds(model, w, b, rows):
+    """The score below which EASY_SHARE of the training prompts fall, and the one above which
+    HARD_SHARE do."""
+    x = difficulty.design(model, [r["messages"][-1]["content"] for r in rows])
+    scores = difficulty.predict(w, b, x)
+    return float(np.quantile(scores, EASY_SHARE)), float(np.quantile(scores, 1 - HARD_SHARE))
 
 
 def swift_floats(values):
     return ", ".join(repr(float(np.float32(v))) for v in values)
 
 
-def emit_swift(bits, table_q, scales, bias, dense, difficulty_mean):
-    raw = table_q.astype(np.int8).tobytes()
+def emit_swift(model, dw, db, thresholds):
+    raw = model.table_q.astype(np.int8).tobytes()
     b64 = base64.b64encode(raw).decode("ascii")
     chunks = [b64[i:i + 100] for i in range(0, len(b64), 100)]
+    c = model.config
     lines = [
-        "// Generated by tools/router-data/train_classifier.py from tools/router-data/prompts.jsonl (train split).",
-        "// Do not edit: change the data or the script and run it again.",
+        "// Generated by tools/router-data/train_classifier.py. Do not edit: change the data or the script and run it again.",
+        "//",
+        "// Trained on ../shared/data/routing/train (GSM8K, MATH, BIG-Bench Hard, HumanEval, HumanEval-X, Tatoeba,",
+        "// Microsoft chit-chat, MMLU via RouteLLM, self-instruct seed tasks and T0 templates over DuoRC, Quoref,",
+        "// ROPES, PAWS and CommonGen, SciTLDR) and Pellet's own prompts (tools/router-data/prompts.jsonl,",
+        "// authored-2026-12.jsonl); the difficulty on RouteLLM's MMLU correctness labels. Their licences and",
+        "// attributions: tools/router-data/NOTICE and tools/router-data/LICENSES/.",
+        f"// Model: {c}.",
         "",
         "extension ClassifierModel {",
-        "    /// The trained task classifier and difficulty estimator.",
+        "    /// The trained task classifier and difficulty score.",
         "    static let generated = ClassifierModel(",
-        f"        bucketBits: {bits},",
-        f"        laneScales: [{swift_floats(scales)}],",
-        f"        bias: [{swift_floats(bias)}],",
+        f"        bucketBits: {c.bits},",
+        f"        charTrigrams: {'true' if c.char_ngrams else 'false'},",
+        f"        edgeWords: {'true' if c.edge_words else 'false'},",
+        f"        laneScales: [{swift_floats(model.scales)}],",
+        f"        bias: [{swift_floats(model.bias)}],",
         "        dense: [",
     ]
-    for row in dense:
+    for row in model.dense:
         lines.append(f"            [{swift_floats(row)}],")
     lines += [
         "        ],",
-        f"        difficultyOffset: {float(np.float32(difficulty_mean))!r},",
+        f"        difficultyWeights: [{swift_floats(dw)}],",
+        f"        difficultyBias: {float(np.float32(db))!r},",
+        f"        difficultyThresholds: (easyBelow: {float(np.float32(thresholds[0]))!r}, "
+        f"hardFrom: {float(np.float32(thresholds[1]))!r}),",
         "        cueHashes: [",
     ]
     cues = sorted(features.CUE_HASHES.items())
     for i in range(0, len(cues), 8):
         lines.append("            " + " ".join(f"0x{h:08X}," for h, _ in cues[i:i + 8]))
-    lines += [
-        "        ],",
-        "        cueLanes: [",
-    ]
+    lines += ["        ],", "        cueLanes: ["]
     for i in range(0, len(cues), 24):
         lines.append("            " + " ".join(f"{lane}," for _, lane in cues[i:i + 24]))
-    lines += [
-        "        ],",
-        "        quantizedTable: \"\"\"",
-    ]
+    lines += ["        ],", "        quantizedTable: \"\"\""]
     lines += [f"            {c}" for c in chunks]
     lines += ["            \"\"\"", "    )", "}", ""]
     return "\n".join(lines)
 
 
+def full_scores(model, dw, db, rows):
+    """What Swift's `TaskClassification.scores` holds: ten logits, then the difficulty score."""
+    x = cm.design(rows, model.extractor)
+    logits = model.scores_of_design(x)
+    n_buckets = 1 << model.config.bits
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    probs /= probs.sum(axis=1, keepdims=True)
+    dx = np.hstack([x[:, n_buckets:].toarray(), probs])
+    return np.hstack([logits, difficulty.predict(dw, db, dx)[:, None]])
+
+
+def held_out_family_report(config, rows):
+    """Leave each source family out in turn, train on the rest, score the family: a model that
+    learnt a data set's wording instead of its task fails here."""
+    families = sorted({r["family"] for r in rows})
+    lines = []
+    total_right = total = 0
+    for fam in families:
+        held = [r for r in rows if r["family"] == fam]
+        rest = [r for r in rows if r["family"] != fam]
+        model = cm.Model.fit(config, rest)
+        predicted = model.predict(held)
+        right = int(np.sum(predicted == cm.labels(held)))
+        total_right += right
+        total += len(held)
+        lines.append(f"    {fam:12s} {len(held):5d} prompts: {right / len(held):.3f}")
+    return total_right / total, lines
+
+
+def compare():
+    train = training_rows()
+    test = ds.load_routing("test")
+    public = ds.load_public()
+    for config in CANDIDATES:
+        model = cm.Model.fit(config, train)
+        t = cm.metrics(cm.labels(test), model.predict(test))
+        p = cm.metrics(cm.labels(public), model.predict(public))
+        print(f"{config}\n  routing/test accuracy {t['accuracy']:.3f}, macro-F1 {t['macro_f1']:.3f}, "
+              f"lowest recall {t['min_recall']:.2f}; MT-Bench + Vicuna {p['accuracy']:.3f}", flush=True)
+        if "--families" in sys.argv:
+            overall, lines = held_out_family_report(config, train)
+            print(f"  held-out source family accuracy {overall:.3f}")
+            print("\n".join(lines), flush=True)
+
+
+def compare_two_layer():
+    """The stronger option: a two-layer network (64 ReLU units) over CHOSEN's features and weights."""
+    train = training_rows()
+    extractor = CHOSEN.extractor()
+    x = cm.design(train, extractor)
+    predict = cm.fit_two_layer(x, cm.labels(train), cm.sample_weights(train, CHOSEN.natural_boost, CHOSEN.pellet_boost),
+                               hidden=64, l2=1e-4)
+    for name, rows in [("routing/test", ds.load_routing("test")), ("MT-Bench + Vicuna", ds.load_public())]:
+        r = cm.metrics(cm.labels(rows), predict(cm.design(rows, extractor)))
+        print(f"two-layer network (64 ReLU units, l2=1e-4) over {CHOSEN.name}'s features: {name} accuracy "
+              f"{r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}, lowest recall {r['min_recall']:.2f}", flush=True)
+
+
 def main():
+    if "--compare" in sys.argv:
+        compare_two_layer()
+        compare()
+        return
     check = "--check" in sys.argv
-    rows = load_labeled()
-    train = [r for r in rows if r["split"] == "train"]
-    heldout = [r for r in rows if r["split"] == "heldout"]
-    public = load_public()
-    print(f"train {len(train)}, held-out {len(heldout)}, public {len(public)}")
+    train = training_rows()
+    print(f"training {CHOSEN} on {len(train)} prompts", flush=True)
+    model = cm.Model.fit(CHOSEN, train)
+    dw, db = train_difficulty(model)
+    thresholds = difficulty_thresholds(model, dw, db, train)
+    swift = emit_swift(model, dw, db, thresholds)
 
-    accuracy, bits, l2 = cross_validate(train)
-    print(f"chosen: bits={bits} l2={l2:g} (cv accuracy {accuracy:.3f})")
-
-    x_train = design(train, bits)
-    y_train = np.array([TASKS.index(r["task"]) for r in train])
-    w, b = train_softmax(x_train, y_train, l2)
-    d_train = np.array([DIFFICULTIES.index(r["difficulty"]) for r in train], dtype=np.float64)
-    dw, dmean = train_difficulty(x_train, d_train)
-
-    n_buckets = 1 << bits
-    lanes = np.zeros((x_train.shape[1], DIFFICULTY_LANE + 1))
-    lanes[:, :len(TASKS)] = w
-    lanes[:, DIFFICULTY_LANE] = dw
-    table_q, scales = quantize(lanes[:n_buckets])
-    table = table_q.astype(np.float64) * scales  # what Swift uses
-    dense = lanes[n_buckets:]
-    bias = np.zeros(DIFFICULTY_LANE + 1)
-    bias[:len(TASKS)] = b
-
-    def scores(rs):
-        x = design(rs, bits)
-        return x[:, :n_buckets] @ table + x[:, n_buckets:] @ dense + bias
-
-    out = []
-    for name, rs in [("train", train), ("held-out", heldout), ("public", public)]:
-        s = scores(rs)
-        truth = np.array([TASKS.index(r["task"]) for r in rs])
-        out.append(report(name, truth, np.argmax(s[:, :len(TASKS)], axis=1)))
-        if name != "public":
-            dt = np.array([DIFFICULTIES.index(r["difficulty"]) for r in rs])
-            dp = np.clip(np.floor(s[:, DIFFICULTY_LANE] + dmean + 0.5), 0, 2).astype(int)
-            out.append(f"  difficulty accuracy {np.mean(dt == dp):.3f}, within one step {np.mean(np.abs(dt - dp) <= 1):.3f}")
-    print("\n".join(out))
-
-    swift = emit_swift(bits, table_q, scales, bias, dense, dmean)
-    parity_rows = heldout[::8] + public[::20]
-    parity_scores = scores(parity_rows)
-    parity = [{"id": r["id"], "messages": r["messages"],
-               "scores": [round(float(v), 6) for v in parity_scores[i]]} for i, r in enumerate(parity_rows)]
-    parity_text = json.dumps({"bucket_bits": bits, "cases": parity}, ensure_ascii=False, indent=1) + "\n"
+    test = ds.load_routing("test")
+    public = ds.load_public()
+    parity_rows = test[::400] + public[::20] + ds.load_authored()[::60]
+    parity_rows.append({"id": "long-message", "messages": [
+        {"role": "system", "content": "You are a careful assistant."},
+        {"role": "user", "content": ("Résumé of the incident, line 1: the cache 🔥 failed.\n" * 700)
+         + "Summarize the report above in three bullet points."}]})
+    scores = full_scores(model, dw, db, parity_rows)
+    parity = [{"id": r["id"], "messages": r["messages"], "scores": [round(float(v), 6) for v in scores[i]]}
+              for i, r in enumerate(parity_rows)]
+    parity_text = json.dumps({"bucket_bits": CHOSEN.bits, "cases": parity}, ensure_ascii=False, indent=1) + "\n"
     if check:
         stale = SWIFT_OUT.read_text() != swift or PARITY_OUT.read_text() != parity_text
-        print("generated files are " + ("STALE" if stale else "up to date"))
+        print("generated files are " + ("STALE: run train_classifier.py and commit" if stale else "up to date"))
         sys.exit(1 if stale else 0)
     SWIFT_OUT.write_text(swift)
     PARITY_OUT.write_text(parity_text)

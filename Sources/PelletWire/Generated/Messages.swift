@@ -153,6 +153,10 @@ public struct RouteDecision: WireMessage {
     public var reason: String = ""
     /// A hash of the catalogue and the policy that made the decision.
     public var policyVersion: String = ""
+    /// The estimated probability, 0...1, that a small, cheap model answers this prompt worse than
+    /// a frontier model (trained on RouteLLM's MMLU labels). Higher moves BALANCED and QUALITY to
+    /// stronger models. Added after v1's first release: a client that does not know it skips it.
+    public var difficulty: Float = 0
 
     public init() {}
 
@@ -164,7 +168,8 @@ public struct RouteDecision: WireMessage {
         estCostMicroUsd: UInt64 = 0,
         fallbacks: [RouteCandidate] = [],
         reason: String = "",
-        policyVersion: String = ""
+        policyVersion: String = "",
+        difficulty: Float = 0
     ) {
         self.taskType = taskType
         self.confidence = confidence
@@ -174,6 +179,7 @@ public struct RouteDecision: WireMessage {
         self.fallbacks = fallbacks
         self.reason = reason
         self.policyVersion = policyVersion
+        self.difficulty = difficulty
     }
 }
 
@@ -1128,6 +1134,7 @@ extension RouteDecision: CBridgedMessage {
         }
         if !reason.isEmpty { cStruct.pointee.reason = arena.cString(reason) }
         if !policyVersion.isEmpty { cStruct.pointee.policy_version = arena.cString(policyVersion) }
+        cStruct.pointee.difficulty = difficulty
         return cStruct
     }
 
@@ -1146,6 +1153,7 @@ extension RouteDecision: CBridgedMessage {
         }
         reason = swiftString(cStruct.pointee.reason)
         policyVersion = swiftString(cStruct.pointee.policy_version)
+        difficulty = cStruct.pointee.difficulty
     }
 }
 

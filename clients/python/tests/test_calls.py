@@ -25,6 +25,9 @@ def test_route_classifies_and_prices_without_calling_a_provider(client: pellet.C
     assert decision.model
     assert decision.est_cost_micro_usd > 0
     assert decision.reason
+    # Field 9, added after v1's first release: the prompt's difficulty, a probability, named in the reason.
+    assert 0 < decision.difficulty < 1
+    assert f"difficulty {decision.difficulty:.2f}" in decision.reason
     assert all(candidate.provider in PROVIDERS for candidate in decision.fallbacks)
     assert (decision.model, decision.provider) not in {(c.model, c.provider) for c in decision.fallbacks}
 

@@ -1748,7 +1748,7 @@ const ProtobufCMessageDescriptor pellet__v1__route_candidate__descriptor =
   (ProtobufCMessageInit) pellet__v1__route_candidate__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__route_decision__field_descriptors[8] =
+static const ProtobufCFieldDescriptor pellet__v1__route_decision__field_descriptors[9] =
 {
   {
     "task_type",
@@ -1846,9 +1846,22 @@ static const ProtobufCFieldDescriptor pellet__v1__route_decision__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "difficulty",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FLOAT,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__RouteDecision, difficulty),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned pellet__v1__route_decision__field_indices_by_name[] = {
   1,   /* field[1] = confidence */
+  8,   /* field[8] = difficulty */
   4,   /* field[4] = est_cost_micro_usd */
   5,   /* field[5] = fallbacks */
   2,   /* field[2] = model */
@@ -1860,7 +1873,7 @@ static const unsigned pellet__v1__route_decision__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__route_decision__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor pellet__v1__route_decision__descriptor =
 {
@@ -1870,7 +1883,7 @@ const ProtobufCMessageDescriptor pellet__v1__route_decision__descriptor =
   "Pellet__V1__RouteDecision",
   "pellet.v1",
   sizeof(Pellet__V1__RouteDecision),
-  8,
+  9,
   pellet__v1__route_decision__field_descriptors,
   pellet__v1__route_decision__field_indices_by_name,
   1,  pellet__v1__route_decision__number_ranges,

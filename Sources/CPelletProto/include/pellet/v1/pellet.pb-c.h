@@ -229,10 +229,16 @@ struct  Pellet__V1__RouteDecision
    * A hash of the catalogue and the policy that made the decision.
    */
   char *policy_version;
+  /*
+   * The estimated probability, 0...1, that a small, cheap model answers this prompt worse than
+   * a frontier model (trained on RouteLLM's MMLU labels). Higher moves BALANCED and QUALITY to
+   * stronger models. Added after v1's first release: a client that does not know it skips it.
+   */
+  float difficulty;
 };
 #define PELLET__V1__ROUTE_DECISION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__route_decision__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Pellet__V1__RouteResponse

@@ -86,7 +86,7 @@ class RouteCandidate(_message.Message):
     def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., est_cost_micro_usd: _Optional[int] = ...) -> None: ...
 
 class RouteDecision(_message.Message):
-    __slots__ = ("task_type", "confidence", "model", "provider", "est_cost_micro_usd", "fallbacks", "reason", "policy_version")
+    __slots__ = ("task_type", "confidence", "model", "provider", "est_cost_micro_usd", "fallbacks", "reason", "policy_version", "difficulty")
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -95,6 +95,7 @@ class RouteDecision(_message.Message):
     FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DIFFICULTY_FIELD_NUMBER: _ClassVar[int]
     task_type: str
     confidence: float
     model: str
@@ -103,7 +104,8 @@ class RouteDecision(_message.Message):
     fallbacks: _containers.RepeatedCompositeFieldContainer[RouteCandidate]
     reason: str
     policy_version: str
-    def __init__(self, task_type: _Optional[str] = ..., confidence: _Optional[float] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., est_cost_micro_usd: _Optional[int] = ..., fallbacks: _Optional[_Iterable[_Union[RouteCandidate, _Mapping]]] = ..., reason: _Optional[str] = ..., policy_version: _Optional[str] = ...) -> None: ...
+    difficulty: float
+    def __init__(self, task_type: _Optional[str] = ..., confidence: _Optional[float] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., est_cost_micro_usd: _Optional[int] = ..., fallbacks: _Optional[_Iterable[_Union[RouteCandidate, _Mapping]]] = ..., reason: _Optional[str] = ..., policy_version: _Optional[str] = ..., difficulty: _Optional[float] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
     __slots__ = ("decision",)

