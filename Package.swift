@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // C libraries, each behind its own target (DESIGN.md section 1).
@@ -73,6 +74,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Cluster mode: PostgreSQL as the shared truth behind each node's LMDB (DESIGN.md, cluster mode).
+        .target(
+            name: "PelletCluster",
+            dependencies: [
+                "PelletWire",
+                "PelletStore",
+                "PelletServer",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "PelletClient",
             dependencies: [
@@ -101,6 +115,7 @@ let package = Package(
             name: "pelletd",
             dependencies: [
                 "PelletServer",
+                "PelletCluster",
                 "PelletStore",
                 "PelletRouter",
                 "PelletWire",

@@ -31,13 +31,13 @@ struct AccountsTable: AccountScopedTable {
     }
 
     /// Adds the index entries of `account`, refusing an email or OAuth identity that belongs to
-    /// another account.
-    func insertIndexes(of account: Account, in transaction: WriteTransaction) throws {
+    /// another account (unless `replacingOthers`: a cluster's database already decided).
+    func insertIndexes(of account: Account, in transaction: WriteTransaction, replacingOthers: Bool = false) throws {
         let emailKey = AccountValidation.emailKey(account.email)
-        if let owner = try transaction.string(tables.accountsByEmail, key: emailKey), owner != account.id {
+        if !replacingOthers, let owner = try transaction.string(tables.accountsByEmail, key: emailKey), owner != account.id {
             throw StoreError.alreadyExists("an account with email \(account.email) already exists")
         }
-        if let oauthKey = AccountValidation.oauthKey(account),
+        if !replacingOthers, let oauthKey = AccountValidation.oauthKey(account),
             let owner = try transaction.string(tables.accountsByOAuth, key: oauthKey), owner != account.id
         {
             throw StoreError.alreadyExists(

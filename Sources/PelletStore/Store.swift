@@ -19,6 +19,8 @@ struct CoreTables: Sendable {
     /// Always empty: while writes are refused, a probe write puts a large value here and deletes
     /// it in the same transaction, to learn whether writes have room again.
     let probe: Database
+    /// Cluster mode: "applied_sequence" → the last replicated change applied (8 bytes, big-endian).
+    let replication: Database
 
     init(environment: Environment) throws {
         accounts = try environment.openDatabase(named: "accounts")
@@ -28,6 +30,7 @@ struct CoreTables: Sendable {
         keysByID = try environment.openDatabase(named: "keys_by_id")
         accountKeys = try environment.openDatabase(named: "account_keys")
         probe = try environment.openDatabase(named: "store_probe")
+        replication = try environment.openDatabase(named: "replication")
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PelletCluster
 import PelletProviders
 import PelletRouter
 import PelletServer
@@ -195,6 +196,26 @@ struct Pelletd: AsyncParsableCommand {
     )
     var accessLog = "off"
 
+    @Option(
+        help: ArgumentHelp(
+            """
+            Cluster mode: the PostgreSQL every pelletd of the cluster shares \
+            (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE; also PELLET_DATABASE_URL). Accounts \
+            and keys are written there and copied to each node's store.
+            """,
+            valueName: "url")
+    )
+    var databaseUrl: String?
+
+    /// --database-url, else PELLET_DATABASE_URL, parsed; nil: this pelletd works alone.
+    private var clusterURL: DatabaseURL? {
+        get throws {
+            guard let text = databaseUrl ?? ProcessInfo.processInfo.environment["PELLET_DATABASE_URL"], !text.isEmpty
+            else { return nil }
+            return try DatabaseURL(parsing: text)
+        }
+    }
+
     func validate() throws {
         guard maxFrameBytes >= 1024 else { throw ValidationError("--max-frame-bytes must be at least 1024") }
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
@@ -234,6 +255,11 @@ struct Pelletd: AsyncParsableCommand {
             } catch {
                 throw ValidationError("--provider-url: \(error)")
             }
+        }
+        do {
+            _ = try clusterURL
+        } catch {
+            throw ValidationError("\(error)")
         }
         guard firstTokenTimeoutMs > 0, streamIdleTimeoutMs > 0 else {
             throw ValidationError("--first-token-timeout-ms and --stream-idle-timeout-ms must be positive")
@@ -294,6 +320,26 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
+        let cluster: Cluster?
+        do {
+            cluster = try clusterURL.map { url in
+                try Cluster(
+                    url: url, store: store, logger: Logger(label: "pellet.cluster"),
+                    accountDeleted: { metering.forgetAccount(id: $0) })
+            }
+        } catch {
+            throw StartupFailure("cannot start cluster mode: \(error)")
+        }
+        let clusterLoop = cluster.map { cluster in Task { await cluster.run() } }
+        if let cluster {
+            // A node that says "ready" has the accounts and keys the database had; one that
+            // cannot reach it serves from its copy and keeps trying.
+            if await !cluster.waitUntilConnected(timeout: .seconds(10)) {
+                logger.warning(
+                    "cluster database not reached at start-up; serving accounts and keys from this node's copy",
+                    metadata: ["cluster": "\(cluster.url)"])
+            }
+        }
         let compaction = CompactionScheduler(
             store: store,
             interval: .seconds(3_600 * compactIntervalHours),
@@ -387,7 +433,8 @@ struct Pelletd: AsyncParsableCommand {
                     metering: metering,
                     authenticator: authenticator,
                     compaction: compaction,
-                    reloader: reloader
+                    reloader: reloader,
+                    writes: cluster?.accounts
                 ),
                 .health: HealthService(
                     metrics: metrics, store: store, providers: { live.current.directory.healthRows() },
@@ -436,6 +483,7 @@ struct Pelletd: AsyncParsableCommand {
             "data_dir": "\(dataDir)",
         ]
         if let metricsServer { readyMetadata["metrics"] = "\(metricsServer.url)" }
+        if let cluster { readyMetadata["cluster"] = "\(cluster.url)" }
         if tls != nil { readyMetadata["tcp.tls"] = tlsClientCa == nil ? "tls" : "mutual" }
         logger.info("pelletd \(HealthService.version) ready", metadata: readyMetadata)
         await server.waitUntilShutdown()
@@ -443,6 +491,9 @@ struct Pelletd: AsyncParsableCommand {
         retention.cancel()
         mapWatch.cancel()
         discoveryLoop.cancel()
+        // The feed stops between two of its LMDB transactions, before the store closes.
+        clusterLoop?.cancel()
+        await clusterLoop?.value
         await retention.value
         // Calls cut off by the grace period settle on their own (a partial stream is charged):
         // the store closes only after their records are written.

@@ -11,6 +11,8 @@ import PelletWire
 /// through the store's writer thread and answer when their group commit is durable.
 public struct AccountService: Service {
     private let store: Store
+    /// Account and key changes: the store, or the cluster's database in cluster mode.
+    private let writes: any AccountWrites
     private let metering: Metering
     private let authenticator: Authenticator
     private let compaction: CompactionScheduler?
@@ -31,10 +33,12 @@ public struct AccountService: Service {
         authenticator: Authenticator,
         compaction: CompactionScheduler? = nil,
         reloader: CatalogueReloader? = nil,
+        writes: (any AccountWrites)? = nil,
         threadPool: NIOThreadPool = .singleton
     ) {
         self.reloader = reloader
         self.store = store
+        self.writes = writes ?? store
         self.metering = metering
         self.authenticator = authenticator
         self.compaction = compaction
@@ -75,6 +79,7 @@ public struct AccountService: Service {
     private func perform(_ op: AccountRequest.Op, context: CallContext) throws -> CallOutcome {
         let loop = context.eventLoop
         let store = self.store
+        let writes = self.writes
         let metering = self.metering
         let compaction = self.compaction
         switch op {
@@ -104,13 +109,13 @@ public struct AccountService: Service {
                 return AccountResponse(nextCursor: next, exportJson: json)
             }
         case .create(let account):
-            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.createAccount(account)) }
+            return Self.whenWritten(on: loop) { AccountResponse(account: try await writes.createAccount(account)) }
         case .update(let changes):
             guard !changes.id.isEmpty else { throw RPCError(.invalidArgument, "update needs the account's id") }
-            return Self.whenWritten(on: loop) { AccountResponse(account: try await store.updateAccount(changes)) }
+            return Self.whenWritten(on: loop) { AccountResponse(account: try await writes.updateAccount(changes)) }
         case .delete(let accountID):
             return Self.whenWritten(on: loop) {
-                let deleted = try await store.deleteAccount(id: accountID)
+                let deleted = try await writes.deleteAccount(id: accountID)
                 // The usage rows went with the account in the same transaction; its budget
                 // holds and cached month-to-date spend live in memory.
                 metering.forgetAccount(id: accountID)
@@ -119,11 +124,11 @@ public struct AccountService: Service {
             }
         case .createKey(let request):
             return Self.whenWritten(on: loop) {
-                let (plaintext, record) = try await store.createKey(accountID: request.accountId, name: request.name)
+                let (plaintext, record) = try await writes.createKey(accountID: request.accountId, name: request.name)
                 return AccountResponse(keys: [record], apiKey: plaintext)
             }
         case .revokeKey(let keyID):
-            return Self.whenWritten(on: loop) { AccountResponse(keys: [try await store.revokeKey(id: keyID)]) }
+            return Self.whenWritten(on: loop) { AccountResponse(keys: [try await writes.revokeKey(id: keyID)]) }
         case .reloadCatalogue:
             guard let reloader else {
                 throw RPCError(.failedPrecondition, "this server has no catalogue to reload")

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import NIOCore
+import PelletStore
+import PelletWire
+import PostgresNIO
+
+/// Keeps this node's LMDB copy of accounts and keys current with the cluster's database.
+///
+/// It LISTENs on the change channel, and on connecting and on every notification reads the
+/// changes after the last one applied (`pellet_changes`, in sequence order) and applies them
+/// in one LMDB transaction that also notes the sequence reached. A node that was down or cut
+/// off catches up from that sequence when it connects again; notifications only say "look".
+/// While the database is unreachable it retries with a growing pause (up to 5 s) and the node
+/// serves from its copy.
+public final class ChangeFeed: Sendable {
+    private let client: PostgresClient
+    private let store: Store
+    private let logger: Logger
+    /// Called for each account a change deleted: its in-memory state (budget holds) goes too.
+    private let accountDeleted: @Sendable (String) -> Void
+    private let state: ChangeFeedState
+
+    init(client: PostgresClient, store: Store, logger: Logger, accountDeleted: @escaping @Sendable (String) -> Void) throws {
+        self.client = client
+        self.store = store
+        self.logger = logger
+        self.accountDeleted = accountDeleted
+        self.state = ChangeFeedState(applied: try store.replicatedSequence())
+    }
+
+    /// The sequence of the last change in this node's copy.
+    public var appliedSequence: Int64 { state.applied }
+
+    /// Whether the feed is connected and has caught up at least once since it (re)connected.
+    public var isConnected: Bool { state.connected }
+
+    /// Waits until the copy has the change `sequence` (true), or `timeout` passed (false).
+    public func waitUntilApplied(_ sequence: Int64, timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while state.applied < sequence {
+            guard ContinuousClock.now < deadline else { return false }
+            await state.waitForProgress(beyond: state.applied, until: deadline)
+        }
+        return true
+    }
+
+    /// Migrates the schema, then follows the changes until the task is cancelled.
+    func run() async {
+        var pause = Duration.milliseconds(100)
+        var migrated = false
+        var outage = false
+        while !Task.isCancelled {
+            do {
+                if !migrated {
+                    let applied = try await ClusterSchema.migrate(client, logger: logger)
+                    if !applied.isEmpty {
+                        logger.info("cluster database migrated", metadata: ["cluster.migrations": "\(applied)"])
+                    }
+                    migrated = true
+                }
+                try await client.withConnection { connection in
+                    try await connection.listen(on: ClusterSchema.changeChannel) { notifications in
+                        try await catchUp()
+                        state.setConnected(true)
+                        if outage {
+                            logger.notice("cluster change feed connected again", metadata: ["cluster.sequence": "\(state.applied)"])
+                            outage = false
+                        }
+                        pause = .milliseconds(100)
+                        for try await _ in notifications {
+                            try await catchUp()
+                        }
+                    }
+                }
+            } catch {
+                guard !Task.isCancelled else { break }
+                if !outage {
+                    // Once an outage, not once a retry.
+                    logger.warning(
+                        "cluster database unreachable; serving accounts and keys from this node's copy until it returns: \(String(reflecting: error))",
+                        metadata: ["cluster.sequence": "\(state.applied)"])
+                    outage = true
+                }
+            }
+            state.setConnected(false)
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(5))
+        }
+        state.setConnected(false)
+    }
+
+    /// Applies every change after the last one applied, a page at a time.
+    private func catchUp() async throws {
+        while true {
+            let after = state.applied
+            var changes: [ReplicatedChange] = []
+            let rows = try await client.query(
+                """
+                SELECT sequence, kind, id, record, key_hash FROM pellet_changes
+                WHERE sequence > \(after) ORDER BY sequence LIMIT 500
+                """,
+                logger: logger)
+            for try await (sequence, kind, id, record, hash) in rows.decode(
+                (Int64, String, String, ByteBuffer?, ByteBuffer?).self)
+            {
+                changes.append(ReplicatedChange(sequence: sequence, kind: try Self.kind(kind, id, record, hash)))
+            }
+            guard let last = changes.last?.sequence else { return }
+            for deleted in try await store.applyReplicated(changes) {
+                accountDeleted(deleted)
+            }
+            state.advance(to: last)
+        }
+    }
+
+    private static func kind(_ kind: String, _ id: String, _ record: ByteBuffer?, _ hash: ByteBuffer?) throws -> ReplicatedChange.Kind {
+        switch (kind, record, hash) {
+        case ("account_put", let record?, _):
+            return .accountPut(try Account(decoding: record))
+        case ("account_delete", _, _):
+            return .accountDelete(id: id)
+        case ("key_put", let record?, let hash?):
+            return .keyPut(try ApiKey(decoding: record), hash: Array(buffer: hash))
+        default:
+            throw RPCError(.dataLoss, "a cluster change of kind \(kind) for \(id) lacks its record")
+        }
+    }
+}
+
+/// The feed's progress, shared with the calls that wait for it. An NSLock, as the project's
+/// other shared state (ThreadSanitizer reports false races through Synchronization.Mutex).
+private final class ChangeFeedState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _applied: Int64
+    private var _connected = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    init(applied: Int64) { _applied = applied }
+
+    var applied: Int64 { lock.withLock { _applied } }
+    var connected: Bool { lock.withLock { _connected } }
+
+    func setConnected(_ connected: Bool) { lock.withLock { _connected = connected } }
+
+    func advance(to sequence: Int64) {
+        let waiting = lock.withLock {
+            _applied = max(_applied, sequence)
+            defer { waiters = [] }
+            return waiters
+        }
+        for waiter in waiting { waiter.resume() }
+    }
+
+    /// Returns when the applied sequence passes `sequence`, or soon after `deadline`.
+    func waitForProgress(beyond sequence: Int64, until deadline: ContinuousClock.Instant) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { continuation in
+                    let resumeNow = self.lock.withLock {
+                        guard self._applied <= sequence else { return true }
+                        self.waiters.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            group.addTask { try? await Task.sleep(until: deadline) }
+            await group.next()
+            // Wake the waiter if the deadline came first, so the group can finish.
+            self.advance(to: Int64.min)
+            group.cancelAll()
+        }
+    }
+}

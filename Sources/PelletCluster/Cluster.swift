@@ -1,0 +1,49 @@
+import Logging
+import NIOCore
+import NIOPosix
+import PelletStore
+import PostgresNIO
+
+/// Cluster mode (DESIGN.md section 5): this node's link to the cluster's PostgreSQL.
+///
+/// Accounts and keys are written to PostgreSQL first (``accounts``) and applied to every
+/// node's LMDB copy by the ``feed``; authentication keeps reading the local copy, so it goes on
+/// while the database is away. The driver runs on an event loop of its own, never on one that
+/// serves calls.
+public final class Cluster: Sendable {
+    public let accounts: ClusterAccounts
+    public let feed: ChangeFeed
+    public let url: DatabaseURL
+    private let client: PostgresClient
+    private let group: MultiThreadedEventLoopGroup
+
+    public init(url: DatabaseURL, store: Store, logger: Logger, accountDeleted: @escaping @Sendable (String) -> Void) throws {
+        self.url = url
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        client = PostgresClient(configuration: url.clientConfiguration, eventLoopGroup: group, backgroundLogger: logger)
+        feed = try ChangeFeed(client: client, store: store, logger: logger, accountDeleted: accountDeleted)
+        accounts = ClusterAccounts(client: client, store: store, feed: feed, logger: logger)
+    }
+
+    /// Runs the driver and the change feed until the task is cancelled, then closes the
+    /// connections and stops the driver's event loop.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.client.run() }
+            await feed.run()
+            group.cancelAll()
+        }
+        try? await self.group.shutdownGracefully()
+    }
+
+    /// Waits until the feed has caught up once (true) or `timeout` passed (false): at start-up,
+    /// so that a node that says "ready" has the accounts and keys the database had.
+    public func waitUntilConnected(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !feed.isConnected {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+}
