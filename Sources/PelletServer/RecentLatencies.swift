@@ -7,12 +7,13 @@ import Synchronization
 /// Values, in microseconds, go into log-linear buckets (HdrHistogram's layout with 32 sub-buckets
 /// per power of two: exact below 64 µs, within 3% above) of relaxed atomic counters, one set of
 /// buckets per 10-second slot in a ring of six. Recording is one atomic add, plus a
-/// compare-exchange by the one thread that moves a slot on to a new 10 seconds and clears it.
+/// compare-exchange by the one thread that moves a slot on to a new 10 seconds and clears it
+/// (recordings into that slot wait the microsecond the clearing takes, so none is wiped out).
 /// A summary merges the slots of the last 50 to 60 seconds; it is cached for a second, since
 /// Health may be asked for often and the merge reads 6,144 counters.
 ///
-/// A recording that races the clearing of its slot may be lost: a monitoring figure can afford
-/// that, a lock taken by every Complete call could not.
+/// Only a recording whose clock read is older than its slot's epoch (a thread descheduled across
+/// a 10-second boundary) is dropped.
 public final class RecentLatencies: @unchecked Sendable {
     // @unchecked: the two buffers are only ever touched through their atomics.
 
@@ -62,20 +63,33 @@ public final class RecentLatencies: @unchecked Sendable {
     public func record(microseconds: UInt64) {
         let stamp = nanosecondsNow() / Self.slotNanoseconds + 1
         let slot = Int(stamp % UInt64(Self.slotCount))
-        let seen = slotEpochs[slot].load(ordering: .acquiring)
-        if seen != stamp {
-            // A thread whose clock read is older than the slot's epoch drops its value rather
-            // than count it in the wrong 10 seconds.
-            guard seen < stamp else { return }
-            if slotEpochs[slot].compareExchange(expected: seen, desired: stamp, ordering: .acquiringAndReleasing)
-                .exchanged
-            {
-                let first = slot * Self.bucketCount
-                for index in first..<(first + Self.bucketCount) { buckets[index].store(0, ordering: .relaxed) }
+        var seen = slotEpochs[slot].load(ordering: .acquiring)
+        while seen != stamp {
+            if seen & Self.clearing != 0 {
+                // Another thread is clearing the slot: for a newer 10 seconds, this value is
+                // too old to count; otherwise wait the microsecond the clearing takes, so that
+                // it cannot wipe this value out after it is added.
+                guard seen & ~Self.clearing <= stamp else { return }
+            } else {
+                // A thread whose clock read is older than the slot's epoch drops its value rather
+                // than count it in the wrong 10 seconds.
+                guard seen < stamp else { return }
+                if slotEpochs[slot].compareExchange(
+                    expected: seen, desired: stamp | Self.clearing, ordering: .acquiringAndReleasing
+                ).exchanged {
+                    let first = slot * Self.bucketCount
+                    for index in first..<(first + Self.bucketCount) { buckets[index].store(0, ordering: .relaxed) }
+                    slotEpochs[slot].store(stamp, ordering: .releasing)
+                    break
+                }
             }
+            seen = slotEpochs[slot].load(ordering: .acquiring)
         }
         buckets[slot * Self.bucketCount + Self.bucket(of: microseconds)].add(1, ordering: .relaxed)
     }
+
+    /// Marks a slot's epoch while the thread that moved it on clears its buckets.
+    static let clearing: UInt64 = 1 << 63
 
     /// The percentiles of the values recorded in the last 50 to 60 seconds.
     public func summary() -> Summary {
