@@ -103,13 +103,17 @@ struct Pelletd: AsyncParsableCommand {
 
     @Option(
         help: """
-            full: every acknowledged write is on disk, even after kill -9 or power loss.             batched: writes are synced every --flush-interval-ms; a machine crash may lose at most             the last interval.
+            batched (the default): every answered write is committed to the data file before the \
+            answer, so it survives kill -9 of pelletd; the file is synced every \
+            --flush-interval-ms, so a power loss or kernel crash may lose at most that last \
+            interval. full: every answered write is synced to disk before the answer, even \
+            surviving power loss, at the cost of an fsync per group commit.
             """
     )
-    var durability: DurabilityMode = .full
+    var durability: DurabilityMode = .batched
 
-    @Option(help: "How often batched durability syncs to disk, in ms.")
-    var flushIntervalMs = 100
+    @Option(help: "How often batched durability syncs the data file to disk, in ms.")
+    var flushIntervalMs = 5
 
     @Option(
         help: """
