@@ -92,7 +92,7 @@ final class CurlShare {
 final class CurlMulti: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
 
-    init(maximumIdleConnections: Int) throws(TransferError) {
+    init(maximumIdleConnections: Int, maximumConnectionsPerHost: Int) throws(TransferError) {
         guard let handle = curl_multi_init() else {
             throw TransferError(kind: .other, message: "curl_multi_init failed")
         }
@@ -103,6 +103,11 @@ final class CurlMulti: @unchecked Sendable {
             if maximumIdleConnections > 0 {
                 try check(
                     pellet_curl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, maximumIdleConnections), "maxconnects")
+            }
+            if maximumConnectionsPerHost > 0 {
+                try check(
+                    pellet_curl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, maximumConnectionsPerHost),
+                    "max host connections")
             }
         } catch {
             curl_multi_cleanup(handle)

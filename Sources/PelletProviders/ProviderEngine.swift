@@ -32,7 +32,10 @@ public final class ProviderEngine: Sendable {
     public init(configuration: EngineConfiguration = EngineConfiguration(), logger: Logger) throws(TransferError) {
         try CurlLibrary.initialize()
         signal(SIGPIPE, SIG_IGN)
-        let multi = try CurlMulti(maximumIdleConnections: configuration.maximumIdleConnections)
+        let multi = try CurlMulti(
+            maximumIdleConnections: configuration.maximumIdleConnections,
+            maximumConnectionsPerHost: configuration.maximumConnectionsPerHost
+        )
         let share = try CurlShare()
         self.configuration = configuration
         self.core = EngineCore(multi: multi)

@@ -57,6 +57,12 @@ final class ProviderEngineTests: XCTestCase {
         case "/slow":
             Thread.sleep(forTimeInterval: 0.05)
             connection.respond(body: "slow")
+        case "/counted":
+            // Holds each request 200 ms and counts how many are in at once.
+            ConcurrencyCounter.shared.enter()
+            Thread.sleep(forTimeInterval: 0.2)
+            ConcurrencyCounter.shared.leave()
+            connection.respond(body: "counted")
         case "/close-midway":
             connection.beginChunked()
             connection.writeChunk("data: partial\n\n")
@@ -244,6 +250,37 @@ final class ProviderEngineTests: XCTestCase {
         XCTAssertEqual(engine.transfersInFlight, 0)
     }
 
+    /// Plain http:// is HTTP/1.1, which cannot multiplex: transfers started together must not
+    /// wait for one connection (CURLOPT_PIPEWAIT is only for https), each gets its own.
+    func testPlainHTTPTransfersStartedAtOnceReachTheServerConcurrently() throws {
+        ConcurrencyCounter.shared.reset()
+        let handlers = (0..<50).map { _ in RecordingHandler() }
+        for handler in handlers {
+            engine.start(request("/counted"), handler: handler)
+        }
+        for handler in handlers {
+            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        }
+        XCTAssertEqual(ConcurrencyCounter.shared.most, 50)
+    }
+
+    /// Past `maximumConnectionsPerHost`, transfers wait for a free connection instead of
+    /// opening more; all of them still complete.
+    func testConnectionsToOneHostStayWithinTheLimit() throws {
+        engine.shutdown()
+        engine = try ProviderEngine(configuration: EngineConfiguration(maximumConnectionsPerHost: 8), logger: makeTestLogger())
+        ConcurrencyCounter.shared.reset()
+        let handlers = (0..<24).map { _ in RecordingHandler() }
+        for handler in handlers {
+            engine.start(request("/counted"), handler: handler)
+        }
+        for handler in handlers {
+            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        }
+        XCTAssertEqual(ConcurrencyCounter.shared.most, 8)
+        XCTAssertLessThanOrEqual(server.connectionsAccepted, 8)
+    }
+
     func testStartingFromManyThreadsAtOnce() throws {
         let handlers = (0..<64).map { _ in RecordingHandler() }
         let engine = self.engine!
@@ -321,4 +358,18 @@ final class Gates: @unchecked Sendable {
         let milliseconds = Int(timeout.components.seconds * 1000)
         return semaphore(name).wait(timeout: .now() + .milliseconds(max(milliseconds, 1))) == .success
     }
+}
+
+/// How many `/counted` requests the server holds at once, and the most so far.
+final class ConcurrencyCounter: @unchecked Sendable {
+    // @unchecked: `now` and `most` are only touched with `lock` held.
+    static let shared = ConcurrencyCounter()
+    private let lock = NSLock()
+    private var now = 0
+    private var mostSoFar = 0
+
+    func enter() { lock.withLock { now += 1; mostSoFar = max(mostSoFar, now) } }
+    func leave() { lock.withLock { now -= 1 } }
+    func reset() { lock.withLock { (now, mostSoFar) = (0, 0) } }
+    var most: Int { lock.withLock { mostSoFar } }
 }
