@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -81,6 +82,12 @@ public final class ProviderEngine: Sendable {
     public var transfersInFlight: Int {
         core.transfersInFlight
     }
+
+    /// libcurl easy handles made so far: finished transfers' handles serve later ones, so this
+    /// stays near the most transfers ever running at once.
+    public var easyHandlesCreated: Int {
+        core.easyHandlesCreated.load(ordering: .relaxed)
+    }
 }
 
 /// Controls one transfer: cancels, pauses, reports consumed body bytes. Callable from any thread,
@@ -153,6 +160,8 @@ final class EngineCore: @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var inFlight = 0
     private var providerThread: pthread_t?
+    /// Written by the provider thread, read by anyone (``ProviderEngine/easyHandlesCreated``).
+    let easyHandlesCreated = Atomic<Int>(0)
 
     init(multi: CurlMulti) {
         self.wakeTarget = multi

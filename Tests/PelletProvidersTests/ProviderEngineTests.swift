@@ -238,6 +238,34 @@ final class ProviderEngineTests: XCTestCase {
         XCTAssertEqual(server.connectionsAccepted, 1)
     }
 
+    /// Finished transfers' easy handles serve the next ones, and a reused handle carries nothing
+    /// of its last transfer over: method, headers and body are each transfer's own.
+    func testEasyHandlesAreReusedAndCarryNothingOver() throws {
+        let requests = [
+            request("/echo", method: .post, headers: [("X-Test", "1")], body: "first body"),
+            request("/echo"),
+            request("/echo", method: .post, body: "3"),
+            request("/echo", headers: [("X-Test", "4")]),
+            request("/status/500"),
+            request("/echo", method: .post, body: "sixth"),
+        ]
+        var bodies: [String] = []
+        for request in requests {
+            let handler = RecordingHandler()
+            engine.start(request, handler: handler)
+            _ = handler.waitForResult()
+            bodies.append(handler.bodyText)
+        }
+        XCTAssertEqual(
+            bodies,
+            [
+                "POST 1 no-expect first body", "GET - no-expect ", "POST - no-expect 3", "GET 4 no-expect ",
+                "{\"error\":{\"message\":\"boom\"}}", "POST - no-expect sixth",
+            ])
+        XCTAssertEqual(engine.easyHandlesCreated, 1)
+        XCTAssertEqual(server.connectionsAccepted, 1)
+    }
+
     func testTwoHundredConcurrentTransfersAllComplete() throws {
         let handlers = (0..<200).map { _ in RecordingHandler() }
         for (index, handler) in handlers.enumerated() {
