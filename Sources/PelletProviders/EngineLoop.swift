@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// The provider thread's loop: owns the multi handle, the share handle and every transfer.
@@ -30,6 +31,15 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     func run() {
+        #if os(Linux)
+        // For `top -H`, `perf` and /proc: Foundation's `Thread.name` does not reach the kernel,
+        // and Swift does not see `pthread_setname_np`.
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+        if descriptor >= 0 {
+            _ = write(descriptor, "pellet-provider", 15)
+            close(descriptor)
+        }
+        #endif
         core.providerThreadStarted()
         if let multi, let share {
             serve(multi: multi, share: share)

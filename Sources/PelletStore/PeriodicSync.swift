@@ -31,7 +31,7 @@ final class PeriodicSync: @unchecked Sendable {
         self.logger = logger
         self.onSync = onSync
         let thread = Thread { [self] in run() }
-        thread.name = "pellet-store-sync"
+        thread.name = "pellet-sync"
         thread.start()
     }
 
@@ -65,6 +65,7 @@ final class PeriodicSync: @unchecked Sendable {
     }
 
     private func run() {
+        nameCurrentThread("pellet-sync")
         condition.lock()
         while true {
             while !dirty && !stopping {

@@ -142,7 +142,7 @@ final class Writer: @unchecked Sendable {
             periodicSync = nil
         }
         let thread = Thread { [self] in run() }
-        thread.name = "pellet-store-writer"
+        thread.name = "pellet-writer"
         thread.start()
     }
 
@@ -179,6 +179,7 @@ final class Writer: @unchecked Sendable {
     }
 
     private func run() {
+        nameCurrentThread("pellet-writer")
         condition.lock()
         writerThread = pthread_self()
         condition.unlock()
@@ -351,4 +352,16 @@ func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
+
+/// Names the calling thread for `top -H`, `perf` and /proc (the kernel keeps 15 bytes):
+/// Foundation's `Thread.name` does not reach the kernel here, and Swift does not see
+/// `pthread_setname_np`, so the name is written where the kernel reads it.
+func nameCurrentThread(_ name: String) {
+    #if os(Linux)
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    _ = name.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, min(15, $0.count - 1)) }
+    close(descriptor)
+    #endif
 }

@@ -266,6 +266,16 @@ final class ProviderEngineTests: XCTestCase {
         XCTAssertEqual(server.connectionsAccepted, 1)
     }
 
+    /// The provider thread carries its name where `top -H`, `perf` and tools/bench's per-thread
+    /// CPU figures read it.
+    func testTheProviderThreadIsNamedForTheKernel() throws {
+        #if os(Linux)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        XCTAssertTrue(names.contains("pellet-provider\n"), "\(Set(names))")
+        #endif
+    }
+
     func testTwoHundredConcurrentTransfersAllComplete() throws {
         let handlers = (0..<200).map { _ in RecordingHandler() }
         for (index, handler) in handlers.enumerated() {
