@@ -201,8 +201,7 @@ final class CurlEasy {
         self.handle = handle
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-        body = .allocate(byteCount: 1024, alignment: 1)
-        lineBuffer.reserveCapacity(256)
+        body = .allocate(byteCount: 1, alignment: 1)
         try configureOnce(configuration: configuration, share: share)
     }
 

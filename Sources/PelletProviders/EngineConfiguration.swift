@@ -24,7 +24,7 @@ public struct EngineConfiguration: Sendable, Hashable {
         connectTimeout: Duration = .seconds(5),
         maximumPollInterval: Duration = .seconds(1),
         maximumIdleConnections: Int = 0,
-        maximumConnectionsPerHost: Int = 256,
+        maximumConnectionsPerHost: Int = 1_024,
         userAgent: String = "pellet/1",
         caCertificatesPath: String? = nil
     ) {
