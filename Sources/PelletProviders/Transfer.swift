@@ -140,7 +140,7 @@ final class Transfer: @unchecked Sendable {
         var valueEnd = content.count
         while valueStart < valueEnd, content[valueStart] == 0x20 || content[valueStart] == 0x09 { valueStart += 1 }
         while valueEnd > valueStart, content[valueEnd - 1] == 0x20 || content[valueEnd - 1] == 0x09 { valueEnd -= 1 }
-        guard !content[..<colon].contains(UInt8(ascii: "\n")) else { return }
+        // libcurl splits lines at LF, so neither part holds the block's line separator.
         headerBlock.append(contentsOf: content[..<colon].lazy.map(asciiLowercased))
         headerBlock.append(UInt8(ascii: ":"))
         headerBlock.append(contentsOf: content[valueStart..<valueEnd])

@@ -270,6 +270,10 @@ final class ProviderEngineTests: XCTestCase {
     /// CPU figures read it.
     func testTheProviderThreadIsNamedForTheKernel() throws {
         #if os(Linux)
+        // A finished transfer proves the provider thread's loop runs, and it names itself first.
+        let handler = RecordingHandler()
+        engine.start(request("/echo"), handler: handler)
+        XCTAssertEqual(handler.waitForResult()?.info?.status, 200)
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
         let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
         XCTAssertTrue(names.contains("pellet-provider\n"), "\(Set(names))")
