@@ -29,6 +29,9 @@ public final class MockStats: @unchecked Sendable {
         public var malformed = 0
         public var cancelledByClient = 0
         public var inFlight = 0
+        /// The most requests in flight at once (since the start or the last reset): how many a
+        /// client really sent concurrently.
+        public var mostInFlight = 0
         public var promptTokens = 0
         public var completionTokens = 0
         /// Requests that set no `max_tokens` (a gateway that bounds every call's cost sends one).
@@ -47,6 +50,7 @@ public final class MockStats: @unchecked Sendable {
         lock.withLock {
             counters.requests += 1
             counters.inFlight += 1
+            counters.mostInFlight = max(counters.mostInFlight, counters.inFlight)
             lastID += 1
             return lastID
         }
@@ -89,6 +93,7 @@ public final class MockStats: @unchecked Sendable {
             counters = Snapshot()
             counters.inFlight = inFlight
             counters.requests = inFlight
+            counters.mostInFlight = inFlight
         }
     }
 

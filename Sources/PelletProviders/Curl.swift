@@ -92,7 +92,7 @@ final class CurlShare {
 final class CurlMulti: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
 
-    init(maximumIdleConnections: Int) throws(TransferError) {
+    init(maximumIdleConnections: Int, maximumConnectionsPerHost: Int) throws(TransferError) {
         guard let handle = curl_multi_init() else {
             throw TransferError(kind: .other, message: "curl_multi_init failed")
         }
@@ -103,6 +103,11 @@ final class CurlMulti: @unchecked Sendable {
             if maximumIdleConnections > 0 {
                 try check(
                     pellet_curl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, maximumIdleConnections), "maxconnects")
+            }
+            if maximumConnectionsPerHost > 0 {
+                try check(
+                    pellet_curl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, maximumConnectionsPerHost),
+                    "max host connections")
             }
         } catch {
             curl_multi_cleanup(handle)
@@ -165,38 +170,39 @@ final class CurlMulti: @unchecked Sendable {
     }
 }
 
-/// One libcurl easy handle and everything it points to for the life of its transfer: the
-/// header list, the request body and the error buffer.
+/// One libcurl easy handle and everything it points to while a transfer runs: the header list,
+/// the request body and the error buffer.
 ///
-/// Owned by the engine's per-transfer object on the provider thread, and freed with it, after
-/// the handle has been removed from the multi handle: libcurl reads the header list and the body
-/// while the transfer runs, so they must live exactly as long as the handle.
+/// Reused from transfer to transfer by the provider thread (``EngineLoop``): creating a handle
+/// and setting its ~20 options is a measurable part of a transfer's cost, and a reused handle
+/// keeps what libcurl caches in it. What is the same for every transfer is set once, in `init`;
+/// ``prepare(request:owner:)`` sets only what changes. Owned by the engine loop (idle) or by one
+/// ``Transfer`` (in use) on the provider thread, and freed after it has been removed from the
+/// multi handle: libcurl reads the header list and the body while the transfer runs, so they
+/// live as long as the handle or until the next transfer replaces them.
 final class CurlEasy {
     fileprivate let handle: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private let body: UnsafeMutableRawBufferPointer
+    /// The request body, copied: libcurl reads it while sending. Grown, never shrunk, so a
+    /// reused handle rarely allocates; never empty, so the pointer is real.
+    private var body: UnsafeMutableRawBufferPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
+    /// One header line at a time, NUL-terminated, for `curl_slist_append` (which copies it):
+    /// no String is built per line.
+    private var lineBuffer: [UInt8] = []
+    /// The `CURLOPT_PIPEWAIT` in effect (set only when it changes).
+    private var pipeWait = false
 
-    /// Creates and configures the handle for `request`. `owner` receives the callbacks; it
-    /// owns the handle, so it outlives it.
-    init(
-        request: HTTPRequest,
-        owner: Transfer,
-        configuration: EngineConfiguration,
-        share: CurlShare
-    ) throws(TransferError) {
+    /// Creates the handle with the options every transfer shares.
+    init(configuration: EngineConfiguration, share: CurlShare) throws(TransferError) {
         guard let handle = curl_easy_init() else {
             throw TransferError(kind: .other, message: "curl_easy_init failed")
         }
         self.handle = handle
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-        // libcurl reads the body from this copy while sending; never empty, so the pointer is real.
-        body = .allocate(byteCount: max(1, request.body.count), alignment: 1)
-        if !request.body.isEmpty {
-            request.body.withUnsafeBytes { body.copyMemory(from: $0) }
-        }
-        try configure(request: request, owner: owner, configuration: configuration, share: share)
+        body = .allocate(byteCount: 1, alignment: 1)
+        try configureOnce(configuration: configuration, share: share)
     }
 
     deinit {
@@ -206,58 +212,21 @@ final class CurlEasy {
         errorBuffer.deallocate()
     }
 
-    private func configure(
-        request: HTTPRequest,
-        owner transfer: Transfer,
-        configuration: EngineConfiguration,
-        share: CurlShare
-    ) throws(TransferError) {
-        let owner = Unmanaged.passUnretained(transfer).toOpaque()
+    private func configureOnce(configuration: EngineConfiguration, share: CurlShare) throws(TransferError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
-        try set(CURLOPT_URL, string: request.url)
         try set(CURLOPT_PROTOCOLS_STR, string: "http,https")
-        try set(CURLOPT_PRIVATE, pointer: owner)
         try check(pellet_curl_easy_setopt_share(handle, share.handle), "CURLOPT_SHARE")
-
         // Signals are not for a library in a multi-threaded server (SIGPIPE is ignored
         // process-wide by the engine instead, SIGALRM-based DNS timeouts are not wanted).
         try set(CURLOPT_NOSIGNAL, 1)
         // HTTP/2 over TLS (negotiated by ALPN), HTTP/1.1 for plain http:// such as the mock.
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-        // Wait for a connection being set up to the same host, to multiplex on it, rather than
-        // opening another one. Only where HTTP/2 can be negotiated: plain http:// is HTTP/1.1,
-        // which never multiplexes, and there a waiting transfer could sit behind another call's
-        // whole stream (seen with 50 streams started at once against the mock).
-        if request.url.utf8.starts(with: "https:".utf8) {
-            try set(CURLOPT_PIPEWAIT, 1)
-        }
         try set(CURLOPT_TCP_KEEPALIVE, 1)
-        try set(CURLOPT_TIMEOUT_MS, max(1, request.timeout.roundedUpMilliseconds))
         try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, configuration.connectTimeout.roundedUpMilliseconds))
         try set(CURLOPT_USERAGENT, string: configuration.userAgent)
         if let path = configuration.caCertificatesPath {
             try set(CURLOPT_CAINFO, string: path)
         }
-
-        // Each field, plus an empty `Expect:`, which stops libcurl from waiting for a
-        // `100 Continue` before sending a large HTTP/1.1 body.
-        for field in request.headers {
-            try appendHeader(field.name + ": " + field.value)
-        }
-        try appendHeader("Expect:")
-        try check(pellet_curl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList), "CURLOPT_HTTPHEADER")
-
-        switch request.method {
-        case .get:
-            try set(CURLOPT_HTTPGET, 1)
-        case .post:
-            try set(CURLOPT_POST, 1)
-            try check(
-                pellet_curl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),
-                "CURLOPT_POSTFIELDSIZE_LARGE")
-            try set(CURLOPT_POSTFIELDS, pointer: body.baseAddress!)
-        }
-
         try check(
             pellet_curl_easy_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, owner in
                 let length = size * count
@@ -266,7 +235,6 @@ final class CurlEasy {
                 return length
             },
             "CURLOPT_HEADERFUNCTION")
-        try set(CURLOPT_HEADERDATA, pointer: owner)
         try check(
             pellet_curl_easy_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, owner in
                 let length = size * count
@@ -276,7 +244,63 @@ final class CurlEasy {
                 return delivered ? length : Int(CURL_WRITEFUNC_PAUSE)
             },
             "CURLOPT_WRITEFUNCTION")
+    }
+
+    /// Sets what differs from one transfer to the next: the URL, the owner that receives the
+    /// callbacks (it outlives the transfer), the timeout, the header list, the method and body.
+    func prepare(request: HTTPRequest, owner transfer: Transfer) throws(TransferError) {
+        errorBuffer[0] = 0
+        let owner = Unmanaged.passUnretained(transfer).toOpaque()
+        try set(CURLOPT_URL, string: request.url)
+        try set(CURLOPT_PRIVATE, pointer: owner)
+        try set(CURLOPT_HEADERDATA, pointer: owner)
         try set(CURLOPT_WRITEDATA, pointer: owner)
+        // Wait for a connection being set up to the same host, to multiplex on it, rather than
+        // opening another one. Only where HTTP/2 can be negotiated: plain http:// is HTTP/1.1,
+        // which never multiplexes, and there a waiting transfer could sit behind another call's
+        // whole stream (seen with 50 streams started at once against the mock); there libcurl
+        // opens a connection per transfer, up to `maximumConnectionsPerHost`.
+        let wantsPipeWait = request.url.utf8.starts(with: "https:".utf8)
+        if wantsPipeWait != pipeWait {
+            try set(CURLOPT_PIPEWAIT, wantsPipeWait ? 1 : 0)
+            pipeWait = wantsPipeWait
+        }
+        try set(CURLOPT_TIMEOUT_MS, max(1, request.timeout.roundedUpMilliseconds))
+
+        // Each field, plus an empty `Expect:`, which stops libcurl from waiting for a
+        // `100 Continue` before sending a large HTTP/1.1 body. The new list replaces the last
+        // transfer's only once it is whole.
+        var list: UnsafeMutablePointer<curl_slist>?
+        do {
+            for field in request.headers {
+                list = try append(name: field.name, value: field.value, to: list)
+            }
+            list = try append(name: "Expect", value: nil, to: list)
+            try check(pellet_curl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, list), "CURLOPT_HTTPHEADER")
+        } catch {
+            curl_slist_free_all(list)
+            throw error
+        }
+        curl_slist_free_all(headerList)
+        headerList = list
+
+        switch request.method {
+        case .get:
+            try set(CURLOPT_HTTPGET, 1)
+        case .post:
+            if body.count < request.body.count {
+                body.deallocate()
+                body = .allocate(byteCount: request.body.count, alignment: 1)
+            }
+            if !request.body.isEmpty {
+                request.body.withUnsafeBytes { body.copyMemory(from: $0) }
+            }
+            try set(CURLOPT_POST, 1)
+            try check(
+                pellet_curl_easy_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),
+                "CURLOPT_POSTFIELDSIZE_LARGE")
+            try set(CURLOPT_POSTFIELDS, pointer: body.baseAddress!)
+        }
     }
 
     /// `curl_easy_pause`: receiving stops, or resumes (libcurl may then deliver what it held at
@@ -319,15 +343,29 @@ final class CurlEasy {
         String(cString: errorBuffer)
     }
 
-    private func appendHeader(_ line: String) throws(TransferError) {
+    /// Appends "name: value" (or "name:" for nil, which removes a field libcurl would add).
+    private func append(
+        name: String, value: String?, to list: UnsafeMutablePointer<curl_slist>?
+    ) throws(TransferError) -> UnsafeMutablePointer<curl_slist>? {
+        lineBuffer.removeAll(keepingCapacity: true)
+        lineBuffer.append(contentsOf: name.utf8)
+        lineBuffer.append(UInt8(ascii: ":"))
+        if let value {
+            lineBuffer.append(UInt8(ascii: " "))
+            lineBuffer.append(contentsOf: value.utf8)
+        }
         // A CR or LF in a field would let a value inject other header fields.
-        guard !line.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
+        guard !lineBuffer.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
             throw TransferError(kind: .invalidRequest, message: "a header field holds a line break")
         }
-        guard let appended = curl_slist_append(headerList, line) else {
+        lineBuffer.append(0)
+        let appended = lineBuffer.withUnsafeBufferPointer { bytes in
+            bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { curl_slist_append(list, $0) }
+        }
+        guard let appended else {
             throw TransferError(kind: .other, message: "curl_slist_append failed")
         }
-        headerList = appended
+        return appended
     }
 
     private func set(_ option: CURLoption, _ value: Int) throws(TransferError) {

@@ -8,6 +8,12 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var maximumPollInterval: Duration
     /// Idle connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`); 0 = libcurl's default.
     public var maximumIdleConnections: Int
+    /// The most connections open at once to one provider (`CURLMOPT_MAX_HOST_CONNECTIONS`, per
+    /// host and port); transfers beyond it wait in libcurl for a free connection. Over HTTP/2
+    /// (https providers) transfers multiplex on one connection, waiting for it while it is set
+    /// up (`CURLOPT_PIPEWAIT`); a plain-HTTP provider (HTTP/1.1: a self-hosted server, the mock)
+    /// gets a connection per concurrent transfer, up to this limit. 0 = no limit.
+    public var maximumConnectionsPerHost: Int
     /// The `User-Agent` header.
     public var userAgent: String
     /// A PEM file of CA certificates to trust instead of the system's (`CURLOPT_CAINFO`): for a
@@ -18,12 +24,14 @@ public struct EngineConfiguration: Sendable, Hashable {
         connectTimeout: Duration = .seconds(5),
         maximumPollInterval: Duration = .seconds(1),
         maximumIdleConnections: Int = 0,
+        maximumConnectionsPerHost: Int = 1_024,
         userAgent: String = "pellet/1",
         caCertificatesPath: String? = nil
     ) {
         self.connectTimeout = connectTimeout
         self.maximumPollInterval = maximumPollInterval
         self.maximumIdleConnections = maximumIdleConnections
+        self.maximumConnectionsPerHost = maximumConnectionsPerHost
         self.userAgent = userAgent
         self.caCertificatesPath = caCertificatesPath
     }

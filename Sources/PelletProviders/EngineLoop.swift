@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// The provider thread's loop: owns the multi handle, the share handle and every transfer.
@@ -17,6 +18,9 @@ final class EngineLoop: @unchecked Sendable {
     /// No watchdog fires before this (a lower bound: body bytes only push deadlines later, so
     /// the timers are scanned when it passes and it is recomputed then).
     private var nextWatchdogCheck: ContinuousClock.Instant?
+    /// Easy handles of finished transfers, kept for the next ones (see ``CurlEasy``).
+    private var idleEasyHandles: [CurlEasy] = []
+    private static let maximumIdleEasyHandles = 256
 
     init(core: EngineCore, multi: CurlMulti, share: CurlShare, configuration: EngineConfiguration, logger: Logger) {
         self.core = core
@@ -27,11 +31,21 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     func run() {
+        #if os(Linux)
+        // For `top -H`, `perf` and /proc: Foundation's `Thread.name` does not reach the kernel,
+        // and Swift does not see `pthread_setname_np`.
+        let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+        if descriptor >= 0 {
+            _ = write(descriptor, "pellet-provider", 15)
+            close(descriptor)
+        }
+        #endif
         core.providerThreadStarted()
         if let multi, let share {
             serve(multi: multi, share: share)
         }
         // Every easy handle is gone; the multi handle goes first, then the share it used.
+        idleEasyHandles.removeAll()
         multi = nil
         share = nil
         logger.debug("provider engine stopped")
@@ -103,7 +117,14 @@ final class EngineLoop: @unchecked Sendable {
             return
         }
         do {
-            let easy = try transfer.makeEasyHandle(configuration: configuration, share: share)
+            let easy: CurlEasy
+            if let idle = idleEasyHandles.popLast() {
+                easy = idle
+            } else {
+                easy = try CurlEasy(configuration: configuration, share: share)
+                core.easyHandlesCreated.add(1, ordering: .relaxed)
+            }
+            try transfer.attach(easy)
             try multi.add(easy)
         } catch {
             logger.debug("a provider transfer could not start", metadata: ["error": "\(error)"])
@@ -134,11 +155,17 @@ final class EngineLoop: @unchecked Sendable {
     }
 
     private func remove(_ transfer: Transfer, from multi: CurlMulti, _ result: TransferResult) {
-        if let easy = transfer.easy {
+        let easy = transfer.easy
+        if let easy {
             multi.remove(easy)
         }
         active[transfer.id] = nil
         finish(transfer, result)
+        if let easy, case .completed = result, transfer.easyIsReusable,
+            idleEasyHandles.count < Self.maximumIdleEasyHandles
+        {
+            idleEasyHandles.append(easy)
+        }
     }
 
     private func finish(_ transfer: Transfer, _ result: TransferResult) {

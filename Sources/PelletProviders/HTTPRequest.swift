@@ -45,6 +45,10 @@ public struct HTTPRequest: Sendable {
 }
 
 /// An ordered list of header fields; names compare case-insensitively.
+///
+/// A response's header block is kept as the bytes libcurl delivered (one `name:value\n` line
+/// per field, names lower-cased, values trimmed) and a String is made only for a field that is
+/// asked for: a transfer does not pay two Strings per header line it never reads.
 public struct HTTPHeaders: Sendable, Hashable, ExpressibleByArrayLiteral, Sequence, CustomStringConvertible {
     public struct Field: Sendable, Hashable {
         public var name: String
@@ -56,34 +60,86 @@ public struct HTTPHeaders: Sendable, Hashable, ExpressibleByArrayLiteral, Sequen
         }
     }
 
-    public private(set) var fields: [Field]
+    /// A received block, parsed lazily (see above); fields added one by one come after it.
+    private var received: [UInt8]
+    private var added: [Field]
 
     public init(_ fields: [(String, String)] = []) {
-        self.fields = fields.map { Field(name: $0.0, value: $0.1) }
+        received = []
+        added = fields.map { Field(name: $0.0, value: $0.1) }
     }
 
     public init(arrayLiteral elements: (String, String)...) {
         self.init(elements)
     }
 
+    /// `block` holds `name:value\n` lines, names lower-cased and values trimmed (``Transfer``).
+    init(receivedBlock block: [UInt8]) {
+        received = block
+        added = []
+    }
+
+    public var fields: [Field] {
+        var all: [Field] = []
+        all.reserveCapacity(count)
+        forEachReceivedLine { name, value in
+            all.append(Field(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+            return false
+        }
+        return all + added
+    }
+
     public mutating func add(name: String, value: String) {
-        fields.append(Field(name: name, value: value))
+        added.append(Field(name: name, value: value))
     }
 
     /// The value of the first field called `name` (any case).
     public subscript(name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveEquals(name) }?.value
+        var found: String?
+        forEachReceivedLine { fieldName, value in
+            guard fieldName.count == name.utf8.count,
+                zip(fieldName, name.utf8).allSatisfy({ asciiLowercased($0) == asciiLowercased($1) })
+            else { return false }
+            found = String(decoding: value, as: UTF8.self)
+            return true
+        }
+        return found ?? added.first { $0.name.caseInsensitiveEquals(name) }?.value
     }
 
-    public var count: Int { fields.count }
+    public var count: Int {
+        received.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } + added.count
+    }
 
     public func makeIterator() -> IndexingIterator<[Field]> {
         fields.makeIterator()
     }
 
+    public static func == (left: HTTPHeaders, right: HTTPHeaders) -> Bool {
+        left.fields == right.fields
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(fields)
+    }
+
     /// Names only: values may hold credentials (`Authorization`).
     public var description: String {
         "[" + fields.map(\.name).joined(separator: ", ") + "]"
+    }
+
+    /// Calls `body` with each received line's name and value bytes until it returns true.
+    private func forEachReceivedLine(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Bool) {
+        var start = received.startIndex
+        while start < received.endIndex {
+            let end = received[start...].firstIndex(of: UInt8(ascii: "\n")) ?? received.endIndex
+            let line = received[start..<end]
+            if let colon = line.firstIndex(of: UInt8(ascii: ":")),
+                body(line[..<colon], line[(colon + 1)...])
+            {
+                return
+            }
+            start = end + 1
+        }
     }
 }
 

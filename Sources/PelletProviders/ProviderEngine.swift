@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,10 @@ public final class ProviderEngine: Sendable {
     public init(configuration: EngineConfiguration = EngineConfiguration(), logger: Logger) throws(TransferError) {
         try CurlLibrary.initialize()
         signal(SIGPIPE, SIG_IGN)
-        let multi = try CurlMulti(maximumIdleConnections: configuration.maximumIdleConnections)
+        let multi = try CurlMulti(
+            maximumIdleConnections: configuration.maximumIdleConnections,
+            maximumConnectionsPerHost: configuration.maximumConnectionsPerHost
+        )
         let share = try CurlShare()
         self.configuration = configuration
         self.core = EngineCore(multi: multi)
@@ -77,6 +81,12 @@ public final class ProviderEngine: Sendable {
     /// Transfers started and not yet finished (queued or running).
     public var transfersInFlight: Int {
         core.transfersInFlight
+    }
+
+    /// libcurl easy handles made so far: finished transfers' handles serve later ones, so this
+    /// stays near the most transfers ever running at once.
+    public var easyHandlesCreated: Int {
+        core.easyHandlesCreated.load(ordering: .relaxed)
     }
 }
 
@@ -150,6 +160,8 @@ final class EngineCore: @unchecked Sendable {
     private var nextID: UInt64 = 1
     private var inFlight = 0
     private var providerThread: pthread_t?
+    /// Written by the provider thread, read by anyone (``ProviderEngine/easyHandlesCreated``).
+    let easyHandlesCreated = Atomic<Int>(0)
 
     init(multi: CurlMulti) {
         self.wakeTarget = multi

@@ -22,9 +22,12 @@ final class Transfer: @unchecked Sendable {
     private let backlog: BodyBacklog?
     /// ``TransferHandle/setPaused(_:)``: the backlog draining does not resume the transfer then.
     private var pausedByCaller = false
+    /// Receiving was paused at some point (by the caller or a full backlog).
+    private var wasPaused = false
 
     /// The header block being read; a new status line starts a new one (interim responses).
-    private var headerBlock = HTTPHeaders()
+    /// `name:value\n` per field (see ``HTTPHeaders/init(receivedBlock:)``).
+    private var headerBlock: [UInt8] = []
     private var blockStatus = 0
     private var statusDelivered = false
     /// When the last body bytes arrived (nil: none yet); drives the idle and first-byte timers.
@@ -43,16 +46,20 @@ final class Transfer: @unchecked Sendable {
 
     var isFinished: Bool { handler == nil }
 
-    /// Creates the easy handle; the caller adds it to the multi handle.
-    func makeEasyHandle(configuration: EngineConfiguration, share: CurlShare) throws(TransferError) -> CurlEasy {
+    /// Prepares `easy` (an idle handle to reuse, or a new one) for this transfer; the caller
+    /// adds it to the multi handle.
+    func attach(_ easy: CurlEasy) throws(TransferError) {
         guard let request = pendingRequest else {
             throw TransferError(kind: .other, message: "a transfer was started twice")
         }
         pendingRequest = nil
-        let easy = try CurlEasy(request: request, owner: self, configuration: configuration, share: share)
+        try easy.prepare(request: request, owner: self)
         self.easy = easy
-        return easy
     }
+
+    /// Whether the handle may serve another transfer once this one is removed: only after a
+    /// transfer that completed and was never paused, so no pause or error state carries over.
+    var easyIsReusable: Bool { !wasPaused }
 
     /// When the watchdog fails the transfer unless body bytes arrive first; nil without timers.
     /// Before the first body byte the first-byte timeout applies (or, without one, the idle
@@ -81,6 +88,7 @@ final class Transfer: @unchecked Sendable {
     /// pauses again at its next body bytes, which libcurl keeps.
     func setPausedByCaller(_ paused: Bool) {
         pausedByCaller = paused
+        if paused { wasPaused = true }
         easy?.setReceivePaused(paused)
     }
 
@@ -123,23 +131,27 @@ final class Transfer: @unchecked Sendable {
             return
         }
         if content.starts(with: "HTTP/".utf8) {
-            headerBlock = HTTPHeaders()
+            headerBlock.removeAll(keepingCapacity: true)
             blockStatus = Self.statusCode(ofStatusLine: content)
             return
         }
         guard let colon = content.firstIndex(of: UInt8(ascii: ":")) else { return }
-        let name = String(decoding: content[..<colon].lazy.map(asciiLowercased), as: UTF8.self)
         var valueStart = colon + 1
         var valueEnd = content.count
         while valueStart < valueEnd, content[valueStart] == 0x20 || content[valueStart] == 0x09 { valueStart += 1 }
         while valueEnd > valueStart, content[valueEnd - 1] == 0x20 || content[valueEnd - 1] == 0x09 { valueEnd -= 1 }
-        headerBlock.add(name: name, value: String(decoding: content[valueStart..<valueEnd], as: UTF8.self))
+        // libcurl splits lines at LF, so neither part holds the block's line separator.
+        headerBlock.append(contentsOf: content[..<colon].lazy.map(asciiLowercased))
+        headerBlock.append(UInt8(ascii: ":"))
+        headerBlock.append(contentsOf: content[valueStart..<valueEnd])
+        headerBlock.append(UInt8(ascii: "\n"))
     }
 
     /// Hands body bytes to the handler; false when its backlog is full, and then the transfer
     /// pauses and libcurl delivers the same bytes again on resuming.
     func receivedBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         if let backlog, !backlog.admit(bytes.count) {
+            wasPaused = true
             return false
         }
         if !statusDelivered {
@@ -154,8 +166,8 @@ final class Transfer: @unchecked Sendable {
 
     private func deliverStatus() {
         statusDelivered = true
-        handler?.receivedStatus(blockStatus, headers: headerBlock)
-        headerBlock = HTTPHeaders()
+        handler?.receivedStatus(blockStatus, headers: HTTPHeaders(receivedBlock: headerBlock))
+        headerBlock = []
     }
 
     /// The code in "HTTP/1.1 200 OK" or "HTTP/2 200"; 0 if there is none.

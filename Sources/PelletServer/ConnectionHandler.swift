@@ -49,6 +49,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var readInProgress = false
     private var flushPending = false
+    /// A flush is queued on the event loop for stream messages written outside a read.
+    private var flushScheduled = false
     /// The one timer of the connection's timeouts (handshake, partial frame, idle), and when it
     /// fires. It is not moved when the deadline moves later: it checks again when it fires.
     private var timer: Scheduled<Void>?
@@ -291,7 +293,19 @@ final class ConnectionHandler: ChannelInboundHandler {
         guard pending[stream]?.serial == serial, let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
-        write(buffer)
+        // One flush for all the messages of one provider read (one SSE chunk often holds several
+        // events), not one syscall per message: the flush runs once the current task is done. A
+        // final frame written meanwhile flushes them with it.
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if readInProgress {
+            flushPending = true
+        } else if !flushScheduled {
+            flushScheduled = true
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                self.context?.flush()
+            }
+        }
     }
 
     /// Whether the client takes its replies as fast as they come (see `channelWritabilityChanged`).

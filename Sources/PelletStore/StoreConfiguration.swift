@@ -13,8 +13,10 @@ public struct StoreConfiguration: Sendable {
         /// Every commit is synced before any of its callers is completed: an acknowledged write
         /// survives `kill -9` and power loss.
         case full
-        /// Commits are not synced; the writer thread syncs every ``batchedFlushInterval``.
-        /// A crash of the machine (not of the process) may lose at most the last interval.
+        /// Commits are written to the data file but not synced (`MDB_NOSYNC`): an acknowledged
+        /// write survives `kill -9` of the process. A thread of its own syncs the file within
+        /// ``batchedFlushInterval`` of a commit, so a crash of the machine (not of the process)
+        /// may lose at most the last interval (plus the sync in progress). pelletd's default.
         case batched
     }
 
@@ -37,7 +39,7 @@ public struct StoreConfiguration: Sendable {
         dataDirectory: String,
         mapSizeBytes: Int = StoreConfiguration.defaultMapSizeBytes,
         durability: Durability = .full,
-        batchedFlushInterval: Duration = .milliseconds(100),
+        batchedFlushInterval: Duration = .milliseconds(5),
         maxReaders: Int = 126,
         readerCheckInterval: Duration = .seconds(60),
         now: @escaping @Sendable () -> UInt64 = StoreConfiguration.systemClock

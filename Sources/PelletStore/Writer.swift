@@ -90,8 +90,8 @@ final class DetachedJob: WriteJob, Sendable {
 /// Callers enqueue jobs; the thread takes everything queued, applies it in one transaction
 /// (group commit: one sync for many writes), commits, and only then completes the callers.
 /// Each job runs in a nested transaction when it shares the commit with others, so a job that
-/// throws is rolled back alone. The same thread runs the timers: the batched-durability sync and
-/// the periodic reclaiming of dead readers' slots.
+/// throws is rolled back alone. The same thread reclaims dead readers' slots now and then; the
+/// batched-durability sync runs on a thread of its own (``PeriodicSync``).
 ///
 /// `@unchecked Sendable` is safe because the mutable state (`queue`, `stopping`, `stopped`) is
 /// only touched with `condition` locked, and the LMDB write transactions live and die on the
@@ -99,7 +99,8 @@ final class DetachedJob: WriteJob, Sendable {
 final class Writer: @unchecked Sendable {
     private let environment: Environment
     private let logger: Logger
-    private let flushIntervalNanoseconds: UInt64?
+    /// Set in `.batched` durability.
+    private let periodicSync: PeriodicSync?
     private let readerCheckIntervalNanoseconds: UInt64
     private let condition = NSCondition()
     private var queue: [any WriteJob] = []
@@ -130,11 +131,18 @@ final class Writer: @unchecked Sendable {
     init(environment: Environment, configuration: StoreConfiguration, logger: Logger) {
         self.environment = environment
         self.logger = logger
-        self.flushIntervalNanoseconds =
-            configuration.durability == .batched ? max(1, configuration.batchedFlushInterval.nanoseconds) : nil
         self.readerCheckIntervalNanoseconds = max(1_000_000, configuration.readerCheckInterval.nanoseconds)
+        if configuration.durability == .batched {
+            let counters = self.counters
+            periodicSync = PeriodicSync(
+                environment: environment, interval: configuration.batchedFlushInterval, logger: logger,
+                onSync: { counters.withLock { $0.timedSyncs += 1 } }
+            )
+        } else {
+            periodicSync = nil
+        }
         let thread = Thread { [self] in run() }
-        thread.name = "pellet-store-writer"
+        thread.name = "pellet-writer"
         thread.start()
     }
 
@@ -171,15 +179,15 @@ final class Writer: @unchecked Sendable {
     }
 
     private func run() {
+        nameCurrentThread("pellet-writer")
         condition.lock()
         writerThread = pthread_self()
         condition.unlock()
         var nextReaderCheck = monotonicNanoseconds() &+ readerCheckIntervalNanoseconds
-        var nextSync: UInt64?  // set while commits are waiting for the batched sync
         while true {
             condition.lock()
             while queue.isEmpty && !stopping {
-                let deadline = min(nextReaderCheck, nextSync ?? .max)
+                let deadline = nextReaderCheck
                 let now = monotonicNanoseconds()
                 guard now < deadline else { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(deadline - now) / 1e9))
@@ -192,15 +200,14 @@ final class Writer: @unchecked Sendable {
 
             if !batch.isEmpty {
                 commit(batch)
-                if let interval = flushIntervalNanoseconds, nextSync == nil {
-                    nextSync = monotonicNanoseconds() &+ interval
-                }
+                periodicSync?.noteCommit()
+            }
+            if finished, let periodicSync {
+                // The last commits reach the disk before the environment closes.
+                periodicSync.stop()
+                syncToDisk()
             }
             let now = monotonicNanoseconds()
-            if let due = nextSync, now >= due || finished {
-                syncToDisk()
-                nextSync = nil
-            }
             if now >= nextReaderCheck {
                 reclaimDeadReaders()
                 nextReaderCheck = now &+ readerCheckIntervalNanoseconds
@@ -226,7 +233,12 @@ final class Writer: @unchecked Sendable {
                 group.removeAll()
                 // Checked only for jobs that run alone: the cast stays off the common path.
                 if let exclusive = job as? any ExclusiveWork {
-                    exclusive.run()
+                    // No sync may run while the work replaces the environment's handle.
+                    if let periodicSync {
+                        periodicSync.whilePaused { exclusive.run() }
+                    } else {
+                        exclusive.run()
+                    }
                 } else {
                     commitGroup([job])
                 }
@@ -340,4 +352,16 @@ func monotonicNanoseconds() -> UInt64 {
     var spec = timespec()
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
+
+/// Names the calling thread for `top -H`, `perf` and /proc (the kernel keeps 15 bytes):
+/// Foundation's `Thread.name` does not reach the kernel here, and Swift does not see
+/// `pthread_setname_np`, so the name is written where the kernel reads it.
+func nameCurrentThread(_ name: String) {
+    #if os(Linux)
+    let descriptor = open("/proc/thread-self/comm", O_WRONLY)
+    guard descriptor >= 0 else { return }
+    _ = name.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, min(15, $0.count - 1)) }
+    close(descriptor)
+    #endif
 }

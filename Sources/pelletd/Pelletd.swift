@@ -83,6 +83,15 @@ struct Pelletd: AsyncParsableCommand {
     @Option(help: "Connections open at once, Unix and TCP together; one more gets GOAWAY RESOURCE_EXHAUSTED.")
     var maxConnections = 10_000
 
+    @Option(
+        help: """
+            The most connections open at once to one provider. An https provider multiplexes \
+            calls over HTTP/2 on few connections; a plain-HTTP one (HTTP/1.1, e.g. a self-hosted \
+            server) takes one connection per call in flight, and calls beyond this wait for one.
+            """
+    )
+    var providerMaxConnections = 1_024
+
     @Option(help: "A new connection's preface, and any frame once begun, must arrive whole within this, in ms; 0: no limit.")
     var handshakeTimeoutMs = 5_000
 
@@ -105,13 +114,17 @@ struct Pelletd: AsyncParsableCommand {
 
     @Option(
         help: """
-            full: every acknowledged write is on disk, even after kill -9 or power loss.             batched: writes are synced every --flush-interval-ms; a machine crash may lose at most             the last interval.
+            batched (the default): every answered write is committed to the data file before the \
+            answer, so it survives kill -9 of pelletd; the file is synced every \
+            --flush-interval-ms, so a power loss or kernel crash may lose at most that last \
+            interval. full: every answered write is synced to disk before the answer, even \
+            surviving power loss, at the cost of an fsync per group commit.
             """
     )
-    var durability: DurabilityMode = .full
+    var durability: DurabilityMode = .batched
 
-    @Option(help: "How often batched durability syncs to disk, in ms.")
-    var flushIntervalMs = 100
+    @Option(help: "How often batched durability syncs the data file to disk, in ms.")
+    var flushIntervalMs = 5
 
     @Option(
         help: """
@@ -221,6 +234,9 @@ struct Pelletd: AsyncParsableCommand {
         guard defaultTimeoutMs > 0 else { throw ValidationError("--default-timeout-ms must be positive") }
         guard maxCallsPerConnection > 0 else { throw ValidationError("--max-calls-per-connection must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard providerMaxConnections > 0 else {
+            throw ValidationError("--provider-max-connections must be positive")
+        }
         guard handshakeTimeoutMs >= 0 else { throw ValidationError("--handshake-timeout-ms must be 0 or more") }
         guard idleTimeoutMs >= 0 else { throw ValidationError("--idle-timeout-ms must be 0 or more") }
         guard mapSize >= 1 << 20 else { throw ValidationError("--map-size must be at least 1 MiB") }
@@ -354,7 +370,8 @@ struct Pelletd: AsyncParsableCommand {
         }
         let engine: ProviderEngine
         do {
-            engine = try ProviderEngine(configuration: EngineConfiguration(), logger: Logger(label: "pellet.providers"))
+            engine = try ProviderEngine(
+                configuration: EngineConfiguration(maximumConnectionsPerHost: providerMaxConnections), logger: Logger(label: "pellet.providers"))
         } catch {
             throw StartupFailure("cannot start the provider engine: \(error)")
         }

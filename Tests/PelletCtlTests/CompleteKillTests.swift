@@ -5,8 +5,9 @@ import PelletTesting
 import PelletWire
 import XCTest
 
-/// A real pelletd in `full` durability, serving Complete calls to three in-process mock providers,
-/// is killed with `kill -9` while calls are in flight. Restarted on the same data directory, it
+/// A real pelletd, in its default durability (commit before answering, sync on a short interval)
+/// and in `full`, serving Complete calls to three in-process mock providers, is killed with
+/// `kill -9` while calls are in flight. Restarted on the same data directory, it
 /// lists a request record for every call that was acknowledged (answered OK) before the kill,
 /// with the tokens that call was answered with, and serves again.
 final class CompleteKillTests: XCTestCase {
@@ -25,7 +26,15 @@ final class CompleteKillTests: XCTestCase {
 
     private typealias SharedLedger = LockedBox<Ledger>
 
-    func testAcknowledgedCompletionsSurviveKill9() async throws {
+    func testAcknowledgedCompletionsSurviveKill9InTheDefaultDurability() async throws {
+        try await checkAcknowledgedCompletionsSurviveKill9(durabilityArguments: [])
+    }
+
+    func testAcknowledgedCompletionsSurviveKill9InFullDurability() async throws {
+        try await checkAcknowledgedCompletionsSurviveKill9(durabilityArguments: ["--durability", "full"])
+    }
+
+    private func checkAcknowledgedCompletionsSurviveKill9(durabilityArguments: [String]) async throws {
         // A little service time, so that calls are still in flight when the kill comes.
         var behavior = MockBehavior()
         behavior.latencyMs = 20
@@ -33,7 +42,7 @@ final class CompleteKillTests: XCTestCase {
         let mocks = try await MockProviders.start(behavior)
         defer { mocks.shutdownLater() }
         let directory = try TemporaryDirectory(prefix: "complete-kill")
-        let arguments = mocks.arguments + ["--durability", "full"]
+        let arguments = mocks.arguments + durabilityArguments
         let environment = MockProviders.environment(adminToken: adminToken)
 
         let pelletd = try PelletdProcess.start(

@@ -4,15 +4,24 @@ import PelletTesting
 import PelletWire
 import XCTest
 
-/// Acknowledged writes survive `kill -9` of a real pelletd (durability `full`), and the restarted
+/// Acknowledged writes survive `kill -9` of a real pelletd (in the default durability, which
+/// commits before answering and syncs on a short interval, and in `full`), and the restarted
 /// server takes over the dead one's stale socket.
 final class DurabilityTests: XCTestCase {
     private let adminToken = "durability-admin-token-0123456789"
 
     func testAcknowledgedAccountsAndKeysSurviveKill9() async throws {
+        try await checkAcknowledgedAccountsAndKeysSurviveKill9(durabilityArguments: ["--durability", "full"])
+    }
+
+    func testAcknowledgedAccountsAndKeysSurviveKill9InTheDefaultDurability() async throws {
+        try await checkAcknowledgedAccountsAndKeysSurviveKill9(durabilityArguments: [])
+    }
+
+    private func checkAcknowledgedAccountsAndKeysSurviveKill9(durabilityArguments: [String]) async throws {
         let directory = try TemporaryDirectory(prefix: "pelletd-kill")
         let environment = ["PELLET_ADMIN_TOKEN": adminToken]
-        let first = try PelletdProcess.start(dataDirectory: directory.path, arguments: ["--durability", "full"], environment: environment)
+        let first = try PelletdProcess.start(dataDirectory: directory.path, arguments: durabilityArguments, environment: environment)
         let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(first.unixPath)))
         let admin = Credentials(adminToken: adminToken)
 

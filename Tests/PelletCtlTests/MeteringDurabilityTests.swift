@@ -5,8 +5,9 @@ import PelletTesting
 import PelletWire
 import XCTest
 
-/// Metering events acknowledged in `full` durability survive `kill -9`, and a real pelletd
-/// started on the crashed data directory serves every one of them through the Usage call.
+/// Metering events acknowledged in `batched` durability (pelletd's default: committed, not yet
+/// synced) and in `full` survive `kill -9`, and a real pelletd started on the crashed data
+/// directory serves every one of them through the Usage call.
 ///
 /// No call of pelletd records events yet (that is the Complete call's job), so the process
 /// killed is a recorder that runs the same store and metering code: this test binary itself,
@@ -15,9 +16,18 @@ import XCTest
 /// the same check belongs on a pelletd killed while it serves completions.
 final class MeteringDurabilityTests: XCTestCase {
     private static let recorderDirectoryVariable = "PELLET_METERING_RECORDER_DIR"
+    private static let recorderDurabilityVariable = "PELLET_METERING_RECORDER_DURABILITY"
     private let adminToken = "metering-durability-admin-token-0123"
 
     func testAcknowledgedEventsSurviveKill9AndARestartedPelletdServesThem() async throws {
+        try await checkAcknowledgedEventsSurviveKill9(durability: "full")
+    }
+
+    func testEventsAcknowledgedInBatchedDurabilitySurviveKill9() async throws {
+        try await checkAcknowledgedEventsSurviveKill9(durability: "batched")
+    }
+
+    private func checkAcknowledgedEventsSurviveKill9(durability: String) async throws {
         #if !os(Linux)
         throw XCTSkip("re-runs the test executable as the recorder, which is how Linux runs XCTest")
         #else
@@ -25,7 +35,9 @@ final class MeteringDurabilityTests: XCTestCase {
         let recorder = try Subprocess(
             URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(),
             ["PelletCtlTests.MeteringDurabilityTests/testRecorderChild"],
-            environment: [Self.recorderDirectoryVariable: directory.path]
+            environment: [
+                Self.recorderDirectoryVariable: directory.path, Self.recorderDurabilityVariable: durability,
+            ]
         )
         // Kill it in full flight: once at least 1,000 events are acknowledged, with 16 more on
         // their way through the writer.
@@ -52,7 +64,7 @@ final class MeteringDurabilityTests: XCTestCase {
         for round in 1...2 {
             let pelletd = try PelletdProcess.start(
                 dataDirectory: directory.path,
-                arguments: ["--durability", "full"],
+                arguments: ["--durability", durability],
                 environment: ["PELLET_ADMIN_TOKEN": adminToken]
             )
             let client = try await PelletClient.connect(to: .unix(path: try XCTUnwrap(pelletd.unixPath)))
@@ -95,7 +107,8 @@ final class MeteringDurabilityTests: XCTestCase {
         guard let directory = ProcessInfo.processInfo.environment[Self.recorderDirectoryVariable] else {
             throw XCTSkip("runs only as the recorder process of the kill -9 test")
         }
-        var configuration = StoreConfiguration(dataDirectory: directory, durability: .full)
+        let batched = ProcessInfo.processInfo.environment[Self.recorderDurabilityVariable] == "batched"
+        var configuration = StoreConfiguration(dataDirectory: directory, durability: batched ? .batched : .full)
         if let mapSize = PelletdProcess.sanitizerMapSize { configuration.mapSizeBytes = mapSize }
         let store = try Store(configuration: configuration)
         let metering = try await store.openMetering()

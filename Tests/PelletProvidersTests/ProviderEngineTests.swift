@@ -57,6 +57,12 @@ final class ProviderEngineTests: XCTestCase {
         case "/slow":
             Thread.sleep(forTimeInterval: 0.05)
             connection.respond(body: "slow")
+        case "/counted":
+            // Holds each request 200 ms and counts how many are in at once.
+            ConcurrencyCounter.shared.enter()
+            Thread.sleep(forTimeInterval: 0.2)
+            ConcurrencyCounter.shared.leave()
+            connection.respond(body: "counted")
         case "/close-midway":
             connection.beginChunked()
             connection.writeChunk("data: partial\n\n")
@@ -232,6 +238,48 @@ final class ProviderEngineTests: XCTestCase {
         XCTAssertEqual(server.connectionsAccepted, 1)
     }
 
+    /// Finished transfers' easy handles serve the next ones, and a reused handle carries nothing
+    /// of its last transfer over: method, headers and body are each transfer's own.
+    func testEasyHandlesAreReusedAndCarryNothingOver() throws {
+        let requests = [
+            request("/echo", method: .post, headers: [("X-Test", "1")], body: "first body"),
+            request("/echo"),
+            request("/echo", method: .post, body: "3"),
+            request("/echo", headers: [("X-Test", "4")]),
+            request("/status/500"),
+            request("/echo", method: .post, body: "sixth"),
+        ]
+        var bodies: [String] = []
+        for request in requests {
+            let handler = RecordingHandler()
+            engine.start(request, handler: handler)
+            _ = handler.waitForResult()
+            bodies.append(handler.bodyText)
+        }
+        XCTAssertEqual(
+            bodies,
+            [
+                "POST 1 no-expect first body", "GET - no-expect ", "POST - no-expect 3", "GET 4 no-expect ",
+                "{\"error\":{\"message\":\"boom\"}}", "POST - no-expect sixth",
+            ])
+        XCTAssertEqual(engine.easyHandlesCreated, 1)
+        XCTAssertEqual(server.connectionsAccepted, 1)
+    }
+
+    /// The provider thread carries its name where `top -H`, `perf` and tools/bench's per-thread
+    /// CPU figures read it.
+    func testTheProviderThreadIsNamedForTheKernel() throws {
+        #if os(Linux)
+        // A finished transfer proves the provider thread's loop runs, and it names itself first.
+        let handler = RecordingHandler()
+        engine.start(request("/echo"), handler: handler)
+        XCTAssertEqual(handler.waitForResult()?.info?.status, 200)
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        XCTAssertTrue(names.contains("pellet-provider\n"), "\(Set(names))")
+        #endif
+    }
+
     func testTwoHundredConcurrentTransfersAllComplete() throws {
         let handlers = (0..<200).map { _ in RecordingHandler() }
         for (index, handler) in handlers.enumerated() {
@@ -242,6 +290,37 @@ final class ProviderEngineTests: XCTestCase {
             XCTAssertEqual(handler.bodyText, "POST - no-expect n\(index)")
         }
         XCTAssertEqual(engine.transfersInFlight, 0)
+    }
+
+    /// Plain http:// is HTTP/1.1, which cannot multiplex: transfers started together must not
+    /// wait for one connection (CURLOPT_PIPEWAIT is only for https), each gets its own.
+    func testPlainHTTPTransfersStartedAtOnceReachTheServerConcurrently() throws {
+        ConcurrencyCounter.shared.reset()
+        let handlers = (0..<50).map { _ in RecordingHandler() }
+        for handler in handlers {
+            engine.start(request("/counted"), handler: handler)
+        }
+        for handler in handlers {
+            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        }
+        XCTAssertEqual(ConcurrencyCounter.shared.most, 50)
+    }
+
+    /// Past `maximumConnectionsPerHost`, transfers wait for a free connection instead of
+    /// opening more; all of them still complete.
+    func testConnectionsToOneHostStayWithinTheLimit() throws {
+        engine.shutdown()
+        engine = try ProviderEngine(configuration: EngineConfiguration(maximumConnectionsPerHost: 8), logger: makeTestLogger())
+        ConcurrencyCounter.shared.reset()
+        let handlers = (0..<24).map { _ in RecordingHandler() }
+        for handler in handlers {
+            engine.start(request("/counted"), handler: handler)
+        }
+        for handler in handlers {
+            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        }
+        XCTAssertEqual(ConcurrencyCounter.shared.most, 8)
+        XCTAssertLessThanOrEqual(server.connectionsAccepted, 8)
     }
 
     func testStartingFromManyThreadsAtOnce() throws {
@@ -321,4 +400,18 @@ final class Gates: @unchecked Sendable {
         let milliseconds = Int(timeout.components.seconds * 1000)
         return semaphore(name).wait(timeout: .now() + .milliseconds(max(milliseconds, 1))) == .success
     }
+}
+
+/// How many `/counted` requests the server holds at once, and the most so far.
+final class ConcurrencyCounter: @unchecked Sendable {
+    // @unchecked: `now` and `most` are only touched with `lock` held.
+    static let shared = ConcurrencyCounter()
+    private let lock = NSLock()
+    private var now = 0
+    private var mostSoFar = 0
+
+    func enter() { lock.withLock { now += 1; mostSoFar = max(mostSoFar, now) } }
+    func leave() { lock.withLock { now -= 1 } }
+    func reset() { lock.withLock { (now, mostSoFar) = (0, 0) } }
+    var most: Int { lock.withLock { mostSoFar } }
 }

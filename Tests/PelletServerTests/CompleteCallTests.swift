@@ -393,6 +393,29 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(groq.stats.snapshot.ok, 2)
     }
 
+    /// The mock is plain HTTP/1.1: 50 calls sent at once must reach it at once (a connection
+    /// each), not one after another behind a connection they wait to multiplex on.
+    func testFiftyCompletesSentAtOnceReachAPlainHTTPProviderConcurrently() async throws {
+        let groq = server.mock(.groq)
+        try groq.runtime.defaultBehavior.set("latency=300")
+        groq.stats.reset()
+        let client = self.client!
+        let base = request(providers: ["groq"])
+        let started = ContinuousClock.now
+        let providers = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<50 {
+                group.addTask { try await client.complete(base).provider }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        let elapsed = ContinuousClock.now - started
+        XCTAssertEqual(providers, Array(repeating: "groq", count: 50))
+        XCTAssertEqual(groq.stats.snapshot.mostInFlight, 50)
+        XCTAssertEqual(groq.stats.snapshot.ok, 50)
+        // One after another would take 50 × 300 ms.
+        XCTAssertLessThan(elapsed, .seconds(5))
+    }
+
     func testManyConcurrentStreamsOnOneConnectionAllComplete() async throws {
         let count = 500
         let client = self.client!
