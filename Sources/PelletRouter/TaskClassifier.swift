@@ -160,66 +160,6 @@ public struct TaskClassifier: Sendable {
         var cues = SIMD16<Float>()
     }
 
-    func scores(_ messages: [ChatMessage]) -> SIMD16<Float> {
-        var lastUser = messages.count - 1
-        for index in messages.indices.reversed() where messages[index].role == "user" {
-            lastUser = index
-            break
-        }
-        var totals = Totals()
-        var hasSystem = false
-        var lastUserBytes = 0
-        var endsWithQuestion = false
-        model.table.withUnsafeBufferPointer { table in
-            for index in messages.indices {
-                let role = messages[index].role
-                let weight: Float
-                if index == lastUser {
-                    weight = Self.weightLastUser
-                } else if role == "system" {
-                    weight = Self.weightSystem
-                } else if role == "user" {
-                    weight = Self.weightEarlierUser
-                } else {
-                    weight = Self.weightOther
-                }
-                if role == "system" { hasSystem = true }
-                var content = messages[index].content
-                content.withUTF8 { bytes in
-                    // A long message is read at its edges only, as if that were all of it.
-                    let edges = PromptEdges.of(bytes)
-                    accumulate(edges.head, weight: weight, table: table, into: &totals)
-                    if let tail = edges.tail { accumulate(tail, weight: weight, table: table, into: &totals) }
-                    if index == lastUser {
-                        lastUserBytes = edges.head.count + (edges.tail?.count ?? 0)
-                        endsWithQuestion = Self.endsWithQuestionMark(edges.tail ?? edges.head)
-                    }
-                }
-            }
-        }
-
-        let totalBytes = max(totals.bytes, 1)
-        var dense = SIMD16<Float>()
-        dense[0] = min(totals.fences, 1)
-        dense[1] = totals.codeSymbols / totalBytes * 10
-        dense[2] = totals.digits / totalBytes * 10
-        dense[3] = totals.nonASCII / totalBytes
-        dense[4] = totals.newlines / totalBytes * 20
-        dense[5] = endsWithQuestion ? 1 : 0
-        dense[6] = log1pf(Float(lastUserBytes)) / 8
-        dense[7] = messages.count > 2 ? 1 : 0
-        dense[8] = hasSystem ? 1 : 0
-
-        var scores = model.bias + totals.features / max(totals.featureWeight, 1).squareRoot()
-        for feature in 0..<ClassifierModel.shapeFeatureCount {
-            scores += dense[feature] * model.dense[feature]
-        }
-        for lane in 0..<TaskType.count where totals.cues[lane] > 0 {
-            scores += log1pf(totals.cues[lane]) * model.dense[ClassifierModel.shapeFeatureCount + lane]
-        }
-        return scores
-    }
-
     private static func endsWithQuestionMark(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = bytes.count - 1
         while index >= 0 {
