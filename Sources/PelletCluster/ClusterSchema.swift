@@ -95,7 +95,8 @@ enum ClusterSchema {
         let start = UsageCalendar.startOfDay(day)
         let end = start + UsageCalendar.millisecondsPerDay
         return PostgresQuery(
-            unsafeSQL: "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF pellet_requests FOR VALUES FROM (\(start)) TO (\(end))")
+            unsafeSQL:
+                "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF pellet_requests FOR VALUES FROM (\(start)) TO (\(end))")
     }
 
     /// Applies the migrations this database lacks; returns the versions applied.

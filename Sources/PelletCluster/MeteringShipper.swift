@@ -29,7 +29,10 @@ final class MeteringShipper: Sendable {
     /// Days of partitions created ahead of today, besides today's.
     static let daysAhead: UInt32 = 2
 
-    init(client: PostgresClient, metering: Metering, feed: ChangeFeed, logger: Logger, batchLimit: Int = 500, batchTimeout: Duration = .seconds(2)) {
+    init(
+        client: PostgresClient, metering: Metering, feed: ChangeFeed, logger: Logger,
+        batchLimit: Int = 500, batchTimeout: Duration = .seconds(2)
+    ) {
         self.batchTimeout = batchTimeout
         self.client = client
         self.metering = metering
@@ -97,7 +100,8 @@ final class MeteringShipper: Sendable {
                         metadata: ["cluster.outbox": "\(depth)"])
                 } else if ContinuousClock.now - lastDepthLog >= .seconds(60) {
                     lastDepthLog = .now
-                    logger.warning("metering events waiting in this node's outbox", metadata: ["cluster.outbox": "\(depth)"])
+                    logger.warning(
+                        "metering events waiting in this node's outbox", metadata: ["cluster.outbox": "\(depth)"])
                 }
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))
@@ -118,7 +122,8 @@ final class MeteringShipper: Sendable {
         var accounts: [String] = [], times: [Int64] = [], requests: [String] = [], keys: [String] = []
         var tasks: [String] = [], models: [String] = [], providers: [String] = []
         var prompt: [Int64] = [], completion: [Int64] = [], cached: [Int64] = [], estimated: [Bool] = []
-        var costs: [Int64] = [], latencies: [Int64] = [], firstTokens: [Int64] = [], statuses: [Int64] = [], attempts: [Int64] = []
+        var costs: [Int64] = [], latencies: [Int64] = [], firstTokens: [Int64] = []
+        var statuses: [Int64] = [], attempts: [Int64] = []
         for event in events {
             accounts.append(event.accountID)
             times.append(Int64(clamping: event.unixMs))
@@ -149,7 +154,8 @@ final class MeteringShipper: Sendable {
                 \(accounts)::text[], \(times)::bigint[], \(requests)::text[], \(keys)::text[],
                 \(tasks)::text[], \(models)::text[], \(providers)::text[],
                 \(prompt)::bigint[], \(completion)::bigint[], \(cached)::bigint[], \(estimated)::boolean[],
-                \(costs)::bigint[], \(latencies)::bigint[], \(firstTokens)::bigint[], \(statuses)::bigint[], \(attempts)::bigint[]
+                \(costs)::bigint[], \(latencies)::bigint[], \(firstTokens)::bigint[],
+                \(statuses)::bigint[], \(attempts)::bigint[]
             ) AS e (
                 account_id, unix_ms, request_id, key_id, task_type, model, provider,
                 prompt_tokens, completion_tokens, cached_prompt_tokens, tokens_estimated,
