@@ -18,6 +18,8 @@ public final class Cluster: Sendable {
     private let group: MultiThreadedEventLoopGroup
 
     private let shipper: MeteringShipper?
+    /// The Usage call's reads from the database, when metering is shipped there.
+    public let usage: ClusterUsage?
 
     /// `metering`, opened with its outbox, is shipped to the database (nil: metering stays local).
     public init(
@@ -31,8 +33,10 @@ public final class Cluster: Sendable {
         accounts = ClusterAccounts(client: client, store: store, feed: feed, logger: logger)
         if let metering, metering.hasOutbox {
             shipper = MeteringShipper(client: client, metering: metering, feed: feed, logger: logger)
+            usage = ClusterUsage(client: client, store: store, metering: metering, logger: logger)
         } else {
             shipper = nil
+            usage = nil
         }
     }
 
@@ -42,12 +46,18 @@ public final class Cluster: Sendable {
     /// Runs the driver and the change feed until the task is cancelled, then closes the
     /// connections and stops the driver's event loop.
     public func run() async {
+        // The driver runs outside the cancelled task tree and stops only after the feed and the
+        // shipper have: a query or a wait for a connection in progress when pelletd stops must
+        // find the pool still running (a lease from a stopped pool waits forever, and so would
+        // shutdown).
+        let client = self.client
+        let driver = Task { await client.run() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }
             if let shipper { group.addTask { await shipper.run() } }
             await feed.run()
-            group.cancelAll()
         }
+        driver.cancel()
+        await driver.value
         try? await self.group.shutdownGracefully()
     }
 

@@ -445,7 +445,7 @@ struct Pelletd: AsyncParsableCommand {
                     unsettled: unsettled,
                     logger: Logger(label: "pellet.complete")
                 ),
-                .usage: UsageService(metering: metering, authenticator: authenticator),
+                .usage: UsageService(metering: metering, authenticator: authenticator, reads: cluster?.usage),
                 .account: AccountService(
                     store: store,
                     metering: metering,

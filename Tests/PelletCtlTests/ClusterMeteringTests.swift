@@ -108,6 +108,10 @@ final class ClusterMeteringTests: XCTestCase {
             $0.contains("metering events wait in this node's outbox")
         }
         XCTAssertTrue(outageLog.contains("cluster.outbox=5"), outageLog)
+        // Usage reads the database: it answers UNAVAILABLE, not one node's part of the truth.
+        let refusal = await usageRefusal(a, UsageRequest(credentials: key))
+        XCTAssertEqual(refusal?.status, .unavailable)
+        XCTAssertTrue(refusal?.message.hasPrefix("the cluster database cannot be reached") ?? false, "\(String(describing: refusal))")
         // The second node stops with its 5 in its outbox; a copy of its data file (outbox
         // included) will send them again after they were shipped.
         await b.close()
@@ -145,5 +149,109 @@ final class ClusterMeteringTests: XCTestCase {
         await a.close()
         let log = try firstNode.stop().stderr
         XCTAssertTrue(log.contains("cluster metering outbox drained after the database returned"), log)
+    }
+
+    /// The error the Usage call answers, or nil when it answers.
+    private func usageRefusal(_ client: PelletClient, _ request: UsageRequest) async -> RPCError? {
+        do {
+            _ = try await client.usage(request)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    /// Every page of the Usage call for `request`, from `client`.
+    private func usagePages(_ client: PelletClient, _ request: UsageRequest) async throws -> [UsageResponse] {
+        var request = request
+        var pages: [UsageResponse] = []
+        repeat {
+            let page = try await client.usage(request)
+            pages.append(page)
+            request.cursor = page.nextCursor
+        } while !request.cursor.isEmpty
+        return pages
+    }
+
+    func testUsageCountsEveryNodesCallsWithTheResponseASingleNodeGives() async throws {
+        let database = try PostgresTestServer()
+        var behavior = MockBehavior()
+        behavior.completionTokens = 9
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
+        let firstDirectory = try TemporaryDirectory(prefix: "cluster-usage-node")
+        var firstNode = try startNode(database, mocks, dataDirectory: firstDirectory.path)
+        let secondNode = try startNode(database, mocks)
+        defer { _ = try? secondNode.stop() }
+        let a = try await client(firstNode)
+        let b = try await client(secondNode)
+        func makeKey(_ email: String) async throws -> (account: String, key: Credentials) {
+            let created = try await a.account(AccountRequest(credentials: admin, op: .create(Account(name: "U", email: email))))
+            let id = try XCTUnwrap(created.account?.id)
+            let key = try await a.account(AccountRequest(credentials: admin, op: .createKey(CreateKey(accountId: id, name: "k"))))
+            return (id, Credentials(apiKey: key.apiKey))
+        }
+        let shared = try await makeKey("shared@example.com")
+        let solo = try await makeKey("solo@example.com")
+        try await waitUntil(.seconds(5), "the keys reach the second node") {
+            try await b.account(AccountRequest(credentials: shared.key, op: .get(""))).account?.id == shared.account
+        }
+        let prompts = ["Say hello.", "Translate hello into French.", "Write a haiku about rain.", "What is 12 * 7?"]
+        var sharedAnswers: [CompleteResponse] = []
+        for (index, prompt) in (prompts + prompts).enumerated() {
+            let node = index.isMultiple(of: 2) ? a : b
+            sharedAnswers.append(
+                try await node.complete(
+                    CompleteRequest(credentials: shared.key, messages: [ChatMessage(role: "user", content: prompt)], maxTokens: 16)))
+        }
+        // The solo account calls only the first node, whose LMDB then holds all its calls.
+        for prompt in prompts + prompts + prompts {
+            _ = try await a.complete(
+                CompleteRequest(credentials: solo.key, messages: [ChatMessage(role: "user", content: prompt)], maxTokens: 16))
+        }
+        try await waitUntil(.seconds(20), "20 rows shipped") {
+            try self.rows(database, "SELECT count(*) FROM pellet_requests") == "20"
+        }
+
+        // The shared account's usage, asked on either node, counts both nodes' calls.
+        for node in [a, b] {
+            let usage = try await node.usage(UsageRequest(credentials: shared.key, groupBy: [.provider]))
+            XCTAssertEqual(usage.totals?.requests, 8)
+            XCTAssertEqual(usage.totals?.completionTokens, 72)
+            XCTAssertEqual(usage.totals?.costMicroUsd, sharedAnswers.reduce(0) { $0 + $1.costMicroUsd })
+            XCTAssertEqual(usage.rows.reduce(0) { $0 + ($1.totals?.requests ?? 0) }, 8)
+        }
+        let records = try await usagePages(b, UsageRequest(credentials: shared.key, listRequests: true, limit: 3))
+        XCTAssertEqual(records.map(\.requests.count), [3, 3, 2])
+        XCTAssertEqual(Set(records.flatMap(\.requests).map(\.requestId)), Set(sharedAnswers.map(\.requestId)))
+
+        // The solo account's usage from the database (asked on the second node) is exactly what
+        // the first node answers from its own LMDB when it works alone: totals, rows grouped by
+        // everything, and the records page by page with the same cursors.
+        let everything: [UsageGroup] = [.day, .model, .provider, .taskType, .key]
+        let questions = [
+            UsageRequest(credentials: solo.key),
+            UsageRequest(credentials: solo.key, groupBy: everything),
+            UsageRequest(credentials: solo.key, groupBy: [.day]),
+            UsageRequest(credentials: solo.key, groupBy: [.model, .taskType]),
+            UsageRequest(credentials: solo.key, listRequests: true, limit: 5),
+        ]
+        var fromDatabase: [[UsageResponse]] = []
+        for question in questions { fromDatabase.append(try await usagePages(b, question)) }
+        XCTAssertEqual(fromDatabase[0].first?.totals?.requests, 12)
+        await a.close()
+        XCTAssertEqual(try firstNode.stop().status, 0)
+        firstNode = try PelletdProcess.start(
+            dataDirectory: firstDirectory.path, arguments: mocks.arguments + ["--tcp", "off", "--discovery-interval", "off"],
+            environment: MockProviders.environment(adminToken: adminToken))
+        defer { _ = try? firstNode.stop() }
+        let alone = try await client(firstNode)
+        for (question, databaseAnswer) in zip(questions, fromDatabase) {
+            let localAnswer = try await usagePages(alone, question)
+            XCTAssertEqual(localAnswer, databaseAnswer, "\(question)")
+        }
+        XCTAssertEqual(fromDatabase[4].map(\.requests.count), [5, 5, 2])
+        await alone.close()
+        await b.close()
     }
 }
