@@ -87,7 +87,6 @@ final class MeteringShipper: Sendable {
                         "metering events the cluster database already had, or whose account is gone, were skipped",
                         metadata: ["cluster.skipped": "\(batch.count - inserted)"])
                 }
-                if outageSince != nil { reportReturn(&outageSince) }
                 pause = .milliseconds(100)
             } catch {
                 guard !Task.isCancelled else { break }
