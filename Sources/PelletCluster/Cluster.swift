@@ -17,22 +17,47 @@ public final class Cluster: Sendable {
     private let client: PostgresClient
     private let group: MultiThreadedEventLoopGroup
 
-    public init(url: DatabaseURL, store: Store, logger: Logger, accountDeleted: @escaping @Sendable (String) -> Void) throws {
+    private let shipper: MeteringShipper?
+    /// The Usage call's reads from the database, when metering is shipped there.
+    public let usage: ClusterUsage?
+
+    /// `metering`, opened with its outbox, is shipped to the database (nil: metering stays local).
+    public init(
+        url: DatabaseURL, store: Store, metering: Metering? = nil, logger: Logger,
+        accountDeleted: @escaping @Sendable (String) -> Void
+    ) throws {
         self.url = url
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         client = PostgresClient(configuration: url.clientConfiguration, eventLoopGroup: group, backgroundLogger: logger)
         feed = try ChangeFeed(client: client, store: store, logger: logger, accountDeleted: accountDeleted)
         accounts = ClusterAccounts(client: client, store: store, feed: feed, logger: logger)
+        if let metering, metering.hasOutbox {
+            shipper = MeteringShipper(client: client, metering: metering, feed: feed, logger: logger)
+            usage = ClusterUsage(client: client, store: store, metering: metering, logger: logger)
+        } else {
+            shipper = nil
+            usage = nil
+        }
     }
+
+    /// Metering events shipped to the database since start-up.
+    public var shippedEvents: Int { shipper?.shippedCount ?? 0 }
 
     /// Runs the driver and the change feed until the task is cancelled, then closes the
     /// connections and stops the driver's event loop.
     public func run() async {
+        // The driver runs outside the cancelled task tree and stops only after the feed and the
+        // shipper have: a query or a wait for a connection in progress when pelletd stops must
+        // find the pool still running (a lease from a stopped pool waits forever, and so would
+        // shutdown).
+        let client = self.client
+        let driver = Task { await client.run() }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }
+            if let shipper { group.addTask { await shipper.run() } }
             await feed.run()
-            group.cancelAll()
         }
+        driver.cancel()
+        await driver.value
         try? await self.group.shutdownGracefully()
     }
 

@@ -70,6 +70,9 @@ public final class ClusterAccounts: AccountWrites {
             // Its keys go with it (ON DELETE CASCADE); each node deletes its own rows of the
             // account (keys, usage, records) when it applies the change.
             try await connection.query("DELETE FROM pellet_accounts WHERE id = \(id)", logger: logger)
+            // And its shipped metering (a shipper's insert holds the account row, so none lands
+            // after this).
+            try await connection.query("DELETE FROM pellet_requests WHERE account_id = \(id)", logger: logger)
             return (account, [.accountDelete(id: id)])
         }
     }
@@ -123,7 +126,12 @@ public final class ClusterAccounts: AccountWrites {
         let client = self.client
         let (value, lastSequence): (Value, Int64?)
         do {
-            (value, lastSequence) = try await Self.within(databaseTimeout) {
+            (value, lastSequence) = try await within(databaseTimeout, orThrow: { [databaseTimeout] in
+                RPCError(
+                    .unavailable,
+                    "the cluster database cannot be reached (no connection within \(databaseTimeout)), so accounts and keys cannot change now; authentication goes on from this node's copy"
+                )
+            }) {
                 try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(ClusterSchema.changeLock))", logger: logger)
                 let (value, changes) = try await body(connection, logger)
@@ -147,29 +155,6 @@ public final class ClusterAccounts: AccountWrites {
                 metadata: ["cluster.sequence": "\(lastSequence)"])
         }
         return value
-    }
-
-    /// `body`'s result, or UNAVAILABLE after `timeout`: while the database is down the driver's
-    /// pool waits for a connection (retrying with a growing pause), and an admin's call must
-    /// not wait for its whole deadline to learn that.
-    private static func within<Value: Sendable>(
-        _ timeout: Duration, _ body: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value {
-        try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw RPCError(
-                    .unavailable,
-                    "the cluster database cannot be reached (no connection within \(timeout)), so accounts and keys cannot change now; authentication goes on from this node's copy"
-                )
-            }
-            return value
-        }
     }
 
     private static func append(_ change: ReplicatedChange.Kind, _ connection: PostgresConnection, _ logger: Logger) async throws -> Int64 {

@@ -1,4 +1,6 @@
+import Foundation
 import Logging
+import PelletStore
 import PostgresNIO
 
 /// The cluster's tables in PostgreSQL, created and migrated by pelletd itself.
@@ -15,6 +17,8 @@ enum ClusterSchema {
     static let changeLock: Int64 = 0x7065_6C6C_6574_0002
     /// The NOTIFY channel on which a committed change's sequence is announced.
     static let changeChannel = "pellet_changes"
+    /// Held while a shipper creates day partitions of `pellet_requests`.
+    static let partitionLock: Int64 = 0x7065_6C6C_6574_0003
 
     static let migrations: [(version: Int, statements: [PostgresQuery])] = [
         (
@@ -50,8 +54,50 @@ enum ClusterSchema {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            2,
+            [
+                // Every node's metering events (MeteringShipper), one partition per UTC day
+                // (pellet_requests_YYYYMMDD, made by the shippers ahead of time), so that
+                // retention drops whole partitions. Unique by account, time and request id: a
+                // batch sent twice adds nothing. Never any prompt or completion text.
+                """
+                CREATE TABLE pellet_requests (
+                    account_id text NOT NULL,
+                    unix_ms bigint NOT NULL,
+                    request_id text NOT NULL,
+                    key_id text NOT NULL,
+                    task_type text NOT NULL,
+                    model text NOT NULL,
+                    provider text NOT NULL,
+                    prompt_tokens bigint NOT NULL,
+                    completion_tokens bigint NOT NULL,
+                    cached_prompt_tokens bigint NOT NULL,
+                    tokens_estimated boolean NOT NULL,
+                    cost_micro_usd bigint NOT NULL,
+                    latency_ms bigint NOT NULL,
+                    time_to_first_token_ms bigint NOT NULL,
+                    status bigint NOT NULL,
+                    attempts bigint NOT NULL,
+                    PRIMARY KEY (account_id, unix_ms, request_id)
+                ) PARTITION BY RANGE (unix_ms)
+                """,
+            ]
+        ),
     ]
+
+    /// `CREATE TABLE IF NOT EXISTS` of the partition of `pellet_requests` holding the UTC day
+    /// `day` (days since 1970-01-01). Only integers go into the text.
+    static func requestPartition(day: UInt32) -> PostgresQuery {
+        let (year, month, dayOfMonth) = UsageCalendar.date(ofDay: day)
+        let name = "pellet_requests_" + String(format: "%04d%02d%02d", year, month, dayOfMonth)
+        let start = UsageCalendar.startOfDay(day)
+        let end = start + UsageCalendar.millisecondsPerDay
+        return PostgresQuery(
+            unsafeSQL:
+                "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF pellet_requests FOR VALUES FROM (\(start)) TO (\(end))")
+    }
 
     /// Applies the migrations this database lacks; returns the versions applied.
     @discardableResult

@@ -174,6 +174,11 @@ public final class Metering: Sendable {
         var monthly = try transaction.reader.totals(tables.monthly, key: monthlyKey) ?? UsageTotals()
         monthly.add(event)
         try transaction.put(tables.monthly, key: monthlyKey, value: StoredTotals.encode(monthly))
+        if let outbox = tables.outbox {
+            // In the same transaction: an event is committed with its place in the outbox or
+            // not at all.
+            try MeteringOutbox.append(event, to: outbox, in: transaction)
+        }
         return true
     }
 
@@ -251,14 +256,20 @@ extension Store {
     /// Opens (creating if needed) the metering tables and registers them for account deletion
     /// and export. Call once, at start-up, after opening the store; keep the result for the
     /// life of the store (it holds the budgets' in-memory state).
-    public func openMetering(retentionDays: Int = Metering.defaultRetentionDays) async throws -> Metering {
+    ///
+    /// `outbox` (cluster mode): every event recorded is also put in the metering outbox, from
+    /// which it is shipped to the cluster's database (``Metering/outboxBatch(limit:)``).
+    public func openMetering(
+        retentionDays: Int = Metering.defaultRetentionDays, outbox: Bool = false
+    ) async throws -> Metering {
         guard retentionDays >= 1 else {
             throw StoreError.invalidArgument("the retention must be at least 1 day, not \(retentionDays)")
         }
         let tables = MeteringTables(
             daily: try await openDatabase(named: MeteringTables.dailyName),
             requests: try await openDatabase(named: MeteringTables.requestsName),
-            monthly: try await openDatabase(named: MeteringTables.monthlyName)
+            monthly: try await openDatabase(named: MeteringTables.monthlyName),
+            outbox: outbox ? try await openDatabase(named: MeteringTables.outboxName) : nil
         )
         register(DailyCountersTable(database: tables.daily))
         register(RequestRecordsTable(database: tables.requests))

@@ -93,7 +93,7 @@ public struct MeteringEvent: Sendable, Equatable {
     }
 
     /// The record the Usage call lists.
-    var requestRecord: RequestRecord {
+    public var requestRecord: RequestRecord {
         RequestRecord(
             requestId: requestID,
             unixMs: unixMs,

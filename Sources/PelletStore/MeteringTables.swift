@@ -13,10 +13,14 @@ struct MeteringTables: Sendable {
     /// "<account>/" month(4) → ``StoredTotals``: the billing totals per calendar month, kept while
     /// the account lives. The current month's cost is the month-to-date spend budgets use.
     let monthly: Database
+    /// Cluster mode only: sequence(8) → an event not yet shipped to the cluster's database
+    /// (``MeteringOutbox``). Nil on a node that works alone.
+    let outbox: Database?
 
     static let dailyName = "usage_daily"
     static let requestsName = "usage_requests"
     static let monthlyName = "usage_monthly"
+    static let outboxName = "metering_outbox"
 }
 
 /// Builds and parses the metering tables' keys.

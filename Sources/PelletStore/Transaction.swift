@@ -88,6 +88,26 @@ public struct ReadTransaction {
         }
     }
 
+    /// How many entries the table holds (LMDB keeps the count: no scan).
+    public func entryCount(_ database: Database) throws -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(handle, database.handle, &stat), "cannot read the size of table \(database.name)")
+        return Int(stat.ms_entries)
+    }
+
+    /// The table's last key in key order, copied out, or nil when it is empty.
+    public func lastKey(_ database: Database) throws -> [UInt8]? {
+        var cursor: OpaquePointer?
+        try check(mdb_cursor_open(handle, database.handle, &cursor), "cannot read table \(database.name)")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var data = MDB_val()
+        let code = mdb_cursor_get(cursor, &key, &data, MDB_LAST)
+        if code == MDB_NOTFOUND { return nil }
+        try check(code, "cannot read table \(database.name)")
+        return Array(UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size))
+    }
+
     /// Visits the entries whose key starts with `prefix`, in key order, while `body` returns true.
     public func scan(
         _ database: Database,

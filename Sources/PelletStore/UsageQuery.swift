@@ -76,6 +76,29 @@ extension Metering {
         )
     }
 
+    /// The days a Usage request covers (its defaults filled in), or `.invalidArgument` for a
+    /// range the Usage call refuses; for a cluster that answers Usage from its database.
+    public func usageRange(fromDay: UInt32, toDay: UInt32) throws -> ClosedRange<UInt32> {
+        try resolvedRange(fromDay: fromDay, toDay: toDay)
+    }
+
+    /// The Usage call's cursor naming the record of `requestID` at `unixMs` (the next page
+    /// starts after it), as this store makes them.
+    public static func usageCursor(unixMs: UInt64, requestID: String) -> String {
+        var suffix: [UInt8] = []
+        suffix.appendBigEndian(UInt64.max - unixMs)
+        suffix += requestID.utf8
+        return UsageCursor.encode(suffix)
+    }
+
+    /// The time and request id a cursor names; nil for "" (the first page), `.invalidArgument`
+    /// for a cursor no server returned.
+    public static func decodeUsageCursor(_ cursor: String) throws -> (unixMs: UInt64, requestID: String)? {
+        guard let suffix = try UsageCursor.decode(cursor) else { return nil }
+        let time = suffix.withUnsafeBytes { UInt64.max - $0.loadBigEndianUInt64(at: 0) }
+        return (time, String(decoding: suffix[8...], as: UTF8.self))
+    }
+
     private func resolvedRange(fromDay: UInt32, toDay: UInt32) throws -> ClosedRange<UInt32> {
         let today = UsageCalendar.day(unixMs: store.configuration.now())
         let defaultSpan = UInt32(Self.defaultUsageDays - 1)

@@ -331,7 +331,8 @@ struct Pelletd: AsyncParsableCommand {
         let adminToken = try AdminToken.load(dataDirectory: dataDir, file: adminTokenFile, logger: logger)
         let metering: Metering
         do {
-            metering = try await store.openMetering(retentionDays: retentionDays)
+            // In cluster mode each event also goes to the outbox the cluster's shipper empties.
+            metering = try await store.openMetering(retentionDays: retentionDays, outbox: clusterURL != nil)
         } catch {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
@@ -340,7 +341,7 @@ struct Pelletd: AsyncParsableCommand {
         do {
             cluster = try clusterURL.map { url in
                 try Cluster(
-                    url: url, store: store, logger: Logger(label: "pellet.cluster"),
+                    url: url, store: store, metering: metering, logger: Logger(label: "pellet.cluster"),
                     accountDeleted: { metering.forgetAccount(id: $0) })
             }
         } catch {
@@ -444,7 +445,7 @@ struct Pelletd: AsyncParsableCommand {
                     unsettled: unsettled,
                     logger: Logger(label: "pellet.complete")
                 ),
-                .usage: UsageService(metering: metering, authenticator: authenticator),
+                .usage: UsageService(metering: metering, authenticator: authenticator, reads: cluster?.usage),
                 .account: AccountService(
                     store: store,
                     metering: metering,
@@ -468,10 +469,15 @@ struct Pelletd: AsyncParsableCommand {
         }
         let serving = ServingFlag()
         let metricsServer: MetricsServer?
+        var outboxDepth: (@Sendable () -> Int?)?
+        if metering.hasOutbox {
+            outboxDepth = { @Sendable in try? metering.outboxDepth() }
+        }
         do {
             metricsServer = try await startMetricsServer(
                 MetricsExposition(
-                    server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery),
+                    server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery,
+                    meteringOutbox: outboxDepth),
                 serving: serving, logger: logger)
         } catch {
             await server.shutdown()

@@ -16,6 +16,8 @@ public struct MetricsExposition: Sendable {
     /// The providers whose circuits are shown: read at each scrape (a catalogue reload replaces them).
     public let providers: (@Sendable () -> ProviderDirectory)?
     public let discovery: ModelDiscovery?
+    /// Cluster mode: the metering events waiting in this node's outbox for the cluster's database.
+    public var meteringOutbox: (@Sendable () -> Int?)? = nil
 
     public init(
         server: ServerMetrics, complete: CompleteMetrics? = nil, store: Store? = nil, providers: ProviderDirectory? = nil,
@@ -34,13 +36,15 @@ public struct MetricsExposition: Sendable {
 
     /// The circuits of the providers `live` holds at each scrape.
     public init(
-        server: ServerMetrics, complete: CompleteMetrics?, store: Store?, live: LiveCatalogue, discovery: ModelDiscovery? = nil
+        server: ServerMetrics, complete: CompleteMetrics?, store: Store?, live: LiveCatalogue, discovery: ModelDiscovery? = nil,
+        meteringOutbox: (@Sendable () -> Int?)? = nil
     ) {
         self.server = server
         self.complete = complete
         self.store = store
         self.providers = { live.current.directory }
         self.discovery = discovery
+        self.meteringOutbox = meteringOutbox
     }
 
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -154,6 +158,11 @@ public struct MetricsExposition: Sendable {
         text.sample("pellet_store_writer_queue_depth", [], UInt64(max(0, store.writerQueueDepth)))
         text.family("pellet_store_write_refused", .gauge, "1 while the store refuses writes (Complete is refused).")
         text.sample("pellet_store_write_refused", [], store.writeRefusal == nil ? 0 : 1)
+        if let depth = meteringOutbox?() {
+            text.family(
+                "pellet_cluster_outbox_events", .gauge, "Metering events waiting to be shipped to the cluster's database.")
+            text.sample("pellet_cluster_outbox_events", [], UInt64(max(0, depth)))
+        }
     }
 }
 

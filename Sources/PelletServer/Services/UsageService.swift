@@ -14,12 +14,18 @@ public struct UsageService: Service {
     private let metering: Metering
     private let authenticator: Authenticator
     private let threadPool: NIOThreadPool
+    /// Cluster mode: the cluster's database answers instead of this node's metering.
+    private let reads: (any UsageReads)?
 
     /// `threadPool` must be started and outlive the server; the process-wide singleton is.
-    public init(metering: Metering, authenticator: Authenticator, threadPool: NIOThreadPool = .singleton) {
+    public init(
+        metering: Metering, authenticator: Authenticator, threadPool: NIOThreadPool = .singleton,
+        reads: (any UsageReads)? = nil
+    ) {
         self.metering = metering
         self.authenticator = authenticator
         self.threadPool = threadPool
+        self.reads = reads
     }
 
     public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
@@ -34,6 +40,19 @@ public struct UsageService: Service {
             accountID = try account(of: request, context: context)
         } catch {
             return .failure(error)
+        }
+        if let reads {
+            let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
+            promise.completeWithTask {
+                do {
+                    return try await reads.usage(request, accountID: accountID)
+                } catch let error as RPCError {
+                    throw error
+                } catch {
+                    throw RPCError(storeError: error)
+                }
+            }
+            return .pending(promise.futureResult)
         }
         let metering = self.metering
         return threadPool.answer(context) { try metering.usage(request, accountID: accountID) }

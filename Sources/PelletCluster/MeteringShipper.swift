@@ -1,0 +1,217 @@
+import Foundation
+import Logging
+import PelletStore
+import PostgresNIO
+
+/// Ships this node's metering events from its LMDB outbox to the cluster's database.
+///
+/// Calls never wait for it: an event is acknowledged once it is committed in LMDB (and in its
+/// outbox). The shipper reads the oldest events a batch at a time, inserts them into
+/// `pellet_requests` in one statement that skips an event already there (`ON CONFLICT DO
+/// NOTHING` on account, time and request id), then removes them from the outbox. A batch sent
+/// twice (a crash between the insert and the removal) therefore adds nothing. While the
+/// database is unreachable the outbox grows, its depth logged once a minute; the batches go as
+/// soon as the database returns, oldest first.
+///
+/// The partitions (one per UTC day) are created by the shipper: today's and the next two ahead,
+/// checked every hour, and any older day a batch needs (events that waited out an outage).
+final class MeteringShipper: Sendable {
+    private let client: PostgresClient
+    private let metering: Metering
+    private let feed: ChangeFeed
+    private let logger: Logger
+    private let batchLimit: Int
+    /// How long a batch may wait for the database (a connection, the insert) before the shipper
+    /// counts the database as unreachable and tries again later.
+    private let batchTimeout: Duration
+    private let state = ShipperState()
+
+    /// Days of partitions created ahead of today, besides today's.
+    static let daysAhead: UInt32 = 2
+
+    init(
+        client: PostgresClient, metering: Metering, feed: ChangeFeed, logger: Logger,
+        batchLimit: Int = 500, batchTimeout: Duration = .seconds(2)
+    ) {
+        self.batchTimeout = batchTimeout
+        self.client = client
+        self.metering = metering
+        self.feed = feed
+        self.logger = logger
+        self.batchLimit = batchLimit
+    }
+
+    /// Events shipped since start-up (a re-sent event the database already had counts too).
+    var shippedCount: Int { state.shipped }
+
+    /// Ships until the task is cancelled.
+    func run() async {
+        // The first migration run is the change feed's: wait for it (the feed connects only
+        // after migrating), so the table exists before the first insert.
+        while !feed.isConnected {
+            guard (try? await Task.sleep(for: .milliseconds(50))) != nil else { return }
+        }
+        var pause = Duration.milliseconds(100)
+        var outageSince: ContinuousClock.Instant?
+        var lastDepthLog = ContinuousClock.now
+        var partitionsCheckedOnDay: UInt32?
+        while !Task.isCancelled {
+            do {
+                let today = UsageCalendar.day(unixMs: UInt64(Date().timeIntervalSince1970 * 1000))
+                if partitionsCheckedOnDay != today || state.partitionCheckIsDue() {
+                    try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
+                        try await self.ensurePartitions(Array(today...(today + Self.daysAhead)))
+                    }
+                    partitionsCheckedOnDay = today
+                }
+                let batch = try metering.outboxBatch(limit: batchLimit)
+                guard let last = batch.last else {
+                    if outageSince != nil { reportReturn(&outageSince) }
+                    try await Task.sleep(for: .milliseconds(100))
+                    continue
+                }
+                let days = Set(batch.map { UsageCalendar.day(unixMs: $0.event.unixMs) }).sorted()
+                try await within(batchTimeout, orThrow: { ShipperTimeout() }) { try await self.ensurePartitions(days) }
+                // A batch cut off by the timeout may still have been committed: sent again,
+                // it adds nothing.
+                let events = batch.map(\.event)
+                let inserted = try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
+                    try await self.insert(events)
+                }
+                try await metering.removeFromOutbox(through: last.sequence)
+                state.addShipped(batch.count)
+                if inserted < batch.count {
+                    // Rare (a batch sent again after a stop between insert and removal, or an
+                    // account deleted meanwhile), and the evidence that a re-send added nothing.
+                    logger.info(
+                        "metering events the cluster database already had, or whose account is gone, were skipped",
+                        metadata: ["cluster.skipped": "\(batch.count - inserted)"])
+                }
+                pause = .milliseconds(100)
+            } catch {
+                guard !Task.isCancelled else { break }
+                let depth = (try? metering.outboxDepth()) ?? -1
+                if outageSince == nil {
+                    outageSince = .now
+                    lastDepthLog = .now
+                    logger.warning(
+                        "cluster database unreachable; metering events wait in this node's outbox until it returns: \(String(reflecting: error))",
+                        metadata: ["cluster.outbox": "\(depth)"])
+                } else if ContinuousClock.now - lastDepthLog >= .seconds(60) {
+                    lastDepthLog = .now
+                    logger.warning(
+                        "metering events waiting in this node's outbox", metadata: ["cluster.outbox": "\(depth)"])
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func reportReturn(_ outageSince: inout ContinuousClock.Instant?) {
+        guard let since = outageSince else { return }
+        outageSince = nil
+        logger.notice(
+            "cluster metering outbox drained after the database returned",
+            metadata: ["cluster.outage": "\(ContinuousClock.now - since)"])
+    }
+
+    /// Inserts the events (of accounts the database still has) and returns how many were new.
+    private func insert(_ events: [MeteringEvent]) async throws -> Int {
+        var accounts: [String] = [], times: [Int64] = [], requests: [String] = [], keys: [String] = []
+        var tasks: [String] = [], models: [String] = [], providers: [String] = []
+        var prompt: [Int64] = [], completion: [Int64] = [], cached: [Int64] = [], estimated: [Bool] = []
+        var costs: [Int64] = [], latencies: [Int64] = [], firstTokens: [Int64] = []
+        var statuses: [Int64] = [], attempts: [Int64] = []
+        for event in events {
+            accounts.append(event.accountID)
+            times.append(Int64(clamping: event.unixMs))
+            requests.append(event.requestID)
+            keys.append(event.keyID)
+            tasks.append(event.taskType)
+            models.append(event.model)
+            providers.append(event.provider)
+            prompt.append(Int64(event.promptTokens))
+            completion.append(Int64(event.completionTokens))
+            cached.append(Int64(event.cachedPromptTokens))
+            estimated.append(event.tokensEstimated)
+            costs.append(Int64(clamping: event.costMicroUSD))
+            latencies.append(Int64(event.latencyMs))
+            firstTokens.append(Int64(event.timeToFirstTokenMs))
+            statuses.append(Int64(event.status))
+            attempts.append(Int64(event.attempts))
+        }
+        // FOR KEY SHARE: an account deletion (which deletes the account's rows) waits for this
+        // insert, and an insert after it finds no account; no row outlives its account.
+        let rows = try await client.query(
+            """
+            INSERT INTO pellet_requests (
+                account_id, unix_ms, request_id, key_id, task_type, model, provider,
+                prompt_tokens, completion_tokens, cached_prompt_tokens, tokens_estimated,
+                cost_micro_usd, latency_ms, time_to_first_token_ms, status, attempts)
+            SELECT e.* FROM unnest(
+                \(accounts)::text[], \(times)::bigint[], \(requests)::text[], \(keys)::text[],
+                \(tasks)::text[], \(models)::text[], \(providers)::text[],
+                \(prompt)::bigint[], \(completion)::bigint[], \(cached)::bigint[], \(estimated)::boolean[],
+                \(costs)::bigint[], \(latencies)::bigint[], \(firstTokens)::bigint[],
+                \(statuses)::bigint[], \(attempts)::bigint[]
+            ) AS e (
+                account_id, unix_ms, request_id, key_id, task_type, model, provider,
+                prompt_tokens, completion_tokens, cached_prompt_tokens, tokens_estimated,
+                cost_micro_usd, latency_ms, time_to_first_token_ms, status, attempts)
+            WHERE EXISTS (SELECT 1 FROM pellet_accounts a WHERE a.id = e.account_id FOR KEY SHARE)
+            ON CONFLICT DO NOTHING
+            RETURNING 1
+            """,
+            logger: logger)
+        var inserted = 0
+        for try await _ in rows { inserted += 1 }
+        return inserted
+    }
+
+    /// Creates the day partitions among `days` not known to exist, under the partition lock (two
+    /// nodes creating the same partition at once would otherwise collide).
+    private func ensurePartitions(_ days: [UInt32]) async throws {
+        let missing = days.filter { !state.hasPartition($0) }
+        guard !missing.isEmpty else { return }
+        let logger = self.logger
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(\(ClusterSchema.partitionLock))", logger: logger)
+            for day in missing {
+                try await connection.query(ClusterSchema.requestPartition(day: day), logger: logger)
+            }
+        }
+        for day in missing { state.notePartition(day) }
+    }
+}
+
+private struct ShipperTimeout: Error, CustomStringConvertible {
+    var description: String { "no answer from the cluster database within the batch timeout" }
+}
+
+/// The shipper's figures and the partitions it knows exist. An NSLock, as ChangeFeedState.
+private final class ShipperState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _shipped = 0
+    private var partitions: Set<UInt32> = []
+    private var lastPartitionCheck = ContinuousClock.now
+
+    var shipped: Int { lock.withLock { _shipped } }
+
+    func addShipped(_ count: Int) { lock.withLock { _shipped += count } }
+
+    func hasPartition(_ day: UInt32) -> Bool { lock.withLock { partitions.contains(day) } }
+
+    func notePartition(_ day: UInt32) { lock.withLock { _ = partitions.insert(day) } }
+
+    /// Once an hour the partitions ahead are checked again, and the memory of them forgotten (a
+    /// retention may have dropped some, an operator may have dropped others).
+    func partitionCheckIsDue() -> Bool {
+        lock.withLock {
+            guard ContinuousClock.now - lastPartitionCheck >= .seconds(3600) else { return false }
+            lastPartitionCheck = .now
+            partitions = []
+            return true
+        }
+    }
+}
