@@ -18,7 +18,7 @@ public final class PostgresTestServer: @unchecked Sendable {
     public init() throws {
         binaries = try Self.findBinaries()
         directory = try TemporaryDirectory(prefix: "pellet-postgres")
-        port = try Self.freePort()
+        port = try unusedLoopbackPort()
         if getuid() == 0 {
             try Self.run("/bin/chown", ["-R", "postgres", directory.path])
         }
@@ -70,25 +70,6 @@ public final class PostgresTestServer: @unchecked Sendable {
             throw PostgresTestServerError("PostgreSQL is not installed (no \(root)/N/bin/initdb); tools/install-deps installs it")
         }
         return "\(root)/\(newest)/bin"
-    }
-
-    /// A port the kernel just gave out and took back: free unless something takes it meanwhile.
-    private static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw PostgresTestServerError("socket: errno \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
-                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
-            }
-        }
-        guard bound else { throw PostgresTestServerError("cannot find a free port: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Runs a tool to its end with posix_spawn and waitpid. Its output goes to a file, not a

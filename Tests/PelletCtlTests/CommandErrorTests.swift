@@ -34,7 +34,7 @@ final class CommandErrorTests: XCTestCase {
     }
 
     func testAClosedTCPPortIsUnavailable() throws {
-        let port = try closedTCPPort()
+        let port = try unusedLoopbackPort()
         let result = try pelletctl("ping", "--server", "tcp://127.0.0.1:\(port)")
         XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertEqual(result.stdout, "")
@@ -89,26 +89,5 @@ final class CommandErrorTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("health"), result.stdout)
         XCTAssertTrue(result.stdout.contains("ping"), result.stdout)
         XCTAssertTrue(result.stdout.contains("Exit status: 0 on success, 1 when a call fails"), result.stdout)
-    }
-
-    /// A port nothing listens on: bound by the kernel's choice, then released.
-    private func closedTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else {
-            throw SubprocessError(description: "cannot bind a TCP port: \(String(cString: strerror(errno)))")
-        }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PelletClient
 import PelletMockProvider
 import PelletProviders
@@ -179,9 +178,7 @@ final class MetricsEndpointTests: XCTestCase {
     func testModelAvailableFollowsDiscoveryAsAProviderRetiresAModel() async throws {
         let mocks = try await MockProviders.start(MockBehavior())
         defer { mocks.shutdownLater() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let engine = try ProviderEngine(logger: logger)
+        let engine = try ProviderEngine.quietForControl()
         defer { engine.shutdown() }
         let (together, fireworks, groq) = (mocks.servers[0], mocks.servers[1], mocks.servers[2])
         let bothModels = #"["openai/gpt-oss-120b","moonshotai/Kimi-K3"]"#

@@ -1,3 +1,5 @@
+import Logging
+import PelletProviders
 import PelletMockProvider
 
 /// Three in-process mock providers (together, fireworks, groq) for a real pelletd: the
@@ -33,5 +35,15 @@ struct MockProviders {
     func shutdownLater() {
         let stopping = servers
         Task { for server in stopping { try? await server.shutdown() } }
+    }
+}
+
+extension ProviderEngine {
+    /// An engine of the test's own, to drive the mocks' control endpoints (`MockControl`), that
+    /// logs nothing below critical.
+    static func quietForControl() throws -> ProviderEngine {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try ProviderEngine(logger: logger)
     }
 }

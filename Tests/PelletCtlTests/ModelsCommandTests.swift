@@ -1,5 +1,4 @@
 import Foundation
-import Logging
 import PelletMockProvider
 import PelletProviders
 import PelletTesting
@@ -13,9 +12,7 @@ final class ModelsCommandTests: XCTestCase {
     func testModelsShowsEachPairsAvailabilityAsDiscoveryFindsIt() async throws {
         let mocks = try await MockProviders.start(MockBehavior())
         defer { mocks.shutdownLater() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let engine = try ProviderEngine(logger: logger)
+        let engine = try ProviderEngine.quietForControl()
         defer { engine.shutdown() }
         let together = mocks.servers[0]
         let catalogueList = ["openai/gpt-oss-120b", "moonshotai/Kimi-K3"]
@@ -60,9 +57,7 @@ final class ModelsCommandTests: XCTestCase {
     func testAListedPriceThatDiffersFromTheCatalogueIsReportedNotBilled() async throws {
         let mocks = try await MockProviders.start(MockBehavior())
         defer { mocks.shutdownLater() }
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        let engine = try ProviderEngine(logger: logger)
+        let engine = try ProviderEngine.quietForControl()
         defer { engine.shutdown() }
         let directory = try TemporaryDirectory(prefix: "models-check")
         let cataloguePath = directory.path + "/catalogue.json"
