@@ -52,6 +52,8 @@ public struct CompleteService: Service {
     let authenticator: Authenticator
     let metering: Metering
     let rateLimiter: RateLimiter
+    /// Cluster mode: the account's rate limit shared with the other nodes; nil for a single pelletd.
+    let rateLeases: (any RateLeasing)?
     let engine: ProviderEngine
     /// Pairs found unavailable (model lists, "model not found" answers); nil: none tracked.
     let discovery: ModelDiscovery?
@@ -94,6 +96,7 @@ public struct CompleteService: Service {
         authenticator: Authenticator,
         metering: Metering,
         rateLimiter: RateLimiter,
+        rateLeases: (any RateLeasing)? = nil,
         engine: ProviderEngine,
         discovery: ModelDiscovery? = nil,
         settings: CompleteSettings = CompleteSettings(),
@@ -107,6 +110,7 @@ public struct CompleteService: Service {
         self.authenticator = authenticator
         self.metering = metering
         self.rateLimiter = rateLimiter
+        self.rateLeases = rateLeases
         self.engine = engine
         self.discovery = discovery
         self.settings = settings
@@ -173,37 +177,152 @@ public struct CompleteService: Service {
 
         // The worst case of whichever candidate ends up answering.
         let estimate = ([decision.estCostMicroUsd] + decision.fallbacks.map(\.estCostMicroUsd)).max() ?? 0
-        let reservation: Reservation
-        do {
-            reservation = try metering.reserve(
-                accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, estimateMicroUSD: estimate)
-        } catch let error as BudgetError {
-            metrics?.recordBudgetRefusal()
-            return .failure(
-                RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)))
-        } catch {
-            return .failure(RPCError(storeError: error))
+        let admission = Admission(
+            request: request, maxTokens: maxTokens, setup: setup, decision: decision, account: account, key: key,
+            estimate: estimate, start: start)
+        switch reserve(admission, mayWait: true) {
+        case .success(let reservation):
+            return limitRate(admission, reservation: reservation, context: context)
+        case .failure(let refusal):
+            // Cluster mode: this node's share of the budget is spent, the cluster may have more.
+            // The call waits (bounded) for a refill, never on its event loop's thread.
+            guard let budgetError = refusal.budgetError, budgetError.isLeaseLimited,
+                let leases = metering.budgetLeases
+            else { return .failure(refusal.error) }
+            let loop = context.eventLoop
+            let promise = loop.makePromise(of: (any WireMessage).self)
+            leases.refill(
+                accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, neededMicroUSD: estimate
+            ) {
+                loop.execute {
+                    switch self.reserve(admission, mayWait: false) {
+                    case .success(let reservation):
+                        self.complete(promise, with: self.limitRate(admission, reservation: reservation, context: context))
+                    case .failure(let refusal):
+                        promise.fail(refusal.error)
+                    }
+                }
+            }
+            return .pending(promise.futureResult)
         }
+    }
+
+    /// What a call has been found to be once authenticated and routed, before its admission.
+    private struct Admission: @unchecked Sendable {
+        let request: CompleteRequest
+        let maxTokens: UInt32
+        let setup: CatalogueSetup
+        let decision: RouteDecision
+        let account: Account
+        let key: ApiKey
+        let estimate: UInt64
+        let start: NIODeadline
+    }
+
+    private struct Refusal: Error {
+        let error: RPCError
+        var budgetError: BudgetError? = nil
+    }
+
+    /// Holds the call's worst case of the account's budget. `mayWait`: a refusal by this node's
+    /// share of the budget (cluster mode) is not final yet, the call will wait for a refill.
+    private func reserve(_ admission: Admission, mayWait: Bool) -> Result<Reservation, Refusal> {
+        do {
+            return .success(
+                try metering.reserve(
+                    accountID: admission.account.id, budgetMicroUSD: admission.account.monthlyBudgetMicroUsd,
+                    estimateMicroUSD: admission.estimate))
+        } catch let error as BudgetError {
+            // A refusal that waits for the cluster is counted once, when it is final.
+            if !(mayWait && error.isLeaseLimited && metering.budgetLeases != nil) {
+                metrics?.recordBudgetRefusal()
+            }
+            return .failure(
+                Refusal(
+                    error: RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)),
+                    budgetError: error))
+        } catch {
+            return .failure(Refusal(error: RPCError(storeError: error)))
+        }
+    }
+
+    /// The account's rate limit (this node's, then the cluster's), then the call.
+    private func limitRate(_ admission: Admission, reservation: Reservation, context: CallContext) -> CallOutcome {
+        let account = admission.account
         // After the budget check, so that a call the budget refuses does not use up a slot.
         if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
-            metering.release(reservation)
-            metrics?.recordRateLimited()
-            return .failure(
-                RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
+            return refuseRate(reservation, limited)
         }
+        guard account.rateLimitRpm > 0, let rateLeases else { return begin(admission, reservation, context) }
+        switch rateLeases.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
+        case .admitted:
+            return begin(admission, reservation, context)
+        case .refused(let retryAfterMs):
+            return refuseRate(reservation, RateLimitExceeded(retryAfterMs: retryAfterMs, requestsPerMinute: account.rateLimitRpm))
+        case .unavailable:
+            return refuseUnshared(reservation)
+        case .needsLease:
+            // Once per chunk of the minute's allowance: one round trip to the cluster database.
+            let loop = context.eventLoop
+            let promise = loop.makePromise(of: (any WireMessage).self)
+            rateLeases.waitForLease(accountID: account.id, rpm: account.rateLimitRpm) { decision in
+                loop.execute {
+                    let outcome: CallOutcome
+                    switch decision {
+                    case .admitted:
+                        outcome = self.begin(admission, reservation, context)
+                    case .refused(let retryAfterMs):
+                        outcome = self.refuseRate(
+                            reservation, RateLimitExceeded(retryAfterMs: retryAfterMs, requestsPerMinute: account.rateLimitRpm))
+                    case .unavailable, .needsLease:
+                        outcome = self.refuseUnshared(reservation)
+                    }
+                    self.complete(promise, with: outcome)
+                }
+            }
+            return .pending(promise.futureResult)
+        }
+    }
 
+    private func refuseRate(_ reservation: Reservation, _ limited: RateLimitExceeded) -> CallOutcome {
+        metering.release(reservation)
+        metrics?.recordRateLimited()
+        return .failure(
+            RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
+    }
+
+    /// Fail closed: a rate limit the cluster shares is not checked alone.
+    private func refuseUnshared(_ reservation: Reservation) -> CallOutcome {
+        metering.release(reservation)
+        return .failure(
+            RPCError(
+                .unavailable,
+                "the cluster database cannot be reached to share the account's rate limit; try again shortly",
+                retryAfterMs: 1_000))
+    }
+
+    private func complete(_ promise: EventLoopPromise<any WireMessage>, with outcome: CallOutcome) {
+        switch outcome {
+        case .reply(let message): promise.succeed(message)
+        case .failure(let error): promise.fail(error)
+        case .pending(let future): future.cascade(to: promise)
+        }
+    }
+
+    /// Calls the provider: the call is admitted and holds its reservation.
+    private func begin(_ admission: Admission, _ reservation: Reservation, _ context: CallContext) -> CallOutcome {
         let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
         let call = CompleteCall(
             service: self,
-            setup: setup,
-            request: request,
-            maxTokens: maxTokens,
-            decision: decision,
-            accountID: account.id,
-            keyID: key.id,
+            setup: admission.setup,
+            request: admission.request,
+            maxTokens: admission.maxTokens,
+            decision: admission.decision,
+            accountID: admission.account.id,
+            keyID: admission.key.id,
             reservation: reservation,
             context: context,
-            start: start,
+            start: admission.start,
             unixMs: wallClockMs(),
             promise: promise
         )
