@@ -290,4 +290,61 @@ final class ClusterBudgetTests: XCTestCase {
         await clients[2].close()
         _ = survivor
     }
+
+    func testWithoutTheDatabaseANodeServesFromItsShareUntilItsLeaseExpiresThenRefuses() async throws {
+        let database = try PostgresTestServer()
+        var behavior = MockBehavior()
+        behavior.completionTokens = 16
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
+        let node = try startNode(database, mocks)
+        defer { _ = try? node.stop() }
+        let client = try await client(node)
+        let worstCase = try await worstCase([client])
+        let budgeted = try await makeAccount("budgeted@example.com", budget: worstCase * 100, clients: [client])
+        let rated = try await makeAccount("rated@example.com", rpm: 1_000, clients: [client])
+        let free = try await makeAccount("free@example.com", clients: [client])
+        // Shares leased: a tenth of the budget, a tenth of the minute's calls.
+        for account in [budgeted, rated] {
+            guard case .success = await Self.complete(client, account.key) else { return XCTFail("refused") }
+        }
+
+        try database.stop(immediately: true)
+        let outage = ContinuousClock.now
+        // Within the lease, the share the node holds still serves...
+        guard case .success = await Self.complete(client, budgeted.key) else {
+            return XCTFail("refused within the lease")
+        }
+        XCTAssertLessThan(ContinuousClock.now - outage, .milliseconds(leaseTTLMs), "the call was slow: the test proves nothing")
+        // ...and once the lease expired unrenewed, nothing more (fail closed), with a clear reason.
+        try await Task.sleep(for: .milliseconds(leaseTTLMs + 200))
+        guard case .failure(let refusal) = await Self.complete(client, budgeted.key) else {
+            return XCTFail("a budget was spent past an expired lease")
+        }
+        XCTAssertEqual(refusal.status, .resourceExhausted, refusal.message)
+        XCTAssertTrue(refusal.message.contains("the cluster database cannot be reached for more"), refusal.message)
+        XCTAssertGreaterThan(refusal.retryAfterMs, 0)
+        // The rate-limited account: its chunk (100 calls) is used up, then UNAVAILABLE.
+        var rateRefusal: RPCError?
+        for _ in 0..<120 {
+            if case .failure(let error) = await Self.complete(client, rated.key) {
+                rateRefusal = error
+                break
+            }
+        }
+        XCTAssertEqual(rateRefusal?.status, .unavailable, rateRefusal?.message ?? "never refused")
+        XCTAssertTrue(
+            rateRefusal?.message.hasPrefix("the cluster database cannot be reached to share the account's rate limit") ?? false,
+            rateRefusal?.message ?? "")
+        // An account with neither is not affected.
+        guard case .success = await Self.complete(client, free.key) else { return XCTFail("an unlimited account was refused") }
+
+        // The database returns: the node leases again.
+        try database.start()
+        try await waitUntil(.seconds(30), "the budget serves again once the database is back") {
+            if case .success = await Self.complete(client, budgeted.key) { return true }
+            return false
+        }
+        await client.close()
+    }
 }
