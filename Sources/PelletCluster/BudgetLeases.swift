@@ -274,6 +274,7 @@ final class BudgetLeases: BudgetLeasing {
     /// Renews the leases every ``Settings/renewInterval`` until cancelled, then hands back their
     /// unused parts.
     func run() async {
+        var lastCleanup: ContinuousClock.Instant?
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: settings.renewInterval)
@@ -281,10 +282,25 @@ final class BudgetLeases: BudgetLeasing {
                 break
             }
             await renew(returningAll: false)
+            if lastCleanup.map({ ContinuousClock.now - $0 >= .seconds(3_600) }) ?? true {
+                lastCleanup = .now
+                await deleteOldMonths()
+            }
         }
         // Not in the cancelled task: its queries would be cancelled before they are sent.
         let leases = self
         await Task { await leases.renew(returningAll: true) }.value
+    }
+
+    /// This node's rows of months before the previous one count for nothing: they go (the
+    /// previous month's stay a while, for an operator's look).
+    private func deleteOldMonths() async {
+        let month = Int32(clamping: currentMonth())
+        _ = try? await within(settings.waitLimit, orThrow: { LeaseTimeout() }) {
+            try await self.client.query(
+                "DELETE FROM pellet_budget_leases WHERE node_id = \(self.nodeID) AND month < \(month) - 1",
+                logger: self.logger)
+        }
     }
 
     private struct Renewal {
