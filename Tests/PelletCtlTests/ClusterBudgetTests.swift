@@ -347,4 +347,54 @@ final class ClusterBudgetTests: XCTestCase {
         }
         await client.close()
     }
+
+    func testABudgetChangedOnOneNodeAppliesOnEveryNode() async throws {
+        let database = try PostgresTestServer()
+        var behavior = MockBehavior()
+        behavior.completionTokens = 16
+        let mocks = try await MockProviders.start(behavior)
+        defer { mocks.shutdownLater() }
+        let nodes = try (0..<2).map { _ in try startNode(database, mocks) }
+        defer { for node in nodes { _ = try? node.stop() } }
+        var clients: [PelletClient] = []
+        for node in nodes { clients.append(try await client(node)) }
+        let worstCase = try await worstCase(clients)
+        let account = try await makeAccount("changing@example.com", budget: worstCase * 10, clients: clients)
+        func setBudget(_ budget: UInt64) async throws {
+            _ = try await clients[0].account(
+                AccountRequest(credentials: admin, op: .update(Account(id: account.id, monthlyBudgetMicroUsd: budget))))
+            try await waitUntil(.seconds(5), "the second node has the new budget") {
+                try await clients[1].account(AccountRequest(credentials: account.key, op: .get(""))).account?
+                    .monthlyBudgetMicroUsd == budget
+            }
+        }
+
+        // Spent to the end on both nodes.
+        let first = await Self.hammer(clients, account.key, workers: 2, limit: .seconds(30))
+        let spent = first.reduce(0) { $0 + $1.charged }
+        XCTAssertLessThanOrEqual(spent, worstCase * 10)
+        guard case .failure = await Self.complete(clients[1], account.key) else { return XCTFail("admitted past the budget") }
+
+        // Raised on the first node: the second node leases under the new budget at once.
+        try await setBudget(worstCase * 20)
+        guard case .success = await Self.complete(clients[1], account.key) else {
+            return XCTFail("the raised budget was not usable on the other node")
+        }
+        let second = await Self.hammer(clients, account.key, workers: 2, limit: .seconds(30))
+        let total = spent + second.reduce(0) { $0 + $1.charged }
+        XCTAssertLessThanOrEqual(total, worstCase * 20)
+        XCTAssertGreaterThanOrEqual(total, worstCase * 20 - 3 * worstCase)
+
+        // Lowered below what is spent: every node refuses, and says the new budget.
+        try await setBudget(worstCase * 5)
+        for client in clients {
+            guard case .failure(let refusal) = await Self.complete(client, account.key) else {
+                return XCTFail("admitted past a lowered budget")
+            }
+            XCTAssertEqual(refusal.status, .resourceExhausted)
+            XCTAssertTrue(refusal.message.contains("monthly budget of"), refusal.message)
+        }
+        print("cluster budget change: \(worstCase * 10) then \(worstCase * 20) micro-USD, charged \(spent) then \(total)")
+        for client in clients { await client.close() }
+    }
 }
