@@ -77,6 +77,7 @@ final class BudgetLeases: BudgetLeasing {
     /// This node's month spend plus holds of an account, as its budget ledger counts them.
     private let committed: @Sendable (String) -> UInt64?
     private let state = Mutex(State())
+    private let outage: OutageLog
 
     init(
         client: PostgresClient, nodeID: String, settings: Settings, logger: Logger,
@@ -88,6 +89,7 @@ final class BudgetLeases: BudgetLeasing {
         self.logger = logger
         self.currentMonth = currentMonth
         self.committed = committed
+        self.outage = OutageLog(logger: logger, what: "leasing budget")
     }
 
     // MARK: The hot path
@@ -158,7 +160,8 @@ final class BudgetLeases: BudgetLeasing {
     private static func enter(_ month: UInt32, _ state: inout State) {
         guard month > state.month else { return }
         state.month = month
-        state.leases = state.leases.filter { $0.key.month >= month }
+        // A lease with a refill or renewal under way stays until it ends (its callers wait).
+        state.leases = state.leases.filter { $0.key.month >= month || $0.value.busy }
     }
 
     // MARK: Refills
@@ -169,6 +172,17 @@ final class BudgetLeases: BudgetLeasing {
 
     private func runRefill(_ key: Key, budget: UInt64) async {
         let committed = self.committed(key.accountID) ?? 0
+        let ended = state.withLock { state -> [@Sendable () -> Void]? in
+            guard key.month < state.month else { return nil }
+            // The month ended: the lease goes, its callers try the new month's.
+            let waiters = state.leases[key]?.waiters ?? []
+            state.leases[key] = nil
+            return waiters
+        }
+        if let ended {
+            for waiter in ended { waiter() }
+            return
+        }
         let wanted = state.withLock { state -> UInt64 in
             let wanted = state.leases[key]?.wanted ?? 0
             state.leases[key]?.wanted = 0
@@ -180,14 +194,18 @@ final class BudgetLeases: BudgetLeasing {
             answer = try await within(settings.waitLimit, orThrow: { LeaseTimeout() }) {
                 try await self.lease(key, budget: budget, committed: committed, wanted: wanted)
             }
+            outage.succeeded()
         } catch {
             answer = nil
-            logger.warning(
-                "cannot lease budget from the cluster database; this node serves only from the share it holds: \(String(reflecting: error))",
-                metadata: ["account": "\(key.accountID)"])
+            outage.failed("cannot lease budget from the cluster database; nodes serve only from the shares they hold", error)
         }
         let waiters = state.withLock { state -> [@Sendable () -> Void] in
             guard var lease = state.leases[key] else { return [] }
+            guard key.month >= state.month else {
+                // The month ended meanwhile: the lease goes, its callers try the new month's.
+                state.leases[key] = nil
+                return lease.waiters
+            }
             if let answer {
                 lease.granted = answer.granted
                 lease.budget = budget
@@ -364,11 +382,13 @@ final class BudgetLeases: BudgetLeasing {
                 }
                 return answers
             }
+            outage.succeeded()
         } catch {
             answers = nil
             if !returningAll {
-                logger.warning(
-                    "cannot renew budget leases with the cluster database; this node serves from its shares until they expire: \(String(reflecting: error))")
+                outage.failed(
+                    "cannot renew budget leases with the cluster database; this node serves from its shares until they expire",
+                    error)
             }
         }
         let waiting = state.withLock { state -> [(Key, UInt64)] in
@@ -387,6 +407,10 @@ final class BudgetLeases: BudgetLeasing {
                 if !lease.waiters.isEmpty {
                     lease.busy = true
                     waiting.append((renewal.key, lease.budget))
+                } else if renewal.key.month < state.month {
+                    // Kept through a month's end only while this renewal was under way.
+                    state.leases[renewal.key] = nil
+                    continue
                 }
                 state.leases[renewal.key] = lease
             }

@@ -39,11 +39,13 @@ final class RateLeases: RateLeasing {
     private let logger: Logger
     private let waitLimit: Duration
     private let accounts = Mutex([String: Account]())
+    private let outage: OutageLog
 
     init(client: PostgresClient, logger: Logger, waitLimit: Duration = .seconds(1)) {
         self.client = client
         self.logger = logger
         self.waitLimit = waitLimit
+        self.outage = OutageLog(logger: logger, what: "leasing rate-limit calls")
     }
 
     static func chunk(_ rpm: UInt32) -> UInt32 { max(1, rpm / 10) }
@@ -98,10 +100,11 @@ final class RateLeases: RateLeasing {
                 answer = try await within(waitLimit, orThrow: { RateLeaseTimeout() }) {
                     try await self.leaseCalls(accountID: accountID, rpm: rpm, want: want)
                 }
+                outage.succeeded()
             } catch {
-                logger.warning(
-                    "cannot lease rate-limit calls from the cluster database; refusing beyond this node's share: \(String(reflecting: error))",
-                    metadata: ["account": "\(accountID)"])
+                outage.failed(
+                    "cannot lease rate-limit calls from the cluster database; calls of rate-limited accounts beyond a node's share are refused",
+                    error)
             }
             let (answered, more) = accounts.withLock { accounts -> ([(@Sendable (RateLeaseDecision) -> Void, RateLeaseDecision)], Bool) in
                 var account = accounts[accountID] ?? Account()
