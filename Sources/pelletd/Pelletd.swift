@@ -456,7 +456,15 @@ struct Pelletd: AsyncParsableCommand {
                 ),
                 .health: HealthService(
                     metrics: metrics, store: store, providers: { live.current.directory.healthRows() },
-                    models: { discovery.healthRows() }),
+                    models: { discovery.healthRows() },
+                    cluster: {
+                        cluster.map { cluster in
+                            ClusterHealth(
+                                databaseConnected: cluster.isConnected,
+                                appliedSequence: UInt64(clamping: cluster.appliedSequence),
+                                outboxEvents: UInt64(clamping: cluster.outboxDepth ?? 0))
+                        }
+                    }),
             ],
             metrics: metrics,
             accessLog: callLog,
