@@ -172,7 +172,7 @@ final class ClusterHousekeeping: Sendable {
             for try await value in try await connection.query(
                 """
                 SELECT max(sequence) FROM pellet_changes
-                WHERE committed_at < now() - \(horizonSeconds) * interval '1 second'
+                WHERE committed_at < now() - make_interval(secs => \(Double(horizonSeconds)))
                     AND sequence < (SELECT max(sequence) FROM pellet_changes)
                 """,
                 logger: logger

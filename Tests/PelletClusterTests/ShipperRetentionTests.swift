@@ -68,6 +68,30 @@ final class ShipperRetentionTests: XCTestCase {
                 try rows(database, "SELECT to_regclass('\(ClusterSchema.requestPartitionName(day: old))') IS NULL"), ["t"],
                 "the partition of \(UsageCalendar.isoDate(ofDay: old)) was made")
         }
+
+        // Usage counts no day older than the retention, even while rows of one are still in the
+        // database (a partition the housekeeping has yet to drop, or a node with a longer
+        // retention shipped): a range reaching back before it counts the days kept, and a range
+        // wholly before it answers zero, as a single node whose retention ran.
+        let old = today - 3
+        try database.psql(ClusterSchema.requestPartition(day: old).sql)
+        try database.psql(
+            """
+            INSERT INTO pellet_requests VALUES ('\(account.id)', \(UsageCalendar.startOfDay(old) + 1), 'req-late', 'key_a',
+                'chat', 'llama', 'groq', 10, 20, 0, false, 100, 50, 25, 0, 1)
+            """)
+        let usage = try XCTUnwrap(cluster.usage)
+        // (A range spans at most the retention's 3 days.)
+        let reaching = try await usage.usage(
+            UsageRequest(fromDay: today - 3, toDay: today - 1, listRequests: true), accountID: account.id)
+        XCTAssertEqual(reaching.totals?.requests, 1)
+        XCTAssertEqual(reaching.requests.map(\.requestId), ["req-1"])
+        let before = try await usage.usage(
+            UsageRequest(fromDay: today - 5, toDay: today - 3, groupBy: [.day], listRequests: true), accountID: account.id)
+        XCTAssertEqual(before.totals?.requests ?? 0, 0)
+        XCTAssertEqual(before.rows, [])
+        XCTAssertEqual(before.requests, [])
+        try database.psql("DROP TABLE \(ClusterSchema.requestPartitionName(day: old))")
         node.cancel()
         await node.value
 
