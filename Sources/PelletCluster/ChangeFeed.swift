@@ -165,15 +165,16 @@ public final class ChangeFeed: Sendable {
             }
             return ReplicatedSnapshot(sequence: sequence, accounts: accounts, keys: keys)
         }
-        for deleted in try await store.replaceReplicated(with: snapshot) {
-            accountDeleted(deleted)
+        let deleted = try await store.replaceReplicated(with: snapshot)
+        for id in deleted {
+            accountDeleted(id)
         }
         state.advance(to: snapshot.sequence)
         logger.notice(
             "this node's copy was replaced by the cluster's accounts and keys",
             metadata: [
                 "cluster.sequence": "\(snapshot.sequence)", "cluster.accounts": "\(snapshot.accounts.count)",
-                "cluster.keys": "\(snapshot.keys.count)",
+                "cluster.keys": "\(snapshot.keys.count)", "cluster.accounts_deleted": "\(deleted.count)",
             ])
     }
 

@@ -139,6 +139,7 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         let log = try second.stop().stderr
         XCTAssertTrue(log.contains("loading every account and key"), log)
         XCTAssertTrue(log.contains("cluster.accounts=2"), log)
+        XCTAssertTrue(log.contains("cluster.accounts_deleted=1"), log)
     }
 
     func testADeletedAccountsEventsWaitingInAnOutboxNeverReachTheDatabaseAndHealthShowsTheOutbox() async throws {
