@@ -481,12 +481,14 @@ struct Pelletd: AsyncParsableCommand {
         if metering.hasOutbox {
             outboxDepth = { @Sendable in try? metering.outboxDepth() }
         }
+        var exposition = MetricsExposition(
+            server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery,
+            meteringOutbox: outboxDepth)
+        if let cluster {
+            exposition.clusterLink = { (cluster.isConnected, cluster.discardedEvents) }
+        }
         do {
-            metricsServer = try await startMetricsServer(
-                MetricsExposition(
-                    server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery,
-                    meteringOutbox: outboxDepth),
-                serving: serving, logger: logger)
+            metricsServer = try await startMetricsServer(exposition, serving: serving, logger: logger)
         } catch {
             await server.shutdown()
             throw StartupFailure("\(error)")

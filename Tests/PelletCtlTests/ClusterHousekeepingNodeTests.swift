@@ -184,6 +184,10 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
                 return cluster?.databaseConnected == false && cluster?.outboxEvents == 3
             }
         }
+        let metrics = try HTTPGet.get(try XCTUnwrap(second.metricsURL), "/metrics").body
+        XCTAssertTrue(metrics.contains("\npellet_cluster_database_connected 0\n"), metrics)
+        XCTAssertTrue(metrics.contains("\npellet_cluster_outbox_events 3\n"), metrics)
+        XCTAssertTrue(metrics.contains("\npellet_cluster_discarded_events_total 0\n"), metrics)
         let text = try pelletctl("health", "--server", second.unixAddress)
         text.assertSucceeded()
         XCTAssertTrue(
@@ -210,6 +214,8 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         }
         XCTAssertEqual(try value(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(goes.account)'"), "0")
         XCTAssertEqual(try value(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(stays.account)'"), "3")
+        let backMetrics = try HTTPGet.get(try XCTUnwrap(second.metricsURL), "/metrics").body
+        XCTAssertTrue(backMetrics.contains("\npellet_cluster_database_connected 1\n"), backMetrics)
         let json = try pelletctl("health", "--json", "--server", second.unixAddress)
         json.assertSucceeded()
         let cluster = try XCTUnwrap(try jsonObject(json.stdout)["cluster"] as? [String: Any])
