@@ -64,8 +64,8 @@ public final class Cluster: Sendable {
         return try? metering.outboxDepth()
     }
 
-    /// Runs the driver and the change feed until the task is cancelled, then closes the
-    /// connections and stops the driver's event loop.
+    /// Runs the driver, the change feed, the shipper and the housekeeping until the task is
+    /// cancelled, then closes the connections and stops the driver's event loop.
     public func run() async {
         // The driver runs outside the cancelled task tree and stops only after the feed and the
         // shipper have: a query or a wait for a connection in progress when pelletd stops must

@@ -129,7 +129,7 @@ enum ClusterSchema {
         let prefix = "pellet_requests_"
         guard name.hasPrefix(prefix) else { return nil }
         let digits = name.dropFirst(prefix.count)
-        guard digits.count == 8, digits.allSatisfy(\.isASCII), let number = Int(digits) else { return nil }
+        guard digits.count == 8, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(digits) else { return nil }
         let (year, month, day) = (number / 10_000, number / 100 % 100, number % 100)
         guard (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day) else { return nil }
         let found = UsageCalendar.day(year: year, month: month, day: day)
