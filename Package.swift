@@ -217,6 +217,15 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // Cluster mode's parts against a real PostgreSQL (PelletTesting's PostgresTestServer).
+        .testTarget(
+            name: "PelletClusterTests",
+            dependencies: [
+                "PelletCluster", "PelletStore", "PelletTesting", "PelletWire",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Runs the real pelletctl and pelletd binaries, so it depends on them to get them built.
         .testTarget(
             name: "PelletCtlTests",

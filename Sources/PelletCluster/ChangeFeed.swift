@@ -11,6 +11,8 @@ import PostgresNIO
 /// changes after the last one applied (`pellet_changes`, in sequence order) and applies them
 /// in one LMDB transaction that also notes the sequence reached. A node that was down or cut
 /// off catches up from that sequence when it connects again; notifications only say "look".
+/// One that was away longer than the change log keeps its changes (``ClusterHousekeeping``
+/// pruned some it never applied) loads a full snapshot of the accounts and keys instead.
 /// While the database is unreachable it retries with a growing pause (up to 5 s) and the node
 /// serves from its copy.
 public final class ChangeFeed: Sendable {
@@ -90,21 +92,35 @@ public final class ChangeFeed: Sendable {
         state.setConnected(false)
     }
 
-    /// Applies every change after the last one applied, a page at a time.
+    /// Applies every change after the last one applied, a page at a time. A copy older than
+    /// the changes the cluster still keeps (the node was away longer than the housekeeping's
+    /// horizon, or it is new after a pruning) is replaced by a full snapshot first.
     private func catchUp() async throws {
         while true {
             let after = state.applied
             var changes: [ReplicatedChange] = []
+            var prunedThrough: Int64 = 0
+            // One statement, so one snapshot: the pruned mark and the page agree (a pruning
+            // between two reads could otherwise skip changes unseen).
             let rows = try await client.query(
                 """
-                SELECT sequence, kind, id, record, key_hash FROM pellet_changes
-                WHERE sequence > \(after) ORDER BY sequence LIMIT 500
+                SELECT h.changes_pruned_through, c.sequence, c.kind, c.id, c.record, c.key_hash
+                FROM pellet_housekeeping h LEFT JOIN LATERAL (
+                    SELECT sequence, kind, id, record, key_hash FROM pellet_changes
+                    WHERE sequence > \(after) ORDER BY sequence LIMIT 500
+                ) c ON true
                 """,
                 logger: logger)
-            for try await (sequence, kind, id, record, hash) in rows.decode(
-                (Int64, String, String, ByteBuffer?, ByteBuffer?).self)
+            for try await (pruned, sequence, kind, id, record, hash) in rows.decode(
+                (Int64, Int64?, String?, String?, ByteBuffer?, ByteBuffer?).self)
             {
+                prunedThrough = pruned
+                guard let sequence, let kind, let id else { continue }
                 changes.append(ReplicatedChange(sequence: sequence, kind: try Self.kind(kind, id, record, hash)))
+            }
+            if after < prunedThrough {
+                try await resynchronize(missing: after, prunedThrough: prunedThrough)
+                continue
             }
             guard let last = changes.last?.sequence else { return }
             for deleted in try await store.applyReplicated(changes) {
@@ -112,6 +128,54 @@ public final class ChangeFeed: Sendable {
             }
             state.advance(to: last)
         }
+    }
+
+    /// Replaces the copy's accounts and keys with the database's, read in one snapshot with
+    /// the last change it includes.
+    private func resynchronize(missing after: Int64, prunedThrough: Int64) async throws {
+        let logger = self.logger
+        logger.notice(
+            "this node's copy is older than the oldest change the cluster keeps; loading every account and key",
+            metadata: ["cluster.sequence": "\(after)", "cluster.pruned_through": "\(prunedThrough)"])
+        let snapshot = try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            // Changes commit in sequence order (each holds the change lock), so the snapshot has
+            // every change up to the highest it sees.
+            var sequence: Int64 = 0
+            for try await value in try await connection.query(
+                """
+                SELECT greatest((SELECT coalesce(max(sequence), 0) FROM pellet_changes),
+                    (SELECT changes_pruned_through FROM pellet_housekeeping))
+                """,
+                logger: logger
+            ).decode(Int64.self) {
+                sequence = value
+            }
+            var accounts: [Account] = []
+            for try await record in try await connection.query("SELECT record FROM pellet_accounts", logger: logger)
+                .decode(ByteBuffer.self)
+            {
+                accounts.append(try Account(decoding: record))
+            }
+            var keys: [ReplicatedSnapshot.Key] = []
+            for try await (record, hash) in try await connection.query("SELECT record, hash FROM pellet_keys", logger: logger)
+                .decode((ByteBuffer, ByteBuffer).self)
+            {
+                keys.append(ReplicatedSnapshot.Key(record: try ApiKey(decoding: record), hash: Array(buffer: hash)))
+            }
+            return ReplicatedSnapshot(sequence: sequence, accounts: accounts, keys: keys)
+        }
+        let deleted = try await store.replaceReplicated(with: snapshot)
+        for id in deleted {
+            accountDeleted(id)
+        }
+        state.advance(to: snapshot.sequence)
+        logger.notice(
+            "this node's copy was replaced by the cluster's accounts and keys",
+            metadata: [
+                "cluster.sequence": "\(snapshot.sequence)", "cluster.accounts": "\(snapshot.accounts.count)",
+                "cluster.keys": "\(snapshot.keys.count)", "cluster.accounts_deleted": "\(deleted.count)",
+            ])
     }
 
     private static func kind(_ kind: String, _ id: String, _ record: ByteBuffer?, _ hash: ByteBuffer?) throws -> ReplicatedChange.Kind {

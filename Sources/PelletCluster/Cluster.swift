@@ -23,6 +23,8 @@ public final class Cluster: Sendable {
     /// This node's shares of the accounts' rate limits, for the Complete service.
     public let rateLeases: any RateLeasing
     private let rates: RateLeases
+    private let housekeeping: ClusterHousekeeping
+    private let metering: Metering?
     /// The Usage call's reads from the database, when metering is shipped there.
     public let usage: ClusterUsage?
 
@@ -54,6 +56,10 @@ public final class Cluster: Sendable {
         } else {
             budgetLeases = nil
         }
+        self.metering = metering
+        housekeeping = ClusterHousekeeping(
+            client: client, databaseReachable: { [feed] in feed.isConnected }, logger: logger,
+            retentionDays: metering?.retentionDays ?? Metering.defaultRetentionDays)
         if let metering, metering.hasOutbox {
             shipper = MeteringShipper(client: client, metering: metering, feed: feed, logger: logger)
             usage = ClusterUsage(client: client, store: store, metering: metering, logger: logger)
@@ -66,8 +72,24 @@ public final class Cluster: Sendable {
     /// Metering events shipped to the database since start-up.
     public var shippedEvents: Int { shipper?.shippedCount ?? 0 }
 
-    /// Runs the driver and the change feed until the task is cancelled, then closes the
-    /// connections and stops the driver's event loop.
+    /// Metering events discarded since start-up instead of shipped: older than the retention.
+    public var discardedEvents: Int { shipper?.discardedCount ?? 0 }
+
+    /// Whether the change feed is connected to the database (and caught up since).
+    public var isConnected: Bool { feed.isConnected }
+
+    /// The sequence of the last account or key change in this node's copy.
+    public var appliedSequence: Int64 { feed.appliedSequence }
+
+    /// Metering events waiting in this node's outbox to be shipped (nil: it cannot be read).
+    public var outboxDepth: Int? {
+        guard let metering, metering.hasOutbox else { return 0 }
+        return try? metering.outboxDepth()
+    }
+
+    /// Runs the driver, the change feed, the shipper, the housekeeping and the renewal of the
+    /// budget leases until the task is cancelled (then the leases' unused parts are handed
+    /// back), then closes the connections and stops the driver's event loop.
     public func run() async {
         // The driver runs outside the cancelled task tree and stops only after the feed and the
         // shipper have: a query or a wait for a connection in progress when pelletd stops must
@@ -83,6 +105,7 @@ public final class Cluster: Sendable {
             group.addTask {
                 while (try? await Task.sleep(for: .seconds(60))) != nil { await rates.deleteOldWindows() }
             }
+            group.addTask { await self.housekeeping.run() }
             await feed.run()
         }
         driver.cancel()

@@ -19,6 +19,9 @@ enum ClusterSchema {
     static let changeChannel = "pellet_changes"
     /// Held while a shipper creates day partitions of `pellet_requests`.
     static let partitionLock: Int64 = 0x7065_6C6C_6574_0003
+    /// Held (for the session, tried, never waited for) by the one node that runs the cluster's
+    /// housekeeping at a time (``ClusterHousekeeping``).
+    static let housekeepingLock: Int64 = 0x7065_6C6C_6574_0004
 
     static let migrations: [(version: Int, statements: [PostgresQuery])] = [
         (
@@ -117,18 +120,53 @@ enum ClusterSchema {
                 """,
             ]
         ),
+        (
+            4,
+            [
+                // What the housekeeping (ClusterHousekeeping) has removed, one row: the last change
+                // pruned from pellet_changes (a node that applied less resynchronizes from a full
+                // snapshot) and the first UTC day pellet_requests still keeps (no shipper creates a
+                // partition before it again).
+                """
+                CREATE TABLE pellet_housekeeping (
+                    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                    changes_pruned_through bigint NOT NULL DEFAULT 0,
+                    requests_kept_from_day integer NOT NULL DEFAULT 0
+                )
+                """,
+                "INSERT INTO pellet_housekeeping DEFAULT VALUES",
+            ]
+        ),
     ]
 
     /// `CREATE TABLE IF NOT EXISTS` of the partition of `pellet_requests` holding the UTC day
     /// `day` (days since 1970-01-01). Only integers go into the text.
     static func requestPartition(day: UInt32) -> PostgresQuery {
-        let (year, month, dayOfMonth) = UsageCalendar.date(ofDay: day)
-        let name = "pellet_requests_" + String(format: "%04d%02d%02d", year, month, dayOfMonth)
+        let name = requestPartitionName(day: day)
         let start = UsageCalendar.startOfDay(day)
         let end = start + UsageCalendar.millisecondsPerDay
         return PostgresQuery(
             unsafeSQL:
                 "CREATE TABLE IF NOT EXISTS \(name) PARTITION OF pellet_requests FOR VALUES FROM (\(start)) TO (\(end))")
+    }
+
+    /// `pellet_requests_YYYYMMDD` of the UTC day `day`.
+    static func requestPartitionName(day: UInt32) -> String {
+        let (year, month, dayOfMonth) = UsageCalendar.date(ofDay: day)
+        return "pellet_requests_" + String(format: "%04d%02d%02d", year, month, dayOfMonth)
+    }
+
+    /// The UTC day a partition named `pellet_requests_YYYYMMDD` holds; nil for another name.
+    static func requestPartitionDay(name: String) -> UInt32? {
+        let prefix = "pellet_requests_"
+        guard name.hasPrefix(prefix) else { return nil }
+        let digits = name.dropFirst(prefix.count)
+        guard digits.count == 8, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let number = Int(digits) else { return nil }
+        let (year, month, day) = (number / 10_000, number / 100 % 100, number % 100)
+        guard (1970...9999).contains(year), (1...12).contains(month), (1...31).contains(day) else { return nil }
+        let found = UsageCalendar.day(year: year, month: month, day: day)
+        // 20260231 is no day: it must name itself back.
+        return requestPartitionName(day: found) == name ? found : nil
     }
 
     /// Applies the migrations this database lacks; returns the versions applied.

@@ -8,6 +8,9 @@ import PostgresNIO
 /// node's calls, with the same response a single pelletd gives from its LMDB (the same range
 /// rules, totals, rows in the same order, records newest first, the same cursors).
 ///
+/// Days older than this node's retention are not counted (``ClusterHousekeeping`` drops their
+/// partitions).
+///
 /// The database has a call once its node has shipped it: normally within a fraction of a
 /// second, later after an outage. While the database is unreachable Usage answers UNAVAILABLE
 /// (the node's own LMDB holds only its own calls, which would be a wrong answer, not a partial
@@ -35,7 +38,12 @@ public final class ClusterUsage: UsageReads {
         guard try store.account(id: accountID) != nil else {
             throw RPCError(.notFound, "no account has id \(accountID)")
         }
-        let from = Int64(clamping: UsageCalendar.startOfDay(range.lowerBound))
+        // Nothing older than the retention counts, as on a single node whose retention deleted
+        // it: not a partition the housekeeping has yet to drop, nor rows a node with a longer
+        // retention shipped. A range wholly before it answers zero, not an error.
+        let firstKept = Metering.firstRetainedDay(
+            today: UsageCalendar.day(unixMs: store.now), retentionDays: metering.retentionDays)
+        let from = Int64(clamping: UsageCalendar.startOfDay(max(range.lowerBound, firstKept)))
         let until = Int64(clamping: UsageCalendar.startOfDay(range.upperBound) + UsageCalendar.millisecondsPerDay)
         let groupBy = Set(request.groupBy)
         let listRequests = request.listRequests

@@ -14,7 +14,10 @@ import PostgresNIO
 /// soon as the database returns, oldest first.
 ///
 /// The partitions (one per UTC day) are created by the shipper: today's and the next two ahead,
-/// checked every hour, and any older day a batch needs (events that waited out an outage).
+/// checked every hour, and any older day a batch needs (events that waited out an outage). An
+/// event older than the retention (this node's `--retention-days`, or the first day the cluster
+/// keeps, which the housekeeping raises) is discarded, counted and logged, never shipped: its
+/// partition is dropped, or will be, and must not be made again.
 final class MeteringShipper: Sendable {
     private let client: PostgresClient
     private let metering: Metering
@@ -44,6 +47,9 @@ final class MeteringShipper: Sendable {
     /// Events shipped since start-up (a re-sent event the database already had counts too).
     var shippedCount: Int { state.shipped }
 
+    /// Events discarded since start-up instead of shipped: older than the retention.
+    var discardedCount: Int { state.discarded }
+
     /// Ships until the task is cancelled.
     func run() async {
         // The first migration run is the change feed's: wait for it (the feed connects only
@@ -59,7 +65,7 @@ final class MeteringShipper: Sendable {
             do {
                 let today = UsageCalendar.day(unixMs: UInt64(Date().timeIntervalSince1970 * 1000))
                 if partitionsCheckedOnDay != today || state.partitionCheckIsDue() {
-                    try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
+                    _ = try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
                         try await self.ensurePartitions(Array(today...(today + Self.daysAhead)))
                     }
                     partitionsCheckedOnDay = today
@@ -70,22 +76,49 @@ final class MeteringShipper: Sendable {
                     try await Task.sleep(for: .milliseconds(100))
                     continue
                 }
-                let days = Set(batch.map { UsageCalendar.day(unixMs: $0.event.unixMs) }).sorted()
-                try await within(batchTimeout, orThrow: { ShipperTimeout() }) { try await self.ensurePartitions(days) }
+                let ownFirstKept = Metering.firstRetainedDay(today: today, retentionDays: metering.retentionDays)
+                var events = batch.map(\.event).filter { UsageCalendar.day(unixMs: $0.unixMs) >= ownFirstKept }
+                let days = Set(events.map { UsageCalendar.day(unixMs: $0.unixMs) }).sorted()
+                let keptFrom = try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
+                    try await self.ensurePartitions(days)
+                }
+                // Older than the retention (this node's, or the cluster's first day kept, which a
+                // node with a shorter one may have raised): their partitions are dropped, or about
+                // to be, and must not be made again.
+                events.removeAll { UsageCalendar.day(unixMs: $0.unixMs) < keptFrom }
+                let expired = batch.count - events.count
                 // A batch cut off by the timeout may still have been committed: sent again,
                 // it adds nothing.
-                let events = batch.map(\.event)
-                let inserted = try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
-                    try await self.insert(events)
+                var inserted = 0
+                do {
+                    if !events.isEmpty {
+                        let shipping = events
+                        inserted = try await within(batchTimeout, orThrow: { ShipperTimeout() }) {
+                            try await self.insert(shipping)
+                        }
+                    }
+                } catch {
+                    // A partition believed to exist may have been dropped (by the retention, or
+                    // an operator): check them all again at the next attempt.
+                    state.forgetPartitions()
+                    throw error
                 }
                 try await metering.removeFromOutbox(through: last.sequence)
-                state.addShipped(batch.count)
-                if inserted < batch.count {
+                state.addShipped(events.count, discarded: expired)
+                if expired > 0 {
+                    logger.warning(
+                        "metering events older than the retention were discarded, not shipped (their days are no longer kept)",
+                        metadata: [
+                            "cluster.discarded": "\(expired)",
+                            "retention.kept_from": "\(UsageCalendar.isoDate(ofDay: max(ownFirstKept, keptFrom)))",
+                        ])
+                }
+                if inserted < events.count {
                     // Rare (a batch sent again after a stop between insert and removal, or an
                     // account deleted meanwhile), and the evidence that a re-send added nothing.
                     logger.info(
                         "metering events the cluster database already had, or whose account is gone, were skipped",
-                        metadata: ["cluster.skipped": "\(batch.count - inserted)"])
+                        metadata: ["cluster.skipped": "\(events.count - inserted)"])
                 }
                 pause = .milliseconds(100)
             } catch {
@@ -170,18 +203,28 @@ final class MeteringShipper: Sendable {
     }
 
     /// Creates the day partitions among `days` not known to exist, under the partition lock (two
-    /// nodes creating the same partition at once would otherwise collide).
-    private func ensurePartitions(_ days: [UInt32]) async throws {
+    /// nodes creating the same partition at once would otherwise collide), except those before
+    /// the cluster's first day kept (``ClusterHousekeeping``), which it returns (as last read).
+    private func ensurePartitions(_ days: [UInt32]) async throws -> UInt32 {
         let missing = days.filter { !state.hasPartition($0) }
-        guard !missing.isEmpty else { return }
+        guard !missing.isEmpty else { return state.keptFromDay }
         let logger = self.logger
-        try await client.withTransaction(logger: logger) { connection in
+        let (keptFrom, created) = try await client.withTransaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(\(ClusterSchema.partitionLock))", logger: logger)
-            for day in missing {
+            var keptFrom: UInt32 = 0
+            for try await day in try await connection.query(
+                "SELECT requests_kept_from_day FROM pellet_housekeeping", logger: logger
+            ).decode(Int32.self) {
+                keptFrom = UInt32(clamping: day)
+            }
+            let created = missing.filter { $0 >= keptFrom }
+            for day in created {
                 try await connection.query(ClusterSchema.requestPartition(day: day), logger: logger)
             }
+            return (keptFrom, created)
         }
-        for day in missing { state.notePartition(day) }
+        state.notePartitions(created, keptFrom: keptFrom)
+        return keptFrom
     }
 }
 
@@ -193,16 +236,33 @@ private struct ShipperTimeout: Error, CustomStringConvertible {
 private final class ShipperState: @unchecked Sendable {
     private let lock = NSLock()
     private var _shipped = 0
+    private var _discarded = 0
     private var partitions: Set<UInt32> = []
+    private var _keptFromDay: UInt32 = 0
     private var lastPartitionCheck = ContinuousClock.now
 
     var shipped: Int { lock.withLock { _shipped } }
+    var discarded: Int { lock.withLock { _discarded } }
+    /// The cluster's first day kept in `pellet_requests`, as last read.
+    var keptFromDay: UInt32 { lock.withLock { _keptFromDay } }
 
-    func addShipped(_ count: Int) { lock.withLock { _shipped += count } }
+    func addShipped(_ count: Int, discarded: Int) {
+        lock.withLock {
+            _shipped += count
+            _discarded += discarded
+        }
+    }
 
     func hasPartition(_ day: UInt32) -> Bool { lock.withLock { partitions.contains(day) } }
 
-    func notePartition(_ day: UInt32) { lock.withLock { _ = partitions.insert(day) } }
+    func notePartitions(_ days: [UInt32], keptFrom: UInt32) {
+        lock.withLock {
+            partitions.formUnion(days)
+            _keptFromDay = max(_keptFromDay, keptFrom)
+        }
+    }
+
+    func forgetPartitions() { lock.withLock { partitions = [] } }
 
     /// Once an hour the partitions ahead are checked again, and the memory of them forgotten (a
     /// retention may have dropped some, an operator may have dropped others).

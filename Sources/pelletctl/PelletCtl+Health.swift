@@ -7,7 +7,8 @@ extension PelletCtl {
         static let configuration = CommandConfiguration(
             abstract:
                 "Show whether pelletd is serving, its version, uptime, calls in flight, its own overhead on Complete calls, "
-                + "how full its store is, whether Complete is refused (and why), and provider health."
+                + "how full its store is, whether Complete is refused (and why), provider health and, in cluster mode, "
+                + "its link to the cluster's database."
         )
 
         @OptionGroup var options: ConnectionOptions
@@ -41,6 +42,7 @@ extension PelletCtl {
                 "store      \(store(health))",
                 "complete   \(health.completeRefused.isEmpty ? "served" : "REFUSED: " + health.completeRefused)",
             ]
+            if let cluster = health.cluster { lines.append("cluster    \(Self.cluster(cluster))") }
             guard !health.providers.isEmpty else {
                 lines.append("providers  none")
                 return lines.joined(separator: "\n") + "\n"
@@ -65,6 +67,19 @@ extension PelletCtl {
             let percent = Double(health.storeMapUsedBytes) / Double(health.storeMapSizeBytes) * 100
             return "\(Output.size(bytes: health.storeMapUsedBytes)) of the "
                 + "\(Output.size(bytes: health.storeMapSizeBytes)) map used (\(Output.oneDecimal(percent))%)"
+        }
+
+        /// "database connected, change 42 applied, outbox empty", or with the database away
+        /// "DATABASE UNREACHABLE, change 42 applied, 17 metering events waiting in the outbox".
+        static func cluster(_ cluster: ClusterHealth) -> String {
+            let outbox =
+                switch cluster.outboxEvents {
+                case 0: "outbox empty"
+                case 1: "1 metering event waiting in the outbox"
+                default: "\(cluster.outboxEvents) metering events waiting in the outbox"
+                }
+            return (cluster.databaseConnected ? "database connected" : "DATABASE UNREACHABLE")
+                + ", change \(cluster.appliedSequence) applied, \(outbox)"
         }
 
         /// "p50 84 µs  p99 310 µs  (1200 calls in the last minute)".
@@ -120,6 +135,20 @@ private struct HealthReport: Encodable {
     /// Empty while Complete is served.
     var completeRefused: String
     var providers: [Provider]
+    /// Only in cluster mode (the key is absent when the node works alone).
+    var cluster: Cluster?
+
+    struct Cluster: Encodable {
+        var databaseConnected: Bool
+        var appliedSequence: UInt64
+        var outboxEvents: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case databaseConnected = "database_connected"
+            case appliedSequence = "applied_sequence"
+            case outboxEvents = "outbox_events"
+        }
+    }
 
     init(_ health: HealthResponse) {
         version = health.version
@@ -132,6 +161,9 @@ private struct HealthReport: Encodable {
         storeMapSizeBytes = health.storeMapSizeBytes
         completeRefused = health.completeRefused
         providers = health.providers.map(Provider.init)
+        cluster = health.cluster.map {
+            Cluster(databaseConnected: $0.databaseConnected, appliedSequence: $0.appliedSequence, outboxEvents: $0.outboxEvents)
+        }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -145,5 +177,6 @@ private struct HealthReport: Encodable {
         case storeMapSizeBytes = "store_map_size_bytes"
         case completeRefused = "complete_refused"
         case providers
+        case cluster
     }
 }

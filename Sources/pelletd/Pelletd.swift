@@ -471,7 +471,15 @@ struct Pelletd: AsyncParsableCommand {
                 ),
                 .health: HealthService(
                     metrics: metrics, store: store, providers: { live.current.directory.healthRows() },
-                    models: { discovery.healthRows() }),
+                    models: { discovery.healthRows() },
+                    cluster: {
+                        cluster.map { cluster in
+                            ClusterHealth(
+                                databaseConnected: cluster.isConnected,
+                                appliedSequence: UInt64(clamping: cluster.appliedSequence),
+                                outboxEvents: UInt64(clamping: cluster.outboxDepth ?? 0))
+                        }
+                    }),
             ],
             metrics: metrics,
             accessLog: callLog,
@@ -488,12 +496,14 @@ struct Pelletd: AsyncParsableCommand {
         if metering.hasOutbox {
             outboxDepth = { @Sendable in try? metering.outboxDepth() }
         }
+        var exposition = MetricsExposition(
+            server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery,
+            meteringOutbox: outboxDepth)
+        if let cluster {
+            exposition.clusterLink = { (cluster.isConnected, cluster.discardedEvents) }
+        }
         do {
-            metricsServer = try await startMetricsServer(
-                MetricsExposition(
-                    server: metrics, complete: completeMetrics, store: store, live: live, discovery: discovery,
-                    meteringOutbox: outboxDepth),
-                serving: serving, logger: logger)
+            metricsServer = try await startMetricsServer(exposition, serving: serving, logger: logger)
         } catch {
             await server.shutdown()
             throw StartupFailure("\(error)")

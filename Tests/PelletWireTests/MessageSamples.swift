@@ -204,7 +204,8 @@ enum Samples {
             ModelAvailability(model: "gpt-oss-120b", provider: "groq", state: "available", sinceUnixMs: 1),
             ModelAvailability(model: unicode, provider: "together", state: "unavailable", sinceUnixMs: .max),
             ModelAvailability(),
-        ]
+        ],
+        cluster: ClusterHealth(databaseConnected: true, appliedSequence: .max, outboxEvents: 12)
     )
 }
 
@@ -312,7 +313,12 @@ let messageCatalogue: [MessageKind] = [
         more: [HealthRequest(credentials: Credentials())]
     ),
     MessageKind(ProviderHealth.self, proto: "ProviderHealth", full: Samples.providerHealth),
-    MessageKind(HealthResponse.self, proto: "HealthResponse", full: Samples.healthResponse),
+    MessageKind(
+        HealthResponse.self, proto: "HealthResponse", full: Samples.healthResponse,
+        more: [HealthResponse(cluster: ClusterHealth())]),
+    MessageKind(
+        ClusterHealth.self, proto: "ClusterHealth",
+        full: ClusterHealth(databaseConnected: true, appliedSequence: 42, outboxEvents: .max)),
     MessageKind(
         ModelAvailability.self, proto: "ModelAvailability",
         full: ModelAvailability(

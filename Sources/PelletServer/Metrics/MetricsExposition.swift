@@ -18,6 +18,9 @@ public struct MetricsExposition: Sendable {
     public let discovery: ModelDiscovery?
     /// Cluster mode: the metering events waiting in this node's outbox for the cluster's database.
     public var meteringOutbox: (@Sendable () -> Int?)? = nil
+    /// Cluster mode: the link to the cluster's database (whether the change feed is connected,
+    /// and the metering events discarded instead of shipped, older than the retention).
+    public var clusterLink: (@Sendable () -> (connected: Bool, discardedEvents: Int))? = nil
 
     public init(
         server: ServerMetrics, complete: CompleteMetrics? = nil, store: Store? = nil, providers: ProviderDirectory? = nil,
@@ -162,6 +165,15 @@ public struct MetricsExposition: Sendable {
             text.family(
                 "pellet_cluster_outbox_events", .gauge, "Metering events waiting to be shipped to the cluster's database.")
             text.sample("pellet_cluster_outbox_events", [], UInt64(max(0, depth)))
+        }
+        if let link = clusterLink?() {
+            text.family(
+                "pellet_cluster_database_connected", .gauge, "1 while the node's change feed is connected to the cluster's database.")
+            text.sample("pellet_cluster_database_connected", [], link.connected ? 1 : 0)
+            text.family(
+                "pellet_cluster_discarded_events_total", .counter,
+                "Metering events discarded instead of shipped: older than the retention.")
+            text.sample("pellet_cluster_discarded_events_total", [], UInt64(max(0, link.discardedEvents)))
         }
     }
 }

@@ -3,8 +3,9 @@ import PelletStore
 import PelletWire
 
 /// Method 5: the server's version, uptime, calls in flight, provider health, each catalogue
-/// pair's availability, the gateway's own overhead on Complete calls, the store's map usage and,
-/// when Complete is refused because the store cannot take writes, why. Needs no credentials.
+/// pair's availability, the gateway's own overhead on Complete calls, the store's map usage,
+/// when Complete is refused because the store cannot take writes, why, and in cluster mode the
+/// node's link to the cluster's database. Needs no credentials.
 public struct HealthService: Service {
     public static let version = "0.1.0"
 
@@ -12,18 +13,22 @@ public struct HealthService: Service {
     private let providers: @Sendable () -> [ProviderHealth]
     private let models: @Sendable () -> [ModelAvailability]
     private let store: Store?
+    private let cluster: @Sendable () -> ClusterHealth?
 
-    /// `models`: each catalogue pair's availability (``ModelDiscovery/healthRows()``).
+    /// `models`: each catalogue pair's availability (``ModelDiscovery/healthRows()``);
+    /// `cluster`: the node's link to the cluster's database (nil: it works alone).
     public init(
         metrics: ServerMetrics,
         store: Store? = nil,
         providers: @escaping @Sendable () -> [ProviderHealth] = { [] },
-        models: @escaping @Sendable () -> [ModelAvailability] = { [] }
+        models: @escaping @Sendable () -> [ModelAvailability] = { [] },
+        cluster: @escaping @Sendable () -> ClusterHealth? = { nil }
     ) {
         self.metrics = metrics
         self.store = store
         self.providers = providers
         self.models = models
+        self.cluster = cluster
     }
 
     public func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
@@ -53,7 +58,8 @@ public struct HealthService: Service {
                 storeMapSizeBytes: usage?.sizeBytes ?? 0,
                 completeRefused: completeRefused,
                 connections: UInt32(clamping: metrics.connections),
-                models: models()
+                models: models(),
+                cluster: cluster()
             )
         )
     }

@@ -835,6 +835,9 @@ public struct HealthResponse: WireMessage {
     /// Each catalogue (model, provider) pair's availability, from the provider's model list (model
     /// discovery) and from chat calls answered "model not found".
     public var models: [ModelAvailability] = []
+    /// Cluster mode (pelletd --database-url): this node's link to the cluster's PostgreSQL. Absent
+    /// when the node works alone.
+    public var cluster: ClusterHealth? = nil
 
     public init() {}
 
@@ -850,7 +853,8 @@ public struct HealthResponse: WireMessage {
         storeMapSizeBytes: UInt64 = 0,
         completeRefused: String = "",
         connections: UInt32 = 0,
-        models: [ModelAvailability] = []
+        models: [ModelAvailability] = [],
+        cluster: ClusterHealth? = nil
     ) {
         self.version = version
         self.uptimeMs = uptimeMs
@@ -864,6 +868,30 @@ public struct HealthResponse: WireMessage {
         self.completeRefused = completeRefused
         self.connections = connections
         self.models = models
+        self.cluster = cluster
+    }
+}
+
+public struct ClusterHealth: WireMessage {
+    /// Whether the node's change feed is connected to the database (and has caught up since it
+    /// connected). While it is not, keys authenticate from the node's copy, account changes are
+    /// refused and metering waits in the outbox.
+    public var databaseConnected: Bool = false
+    /// The sequence of the last account or key change (pellet_changes) in the node's copy.
+    public var appliedSequence: UInt64 = 0
+    /// Metering events recorded on this node and not yet shipped to the database.
+    public var outboxEvents: UInt64 = 0
+
+    public init() {}
+
+    public init(
+        databaseConnected: Bool = false,
+        appliedSequence: UInt64 = 0,
+        outboxEvents: UInt64 = 0
+    ) {
+        self.databaseConnected = databaseConnected
+        self.appliedSequence = appliedSequence
+        self.outboxEvents = outboxEvents
     }
 }
 
@@ -2203,6 +2231,7 @@ extension HealthResponse: CBridgedMessage {
             cStruct.pointee.n_models = models.count
             cStruct.pointee.models = arena.array(models, as: UnsafeMutablePointer<Pellet__V1__ModelAvailability>?.self) { $0.cMessage(in: arena) }
         }
+        if let cluster { cStruct.pointee.cluster = cluster.cMessage(in: arena) }
         return cStruct
     }
 
@@ -2230,6 +2259,41 @@ extension HealthResponse: CBridgedMessage {
                 models.append(try ModelAvailability(cMessage: element!))
             }
         }
+        if let value = cStruct.pointee.cluster { cluster = try ClusterHealth(cMessage: value) }
+    }
+}
+
+extension ClusterHealth: CBridgedMessage {
+    typealias CMessage = Pellet__V1__ClusterHealth
+
+    public func encode(into buffer: inout ByteBuffer) { bridgeEncode(self, into: &buffer) }
+
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(MessageDecodingError) {
+        self = try bridgeDecode(Self.self, from: bytes)
+    }
+
+    static func unpack(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<Pellet__V1__ClusterHealth>? {
+        pellet__v1__cluster_health__unpack(nil, bytes.count, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    static func freeUnpacked(_ message: UnsafeMutablePointer<Pellet__V1__ClusterHealth>) {
+        pellet__v1__cluster_health__free_unpacked(message, nil)
+    }
+
+    func cMessage(in arena: CArena) -> UnsafeMutablePointer<Pellet__V1__ClusterHealth> {
+        let cStruct = arena.allocate(Pellet__V1__ClusterHealth.self)
+        pellet__v1__cluster_health__init(cStruct)
+        cStruct.pointee.database_connected = databaseConnected ? 1 : 0
+        cStruct.pointee.applied_sequence = appliedSequence
+        cStruct.pointee.outbox_events = outboxEvents
+        return cStruct
+    }
+
+    init(cMessage cStruct: UnsafePointer<Pellet__V1__ClusterHealth>) throws(MessageDecodingError) {
+        self.init()
+        databaseConnected = cStruct.pointee.database_connected != 0
+        appliedSequence = cStruct.pointee.applied_sequence
+        outboxEvents = cStruct.pointee.outbox_events
     }
 }
 

@@ -1357,6 +1357,51 @@ void   pellet__v1__health_response__free_unpacked
   assert(message->base.descriptor == &pellet__v1__health_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   pellet__v1__cluster_health__init
+                     (Pellet__V1__ClusterHealth         *message)
+{
+  static const Pellet__V1__ClusterHealth init_value = PELLET__V1__CLUSTER_HEALTH__INIT;
+  *message = init_value;
+}
+size_t pellet__v1__cluster_health__get_packed_size
+                     (const Pellet__V1__ClusterHealth *message)
+{
+  assert(message->base.descriptor == &pellet__v1__cluster_health__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t pellet__v1__cluster_health__pack
+                     (const Pellet__V1__ClusterHealth *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &pellet__v1__cluster_health__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t pellet__v1__cluster_health__pack_to_buffer
+                     (const Pellet__V1__ClusterHealth *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &pellet__v1__cluster_health__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Pellet__V1__ClusterHealth *
+       pellet__v1__cluster_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Pellet__V1__ClusterHealth *)
+     protobuf_c_message_unpack (&pellet__v1__cluster_health__descriptor,
+                                allocator, len, data);
+}
+void   pellet__v1__cluster_health__free_unpacked
+                     (Pellet__V1__ClusterHealth *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &pellet__v1__cluster_health__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   pellet__v1__model_availability__init
                      (Pellet__V1__ModelAvailability         *message)
 {
@@ -4050,7 +4095,7 @@ const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor =
   (ProtobufCMessageInit) pellet__v1__provider_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[12] =
+static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descriptors[13] =
 {
   {
     "version",
@@ -4185,6 +4230,18 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "cluster",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__HealthResponse, cluster),
+    &pellet__v1__cluster_health__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "models",
     20,
     PROTOBUF_C_LABEL_REPEATED,
@@ -4198,13 +4255,14 @@ static const ProtobufCFieldDescriptor pellet__v1__health_response__field_descrip
   },
 };
 static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
+  11,   /* field[11] = cluster */
   9,   /* field[9] = complete_refused */
   10,   /* field[10] = connections */
   6,   /* field[6] = gateway_overhead_calls */
   4,   /* field[4] = gateway_overhead_p50_us */
   5,   /* field[5] = gateway_overhead_p99_us */
   2,   /* field[2] = in_flight */
-  11,   /* field[11] = models */
+  12,   /* field[12] = models */
   3,   /* field[3] = providers */
   8,   /* field[8] = store_map_size_bytes */
   7,   /* field[7] = store_map_used_bytes */
@@ -4214,8 +4272,8 @@ static const unsigned pellet__v1__health_response__field_indices_by_name[] = {
 static const ProtobufCIntRange pellet__v1__health_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 20, 11 },
-  { 0, 12 }
+  { 20, 12 },
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
 {
@@ -4225,11 +4283,75 @@ const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor =
   "Pellet__V1__HealthResponse",
   "pellet.v1",
   sizeof(Pellet__V1__HealthResponse),
-  12,
+  13,
   pellet__v1__health_response__field_descriptors,
   pellet__v1__health_response__field_indices_by_name,
   2,  pellet__v1__health_response__number_ranges,
   (ProtobufCMessageInit) pellet__v1__health_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor pellet__v1__cluster_health__field_descriptors[3] =
+{
+  {
+    "database_connected",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ClusterHealth, database_connected),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "applied_sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ClusterHealth, applied_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outbox_events",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Pellet__V1__ClusterHealth, outbox_events),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned pellet__v1__cluster_health__field_indices_by_name[] = {
+  1,   /* field[1] = applied_sequence */
+  0,   /* field[0] = database_connected */
+  2,   /* field[2] = outbox_events */
+};
+static const ProtobufCIntRange pellet__v1__cluster_health__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor pellet__v1__cluster_health__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "pellet.v1.ClusterHealth",
+  "ClusterHealth",
+  "Pellet__V1__ClusterHealth",
+  "pellet.v1",
+  sizeof(Pellet__V1__ClusterHealth),
+  3,
+  pellet__v1__cluster_health__field_descriptors,
+  pellet__v1__cluster_health__field_indices_by_name,
+  1,  pellet__v1__cluster_health__number_ranges,
+  (ProtobufCMessageInit) pellet__v1__cluster_health__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor pellet__v1__model_availability__field_descriptors[9] =

@@ -45,6 +45,7 @@ typedef struct Pellet__V1__CompactionReport Pellet__V1__CompactionReport;
 typedef struct Pellet__V1__HealthRequest Pellet__V1__HealthRequest;
 typedef struct Pellet__V1__ProviderHealth Pellet__V1__ProviderHealth;
 typedef struct Pellet__V1__HealthResponse Pellet__V1__HealthResponse;
+typedef struct Pellet__V1__ClusterHealth Pellet__V1__ClusterHealth;
 typedef struct Pellet__V1__ModelAvailability Pellet__V1__ModelAvailability;
 
 
@@ -870,10 +871,38 @@ struct  Pellet__V1__HealthResponse
    */
   size_t n_models;
   Pellet__V1__ModelAvailability **models;
+  /*
+   * Cluster mode (pelletd --database-url): this node's link to the cluster's PostgreSQL. Absent
+   * when the node works alone.
+   */
+  Pellet__V1__ClusterHealth *cluster;
 };
 #define PELLET__V1__HEALTH_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__health_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, NULL }
+
+
+struct  Pellet__V1__ClusterHealth
+{
+  ProtobufCMessage base;
+  /*
+   * Whether the node's change feed is connected to the database (and has caught up since it
+   * connected). While it is not, keys authenticate from the node's copy, account changes are
+   * refused and metering waits in the outbox.
+   */
+  protobuf_c_boolean database_connected;
+  /*
+   * The sequence of the last account or key change (pellet_changes) in the node's copy.
+   */
+  uint64_t applied_sequence;
+  /*
+   * Metering events recorded on this node and not yet shipped to the database.
+   */
+  uint64_t outbox_events;
+};
+#define PELLET__V1__CLUSTER_HEALTH__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&pellet__v1__cluster_health__descriptor) \
+    , 0, 0, 0 }
 
 
 struct  Pellet__V1__ModelAvailability
@@ -1484,6 +1513,25 @@ Pellet__V1__HealthResponse *
 void   pellet__v1__health_response__free_unpacked
                      (Pellet__V1__HealthResponse *message,
                       ProtobufCAllocator *allocator);
+/* Pellet__V1__ClusterHealth methods */
+void   pellet__v1__cluster_health__init
+                     (Pellet__V1__ClusterHealth         *message);
+size_t pellet__v1__cluster_health__get_packed_size
+                     (const Pellet__V1__ClusterHealth   *message);
+size_t pellet__v1__cluster_health__pack
+                     (const Pellet__V1__ClusterHealth   *message,
+                      uint8_t             *out);
+size_t pellet__v1__cluster_health__pack_to_buffer
+                     (const Pellet__V1__ClusterHealth   *message,
+                      ProtobufCBuffer     *buffer);
+Pellet__V1__ClusterHealth *
+       pellet__v1__cluster_health__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   pellet__v1__cluster_health__free_unpacked
+                     (Pellet__V1__ClusterHealth *message,
+                      ProtobufCAllocator *allocator);
 /* Pellet__V1__ModelAvailability methods */
 void   pellet__v1__model_availability__init
                      (Pellet__V1__ModelAvailability         *message);
@@ -1595,6 +1643,9 @@ typedef void (*Pellet__V1__ProviderHealth_Closure)
 typedef void (*Pellet__V1__HealthResponse_Closure)
                  (const Pellet__V1__HealthResponse *message,
                   void *closure_data);
+typedef void (*Pellet__V1__ClusterHealth_Closure)
+                 (const Pellet__V1__ClusterHealth *message,
+                  void *closure_data);
 typedef void (*Pellet__V1__ModelAvailability_Closure)
                  (const Pellet__V1__ModelAvailability *message,
                   void *closure_data);
@@ -1636,6 +1687,7 @@ extern const ProtobufCMessageDescriptor pellet__v1__compaction_report__descripto
 extern const ProtobufCMessageDescriptor pellet__v1__health_request__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__provider_health__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__health_response__descriptor;
+extern const ProtobufCMessageDescriptor pellet__v1__cluster_health__descriptor;
 extern const ProtobufCMessageDescriptor pellet__v1__model_availability__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -446,7 +446,7 @@ class ProviderHealth(_message.Message):
     def __init__(self, name: _Optional[str] = ..., state: _Optional[str] = ..., error_rate: _Optional[float] = ..., latency_p50_ms: _Optional[int] = ...) -> None: ...
 
 class HealthResponse(_message.Message):
-    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused", "connections", "models")
+    __slots__ = ("version", "uptime_ms", "in_flight", "providers", "gateway_overhead_p50_us", "gateway_overhead_p99_us", "gateway_overhead_calls", "store_map_used_bytes", "store_map_size_bytes", "complete_refused", "connections", "models", "cluster")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_MS_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -459,6 +459,7 @@ class HealthResponse(_message.Message):
     COMPLETE_REFUSED_FIELD_NUMBER: _ClassVar[int]
     CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
     version: str
     uptime_ms: int
     in_flight: int
@@ -471,7 +472,18 @@ class HealthResponse(_message.Message):
     complete_refused: str
     connections: int
     models: _containers.RepeatedCompositeFieldContainer[ModelAvailability]
-    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelAvailability, _Mapping]]] = ...) -> None: ...
+    cluster: ClusterHealth
+    def __init__(self, version: _Optional[str] = ..., uptime_ms: _Optional[int] = ..., in_flight: _Optional[int] = ..., providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ..., gateway_overhead_p50_us: _Optional[int] = ..., gateway_overhead_p99_us: _Optional[int] = ..., gateway_overhead_calls: _Optional[int] = ..., store_map_used_bytes: _Optional[int] = ..., store_map_size_bytes: _Optional[int] = ..., complete_refused: _Optional[str] = ..., connections: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ModelAvailability, _Mapping]]] = ..., cluster: _Optional[_Union[ClusterHealth, _Mapping]] = ...) -> None: ...
+
+class ClusterHealth(_message.Message):
+    __slots__ = ("database_connected", "applied_sequence", "outbox_events")
+    DATABASE_CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    OUTBOX_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    database_connected: bool
+    applied_sequence: int
+    outbox_events: int
+    def __init__(self, database_connected: bool = ..., applied_sequence: _Optional[int] = ..., outbox_events: _Optional[int] = ...) -> None: ...
 
 class ModelAvailability(_message.Message):
     __slots__ = ("model", "provider", "state", "since_unix_ms", "catalogue_input_micro_usd_per_mtok", "catalogue_output_micro_usd_per_mtok", "listed_input_micro_usd_per_mtok", "listed_output_micro_usd_per_mtok", "price_differs")
