@@ -159,7 +159,8 @@ final class ClusterBudgetTests: XCTestCase {
         let charged = tallies.reduce(0) { $0 + $1.charged }
         print(
             "cluster budget: budget \(budget) micro-USD (worst case of a call \(worstCase)), charged \(charged), "
-                + "admitted \(admitted) (per node \(tallies.map(\.admitted))), refused \(refused)")
+                + "admitted \(admitted) (per node \(tallies.map(\.admitted))), refused \(refused); last refusal: "
+                + (tallies.first?.refusals.last ?? "none"))
         // Every node served some, and each was finally refused by the budget, clearly.
         for (index, tally) in tallies.enumerated() {
             XCTAssertGreaterThan(tally.admitted, 0, "node \(index) admitted nothing")
