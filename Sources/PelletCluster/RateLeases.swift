@@ -41,7 +41,7 @@ final class RateLeases: RateLeasing {
     private let accounts = Mutex([String: Account]())
     private let outage: OutageLog
 
-    init(client: PostgresClient, logger: Logger, waitLimit: Duration = .seconds(1)) {
+    init(client: PostgresClient, logger: Logger, waitLimit: Duration = .seconds(2)) {
         self.client = client
         self.logger = logger
         self.waitLimit = waitLimit
