@@ -18,21 +18,44 @@ public final class Cluster: Sendable {
     private let group: MultiThreadedEventLoopGroup
 
     private let shipper: MeteringShipper?
+    /// This node's shares of the accounts' budgets (when metering is given).
+    private let budgetLeases: BudgetLeases?
+    /// This node's shares of the accounts' rate limits, for the Complete service.
+    public let rateLeases: any RateLeasing
+    private let rates: RateLeases
     private let housekeeping: ClusterHousekeeping
     private let metering: Metering?
     /// The Usage call's reads from the database, when metering is shipped there.
     public let usage: ClusterUsage?
 
-    /// `metering`, opened with its outbox, is shipped to the database (nil: metering stays local).
+    /// `metering`, opened with its outbox, is shipped to the database (nil: metering stays
+    /// local); its budgets are shared with the other nodes through leases. `leaseTTL`: how long
+    /// a budget lease lasts unrenewed before other nodes may take back its unused part.
     public init(
-        url: DatabaseURL, store: Store, metering: Metering? = nil, logger: Logger,
+        url: DatabaseURL, store: Store, metering: Metering? = nil, leaseTTL: Duration = .seconds(30), logger: Logger,
         accountDeleted: @escaping @Sendable (String) -> Void
     ) throws {
         self.url = url
+        let nodeID = try NodeIdentity.load(dataDirectory: store.configuration.dataDirectory)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         client = PostgresClient(configuration: url.clientConfiguration, eventLoopGroup: group, backgroundLogger: logger)
         feed = try ChangeFeed(client: client, store: store, logger: logger, accountDeleted: accountDeleted)
         accounts = ClusterAccounts(client: client, store: store, feed: feed, logger: logger)
+        rates = RateLeases(client: client, logger: logger)
+        rateLeases = rates
+        if let metering {
+            let clock = store.configuration.now
+            let leases = BudgetLeases(
+                client: client, nodeID: nodeID, settings: BudgetLeases.Settings(ttl: leaseTTL), logger: logger,
+                currentMonth: { UsageCalendar.month(unixMs: clock()) },
+                committed: { account in
+                    (try? metering.budgetStanding(accountID: account)).map { $0.spentMicroUSD &+ $0.reservedMicroUSD }
+                })
+            metering.useBudgetLeases(leases)
+            budgetLeases = leases
+        } else {
+            budgetLeases = nil
+        }
         self.metering = metering
         housekeeping = ClusterHousekeeping(
             client: client, databaseReachable: { [feed] in feed.isConnected }, logger: logger,
@@ -64,8 +87,9 @@ public final class Cluster: Sendable {
         return try? metering.outboxDepth()
     }
 
-    /// Runs the driver, the change feed, the shipper and the housekeeping until the task is
-    /// cancelled, then closes the connections and stops the driver's event loop.
+    /// Runs the driver, the change feed, the shipper, the housekeeping and the renewal of the
+    /// budget leases until the task is cancelled (then the leases' unused parts are handed
+    /// back), then closes the connections and stops the driver's event loop.
     public func run() async {
         // The driver runs outside the cancelled task tree and stops only after the feed and the
         // shipper have: a query or a wait for a connection in progress when pelletd stops must
@@ -73,8 +97,14 @@ public final class Cluster: Sendable {
         // shutdown).
         let client = self.client
         let driver = Task { await client.run() }
+        let rates = self.rates
         await withDiscardingTaskGroup { group in
             if let shipper { group.addTask { await shipper.run() } }
+            // Stopped, it hands back the unused part of this node's budget leases.
+            if let budgetLeases { group.addTask { await budgetLeases.run() } }
+            group.addTask {
+                while (try? await Task.sleep(for: .seconds(60))) != nil { await rates.deleteOldWindows() }
+            }
             group.addTask { await self.housekeeping.run() }
             await feed.run()
         }

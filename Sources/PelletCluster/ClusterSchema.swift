@@ -89,6 +89,38 @@ enum ClusterSchema {
             ]
         ),
         (
+            3,
+            [
+                // Each node's share of an account's budget for a month (BudgetLeases): `granted`
+                // is what the node may have spent plus held that month (its spend included),
+                // `spent` its spend plus holds as it last reported. The sum of `granted` over an
+                // account's month never passes its budget. A lease not renewed by
+                // `expires_at` is cut back to `spent` by the next node that leases.
+                """
+                CREATE TABLE pellet_budget_leases (
+                    account_id text NOT NULL REFERENCES pellet_accounts (id) ON DELETE CASCADE,
+                    month integer NOT NULL,
+                    node_id text NOT NULL,
+                    granted bigint NOT NULL,
+                    spent bigint NOT NULL,
+                    expires_at timestamptz NOT NULL,
+                    PRIMARY KEY (account_id, month, node_id)
+                )
+                """,
+                // Calls of an account's rate limit handed out in a minute (RateLeases), the
+                // minute by the database's clock: `taken` never passes the limit.
+                """
+                CREATE TABLE pellet_rate_windows (
+                    account_id text NOT NULL REFERENCES pellet_accounts (id) ON DELETE CASCADE,
+                    minute bigint NOT NULL,
+                    taken integer NOT NULL,
+                    last_grant integer NOT NULL,
+                    PRIMARY KEY (account_id, minute)
+                )
+                """,
+            ]
+        ),
+        (
             4,
             [
                 // What the housekeeping (ClusterHousekeeping) has removed, one row: the last change

@@ -32,11 +32,27 @@ public struct BudgetError: Error, Sendable, Equatable, CustomStringConvertible {
     /// When trying again could succeed: soon if calls in flight hold the difference (they may
     /// cost less than they hold), else at the start of the next month (UTC).
     public let retryAfterMs: UInt64
+    /// Cluster mode: this node's share of the budget (its lease), when the refusal came from it
+    /// rather than from the budget itself; `spentMicroUSD` and `reservedMicroUSD` are then this
+    /// node's. Nil for a single pelletd.
+    public var nodeShareMicroUSD: UInt64? = nil
+    /// Cluster mode: the node could not reach the cluster database to lease more.
+    public var databaseUnreachable = false
+
+    /// Refused by this node's share of the budget, which a refill from the cluster may raise.
+    public var isLeaseLimited: Bool { nodeShareMicroUSD != nil }
 
     public var description: String {
-        "monthly budget of \(Self.dollars(budgetMicroUSD)) reached: \(Self.dollars(spentMicroUSD)) spent and "
-            + "\(Self.dollars(reservedMicroUSD)) reserved by calls in flight; this call may cost up to "
-            + "\(Self.dollars(estimateMicroUSD))"
+        guard let share = nodeShareMicroUSD else {
+            return "monthly budget of \(Self.dollars(budgetMicroUSD)) reached: \(Self.dollars(spentMicroUSD)) spent and "
+                + "\(Self.dollars(reservedMicroUSD)) reserved by calls in flight; this call may cost up to "
+                + "\(Self.dollars(estimateMicroUSD))"
+        }
+        return "monthly budget of \(Self.dollars(budgetMicroUSD)) reached across the cluster: this node's share is "
+            + "\(Self.dollars(share)), \(Self.dollars(spentMicroUSD)) spent and \(Self.dollars(reservedMicroUSD)) "
+            + "reserved by calls in flight here"
+            + (databaseUnreachable ? ", and the cluster database cannot be reached for more" : "")
+            + "; this call may cost up to \(Self.dollars(estimateMicroUSD))"
     }
 
     /// "$12.34"; amounts under a cent keep their significant digits ("$0.0003") so that a
@@ -108,6 +124,8 @@ final class BudgetLedger: Sendable {
     /// The persisted month total of an account (its cost), read under the stripe's lock.
     private let loadSpend: @Sendable (_ accountID: String, _ month: UInt32) throws -> UInt64
     private let clock: @Sendable () -> UInt64
+    /// Cluster mode: this node's shares of the budgets; nil for a single pelletd.
+    private let leasing = LockedState<(any BudgetLeasing)?>(nil)
 
     /// After a refusal caused by calls in flight, when to try again.
     static let inFlightRetryMs: UInt64 = 1_000
@@ -122,6 +140,13 @@ final class BudgetLedger: Sendable {
         self.loadSpend = loadSpend
     }
 
+    /// Cluster mode: from now on every reservation also stays within this node's share.
+    func useLeases(_ leases: any BudgetLeasing) {
+        leasing.withLock { $0 = leases }
+    }
+
+    var leases: (any BudgetLeasing)? { leasing.withLock { $0 } }
+
     private func stripe(_ accountID: String) -> LockedState<Stripe> {
         stripes[Int(UInt(bitPattern: accountID.hashValue) % UInt(stripes.count))]
     }
@@ -129,21 +154,32 @@ final class BudgetLedger: Sendable {
     func reserve(accountID: String, budgetMicroUSD: UInt64, estimateMicroUSD: UInt64) throws -> Reservation {
         let now = clock()
         let month = UsageCalendar.month(unixMs: now)
+        let leases = budgetMicroUSD > 0 ? self.leases : nil
         return try stripe(accountID).withLock { stripe in
             let ledger = try self.ledger(accountID, month: month, in: &stripe)
             if budgetMicroUSD > 0 {
                 let committed = ledger.spent.addingSaturated(ledger.reserved)
-                guard committed.addingSaturated(estimateMicroUSD) <= budgetMicroUSD else {
-                    let fitsWithoutHolds = ledger.spent.addingSaturated(estimateMicroUSD) <= budgetMicroUSD
+                let allowance = leases?.allowance(
+                    accountID: accountID, month: month, budgetMicroUSD: budgetMicroUSD,
+                    committedMicroUSD: committed, estimateMicroUSD: estimateMicroUSD)
+                let limit = min(budgetMicroUSD, allowance?.limitMicroUSD ?? budgetMicroUSD)
+                guard committed.addingSaturated(estimateMicroUSD) <= limit else {
+                    let fitsWithoutHolds = ledger.spent.addingSaturated(estimateMicroUSD) <= limit
+                    let soon = fitsWithoutHolds || (allowance?.othersMayReturn ?? false)
                     let nextMonth = UsageCalendar.startOfMonth(month + 1)
-                    throw BudgetError(
+                    var error = BudgetError(
                         accountID: accountID,
                         budgetMicroUSD: budgetMicroUSD,
                         spentMicroUSD: ledger.spent,
                         reservedMicroUSD: ledger.reserved,
                         estimateMicroUSD: estimateMicroUSD,
-                        retryAfterMs: fitsWithoutHolds ? Self.inFlightRetryMs : nextMonth.subtractingSaturated(now)
+                        retryAfterMs: soon ? Self.inFlightRetryMs : nextMonth.subtractingSaturated(now)
                     )
+                    if let allowance, limit < budgetMicroUSD {
+                        error.nodeShareMicroUSD = limit
+                        error.databaseUnreachable = allowance.databaseUnreachable
+                    }
+                    throw error
                 }
             }
             let id = stripe.nextReservationID

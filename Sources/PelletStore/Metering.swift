@@ -195,6 +195,15 @@ public final class Metering: Sendable {
         try budgets.reserve(accountID: accountID, budgetMicroUSD: budgetMicroUSD, estimateMicroUSD: estimateMicroUSD)
     }
 
+    /// Cluster mode: reservations also stay within this node's share of each budget, leased
+    /// from the cluster. Call once, before calls are served.
+    public func useBudgetLeases(_ leases: any BudgetLeasing) {
+        budgets.useLeases(leases)
+    }
+
+    /// The budget leases in use (cluster mode), or nil.
+    public var budgetLeases: (any BudgetLeasing)? { budgets.leases }
+
     /// Releases the hold of a call that died without a cost to record.
     public func release(_ reservation: Reservation) {
         budgets.release(reservation)

@@ -5,6 +5,11 @@ public struct RateLimitExceeded: Error, Sendable, Equatable, CustomStringConvert
     public let retryAfterMs: UInt64
     public let requestsPerMinute: UInt32
 
+    public init(retryAfterMs: UInt64, requestsPerMinute: UInt32) {
+        self.retryAfterMs = retryAfterMs
+        self.requestsPerMinute = requestsPerMinute
+    }
+
     public var description: String {
         "rate limit of \(requestsPerMinute) requests per minute reached; retry in \(retryAfterMs) ms"
     }

@@ -220,6 +220,15 @@ struct Pelletd: AsyncParsableCommand {
     )
     var databaseUrl: String?
 
+    @Option(
+        help: """
+            Cluster mode: how long this node's lease on a share of an account's budget lasts \
+            without renewal (renewed every second), in ms. A node that dies keeps the unused \
+            part of its shares from the other nodes this long.
+            """
+    )
+    var clusterLeaseTtlMs = 30_000
+
     /// --database-url, else PELLET_DATABASE_URL, parsed; nil: this pelletd works alone.
     private var clusterURL: DatabaseURL? {
         get throws {
@@ -276,6 +285,9 @@ struct Pelletd: AsyncParsableCommand {
             _ = try clusterURL
         } catch {
             throw ValidationError("\(error)")
+        }
+        guard (1_000...3_600_000).contains(clusterLeaseTtlMs) else {
+            throw ValidationError("--cluster-lease-ttl-ms must be from 1000 to 3600000")
         }
         guard firstTokenTimeoutMs > 0, streamIdleTimeoutMs > 0 else {
             throw ValidationError("--first-token-timeout-ms and --stream-idle-timeout-ms must be positive")
@@ -341,7 +353,8 @@ struct Pelletd: AsyncParsableCommand {
         do {
             cluster = try clusterURL.map { url in
                 try Cluster(
-                    url: url, store: store, metering: metering, logger: Logger(label: "pellet.cluster"),
+                    url: url, store: store, metering: metering, leaseTTL: .milliseconds(clusterLeaseTtlMs),
+                    logger: Logger(label: "pellet.cluster"),
                     accountDeleted: { metering.forgetAccount(id: $0) })
             }
         } catch {
@@ -431,8 +444,10 @@ struct Pelletd: AsyncParsableCommand {
                     live: live,
                     authenticator: authenticator,
                     metering: metering,
-                    // `rate_limit_rpm` is enforced per server.
+                    // `rate_limit_rpm` is enforced per server, and in cluster mode also across
+                    // the nodes.
                     rateLimiter: RateLimiter(),
+                    rateLeases: cluster?.rateLeases,
                     engine: engine,
                     discovery: discovery,
                     settings: CompleteSettings(

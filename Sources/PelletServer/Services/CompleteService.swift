@@ -52,6 +52,8 @@ public struct CompleteService: Service {
     let authenticator: Authenticator
     let metering: Metering
     let rateLimiter: RateLimiter
+    /// Cluster mode: the account's rate limit shared with the other nodes; nil for a single pelletd.
+    let rateLeases: (any RateLeasing)?
     let engine: ProviderEngine
     /// Pairs found unavailable (model lists, "model not found" answers); nil: none tracked.
     let discovery: ModelDiscovery?
@@ -94,6 +96,7 @@ public struct CompleteService: Service {
         authenticator: Authenticator,
         metering: Metering,
         rateLimiter: RateLimiter,
+        rateLeases: (any RateLeasing)? = nil,
         engine: ProviderEngine,
         discovery: ModelDiscovery? = nil,
         settings: CompleteSettings = CompleteSettings(),
@@ -107,6 +110,7 @@ public struct CompleteService: Service {
         self.authenticator = authenticator
         self.metering = metering
         self.rateLimiter = rateLimiter
+        self.rateLeases = rateLeases
         self.engine = engine
         self.discovery = discovery
         self.settings = settings
@@ -173,54 +177,34 @@ public struct CompleteService: Service {
 
         // The worst case of whichever candidate ends up answering.
         let estimate = ([decision.estCostMicroUsd] + decision.fallbacks.map(\.estCostMicroUsd)).max() ?? 0
-        let reservation: Reservation
-        do {
-            reservation = try metering.reserve(
-                accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, estimateMicroUSD: estimate)
-        } catch let error as BudgetError {
-            metrics?.recordBudgetRefusal()
-            return .failure(
-                RPCError(.resourceExhausted, error.description, retryAfterMs: UInt32(clamping: error.retryAfterMs)))
-        } catch {
-            return .failure(RPCError(storeError: error))
-        }
-        // After the budget check, so that a call the budget refuses does not use up a slot.
-        if case .failure(let limited) = rateLimiter.acquire(accountID: account.id, rpm: account.rateLimitRpm) {
-            metering.release(reservation)
-            metrics?.recordRateLimited()
-            return .failure(
-                RPCError(.resourceExhausted, limited.description, retryAfterMs: UInt32(clamping: limited.retryAfterMs)))
-        }
-
-        let promise = context.eventLoop.makePromise(of: (any WireMessage).self)
-        let call = CompleteCall(
-            service: self,
-            setup: setup,
-            request: request,
-            maxTokens: maxTokens,
-            decision: decision,
-            accountID: account.id,
-            keyID: key.id,
-            reservation: reservation,
-            context: context,
-            start: start,
-            unixMs: wallClockMs(),
-            promise: promise
-        )
-        let bound = NIOLoopBound(call, eventLoop: context.eventLoop)
-        let loop = context.eventLoop
-        context.cancellation.onCancel { reason in
-            if loop.inEventLoop {
-                bound.value.cancel(reason)
-            } else {
-                loop.execute { bound.value.cancel(reason) }
+        let admission = Admission(
+            request: request, maxTokens: maxTokens, setup: setup, decision: decision, account: account, key: key,
+            estimate: estimate, start: start)
+        switch reserve(admission, mayWait: true) {
+        case .success(let reservation):
+            return limitRate(admission, reservation: reservation, context: context)
+        case .failure(let refusal):
+            // Cluster mode: this node's share of the budget is spent, the cluster may have more.
+            // The call waits (bounded) for a refill, never on its event loop's thread.
+            guard let budgetError = refusal.budgetError, budgetError.isLeaseLimited,
+                let leases = metering.budgetLeases
+            else { return .failure(refusal.error) }
+            let loop = context.eventLoop
+            let promise = loop.makePromise(of: (any WireMessage).self)
+            leases.refill(
+                accountID: account.id, budgetMicroUSD: account.monthlyBudgetMicroUsd, neededMicroUSD: estimate
+            ) {
+                loop.execute {
+                    switch self.reserve(admission, mayWait: false) {
+                    case .success(let reservation):
+                        self.complete(promise, with: self.limitRate(admission, reservation: reservation, context: context))
+                    case .failure(let refusal):
+                        promise.fail(refusal.error)
+                    }
+                }
             }
+            return .pending(promise.futureResult)
         }
-        if context.isStreaming {
-            context.onWritabilityChange { writable in bound.value.clientWritabilityChanged(writable) }
-        }
-        call.nextAttempt()
-        return .pending(promise.futureResult)
     }
 
     /// INVALID_ARGUMENT for a temperature or top_p that no provider takes; nil when both are
