@@ -338,6 +338,10 @@ def measure_outage(bench, mock_url):
         steady = max([depth for _, depth in depths["before"]] + [1])
         peak = max(depth for name in ("during", "after") for _, depth in depths[name])
         back = next((at for at, depth in depths["after"] if at >= restarted["at"] and depth <= steady), None)
+        # Shipping resumed after the last sample before the depth first fell.
+        since_restart = [(at, depth) for at, depth in depths["after"] if at >= restarted["at"]]
+        resumed = next((earlier[0] for earlier, later in zip(since_restart, since_restart[1:])
+                        if later[1] < earlier[1]), None)
         if back is None:
             node.wait_for_depth(steady, timeout=300, interval=0.1)
             back = time.monotonic()
@@ -366,7 +370,9 @@ def measure_outage(bench, mock_url):
         bench.record(
             "cluster.outage.drain", round(back - restarted["at"], 2), "s",
             note=f"from the database accepting connections until the outbox held at most {steady} events "
-                 f"(its peak before the outage), load still on; {rows:,} rows for {answered:,} calls answered OK",
+                 f"(its peak before the outage), load still on; the first batch went "
+                 + (f"{resumed - restarted['at']:.1f} s" if resumed is not None else "?")
+                 + f" after the restart; {rows:,} rows for {answered:,} calls answered OK",
         )
         bench.processes.stop(node.process)
     finally:

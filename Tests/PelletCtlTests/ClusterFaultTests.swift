@@ -88,6 +88,7 @@ final class ClusterFaultTests: XCTestCase {
         let load = CompleteLoad(key: key)
         var callers = clients.enumerated().map { index, client in load.start(on: client, node: index, workers: 4) }
         try await Task.sleep(for: .milliseconds(1_500))
+        let depthAtKill = try outboxDepth(nodes[2]) ?? -1
         nodes[2].subprocess.signal(SIGKILL)
         let killed = try nodes[2].subprocess.waitForExit()
         XCTAssertTrue(killed.wasSignalled)
@@ -108,6 +109,7 @@ final class ClusterFaultTests: XCTestCase {
         XCTAssertEqual(load.failures(node: 0).count + load.failures(node: 1).count, 0, "\(load.failures(node: 0))")
         XCTAssertGreaterThan(answeredBeforeKill, 0)
         XCTAssertLessThanOrEqual(cutOff, 4, "\(load.failures(node: 2))")
+        XCTAssertTrue(load.failures(node: 2).allSatisfy { $0.status == .unavailable }, "\(load.failures(node: 2))")
         XCTAssertGreaterThan(load.answered(node: 2).count, answeredBeforeKill, "the restarted node answered calls")
         let answered = Set(load.answered)
         XCTAssertEqual(answered.count, load.answered.count, "request ids are unique")
@@ -125,7 +127,8 @@ final class ClusterFaultTests: XCTestCase {
         XCTAssertLessThanOrEqual(unanswered.count, cutOff, "rows no caller was answered for: \(unanswered)")
         print(
             "cluster fault: \(answered.count) calls answered on 3 nodes, one killed after \(answeredBeforeKill) of its "
-                + "answers with \(cutOff) calls cut off; \(shipped.count) rows shipped (\(unanswered.count) of calls cut off)")
+                + "answers (outbox \(depthAtKill) just before) with \(cutOff) calls cut off; \(shipped.count) rows "
+                + "shipped (\(unanswered.count) of calls cut off)")
     }
 
     func testPostgreSQLKilledUnderLoadNodesAnswerEveryCallAndShipItOnceItReturns() async throws {
