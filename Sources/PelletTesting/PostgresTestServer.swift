@@ -45,6 +45,50 @@ public final class PostgresTestServer: @unchecked Sendable {
         try runTool("pg_ctl", ["-D", dataDirectory, "-w", "-m", immediately ? "immediate" : "fast", "stop"])
     }
 
+    /// Crashes the server as `kill -9` would: SIGKILL to the postmaster and every process it
+    /// started (the backends would otherwise notice their parent's death and exit on their own
+    /// time, still holding the shared memory a restart needs). No shutdown checkpoint; `start()`
+    /// on the same data directory runs crash recovery. Returns once they are all gone.
+    public func kill() throws {
+        let lockFile = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8)) ?? ""
+        guard let postmaster = lockFile.split(separator: "\n").first.flatMap({ pid_t($0) }), postmaster > 0 else {
+            throw PostgresTestServerError("no running server in \(dataDirectory) (no postmaster.pid)")
+        }
+        // The children first read, then everyone killed at once: a child cannot be started after
+        // its parent is stopped.
+        let processes = [postmaster] + Self.children(of: postmaster)
+        for process in processes { Foundation.kill(process, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        // The postmaster is not this process's child (pg_ctl started it), so its exit is seen in
+        // /proc: gone, or a zombie until its parent (init) reaps it.
+        while processes.contains(where: Self.isAlive) {
+            guard ContinuousClock.now < deadline else {
+                throw PostgresTestServerError("PostgreSQL's processes \(processes) did not exit after SIGKILL")
+            }
+            usleep(5_000)
+        }
+    }
+
+    /// The processes whose parent is `parent` (Linux: field 4 of /proc/PID/stat).
+    private static func children(of parent: pid_t) -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(pid_t.init).filter { pid in
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let afterName = stat.range(of: ") ", options: .backwards)
+            else { return false }
+            let fields = stat[afterName.upperBound...].split(separator: " ")
+            return fields.count > 1 && pid_t(fields[1]) == parent
+        }
+    }
+
+    /// Whether `pid` exists and is not a zombie.
+    private static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let afterName = stat.range(of: ") ", options: .backwards)
+        else { return false }
+        return !stat[afterName.upperBound...].hasPrefix("Z")
+    }
+
     /// Runs `sql` with psql; returns its unaligned, tuples-only output.
     @discardableResult
     public func psql(_ sql: String) throws -> String {
