@@ -13,8 +13,9 @@ import PostgresNIO
 /// off catches up from that sequence when it connects again; notifications only say "look".
 /// One that was away longer than the change log keeps its changes (``ClusterHousekeeping``
 /// pruned some it never applied) loads a full snapshot of the accounts and keys instead.
-/// While the database is unreachable it retries with a growing pause (up to 5 s) and the node
-/// serves from its copy.
+/// While the database is unreachable it retries with a growing pause (up to 1 s: a refused
+/// connection costs little, and a short pause catches up soon after the database is back) and
+/// the node serves from its copy.
 public final class ChangeFeed: Sendable {
     private let client: PostgresClient
     private let store: Store
@@ -87,7 +88,7 @@ public final class ChangeFeed: Sendable {
             }
             state.setConnected(false)
             try? await Task.sleep(for: pause)
-            pause = min(pause * 2, .seconds(5))
+            pause = min(pause * 2, .seconds(1))
         }
         state.setConnected(false)
     }

@@ -136,7 +136,7 @@ final class MeteringShipper: Sendable {
                         "metering events waiting in this node's outbox", metadata: ["cluster.outbox": "\(depth)"])
                 }
                 try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(5))
+                pause = min(pause * 2, .seconds(1))
             }
         }
     }
