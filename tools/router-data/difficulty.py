@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 import classifier_model as cm
+import features
 
 L2 = 1e-3
 RIDGE = 100.0
@@ -48,7 +49,8 @@ def design(model, prompts):
     scores -= scores.max(axis=1, keepdims=True)
     probs = np.exp(scores)
     probs /= probs.sum(axis=1, keepdims=True)
-    return np.hstack([x[:, n_buckets:].toarray(), probs])
+    # The first 19 dense features only (the Swift score reads those): not the edge cues.
+    return np.hstack([x[:, n_buckets:n_buckets + len(features.DENSE_NAMES)].toarray(), probs])
 
 
 def fit_logistic(x, y, l2=L2):

@@ -130,7 +130,7 @@ def full_scores(model, dw, db, rows):
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     probs /= probs.sum(axis=1, keepdims=True)
-    dx = np.hstack([x[:, n_buckets:].toarray(), probs])
+    dx = np.hstack([x[:, n_buckets:n_buckets + len(features.DENSE_NAMES)].toarray(), probs])
     return np.hstack([logits, difficulty.predict(dw, db, dx)[:, None]])
 
 
