@@ -45,7 +45,8 @@ class Config:
 
     def __repr__(self):
         return (f"{self.name} (bits={self.bits}, trigrams={'on' if self.char_ngrams else 'off'}, "
-                f"edge words={'on' if self.edge_words else 'off'}, l2={self.l2:g}, dense l2={self.dense_l2:g}, "
+                f"edge words={'on' if self.edge_words else 'off'}, edge cues={'on' if self.edge_cues else 'off'}, "
+                f"edge words normalised apart={'on' if self.edge_norm else 'off'}, l2={self.l2:g}, dense l2={self.dense_l2:g}, "
                 f"weighting {self.weighting})")
 
     @property

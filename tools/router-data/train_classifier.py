@@ -46,8 +46,14 @@ CANDIDATES = [
     cm.Config("wide-15, by family", bits=15, char_ngrams=True, l2=1e-4, natural_boost="family", edge_words=True),
     cm.Config("linear-13, by family, Pellet's x3", bits=13, char_ngrams=False, l2=3e-5, natural_boost="family",
               edge_words=True, pellet_boost=3.0),
+    cm.Config("linear-13, by family, Pellet's x3, edge cues", bits=13, char_ngrams=False, l2=3e-5,
+              natural_boost="family", edge_words=True, pellet_boost=3.0, edge_cues=True),
+    cm.Config("linear-13, by family, Pellet's x3, edge words apart", bits=13, char_ngrams=False, l2=3e-5,
+              natural_boost="family", edge_words=True, pellet_boost=3.0, edge_norm=True),
+    cm.Config("linear-13, by family, Pellet's x3, edge cues, edge words apart", bits=13, char_ngrams=False, l2=3e-5,
+              natural_boost="family", edge_words=True, pellet_boost=3.0, edge_cues=True, edge_norm=True),
 ]
-CHOSEN = CANDIDATES[4]
+CHOSEN = CANDIDATES[7]
 # Difficulty steps: the shares of the training prompts that are easy and that are hard.
 EASY_SHARE = 0.4
 HARD_SHARE = 0.2
@@ -96,6 +102,8 @@ def emit_swift(model, dw, db, thresholds):
         f"        bucketBits: {c.bits},",
         f"        charTrigrams: {'true' if c.char_ngrams else 'false'},",
         f"        edgeWords: {'true' if c.edge_words else 'false'},",
+        f"        edgeCues: {'true' if c.edge_cues else 'false'},",
+        f"        edgeWordsApart: {'true' if c.edge_norm else 'false'},",
         f"        laneScales: [{swift_floats(model.scales)}],",
         f"        bias: [{swift_floats(model.bias)}],",
         "        dense: [",
