@@ -65,7 +65,9 @@ CUES = {
         paradox argument lying liar truth scenario consequences plausible assumptions trick infer
         counterfactual imagine_if what_if would_happen step_by_step how_many had_never had_not
         your_reasoning explain_your might_someone fallacy fallacies premise premises conclusion conclude
-        valid invalid syllogism implies contradiction what_happens more_likely less_likely""",
+        valid invalid syllogism implies contradiction what_happens more_likely less_likely more_or less_or
+        increase_or decrease_or increases_or decreases_or faster_or slower_or higher_or lower_or greater_or
+        smaller_or""",
     "extraction": """extract extracted extraction pull parse identify fields entities mentioned structured
         json csv table find_all list_all return_json key_value occurrences named extrae extrahiere
         keywords keyword""",
