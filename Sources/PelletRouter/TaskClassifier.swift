@@ -34,8 +34,9 @@ public struct TaskClassification: Sendable, Equatable {
 /// Assigns a conversation a task type, a confidence and a difficulty, in microseconds.
 ///
 /// A linear model (multinomial logistic regression) over hashed word unigrams and bigrams, word
-/// byte trigrams, words at a message's edges (where the instruction usually is), symbol counts,
-/// per-task cue-word counts and a few shape features, trained offline by
+/// byte trigrams, words at a message's edges (where the instruction usually is; normalised by
+/// their own count, so a long passage does not drown them), symbol counts, per-task cue-word
+/// counts in the whole message and at its edges, and a few shape features, trained offline by
 /// `tools/router-data/train_classifier.py` on public task-labelled prompts and Pellet's own. The
 /// difficulty is a logistic regression over the same shape and cue features and the task
 /// probabilities, trained on RouteLLM's MMLU labels. One pass over each message's UTF-8 bytes,

@@ -17,7 +17,11 @@ it is longer than 32 KiB, as PromptEdges.swift does):
 - the bucket vector is divided by sqrt(total weight), so long and short prompts score alike;
 - a few dense features (code fences, symbol/digit/non-ASCII/newline ratios, a trailing '?',
   the last user turn's length, multi-turn, system prompt) are added, and per task type
-  log(1 + weighted count of its cue words) (CUES; a two-word cue is matched on the bigram).
+  log(1 + weighted count of its cue words) (CUES; a two-word cue is matched on the bigram);
+- with `edge_cues`, per task type log(1 + weighted count of its cue words in a message's first or
+  last 96 bytes): ten more dense features, the instruction's cues apart from the passage's;
+- with `edge_norm`, the edge words are divided by the square root of their own weight, not the
+  whole prompt's, so a long passage does not drown the instruction around it.
 
 The extraction here is written for speed over ~20,000 prompts (regular expressions, a cache of
 per-word hashes); the Swift side is one pass over the bytes. The parity fixture keeps them equal.
