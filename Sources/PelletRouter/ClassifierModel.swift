@@ -8,7 +8,8 @@ import Foundation
 struct ClassifierModel: Sendable {
     /// The lane of `TaskClassification.scores` that carries the difficulty score.
     static let difficultyLane = 10
-    /// Nine shape features, then one cue count per task type (features.py DENSE_NAMES).
+    /// Nine shape features, then one cue count per task type (features.py DENSE_NAMES); with
+    /// `edgeCues`, ten edge-cue counts follow them in `dense`.
     static let denseFeatureCount = 19
     static let shapeFeatureCount = 9
     static let storedLanes = 10
@@ -75,6 +76,12 @@ struct ClassifierModel: Sendable {
     let bucketBits: Int
     let charTrigrams: Bool
     let edgeWords: Bool
+    /// Per task, the cue words in a message's edges as ten more dense features (features.py
+    /// `edge_cues`).
+    let edgeCues: Bool
+    /// Edge words normalised by their own count rather than the whole prompt's (features.py
+    /// `edge_norm`).
+    let edgeWordsApart: Bool
     let table: [SIMD16<Float>]
     let bias: SIMD16<Float>
     let dense: [SIMD16<Float>]
@@ -100,6 +107,8 @@ struct ClassifierModel: Sendable {
         bucketBits: Int,
         charTrigrams: Bool,
         edgeWords: Bool,
+        edgeCues: Bool,
+        edgeWordsApart: Bool,
         laneScales: [Float],
         bias: [Float],
         dense: [[Float]],
@@ -111,7 +120,10 @@ struct ClassifierModel: Sendable {
         quantizedTable: String
     ) {
         precondition(laneScales.count == Self.storedLanes && bias.count == Self.storedLanes)
-        precondition(dense.count == Self.denseFeatureCount && dense.allSatisfy { $0.count == Self.storedLanes })
+        precondition(
+            dense.count == Self.denseFeatureCount + (edgeCues ? TaskType.count : 0)
+                && dense.allSatisfy { $0.count == Self.storedLanes }
+        )
         precondition(difficultyWeights.count == Self.denseFeatureCount + TaskType.count)
         guard let raw = Data(base64Encoded: quantizedTable, options: .ignoreUnknownCharacters),
             raw.count == (1 << bucketBits) * Self.storedLanes
@@ -137,7 +149,7 @@ struct ClassifierModel: Sendable {
         }
         var fingerprint = StableHash.fnv1a64(quantizedTable.utf8)
         let difficultyValues = difficultyWeights + [difficultyBias, difficultyThresholds.easyBelow, difficultyThresholds.hardFrom]
-        let flags: [Float] = [charTrigrams ? 1 : 0, edgeWords ? 1 : 0]
+        let flags: [Float] = [charTrigrams ? 1 : 0, edgeWords ? 1 : 0, edgeCues ? 1 : 0, edgeWordsApart ? 1 : 0]
         for value in laneScales + bias + dense.flatMap({ $0 }) + difficultyValues + flags {
             fingerprint = StableHash.fnv1a64(
                 withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) },
@@ -148,6 +160,8 @@ struct ClassifierModel: Sendable {
         self.bucketBits = bucketBits
         self.charTrigrams = charTrigrams
         self.edgeWords = edgeWords
+        self.edgeCues = edgeCues
+        self.edgeWordsApart = edgeWordsApart
         self.table = table
         self.bias = lanes(bias)
         self.dense = dense.map(lanes)

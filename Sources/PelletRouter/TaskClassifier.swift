@@ -34,8 +34,9 @@ public struct TaskClassification: Sendable, Equatable {
 /// Assigns a conversation a task type, a confidence and a difficulty, in microseconds.
 ///
 /// A linear model (multinomial logistic regression) over hashed word unigrams and bigrams, word
-/// byte trigrams, words at a message's edges (where the instruction usually is), symbol counts,
-/// per-task cue-word counts and a few shape features, trained offline by
+/// byte trigrams, words at a message's edges (where the instruction usually is; normalised by
+/// their own count, so a long passage does not drown them), symbol counts, per-task cue-word
+/// counts in the whole message and at its edges, and a few shape features, trained offline by
 /// `tools/router-data/train_classifier.py` on public task-labelled prompts and Pellet's own. The
 /// difficulty is a logistic regression over the same shape and cue features and the task
 /// probabilities, trained on RouteLLM's MMLU labels. One pass over each message's UTF-8 bytes,
@@ -139,11 +140,19 @@ public struct TaskClassifier: Sendable {
         }
 
         var logits = model.bias + totals.features / max(totals.featureWeight, 1).squareRoot()
+        if totals.edgeFeatureWeight > 0 {
+            logits += totals.edgeFeatures / max(totals.edgeFeatureWeight, 1).squareRoot()
+        }
         for feature in 0..<ClassifierModel.shapeFeatureCount {
             logits += shape[feature] * model.dense[feature]
         }
         for lane in 0..<TaskType.count where cues[lane] > 0 {
             logits += cues[lane] * model.dense[ClassifierModel.shapeFeatureCount + lane]
+        }
+        if model.edgeCues {
+            for lane in 0..<TaskType.count where totals.edgeCues[lane] > 0 {
+                logits += log1pf(totals.edgeCues[lane]) * model.dense[ClassifierModel.denseFeatureCount + lane]
+            }
         }
         return (logits, shape, cues)
     }
@@ -151,6 +160,9 @@ public struct TaskClassifier: Sendable {
     private struct Totals {
         var features = SIMD16<Float>()
         var featureWeight: Float = 0
+        /// Edge words, when the model normalises them apart from the rest.
+        var edgeFeatures = SIMD16<Float>()
+        var edgeFeatureWeight: Float = 0
         var bytes: Float = 0
         var digits: Float = 0
         var nonASCII: Float = 0
@@ -158,6 +170,7 @@ public struct TaskClassifier: Sendable {
         var codeSymbols: Float = 0
         var fences: Float = 0
         var cues = SIMD16<Float>()
+        var edgeCues = SIMD16<Float>()
     }
 
     private static func endsWithQuestionMark(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -185,7 +198,10 @@ public struct TaskClassifier: Sendable {
         let byteClass = ClassifierModel.byteClass
         var sum = SIMD16<Float>()
         var cues = SIMD16<Float>()
+        var edgeSum = SIMD16<Float>()
+        var edgeCues = SIMD16<Float>()
         var features = 0
+        var edgeFeatures = 0
         var digits = 0
         var nonASCII = 0
         var newlines = 0
@@ -202,6 +218,7 @@ public struct TaskClassifier: Sendable {
         var wordStart = 0
         let trigrams = model.charTrigrams
         let edgeWords = model.edgeWords
+        let edgeWordsApart = model.edgeWordsApart
         let edgeEnd = bytes.count - ClassifierModel.edgeWordBytes
 
         @inline(__always) func bucket(_ hash: UInt32) -> Int {
@@ -214,21 +231,33 @@ public struct TaskClassifier: Sendable {
         }
 
         // A word's unigram, its edge feature, its last trigram, its bigram with the previous
-        // word, and any cue the word or the bigram is.
+        // word, and any cue the word or the bigram is (counted again as an edge cue at an edge).
         @inline(__always) func emitWord(_ hash: UInt32, end: Int) {
             sum += table[bucket(hash)]
             features += 1
-            if edgeWords && (wordStart < ClassifierModel.edgeWordBytes || end > edgeEnd) {
-                sum += table[bucket(hash ^ ClassifierModel.edgeSalt)]
-                features += 1
+            let atEdge = wordStart < ClassifierModel.edgeWordBytes || end > edgeEnd
+            if edgeWords && atEdge {
+                if edgeWordsApart {
+                    edgeSum += table[bucket(hash ^ ClassifierModel.edgeSalt)]
+                    edgeFeatures += 1
+                } else {
+                    sum += table[bucket(hash ^ ClassifierModel.edgeSalt)]
+                    features += 1
+                }
             }
             if trigrams { emitTrigram(trigramFirst, trigramSecond, ClassifierModel.trigramFrame) }
-            if let lane = model.cueLane(hash) { cues[lane] += 1 }
+            if let lane = model.cueLane(hash) {
+                cues[lane] += 1
+                if atEdge { edgeCues[lane] += 1 }
+            }
             if hasPrevious {
                 let pair = ClassifierModel.bigramHash(previous, hash)
                 sum += table[bucket(pair)]
                 features += 1
-                if let lane = model.cueLane(pair) { cues[lane] += 1 }
+                if let lane = model.cueLane(pair) {
+                    cues[lane] += 1
+                    if atEdge { edgeCues[lane] += 1 }
+                }
             }
         }
 
@@ -279,6 +308,9 @@ public struct TaskClassifier: Sendable {
 
         totals.features += weight * sum
         totals.featureWeight += weight * Float(features)
+        totals.edgeFeatures += weight * edgeSum
+        totals.edgeFeatureWeight += weight * Float(edgeFeatures)
+        totals.edgeCues += weight * edgeCues
         totals.bytes += weight * Float(bytes.count)
         totals.digits += weight * Float(digits)
         totals.nonASCII += weight * Float(nonASCII)

@@ -22,8 +22,11 @@ from datasets import TASKS  # noqa: E402
 class Config:
     """One candidate model: its features and its regularisation."""
 
-    def __init__(self, name, bits, char_ngrams, l2, natural_boost, edge_words=False, dense_l2=None, pellet_boost=1.0):
+    def __init__(self, name, bits, char_ngrams, l2, natural_boost, edge_words=False, dense_l2=None, pellet_boost=1.0,
+                 edge_cues=False, edge_norm=False):
         self.name = name
+        self.edge_cues = edge_cues
+        self.edge_norm = edge_norm
         # The L2 strength on the dense (shape and cue) features' weights; a weaker one than on
         # the hashed n-grams lets the model lean on the cue words, which carry across data sets.
         self.dense_l2 = l2 if dense_l2 is None else dense_l2
@@ -38,11 +41,12 @@ class Config:
         self.natural_boost = natural_boost
 
     def extractor(self):
-        return features.Extractor(self.bits, self.char_ngrams, self.edge_words)
+        return features.Extractor(self.bits, self.char_ngrams, self.edge_words, self.edge_cues, self.edge_norm)
 
     def __repr__(self):
         return (f"{self.name} (bits={self.bits}, trigrams={'on' if self.char_ngrams else 'off'}, "
-                f"edge words={'on' if self.edge_words else 'off'}, l2={self.l2:g}, dense l2={self.dense_l2:g}, "
+                f"edge words={'on' if self.edge_words else 'off'}, edge cues={'on' if self.edge_cues else 'off'}, "
+                f"edge words normalised apart={'on' if self.edge_norm else 'off'}, l2={self.l2:g}, dense l2={self.dense_l2:g}, "
                 f"weighting {self.weighting})")
 
     @property
@@ -54,7 +58,7 @@ class Config:
 
 def design(rows, extractor):
     """A sparse row per prompt: the hashed buckets, then the dense features."""
-    n_dense = len(features.DENSE_NAMES)
+    n_dense = extractor.n_dense
     n_buckets = 1 << extractor.bits
     data, cols, indptr = [], [], [0]
     for r in rows:

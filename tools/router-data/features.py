@@ -17,7 +17,11 @@ it is longer than 32 KiB, as PromptEdges.swift does):
 - the bucket vector is divided by sqrt(total weight), so long and short prompts score alike;
 - a few dense features (code fences, symbol/digit/non-ASCII/newline ratios, a trailing '?',
   the last user turn's length, multi-turn, system prompt) are added, and per task type
-  log(1 + weighted count of its cue words) (CUES; a two-word cue is matched on the bigram).
+  log(1 + weighted count of its cue words) (CUES; a two-word cue is matched on the bigram);
+- with `edge_cues`, per task type log(1 + weighted count of its cue words in a message's first or
+  last 96 bytes): ten more dense features, the instruction's cues apart from the passage's;
+- with `edge_norm`, the edge words are divided by the square root of their own weight, not the
+  whole prompt's, so a long passage does not drown the instruction around it.
 
 The extraction here is written for speed over ~20,000 prompts (regular expressions, a cache of
 per-word hashes); the Swift side is one pass over the bytes. The parity fixture keeps them equal.
@@ -59,13 +63,18 @@ CUES = {
         calculate compute sum percent percentage fraction simplify matrix polynomial prime primes factor
         limit sqrt area volume triangle angle geometry algebra interest remainder divisible variance lcm
         gcd inequality logarithm eigenvalues integer integers digits arithmetic sequence series calcula
-        berechne calcule calcola""",
+        berechne calcule calcola median deviation regression percentile statistics statistical correlation
+        residual""",
     "reasoning": """puzzle riddle logic logical deduce deduction estimate estimation suppose hypothetically
         paradox argument lying liar truth scenario consequences plausible assumptions trick infer
         counterfactual imagine_if what_if would_happen step_by_step how_many had_never had_not
-        your_reasoning explain_your might_someone""",
+        your_reasoning explain_your might_someone fallacy fallacies premise premises conclusion conclude
+        valid invalid syllogism implies contradiction what_happens more_likely less_likely more_or less_or
+        increase_or decrease_or increases_or decreases_or faster_or slower_or higher_or lower_or greater_or
+        smaller_or""",
     "extraction": """extract extracted extraction pull parse identify fields entities mentioned structured
-        json csv table find_all list_all return_json key_value occurrences named extrae extrahiere""",
+        json csv table find_all list_all return_json key_value occurrences named extrae extrahiere
+        keywords keyword""",
     "summarization": """summarize summarise summary summaries summarizing condense condensed gist recap
         tl dr tldr shorten takeaways key_points abstract boil_down briefly brief synopsis overview
         resumen zusammen zusammenfassung résume riassumi""",
@@ -76,11 +85,12 @@ CUES = {
         traduzca inglés englische englisch anglais переведи переведите""",
     "classification": """classify classification classifier categorize categorise category categories
         label labels sentiment positive negative neutral spam tag tags intent genre topic sort_into
-        one_of which_category assign klassifiziere""",
+        one_of which_category assign klassifiziere which_language what_language""",
     "creative": """write story poem haiku sonnet limerick lyrics song fictional character roleplay pretend
         compose draft email letter blog post slogan toast tagline narrative scene fantasy novel verse
         poetry screenplay monologue fairy villanelle rhyme invent persuasive speech imagine_you you_are
-        pretend_to escribe schreibe écris""",
+        pretend_to escribe schreibe écris role persona embody act_as imagine_yourself picture_yourself
+        you_were""",
     "qa": """what who when where which explain history caused causes difference define definition
         meaning science scientific significance describe why_is why_do how_does""",
     "chat": """hi hello hey thanks thank lol bored chat weekend friend friends feel feeling advice tips
@@ -171,10 +181,17 @@ def message_weights(messages):
 class Extractor:
     """Features for one configuration (bucket bits, trigrams on or off), with a per-word cache."""
 
-    def __init__(self, bits, char_ngrams, edge_words=False):
+    def __init__(self, bits, char_ngrams, edge_words=False, edge_cues=False, edge_norm=False):
         self.bits = bits
         self.char_ngrams = char_ngrams
         self.edge_words = edge_words
+        # Per task, log(1 + weighted count of its cue words in a message's edges) as ten more
+        # dense features: the instruction's own cues, apart from the passage's.
+        self.edge_cues = edge_cues
+        # Edge words normalised by their own count, not the whole prompt's: a long passage does
+        # not drown the instruction around it.
+        self.edge_norm = edge_norm
+        self.n_dense = len(DENSE_NAMES) + (len(CUES) if edge_cues else 0)
         self._words = {}
         self._symbol_buckets = {c: bucket(h, bits) for c, h in SYMBOL_HASHES.items()}
 
@@ -198,12 +215,15 @@ class Extractor:
         bits = self.bits
         weights, last_user = message_weights(messages)
         sparse = {}
+        edge_sparse = {}
         total_weight = 0.0
+        edge_weight = 0.0
         total_bytes = digit_bytes = non_ascii = newlines = code_symbols = fences = 0.0
         last_user_bytes = 0
         ends_with_question = 0.0
         has_system = 0.0
         cues = [0.0] * len(CUES)
+        edge_cues = [0.0] * len(CUES)
 
         for i, m in enumerate(messages):
             w = weights[i]
@@ -237,12 +257,19 @@ class Extractor:
                     h, unigram, trigrams, edge = self._word(match.group())
                     sparse[unigram] = sparse.get(unigram, 0.0) + w
                     total_weight += w
-                    if self.edge_words and (match.start() < EDGE_WORD_BYTES or match.end() > edge_end):
-                        sparse[edge] = sparse.get(edge, 0.0) + w
-                        total_weight += w
+                    at_edge = match.start() < EDGE_WORD_BYTES or match.end() > edge_end
+                    if self.edge_words and at_edge:
+                        if self.edge_norm:
+                            edge_sparse[edge] = edge_sparse.get(edge, 0.0) + w
+                            edge_weight += w
+                        else:
+                            sparse[edge] = sparse.get(edge, 0.0) + w
+                            total_weight += w
                     lane = CUE_HASHES.get(h)
                     if lane is not None:
                         cues[lane] += w
+                        if at_edge:
+                            edge_cues[lane] += w
                     for t in trigrams:
                         sparse[t] = sparse.get(t, 0.0) + w
                     total_weight += w * len(trigrams)
@@ -254,10 +281,16 @@ class Extractor:
                         lane = CUE_HASHES.get(pair)
                         if lane is not None:
                             cues[lane] += w
+                            if at_edge:
+                                edge_cues[lane] += w
                     previous = h
 
         scale = 1.0 / math.sqrt(max(total_weight, 1.0))
         sparse = {k: v * scale for k, v in sparse.items()}
+        if edge_sparse:
+            edge_scale = 1.0 / math.sqrt(max(edge_weight, 1.0))
+            for k, v in edge_sparse.items():
+                sparse[k] = sparse.get(k, 0.0) + v * edge_scale
         tb = max(total_bytes, 1.0)
         dense = [
             min(fences, 1.0),
@@ -270,4 +303,6 @@ class Extractor:
             1.0 if len(messages) > 2 else 0.0,
             has_system,
         ] + [math.log1p(c) for c in cues]
+        if self.edge_cues:
+            dense += [math.log1p(c) for c in edge_cues]
         return sparse, dense
