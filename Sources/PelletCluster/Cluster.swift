@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import PelletStore
 import PostgresNIO
+import Synchronization
 
 /// Cluster mode (DESIGN.md section 5): this node's link to the cluster's PostgreSQL.
 ///
@@ -25,6 +26,7 @@ public final class Cluster: Sendable {
     private let rates: RateLeases
     private let housekeeping: ClusterHousekeeping
     private let metering: Metering?
+    private let logger: Logger
     /// The Usage call's reads from the database, when metering is shipped there.
     public let usage: ClusterUsage?
 
@@ -36,6 +38,7 @@ public final class Cluster: Sendable {
         accountDeleted: @escaping @Sendable (String) -> Void
     ) throws {
         self.url = url
+        self.logger = logger
         let nodeID = try NodeIdentity.load(dataDirectory: store.configuration.dataDirectory)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         client = PostgresClient(configuration: url.clientConfiguration, eventLoopGroup: group, backgroundLogger: logger)
@@ -69,6 +72,9 @@ public final class Cluster: Sendable {
         }
     }
 
+    /// How long stopping may take before the parts still running are logged.
+    static let slowStopWarning = Duration.seconds(3)
+
     /// Metering events shipped to the database since start-up.
     public var shippedEvents: Int { shipper?.shippedCount ?? 0 }
 
@@ -96,20 +102,35 @@ public final class Cluster: Sendable {
         // find the pool still running (a lease from a stopped pool waits forever, and so would
         // shutdown).
         let client = self.client
-        let driver = Task { await client.run() }
-        let rates = self.rates
-        await withDiscardingTaskGroup { group in
-            if let shipper { group.addTask { await shipper.run() } }
-            // Stopped, it hands back the unused part of this node's budget leases.
-            if let budgetLeases { group.addTask { await budgetLeases.run() } }
-            group.addTask {
-                while (try? await Task.sleep(for: .seconds(60))) != nil { await rates.deleteOldWindows() }
+        let running = RunningParts()
+        let driver = Task { await running.track("driver") { await client.run() } }
+        let (rates, housekeeping, feed, logger) = (self.rates, self.housekeeping, self.feed, self.logger)
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                if let shipper { group.addTask { await running.track("shipper") { await shipper.run() } } }
+                // Stopped, it hands back the unused part of this node's budget leases.
+                if let budgetLeases {
+                    group.addTask { await running.track("budget leases") { await budgetLeases.run() } }
+                }
+                group.addTask {
+                    while (try? await Task.sleep(for: .seconds(60))) != nil { await rates.deleteOldWindows() }
+                }
+                group.addTask { await running.track("housekeeping") { await housekeeping.run() } }
+                await running.track("change feed") { await feed.run() }
             }
-            group.addTask { await self.housekeeping.run() }
-            await feed.run()
+            driver.cancel()
+            await driver.value
+        } onCancel: {
+            // Stopping takes milliseconds; if it does not, the log says which part holds it up.
+            Task {
+                try? await Task.sleep(for: Self.slowStopWarning)
+                let left = running.names
+                if !left.isEmpty {
+                    logger.warning(
+                        "the cluster link is still stopping", metadata: ["cluster.running": "\(left.joined(separator: ","))"])
+                }
+            }
         }
-        driver.cancel()
-        await driver.value
         try? await self.group.shutdownGracefully()
     }
 
@@ -122,5 +143,18 @@ public final class Cluster: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         return true
+    }
+}
+
+/// The names of the cluster link's parts still running, for the log line of a slow stop.
+private final class RunningParts: Sendable {
+    private let parts = Mutex<[String]>([])
+
+    var names: [String] { parts.withLock { $0 } }
+
+    func track(_ name: String, _ body: () async -> Void) async {
+        parts.withLock { $0.append(name) }
+        await body()
+        parts.withLock { parts in parts.removeAll { $0 == name } }
     }
 }

@@ -540,8 +540,17 @@ struct Pelletd: AsyncParsableCommand {
         mapWatch.cancel()
         discoveryLoop.cancel()
         // The feed stops between two of its LMDB transactions, before the store closes.
-        clusterLoop?.cancel()
-        await clusterLoop?.value
+        if let clusterLoop {
+            clusterLoop.cancel()
+            // It stops in milliseconds; a link stuck on the database must not keep the process
+            // (and a supervisor's restart) waiting. What it had not done is safe: the outbox is
+            // in LMDB, and leases not handed back expire.
+            if await !Self.finishes(clusterLoop, within: Self.clusterStopLimit) {
+                logger.error(
+                    "the cluster link did not stop in time; stopping without it",
+                    metadata: ["limit": "\(Self.clusterStopLimit)"])
+            }
+        }
         await retention.value
         // Calls cut off by the grace period settle on their own (a partial stream is charged):
         // the store closes only after their records are written.
@@ -560,6 +569,23 @@ struct Pelletd: AsyncParsableCommand {
         }
         withExtendedLifetime(signals) {}
         logger.info("pelletd stopped")
+    }
+
+    static let clusterStopLimit = Duration.seconds(5)
+
+    /// Whether `task` ends within `limit`; it is not waited for after that.
+    private static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
+        let ended = ServingFlag()
+        Task {
+            await task.value
+            ended.set(true)
+        }
+        let deadline = ContinuousClock.now + limit
+        while !ended.isSet {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 
     /// The operators' listener, or nil with `--metrics-listen off`. Ready means: the RPC
