@@ -4,8 +4,9 @@ import PelletWire
 /// Metering: what each call cost, per account, and the budgets enforced against it.
 ///
 /// Created once per store, at start-up, by ``Store/openMetering(retentionDays:)``. Recording a
-/// call (``record(_:)``, ``settle(_:recording:)``) goes through the store's writer and its group
-/// commit: in one transaction it adds the request record, the call to its daily counter (account,
+/// call (``record(_:)``, ``settle(_:recording:)``) is one write transaction, committed on the
+/// calling thread while the store's writer is idle in `.batched` durability, else in the writer's
+/// group commit: it adds the request record, the call to its daily counter (account,
 /// day, key, model, provider, task type), and its cost to the account's monthly total, which is
 /// also the month-to-date spend budgets check. Reads (the Usage query, the monthly totals) are
 /// synchronous. The tables take part in account deletion and export. Budgets
@@ -57,14 +58,19 @@ public final class Metering: Sendable {
         try await awaitRecording(event, settling: reservation)
     }
 
-    /// ``settle(_:recording:)`` for a caller that is not in a task: `completion` runs on the
-    /// store's writer thread once the event is committed, or at once if it is refused. It must be
-    /// quick and must not block.
+    /// ``settle(_:recording:)`` for a caller that is not in a task: `completion` runs once the
+    /// event is committed, on the calling thread before this returns (a refusal, or a commit
+    /// made there) or else on the store's writer thread. It must be quick and must not block.
+    ///
+    /// `commitHere`: the event may be committed on the calling thread while the store's writer
+    /// is idle (``Store/writeOnCallingThreadIfIdle(_:completion:)``). Worth it for a caller with
+    /// nothing else to do (it saves two thread wake-ups); a caller with other work waiting does
+    /// better leaving the commit to the writer thread, which runs alongside it.
     public func settle(
-        _ reservation: Reservation, recording event: MeteringEvent,
+        _ reservation: Reservation, recording event: MeteringEvent, commitHere: Bool = true,
         completion: @escaping @Sendable (Result<Void, any Error>) -> Void
     ) {
-        record(event, settling: reservation, completion: completion)
+        record(event, settling: reservation, commitHere: commitHere, completion: completion)
     }
 
     /// Records many events in one write: for imports, replays and bulk loads (benchmarks).
@@ -102,12 +108,12 @@ public final class Metering: Sendable {
 
     private func awaitRecording(_ event: MeteringEvent, settling reservation: Reservation?) async throws {
         try await withCheckedThrowingContinuation { continuation in
-            record(event, settling: reservation) { continuation.resume(with: $0) }
+            record(event, settling: reservation, commitHere: true) { continuation.resume(with: $0) }
         }
     }
 
     private func record(
-        _ event: MeteringEvent, settling reservation: Reservation?,
+        _ event: MeteringEvent, settling reservation: Reservation?, commitHere: Bool,
         completion: @escaping @Sendable (Result<Void, any Error>) -> Void
     ) {
         do {
@@ -128,9 +134,10 @@ public final class Metering: Sendable {
         }
         let tables = self.tables
         let accounts = store.tables.accounts
-        store.write { transaction in
+        let body: @Sendable (WriteTransaction) throws -> Bool = { transaction in
             try Self.apply(event, tables: tables, accounts: accounts, in: transaction)
-        } completion: { [self] result in
+        }
+        let recorded: @Sendable (Result<Bool, any Error>) -> Void = { [self] result in
             switch result {
             case .success(let written):
                 // A duplicate changed nothing: its cost is not spent twice.
@@ -143,6 +150,11 @@ public final class Metering: Sendable {
                 completion(.failure(error))
             }
         }
+        if commitHere {
+            store.writeOnCallingThreadIfIdle(body, completion: recorded)
+        } else {
+            store.write(body, completion: recorded)
+        }
     }
 
     private func refund(_ event: MeteringEvent) {
@@ -150,7 +162,7 @@ public final class Metering: Sendable {
     }
 
     /// Writes one event; returns false for a duplicate (already recorded, nothing changed).
-    /// Runs on the writer thread: a handful of reads and three puts.
+    /// A handful of reads and three puts (four with the outbox).
     private static func apply(
         _ event: MeteringEvent,
         tables: MeteringTables,

@@ -37,7 +37,8 @@ struct CoreTables: Sendable {
 /// Pellet's persistent state in LMDB: accounts, API keys, and the tables other modules add.
 ///
 /// Reads are synchronous and may be made from any thread (each is one short read transaction);
-/// writes go through one writer thread that commits them in groups, and are awaited.
+/// writes go through one writer thread that commits them in groups, and are awaited (metering's
+/// short writes may be committed on the caller's thread while that writer is idle).
 public final class Store: Sendable {
     public let configuration: StoreConfiguration
     let environment: Environment
@@ -116,6 +117,19 @@ public final class Store: Sendable {
         completion: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) {
         writer.enqueue(CallbackJob(body: body, completion: completion))
+    }
+
+    /// ``write(_:completion:)`` for a short write that its caller waits for on a thread it keeps
+    /// (an event loop answering a call): in `.batched` durability, while the writer thread is
+    /// idle, the write is committed on the calling thread and `completion` runs there before
+    /// this returns, which saves waking the writer and the hop back; otherwise it joins the
+    /// writer's next group commit, as with ``write(_:completion:)``. Either way `completion`
+    /// runs only once the commit is done.
+    func writeOnCallingThreadIfIdle<Value: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Value,
+        completion: @escaping @Sendable (Result<Value, any Error>) -> Void
+    ) {
+        writer.commitOnCallingThread(CallbackJob(body: body, completion: completion))
     }
 
     /// Queues a write nobody waits for; a failure is logged.

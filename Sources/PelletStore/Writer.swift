@@ -85,7 +85,7 @@ final class DetachedJob: WriteJob, Sendable {
     }
 }
 
-/// The one thread that writes to LMDB.
+/// The thread that writes to LMDB, and the rule for when a caller may write on its own thread.
 ///
 /// Callers enqueue jobs; the thread takes everything queued, applies it in one transaction
 /// (group commit: one sync for many writes), commits, and only then completes the callers.
@@ -93,9 +93,17 @@ final class DetachedJob: WriteJob, Sendable {
 /// throws is rolled back alone. The same thread reclaims dead readers' slots now and then; the
 /// batched-durability sync runs on a thread of its own (``PeriodicSync``).
 ///
-/// `@unchecked Sendable` is safe because the mutable state (`queue`, `stopping`, `stopped`) is
-/// only touched with `condition` locked, and the LMDB write transactions live and die on the
-/// writer thread.
+/// In `.batched` durability a commit is a few page writes, no sync, so a short write may be
+/// committed on the caller's own thread (``commitOnCallingThread(_:)``): that saves waking the
+/// writer thread and the hop back to the caller, which cost more than the commit. Only while
+/// the writer is idle (nothing queued, no batch in hand, no other caller committing): otherwise
+/// the job joins the queue and its group commit, so callers never queue up on LMDB's write lock
+/// and the order of queued work (a compaction after the writes before it) is kept.
+///
+/// `@unchecked Sendable` is safe because the mutable state (`queue`, `stopping`, `stopped`,
+/// `writerBusy`, `callerCommitting`) is only touched with `condition` locked, and each LMDB write
+/// transaction lives and dies on the thread that began it (the writer thread, or a caller
+/// committing on its own thread).
 final class Writer: @unchecked Sendable {
     private let environment: Environment
     private let logger: Logger
@@ -106,6 +114,13 @@ final class Writer: @unchecked Sendable {
     private var queue: [any WriteJob] = []
     private var stopping = false
     private var stopped = false
+    /// The writer thread holds a batch, from taking it until its jobs are completed.
+    private var writerBusy = false
+    /// A caller is committing on its own thread (``commitOnCallingThread(_:)``).
+    private var callerCommitting = false
+    /// Whether callers may commit on their own thread: in `.batched` durability only (in `.full`
+    /// every commit syncs, and that wait belongs on the writer thread, shared by a group).
+    private let callersMayCommit: Bool
     /// Runs on the writer thread after the last commit (closing the environment).
     private var finalizer: (@Sendable () -> Void)?
     private var writerThread: pthread_t?
@@ -132,6 +147,7 @@ final class Writer: @unchecked Sendable {
         self.environment = environment
         self.logger = logger
         self.readerCheckIntervalNanoseconds = max(1_000_000, configuration.readerCheckInterval.nanoseconds)
+        self.callersMayCommit = configuration.durability == .batched
         if configuration.durability == .batched {
             let counters = self.counters
             periodicSync = PeriodicSync(
@@ -157,6 +173,44 @@ final class Writer: @unchecked Sendable {
         queue.append(job)
         queueDepth.store(queue.count, ordering: .relaxed)
         condition.signal()
+        condition.unlock()
+    }
+
+    /// Commits `job` on the calling thread if the writer is idle and durability is `.batched`
+    /// (its `succeed` or `fail` runs on the calling thread before this returns); otherwise
+    /// queues it like ``enqueue(_:)``. For short jobs only: the caller's thread holds LMDB's
+    /// write lock while the job runs. Not for jobs that run alone.
+    func commitOnCallingThread(_ job: any WriteJob) {
+        condition.lock()
+        guard callersMayCommit, !stopping, !writerBusy, !callerCommitting, queue.isEmpty else {
+            condition.unlock()
+            return enqueue(job)
+        }
+        callerCommitting = true
+        condition.unlock()
+
+        let result = commitAlone(job)
+        if case .success = result { periodicSync?.noteCommit() }
+
+        condition.lock()
+        callerCommitting = false
+        // The writer thread may wait for this commit (before exclusive work, or to close).
+        if writerBusy || stopping { condition.broadcast() }
+        condition.unlock()
+        // Completed with the write slot free: a completion may write again, or close the store.
+        switch result {
+        case .success: job.succeed()
+        case .failure(let error): job.fail(error)
+        }
+    }
+
+    /// Waits until no caller is committing on its own thread. Called on the writer thread with
+    /// `writerBusy` set (or `stopping`), so that none can start afterwards.
+    private func waitForCallerCommits() {
+        condition.lock()
+        while callerCommitting {
+            condition.wait()
+        }
         condition.unlock()
     }
 
@@ -196,11 +250,22 @@ final class Writer: @unchecked Sendable {
             queue.removeAll(keepingCapacity: true)
             queueDepth.store(0, ordering: .relaxed)
             let finished = stopping && batch.isEmpty
+            if !batch.isEmpty { writerBusy = true }
             condition.unlock()
 
             if !batch.isEmpty {
+                // A caller's commit in progress only delays this one: LMDB's write lock
+                // serializes them.
                 commit(batch)
                 periodicSync?.noteCommit()
+                condition.lock()
+                writerBusy = false
+                condition.unlock()
+            }
+            if finished {
+                // No caller starts a commit once `stopping` is set; the last one ends before the
+                // environment closes.
+                waitForCallerCommits()
             }
             if finished, let periodicSync {
                 // The last commits reach the disk before the environment closes.
@@ -233,6 +298,8 @@ final class Writer: @unchecked Sendable {
                 group.removeAll()
                 // Checked only for jobs that run alone: the cast stays off the common path.
                 if let exclusive = job as? any ExclusiveWork {
+                    // Nothing else may be writing while it runs (it may replace the handle).
+                    waitForCallerCommits()
                     // No sync may run while the work replaces the environment's handle.
                     if let periodicSync {
                         periodicSync.whilePaused { exclusive.run() }
@@ -251,6 +318,13 @@ final class Writer: @unchecked Sendable {
 
     private func commitGroup(_ jobs: [any WriteJob]) {
         guard !jobs.isEmpty else { return }
+        if jobs.count == 1 {
+            switch commitAlone(jobs[0]) {
+            case .success: jobs[0].succeed()
+            case .failure(let error): jobs[0].fail(error)
+            }
+            return
+        }
         let began = monotonicNanoseconds()
         var top: OpaquePointer?
         let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
@@ -262,24 +336,10 @@ final class Writer: @unchecked Sendable {
         }
 
         var applied: [any WriteJob] = []
-        if jobs.count == 1 {
-            // Nothing else shares the transaction, so the job's failure can roll back all of it;
-            // this skips the nested transaction's own allocations on the common single write.
-            do {
-                try jobs[0].apply(WriteTransaction(handle: top))
-                applied = jobs
-            } catch {
-                mdb_txn_abort(top)
-                health.recordFailure(error)
-                jobs[0].fail(error)
-                return
-            }
-        } else {
-            for job in jobs {
-                switch apply(job, nestedIn: top) {
-                case .success: applied.append(job)
-                case .failure(let error): health.recordFailure(error)
-                }
+        for job in jobs {
+            switch apply(job, nestedIn: top) {
+            case .success: applied.append(job)
+            case .failure(let error): health.recordFailure(error)
             }
         }
         guard !applied.isEmpty else {
@@ -298,6 +358,39 @@ final class Writer: @unchecked Sendable {
         commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
+    }
+
+    /// Applies and commits one job in a transaction of its own, on the calling thread (the
+    /// writer's, or a caller's in ``commitOnCallingThread(_:)``); records the commit or the
+    /// failure, and leaves completing the job to the caller. Nothing else shares the
+    /// transaction, so the job's failure can roll back all of it, with no nested transaction.
+    private func commitAlone(_ job: any WriteJob) -> Result<Void, any Error> {
+        let began = monotonicNanoseconds()
+        var top: OpaquePointer?
+        let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
+        guard beginCode == MDB_SUCCESS, let top else {
+            let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
+            health.recordFailure(error)
+            return .failure(error)
+        }
+        do {
+            try job.apply(WriteTransaction(handle: top))
+        } catch {
+            mdb_txn_abort(top)
+            health.recordFailure(error)
+            return .failure(error)
+        }
+        // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
+        let commitCode = mdb_txn_commit(top)
+        guard commitCode == MDB_SUCCESS else {
+            let error = StoreError(code: commitCode, context: "cannot commit")
+            logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "1"])
+            health.recordFailure(error)
+            return .failure(error)
+        }
+        commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
+        counters.withLock { $0.commits += 1 }
+        return .success(())
     }
 
     /// Runs one job in a nested transaction of `parent`; on failure only its changes are rolled

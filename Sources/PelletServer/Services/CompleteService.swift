@@ -43,8 +43,9 @@ public struct CompleteSettings: Sendable {
 /// calls are refused before any provider is called (fail closed).
 ///
 /// Everything of one call runs on its connection's event loop: the provider engine delivers the
-/// transfer's events there. Only the metering write waits (on the store writer, which hands the
-/// answer back once the event is committed). Prompt and completion text never leave memory.
+/// transfer's events there, and in `batched` durability the metering event is committed there
+/// too while the store's writer is idle (else the writer commits it in a group and hands the
+/// answer back). Prompt and completion text never leave memory.
 public struct CompleteService: Service {
     /// The catalogue and providers; each call reads it once, at its start (a reload does not
     /// move a call in flight).
@@ -593,9 +594,13 @@ final class CompleteCall {
         let providerNanoseconds = self.providerNanoseconds
         let promise = self.promise
         let unsettled = service.unsettled
-        // The answer goes from the writer thread once the event is committed: a task would add a
-        // hop into Swift's concurrency pool and one out of it.
-        service.metering.settle(reservation, recording: event) { recorded in
+        // The answer goes once the event is committed: from this loop when the commit was made
+        // here, else from the writer thread. A task would add a hop into Swift's concurrency
+        // pool and one out of it. Only a call alone in flight commits here (batched durability,
+        // writer idle): it saves two wake-ups; with other calls in flight the writer's thread
+        // commits alongside the loops and groups their events (measured faster at 8 in flight).
+        let alone = unsettled.current <= 1
+        service.metering.settle(reservation, recording: event, commitHere: alone) { recorded in
             var answer = answer
             if case .failure(let error) = recorded {
                 logger.error(
