@@ -11,14 +11,7 @@ final class ClusterAccountsTests: XCTestCase {
     private var admin: Credentials { Credentials(adminToken: adminToken) }
 
     private func startNode(_ database: PostgresTestServer, dataDirectory: String? = nil) throws -> PelletdProcess {
-        try PelletdProcess.start(
-            dataDirectory: dataDirectory,
-            arguments: ["--database-url", database.url, "--tcp", "off", "--discovery-interval", "off"],
-            environment: ["PELLET_ADMIN_TOKEN": adminToken])
-    }
-
-    private func client(_ node: PelletdProcess) async throws -> PelletClient {
-        try await PelletClient.connect(to: .unix(path: try XCTUnwrap(node.unixPath)))
+        try startClusterNode(database, adminToken: adminToken, dataDirectory: dataDirectory)
     }
 
     private func account(_ op: AccountRequest.Op, _ credentials: Credentials, on client: PelletClient) async throws -> AccountResponse {

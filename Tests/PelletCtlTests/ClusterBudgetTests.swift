@@ -17,33 +17,9 @@ final class ClusterBudgetTests: XCTestCase {
     private func startNode(
         _ database: PostgresTestServer, _ mocks: MockProviders, dataDirectory: String? = nil
     ) throws -> PelletdProcess {
-        try PelletdProcess.start(
-            dataDirectory: dataDirectory,
-            arguments: mocks.arguments + [
-                "--database-url", database.url, "--tcp", "off", "--discovery-interval", "off",
-                "--cluster-lease-ttl-ms", "\(leaseTTLMs)",
-            ],
-            environment: MockProviders.environment(adminToken: adminToken))
-    }
-
-    private func client(_ node: PelletdProcess) async throws -> PelletClient {
-        try await PelletClient.connect(to: .unix(path: try XCTUnwrap(node.unixPath)))
-    }
-
-    /// Polls `body` every 20 ms until it returns true; fails after `limit`.
-    private func waitUntil(_ limit: Duration, _ what: String, _ body: () async throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while !((try? await body()) ?? false) {
-            guard ContinuousClock.now - start < limit else {
-                XCTFail("not within \(limit): \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    private func rows(_ database: PostgresTestServer, _ sql: String) throws -> String {
-        try database.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines)
+        try startClusterNode(
+            database, mocks: mocks, adminToken: adminToken, dataDirectory: dataDirectory,
+            arguments: ["--cluster-lease-ttl-ms", "\(leaseTTLMs)"])
     }
 
     /// An account (with `budget` and `rpm`) and a key of it that every client's node knows.

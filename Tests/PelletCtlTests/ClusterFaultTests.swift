@@ -16,32 +16,7 @@ final class ClusterFaultTests: XCTestCase {
     private func startNode(
         _ database: PostgresTestServer, _ mocks: MockProviders, dataDirectory: String
     ) throws -> PelletdProcess {
-        try PelletdProcess.start(
-            dataDirectory: dataDirectory,
-            arguments: mocks.arguments + ["--database-url", database.url, "--tcp", "off", "--discovery-interval", "off"],
-            environment: MockProviders.environment(adminToken: adminToken))
-    }
-
-    private func client(_ node: PelletdProcess) async throws -> PelletClient {
-        try await PelletClient.connect(to: .unix(path: try XCTUnwrap(node.unixPath)))
-    }
-
-    /// Polls `body` every 50 ms until it returns true; fails after `limit`.
-    private func waitUntil(_ limit: Duration, _ what: String, _ body: () async throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while !((try? await body()) ?? false) {
-            guard ContinuousClock.now - start < limit else {
-                XCTFail("not within \(limit): \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-    }
-
-    /// The node's `pellet_cluster_outbox_events` gauge.
-    private func outboxDepth(_ node: PelletdProcess) throws -> Int? {
-        let body = try HTTPGet.get(try XCTUnwrap(node.metricsURL), "/metrics").body
-        return body.firstMatch(of: #/\npellet_cluster_outbox_events (\d+)/#).flatMap { Int($0.1) }
+        try startClusterNode(database, mocks: mocks, adminToken: adminToken, dataDirectory: dataDirectory)
     }
 
     /// Every request id in `pellet_requests`, one entry per row (a duplicate shows twice).

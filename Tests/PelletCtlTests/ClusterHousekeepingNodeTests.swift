@@ -15,37 +15,13 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
     private func startNode(
         _ database: PostgresTestServer, _ mocks: MockProviders? = nil, dataDirectory: String? = nil
     ) throws -> PelletdProcess {
-        try PelletdProcess.start(
-            dataDirectory: dataDirectory,
-            arguments: (mocks?.arguments ?? [])
-                + ["--database-url", database.url, "--tcp", "off", "--discovery-interval", "off"],
-            environment: MockProviders.environment(adminToken: adminToken))
-    }
-
-    private func client(_ node: PelletdProcess) async throws -> PelletClient {
-        try await PelletClient.connect(to: .unix(path: try XCTUnwrap(node.unixPath)))
+        try startClusterNode(database, mocks: mocks, adminToken: adminToken, dataDirectory: dataDirectory)
     }
 
     private func account(_ op: AccountRequest.Op, _ credentials: Credentials, on client: PelletClient) async throws
         -> AccountResponse
     {
         try await client.account(AccountRequest(credentials: credentials, op: op))
-    }
-
-    /// Polls `body` every 20 ms until it returns true; fails after `limit`.
-    private func waitUntil(_ limit: Duration, _ what: String, _ body: () async throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while !((try? await body()) ?? false) {
-            guard ContinuousClock.now - start < limit else {
-                XCTFail("not within \(limit): \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    private func value(_ database: PostgresTestServer, _ sql: String) throws -> String {
-        try database.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The status a call with `credentials` gets from `client` (`.ok` when it is answered).
@@ -91,7 +67,7 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         _ = try await account(.update(Account(id: kept, plan: "pro")), admin, on: a)
         let added = try await makeAccount("added@example.com")
         let addedKey = try await makeKey(added)
-        let newest = try value(database, "SELECT max(sequence) FROM pellet_changes")
+        let newest = try rows(database, "SELECT max(sequence) FROM pellet_changes")
 
         // A week and a day pass (for the change log), and the first node's housekeeping, which
         // runs at its start, prunes everything but the newest change.
@@ -101,10 +77,10 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         first = try startNode(database)
         defer { _ = try? first.stop() }
         try await waitUntil(.seconds(20), "the change log is pruned") {
-            try self.value(database, "SELECT count(*) FROM pellet_changes") == "1"
+            try self.rows(database, "SELECT count(*) FROM pellet_changes") == "1"
         }
-        XCTAssertEqual(try value(database, "SELECT sequence FROM pellet_changes"), newest)
-        XCTAssertNotEqual(try value(database, "SELECT changes_pruned_through FROM pellet_housekeeping"), "0")
+        XCTAssertEqual(try rows(database, "SELECT sequence FROM pellet_changes"), newest)
+        XCTAssertNotEqual(try rows(database, "SELECT changes_pruned_through FROM pellet_housekeeping"), "0")
 
         // The second node comes back: the changes it missed are gone, so it loads the snapshot.
         second = try startNode(database, dataDirectory: secondDirectory.path)
@@ -168,7 +144,7 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
             connected.cluster,
             ClusterHealth(
                 databaseConnected: true,
-                appliedSequence: UInt64(try value(database, "SELECT max(sequence) FROM pellet_changes")) ?? 0,
+                appliedSequence: UInt64(try rows(database, "SELECT max(sequence) FROM pellet_changes")) ?? 0,
                 outboxEvents: 0))
 
         // The database crashes; calls go on and wait in each node's outbox, which Health shows.
@@ -212,8 +188,8 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         try await waitUntil(.seconds(20), "the second node's outbox drains") {
             try await b.health().cluster?.outboxEvents == 0
         }
-        XCTAssertEqual(try value(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(goes.account)'"), "0")
-        XCTAssertEqual(try value(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(stays.account)'"), "3")
+        XCTAssertEqual(try rows(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(goes.account)'"), "0")
+        XCTAssertEqual(try rows(database, "SELECT count(*) FROM pellet_requests WHERE account_id = '\(stays.account)'"), "3")
         let backMetrics = try HTTPGet.get(try XCTUnwrap(second.metricsURL), "/metrics").body
         XCTAssertTrue(backMetrics.contains("\npellet_cluster_database_connected 1\n"), backMetrics)
         let json = try pelletctl("health", "--json", "--server", second.unixAddress)
