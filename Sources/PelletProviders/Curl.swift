@@ -368,16 +368,24 @@ final class CurlEasy {
         return appended
     }
 
+    // The error's context is built only on failure: these run several times per transfer.
+
     private func set(_ option: CURLoption, _ value: Int) throws(TransferError) {
-        try check(pellet_curl_easy_setopt_long(handle, option, value), "option \(option.rawValue)")
+        try check(pellet_curl_easy_setopt_long(handle, option, value), option: option)
     }
 
     private func set(_ option: CURLoption, string value: String) throws(TransferError) {
-        try check(pellet_curl_easy_setopt_string(handle, option, value), "option \(option.rawValue)")
+        try check(pellet_curl_easy_setopt_string(handle, option, value), option: option)
     }
 
     private func set(_ option: CURLoption, pointer value: UnsafeMutableRawPointer) throws(TransferError) {
-        try check(pellet_curl_easy_setopt_pointer(handle, option, value), "option \(option.rawValue)")
+        try check(pellet_curl_easy_setopt_pointer(handle, option, value), option: option)
+    }
+
+    private func check(_ code: CURLcode, option: CURLoption) throws(TransferError) {
+        if code != CURLE_OK {
+            throw TransferError(curlCode: code, context: "option \(option.rawValue)")
+        }
     }
 
     private func check(_ code: CURLcode, _ context: String) throws(TransferError) {

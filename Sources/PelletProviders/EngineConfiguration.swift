@@ -6,7 +6,10 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// wake it at once (`curl_multi_wakeup`), so this only bounds how late a housekeeping check
     /// can be; it does not add latency.
     public var maximumPollInterval: Duration
-    /// Idle connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`); 0 = libcurl's default.
+    /// Idle connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`); 0 = libcurl's
+    /// default, which is 4 × the transfers running at that moment: with HTTP/1.1 (one connection
+    /// per concurrent transfer) it closes connections whenever the load dips, and the next calls
+    /// pay a new TCP connection each (measured: 1 call in 17 at 8 in flight against the mock).
     public var maximumIdleConnections: Int
     /// The most connections open at once to one provider (`CURLMOPT_MAX_HOST_CONNECTIONS`, per
     /// host and port); transfers beyond it wait in libcurl for a free connection. Over HTTP/2
@@ -23,7 +26,7 @@ public struct EngineConfiguration: Sendable, Hashable {
     public init(
         connectTimeout: Duration = .seconds(5),
         maximumPollInterval: Duration = .seconds(1),
-        maximumIdleConnections: Int = 0,
+        maximumIdleConnections: Int = 256,
         maximumConnectionsPerHost: Int = 1_024,
         userAgent: String = "pellet/1",
         caCertificatesPath: String? = nil

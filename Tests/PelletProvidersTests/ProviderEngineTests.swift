@@ -238,6 +238,31 @@ final class ProviderEngineTests: XCTestCase {
         XCTAssertEqual(server.connectionsAccepted, 1)
     }
 
+    /// Connections opened for a burst stay open through a quiet spell for the next burst:
+    /// libcurl's default cache (4 × the transfers running) shrank to 4 while one call ran, so
+    /// with HTTP/1.1 each dip in load closed connections the next burst had to open again.
+    func testConnectionsOfABurstSurviveAQuietSpell() throws {
+        func burst() throws {
+            let handlers = (0..<8).map { _ in RecordingHandler() }
+            for handler in handlers {
+                engine.start(request("/slow"), handler: handler)
+            }
+            for handler in handlers {
+                XCTAssertEqual(try XCTUnwrap(handler.waitForResult()?.info).status, 200)
+            }
+        }
+        try burst()
+        let opened = server.connectionsAccepted
+        XCTAssertGreaterThan(opened, 4, "the burst ran its calls at once, on connections of their own")
+        for _ in 0..<6 {
+            let handler = RecordingHandler()
+            engine.start(request("/echo"), handler: handler)
+            XCTAssertEqual(try XCTUnwrap(handler.waitForResult()?.info).newConnections, 0)
+        }
+        try burst()
+        XCTAssertEqual(server.connectionsAccepted, opened, "the second burst reused the first one's connections")
+    }
+
     /// Finished transfers' easy handles serve the next ones, and a reused handle carries nothing
     /// of its last transfer over: method, headers and body are each transfer's own.
     func testEasyHandlesAreReusedAndCarryNothingOver() throws {
