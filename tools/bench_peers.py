@@ -54,28 +54,32 @@ def install_litellm():
     if os.path.exists(marker) and os.access(binary, os.X_OK):
         return os.path.join(venv, "bin")
     requirement = f"litellm[proxy]=={LITELLM_VERSION}"
-    log(f"installing {requirement} from PyPI into {venv} (once; a few minutes)")
+    log_path = os.path.join(peers_directory(), f"litellm-{LITELLM_VERSION}-install.log")
+    log(f"installing {requirement} from PyPI into {venv} (once; a few minutes; pip's output: {log_path})")
     os.makedirs(os.path.dirname(venv), exist_ok=True)
     steps = [
         ([sys.executable, "-m", "venv", "--clear", venv], 120),
-        ([os.path.join(venv, "bin", "pip"), "install", "--disable-pip-version-check", "--no-input", requirement], 1200),
+        ([os.path.join(venv, "bin", "pip"), "install", "--disable-pip-version-check", "--no-input", requirement], 1800),
     ]
-    for command, timeout in steps:
-        try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise PeerError(f"--peers litellm: `{' '.join(command)}` took longer than {timeout} s")
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr).strip().splitlines()
-            text = "\n".join(output[-25:])
-            hint = ""
-            if any(word in text for word in ("gcc", "cc1", "Python.h", "cargo", "rustc", "Failed building wheel",
-                                              "failed-wheel-build", "subprocess-exited-with-error")):
-                hint = ("\nA dependency had no wheel for this platform and needed building from source (a C "
-                        "compiler, python3-dev or Rust): install those, or pick another LITELLM_VERSION in "
-                        "tools/bench_peers.py.")
-            raise PeerError(f"--peers litellm: installing LiteLLM failed: `{' '.join(command)}` exited "
-                            f"{result.returncode}:\n{text}{hint}")
+    with open(log_path, "w") as output:
+        for command, timeout in steps:
+            output.write(f"$ {' '.join(command)}\n")
+            output.flush()
+            try:
+                returncode = subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            except subprocess.TimeoutExpired:
+                raise PeerError(f"--peers litellm: `{' '.join(command)}` took longer than {timeout} s "
+                                f"(its output: {log_path})")
+            if returncode != 0:
+                text = tail(log_path, 25)
+                hint = ""
+                if any(word in text for word in ("gcc", "cc1", "Python.h", "cargo", "rustc", "Failed building wheel",
+                                                  "failed-wheel-build", "subprocess-exited-with-error")):
+                    hint = ("\nA dependency had no wheel for this platform and needed building from source (a C "
+                            "compiler, python3-dev or Rust): install those, or pick another LITELLM_VERSION in "
+                            "tools/bench_peers.py.")
+                raise PeerError(f"--peers litellm: installing LiteLLM failed: `{' '.join(command)}` exited "
+                                f"{returncode} (all its output: {log_path}):\n{text}{hint}")
     with open(marker, "w") as handle:
         handle.write(requirement + "\n")
     return os.path.join(venv, "bin")
@@ -113,7 +117,7 @@ def start_litellm(bench, mock_url, timeout=180):
     }
     process = bench.processes.start(
         [os.path.join(binaries, "litellm"), "--config", config, "--host", "127.0.0.1", "--port", str(port),
-         "--num_workers", "1", "--telemetry", "False"],
+         "--num_workers", "1"],
         log_path, environment,
     )
     url = f"http://127.0.0.1:{port}"
