@@ -164,6 +164,11 @@ def measure_litellm(bench, mock_url, straight, durability_modes):
         through_rate = bench.load(url, "complete", connections=1, in_flight=8, api_key=LITELLM_MASTER_KEY)
     finally:
         bench.processes.stop(process)
+    for report in (through, through_rate):
+        # A proxy that answers errors fast would look fast: its figures count only if it served.
+        if report["errors"] > 0.01 * max(1, report["completed"]):
+            raise PeerError(f"LiteLLM answered {report['errors']} of {report['completed']} calls with errors: "
+                            f"{report.get('statuses')} (its log: {os.path.join(bench.work, 'litellm', 'litellm.log')})")
     bench.table_rows.append((f"through LiteLLM {LITELLM_VERSION} (1 worker)", through, through_rate))
     for percentile in ("p50", "p99"):
         through_us, straight_us = through["latency_us"][percentile], straight["latency_us"][percentile]
@@ -172,7 +177,8 @@ def measure_litellm(bench, mock_url, straight, durability_modes):
         bench.record(f"table.litellm.overhead.{percentile}", through_us - straight_us, "µs",
                      note=f"through {through_us:,} µs − straight {straight_us:,} µs")
     bench.record("table.litellm.rate_8_in_flight", round(through_rate["achieved_rate"]), "req/s",
-                 note="closed loop, 1 × 8 in flight (8 HTTP/1.1 connections)")
+                 round(bench.results["table.straight.rate_8_in_flight"]["value"]), "straight at 8 in flight",
+                 f"closed loop, 1 × 8 in flight (8 HTTP/1.1 connections), {through_rate['errors']} errors")
     for durability in durability_modes:
         for percentile in ("p50", "p99"):
             pelletd = bench.results[f"table.{durability}.overhead.{percentile}"]["value"]
