@@ -179,25 +179,27 @@ def measure_litellm(bench, mock_url, straight, durability_modes):
     bench.record("table.litellm.rate_8_in_flight", round(through_rate["achieved_rate"]), "req/s",
                  round(bench.results["table.straight.rate_8_in_flight"]["value"]), "straight at 8 in flight",
                  f"closed loop, 1 × 8 in flight (8 HTTP/1.1 connections), {through_rate['errors']} errors")
+    # The ratio at p50 (issue 17's target); a p99 difference is often within the noise of a shared
+    # machine (pelletd's can come out at or under zero), so it is shown, not divided.
+    litellm = bench.results["table.litellm.overhead.p50"]["value"]
     for durability in durability_modes:
-        for percentile in ("p50", "p99"):
-            pelletd = bench.results[f"table.{durability}.overhead.{percentile}"]["value"]
-            litellm = bench.results[f"table.litellm.overhead.{percentile}"]["value"]
-            bench.record(
-                f"table.litellm.vs_{durability}.{percentile}", round(litellm / max(pelletd, 1), 1), "×",
-                note=f"LiteLLM's added latency {litellm:,} µs ÷ pelletd --durability {durability}'s {pelletd:,} µs"
-                + (" (issue 17's target: ≥ 200× at p50)" if percentile == "p50" else ""),
-            )
+        pelletd = bench.results[f"table.{durability}.overhead.p50"]["value"]
+        bench.record(
+            f"table.litellm.vs_{durability}.p50", round(litellm / pelletd, 1) if pelletd > 0 else 0.0, "×",
+            note=f"LiteLLM's added latency at p50 {litellm:,} µs ÷ pelletd --durability {durability}'s {pelletd:,} µs"
+            + ("" if pelletd > 0 else " (not positive: within the noise; shown as 0)")
+            + "; issue 17's target: ≥ 200×",
+        )
 
 
 def comparison_lines(bench, durability_modes):
-    """Below the table: how many times more latency LiteLLM adds than pelletd, per mode."""
+    """Below the table: how many times more latency LiteLLM adds than pelletd at p50, per mode."""
     lines = []
     for durability in durability_modes:
-        ratios = [bench.results.get(f"table.litellm.vs_{durability}.{p}") for p in ("p50", "p99")]
-        if all(ratios):
-            lines.append(f"LiteLLM's added latency ÷ pelletd --durability {durability}'s: "
-                         f"p50 {ratios[0]['value']:,.1f}×, p99 {ratios[1]['value']:,.1f}× (target: ≥ 200× at p50)")
+        ratio = bench.results.get(f"table.litellm.vs_{durability}.p50")
+        if ratio:
+            lines.append(f"LiteLLM's added latency at p50 ÷ pelletd --durability {durability}'s: "
+                         f"{ratio['value']:,.1f}× (issue 17's target: ≥ 200×)")
     return lines
 
 
@@ -206,5 +208,5 @@ def expected_figures(peers, durability_modes):
     if "litellm" in peers:
         names += ["table.litellm.p50", "table.litellm.p99", "table.litellm.overhead.p50",
                   "table.litellm.overhead.p99", "table.litellm.rate_8_in_flight"]
-        names += [f"table.litellm.vs_{mode}.{p}" for mode in durability_modes for p in ("p50", "p99")]
+        names += [f"table.litellm.vs_{mode}.p50" for mode in durability_modes]
     return names
