@@ -22,6 +22,33 @@ final class ClusterBudgetTests: XCTestCase {
             arguments: ["--cluster-lease-ttl-ms", "\(leaseTTLMs)"])
     }
 
+    /// `count` nodes on a fresh database, each with a client, calling mocks that answer with
+    /// `behavior`; all stopped when the test ends.
+    private func startCluster(_ count: Int, _ behavior: MockBehavior) async throws -> (
+        database: PostgresTestServer, nodes: [PelletdProcess], clients: [PelletClient]
+    ) {
+        let database = try PostgresTestServer()
+        let mocks = try await MockProviders.start(behavior)
+        let nodes = try (0..<count).map { _ in try startNode(database, mocks) }
+        addTeardownBlock {
+            for node in nodes { _ = try? node.stop() }
+            mocks.shutdownLater()
+            // The database outlives the nodes, so that a stopping node can hand its leases back.
+            withExtendedLifetime(database) {}
+        }
+        var clients: [PelletClient] = []
+        for node in nodes { clients.append(try await client(node)) }
+        return (database, nodes, clients)
+    }
+
+    /// Mocks answering 16 completion tokens after `latencyMs`.
+    private static func sixteenTokens(latencyMs: Int = 0) -> MockBehavior {
+        var behavior = MockBehavior()
+        behavior.completionTokens = 16
+        behavior.latencyMs = latencyMs
+        return behavior
+    }
+
     /// An account (with `budget` and `rpm`) and a key of it that every client's node knows.
     private func makeAccount(
         _ email: String, budget: UInt64 = 0, rpm: UInt32 = 0, clients: [PelletClient]
@@ -113,16 +140,7 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testThreeNodesHammeringOneAccountNeverSpendMoreThanItsBudgetAndCanSpendAlmostAllOfIt() async throws {
-        let database = try PostgresTestServer()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 16
-        behavior.latencyMs = 5
-        let mocks = try await MockProviders.start(behavior)
-        defer { mocks.shutdownLater() }
-        let nodes = try (0..<3).map { _ in try startNode(database, mocks) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
+        let (database, _, clients) = try await startCluster(3, Self.sixteenTokens(latencyMs: 5))
 
         let worstCase = try await worstCase(clients)
         XCTAssertGreaterThan(worstCase, 0)
@@ -161,13 +179,7 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testAnAccountsRateLimitHoldsAcrossThreeNodes() async throws {
-        let database = try PostgresTestServer()
-        let mocks = try await MockProviders.start(MockBehavior())
-        defer { mocks.shutdownLater() }
-        let nodes = try (0..<3).map { _ in try startNode(database, mocks) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
+        let (database, _, clients) = try await startCluster(3, MockBehavior())
         let rpm: UInt32 = 30
         let account = try await makeAccount("rated@example.com", rpm: rpm, clients: clients)
         // The burst stays inside one minute of the database's clock.
@@ -204,15 +216,7 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testAStoppedNodeHandsBackItsShareAndAKilledNodesShareIsTakenBackAfterItsLeaseExpires() async throws {
-        let database = try PostgresTestServer()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 16
-        let mocks = try await MockProviders.start(behavior)
-        defer { mocks.shutdownLater() }
-        let nodes = try (0..<3).map { _ in try startNode(database, mocks) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
+        let (database, nodes, clients) = try await startCluster(3, Self.sixteenTokens())
         let (stopped, killed, survivor) = (nodes[0], nodes[1], nodes[2])
 
         let worstCase = try await worstCase(clients)
@@ -326,15 +330,7 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testABudgetChangedOnOneNodeAppliesOnEveryNode() async throws {
-        let database = try PostgresTestServer()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 16
-        let mocks = try await MockProviders.start(behavior)
-        defer { mocks.shutdownLater() }
-        let nodes = try (0..<2).map { _ in try startNode(database, mocks) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
+        let (_, _, clients) = try await startCluster(2, Self.sixteenTokens())
         let worstCase = try await worstCase(clients)
         let account = try await makeAccount("changing@example.com", budget: worstCase * 10, clients: clients)
         func setBudget(_ budget: UInt64) async throws {
