@@ -23,22 +23,14 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     /// `count` nodes on a fresh database, each with a client, calling mocks that answer with
-    /// `behavior`; all stopped when the test ends.
-    private func startCluster(_ count: Int, _ behavior: MockBehavior) async throws -> (
-        database: PostgresTestServer, nodes: [PelletdProcess], clients: [PelletClient]
-    ) {
+    /// `behavior`. Stop it with ``TestCluster/stop()``; the database stops when it is released.
+    private func startCluster(_ count: Int, _ behavior: MockBehavior) async throws -> TestCluster {
         let database = try PostgresTestServer()
         let mocks = try await MockProviders.start(behavior)
         let nodes = try (0..<count).map { _ in try startNode(database, mocks) }
-        addTeardownBlock {
-            for node in nodes { _ = try? node.stop() }
-            mocks.shutdownLater()
-            // The database outlives the nodes, so that a stopping node can hand its leases back.
-            withExtendedLifetime(database) {}
-        }
         var clients: [PelletClient] = []
         for node in nodes { clients.append(try await client(node)) }
-        return (database, nodes, clients)
+        return TestCluster(database: database, mocks: mocks, nodes: nodes, clients: clients)
     }
 
     /// Mocks answering 16 completion tokens after `latencyMs`.
@@ -140,7 +132,9 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testThreeNodesHammeringOneAccountNeverSpendMoreThanItsBudgetAndCanSpendAlmostAllOfIt() async throws {
-        let (database, _, clients) = try await startCluster(3, Self.sixteenTokens(latencyMs: 5))
+        let cluster = try await startCluster(3, Self.sixteenTokens(latencyMs: 5))
+        defer { cluster.stop() }
+        let (database, _, clients) = (cluster.database, cluster.nodes, cluster.clients)
 
         let worstCase = try await worstCase(clients)
         XCTAssertGreaterThan(worstCase, 0)
@@ -179,7 +173,9 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testAnAccountsRateLimitHoldsAcrossThreeNodes() async throws {
-        let (database, _, clients) = try await startCluster(3, MockBehavior())
+        let cluster = try await startCluster(3, MockBehavior())
+        defer { cluster.stop() }
+        let (database, _, clients) = (cluster.database, cluster.nodes, cluster.clients)
         let rpm: UInt32 = 30
         let account = try await makeAccount("rated@example.com", rpm: rpm, clients: clients)
         // The burst stays inside one minute of the database's clock.
@@ -216,7 +212,9 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testAStoppedNodeHandsBackItsShareAndAKilledNodesShareIsTakenBackAfterItsLeaseExpires() async throws {
-        let (database, nodes, clients) = try await startCluster(3, Self.sixteenTokens())
+        let cluster = try await startCluster(3, Self.sixteenTokens())
+        defer { cluster.stop() }
+        let (database, nodes, clients) = (cluster.database, cluster.nodes, cluster.clients)
         let (stopped, killed, survivor) = (nodes[0], nodes[1], nodes[2])
 
         let worstCase = try await worstCase(clients)
@@ -330,7 +328,9 @@ final class ClusterBudgetTests: XCTestCase {
     }
 
     func testABudgetChangedOnOneNodeAppliesOnEveryNode() async throws {
-        let (_, _, clients) = try await startCluster(2, Self.sixteenTokens())
+        let cluster = try await startCluster(2, Self.sixteenTokens())
+        defer { cluster.stop() }
+        let clients = cluster.clients
         let worstCase = try await worstCase(clients)
         let account = try await makeAccount("changing@example.com", budget: worstCase * 10, clients: clients)
         func setBudget(_ budget: UInt64) async throws {
@@ -369,5 +369,27 @@ final class ClusterBudgetTests: XCTestCase {
         }
         print("cluster budget change: \(worstCase * 10) then \(worstCase * 20) micro-USD, charged \(spent) then \(total)")
         for client in clients { await client.close() }
+    }
+}
+
+/// Nodes on one database, each with a client, calling one set of mocks.
+private final class TestCluster {
+    let database: PostgresTestServer
+    let mocks: MockProviders
+    let nodes: [PelletdProcess]
+    let clients: [PelletClient]
+
+    init(database: PostgresTestServer, mocks: MockProviders, nodes: [PelletdProcess], clients: [PelletClient]) {
+        self.database = database
+        self.mocks = mocks
+        self.nodes = nodes
+        self.clients = clients
+    }
+
+    /// Stops the nodes (before the database, so a stopping node can hand its leases back) and
+    /// the mocks.
+    func stop() {
+        for node in nodes { _ = try? node.stop() }
+        mocks.shutdownLater()
     }
 }
