@@ -366,27 +366,13 @@ final class Writer: @unchecked Sendable {
     /// transaction, so the job's failure can roll back all of it, with no nested transaction.
     private func commitAlone(_ job: any WriteJob) -> Result<Void, any Error> {
         let began = monotonicNanoseconds()
-        var top: OpaquePointer?
-        let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
-        guard beginCode == MDB_SUCCESS, let top else {
-            let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
-            health.recordFailure(error)
-            return .failure(error)
-        }
-        do {
-            try job.apply(WriteTransaction(handle: top))
-        } catch {
-            mdb_txn_abort(top)
-            health.recordFailure(error)
-            return .failure(error)
-        }
-        // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
-        let commitCode = mdb_txn_commit(top)
-        guard commitCode == MDB_SUCCESS else {
-            let error = StoreError(code: commitCode, context: "cannot commit")
-            logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "1"])
-            health.recordFailure(error)
-            return .failure(error)
+        // In `.full` durability the commit also syncs (no MDB_NOSYNC), before any caller hears back.
+        if case .failure(let failure) = transact(job, nestedIn: nil) {
+            if failure.step == .commit {
+                logger.error("a commit failed", metadata: ["error": "\(failure.error)", "store.jobs": "1"])
+            }
+            health.recordFailure(failure.error)
+            return .failure(failure.error)
         }
         commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
@@ -396,26 +382,41 @@ final class Writer: @unchecked Sendable {
     /// Runs one job in a nested transaction of `parent`; on failure only its changes are rolled
     /// back (and it is failed at once). Succeeds when its changes are in `parent`.
     private func apply(_ job: any WriteJob, nestedIn parent: OpaquePointer) -> Result<Void, any Error> {
-        var child: OpaquePointer?
-        let beginCode = mdb_txn_begin(environment.handle, parent, 0, &child)
-        guard beginCode == MDB_SUCCESS, let child else {
-            let error = StoreError(code: beginCode, context: "cannot begin a nested write transaction")
-            job.fail(error)
-            return .failure(error)
+        if case .failure(let failure) = transact(job, nestedIn: parent) {
+            job.fail(failure.error)
+            return .failure(failure.error)
+        }
+        return .success(())
+    }
+
+    /// Where a transaction of ``transact(_:nestedIn:)`` failed, and why.
+    private struct TransactionFailure: Error {
+        enum Step { case begin, apply, commit }
+        let step: Step
+        let error: any Error
+    }
+
+    /// Begins a transaction (nested in `parent`, or a top-level one), applies `job` and
+    /// commits. On any failure the transaction is gone (aborted, or freed by the failed
+    /// commit) and a parent is left as it was.
+    private func transact(_ job: any WriteJob, nestedIn parent: OpaquePointer?) -> Result<Void, TransactionFailure> {
+        let kind = parent == nil ? "" : " nested"
+        var transaction: OpaquePointer?
+        let beginCode = mdb_txn_begin(environment.handle, parent, 0, &transaction)
+        guard beginCode == MDB_SUCCESS, let transaction else {
+            let error = StoreError(code: beginCode, context: "cannot begin a\(kind) write transaction")
+            return .failure(TransactionFailure(step: .begin, error: error))
         }
         do {
-            try job.apply(WriteTransaction(handle: child))
+            try job.apply(WriteTransaction(handle: transaction))
         } catch {
-            mdb_txn_abort(child)
-            job.fail(error)
-            return .failure(error)
+            mdb_txn_abort(transaction)
+            return .failure(TransactionFailure(step: .apply, error: error))
         }
-        // A failed commit frees the child and leaves the parent as it was.
-        let commitCode = mdb_txn_commit(child)
+        let commitCode = mdb_txn_commit(transaction)
         guard commitCode == MDB_SUCCESS else {
-            let error = StoreError(code: commitCode, context: "cannot commit a nested write transaction")
-            job.fail(error)
-            return .failure(error)
+            let context = parent == nil ? "cannot commit" : "cannot commit a nested write transaction"
+            return .failure(TransactionFailure(step: .commit, error: StoreError(code: commitCode, context: context)))
         }
         return .success(())
     }
