@@ -3,6 +3,7 @@ import Logging
 import PelletStore
 import PelletTesting
 import PelletWire
+import PostgresNIO
 import XCTest
 
 @testable import PelletCluster
@@ -110,6 +111,64 @@ final class ShipperRetentionTests: XCTestCase {
         }
         XCTAssertEqual(try rows(database, "SELECT request_id FROM pellet_requests ORDER BY 1"), ["req-0", "req-today"])
         XCTAssertEqual(cluster.discardedEvents, 1)
+        node.cancel()
+        await node.value
+    }
+    /// The retention dropping a day's partition between the shipper's last look at it and its
+    /// next insert into it (another node's housekeeping, with a shorter retention) is no outage:
+    /// the shipper checks the partitions again at once, discards and counts the day's events as
+    /// older than the retention, and never logs the database as unreachable.
+    func testAPartitionDroppedUnderTheShipperIsNoOutageAndItsEventsAreDiscardedAndCounted() async throws {
+        let database = try PostgresTestServer()
+        let directory = try TemporaryDirectory(prefix: "cluster-shipper-drop-race")
+        let store = try Store(configuration: StoreConfiguration(dataDirectory: directory.path), logger: logger)
+        defer { store.close() }
+        let metering = try await store.openMetering(retentionDays: 3, outbox: true)
+        let recorder = LogRecorder()
+        let cluster = try Cluster(
+            url: try DatabaseURL(parsing: database.url), store: store, metering: metering, logger: recorder.logger,
+            accountDeleted: { _ in })
+        let node = Task { await cluster.run() }
+        defer { node.cancel() }
+        let connected = await cluster.waitUntilConnected(timeout: .seconds(20))
+        XCTAssertTrue(connected)
+        let account = try await cluster.accounts.createAccount(Account(name: "Race", email: "race@example.com"))
+
+        // Yesterday's event is shipped: the shipper has made yesterday's partition and knows it.
+        let now = StoreConfiguration.systemClock()
+        let today = UsageCalendar.day(unixMs: now)
+        let yesterday = now - UsageCalendar.millisecondsPerDay
+        try await metering.record(.sample("req-first", account: account.id, at: yesterday))
+        try await waitUntil(.seconds(20), "the first event is shipped") { cluster.shippedEvents == 1 }
+
+        // Another node's housekeeping, with a 1-day retention, raises the first day kept to
+        // today and drops yesterday's partition (the real sweep, on a client of its own).
+        let client = PostgresClient(
+            configuration: try DatabaseURL(parsing: database.url).clientConfiguration, backgroundLogger: logger)
+        let driver = Task { await client.run() }
+        defer { driver.cancel() }
+        let report = try await ClusterHousekeeping(
+            client: client, databaseReachable: { true }, logger: logger, retentionDays: 1
+        ).sweep()
+        XCTAssertEqual(report?.droppedPartitions, [ClusterSchema.requestPartitionName(day: today - 1)])
+
+        // The shipper still believes the partition is there: its insert meets the drop.
+        try await metering.record(.sample("req-late", account: account.id, at: yesterday + 5))
+        try await metering.record(.sample("req-today", account: account.id, at: now + 5))
+        try await waitUntil(.seconds(20), "the outbox empties") { try metering.outboxDepth() == 0 }
+        XCTAssertEqual(cluster.discardedEvents, 1)
+        XCTAssertEqual(cluster.shippedEvents, 2)
+        XCTAssertEqual(try rows(database, "SELECT request_id FROM pellet_requests ORDER BY 1"), ["req-today"])
+        XCTAssertEqual(
+            try rows(database, "SELECT to_regclass('\(ClusterSchema.requestPartitionName(day: today - 1))') IS NULL"), ["t"],
+            "the dropped partition was made again")
+        let lines = recorder.lines
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("notice: a day partition of pellet_requests this metering batch needed was dropped meanwhile") },
+            "\(lines)")
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("warning: metering events older than the retention were discarded") }, "\(lines)")
+        XCTAssertFalse(lines.contains { $0.contains("unreachable") }, "\(lines)")
         node.cancel()
         await node.value
     }
