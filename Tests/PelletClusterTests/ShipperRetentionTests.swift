@@ -14,42 +14,13 @@ import XCTest
 final class ShipperRetentionTests: XCTestCase {
     private let logger = Logger(label: "test.cluster.shipper")
 
-    /// Polls `body` every 20 ms until it returns true; fails after `limit`.
-    private func waitUntil(_ limit: Duration, _ what: String, _ body: () throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while !((try? body()) ?? false) {
-            guard ContinuousClock.now - start < limit else {
-                XCTFail("not within \(limit): \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    private func rows(_ database: PostgresTestServer, _ sql: String) throws -> [String] {
-        try database.psql(sql).split(separator: "\n").map(String.init)
-    }
-
-    /// Runs a cluster link on `store` (a node), until the returned task is cancelled.
-    private func startNode(_ database: PostgresTestServer, _ store: Store, _ metering: Metering) async throws -> (
-        Cluster, Task<Void, Never>
-    ) {
-        let cluster = try Cluster(
-            url: try DatabaseURL(parsing: database.url), store: store, metering: metering, logger: logger,
-            accountDeleted: { _ in })
-        let task = Task { await cluster.run() }
-        let connected = await cluster.waitUntilConnected(timeout: .seconds(20))
-        XCTAssertTrue(connected)
-        return (cluster, task)
-    }
-
     func testEventsOlderThanTheRetentionAreDiscardedAndTheirPartitionsNeverMade() async throws {
         let database = try PostgresTestServer()
         let directory = try TemporaryDirectory(prefix: "cluster-shipper-retention")
         let store = try Store(configuration: StoreConfiguration(dataDirectory: directory.path), logger: logger)
         defer { store.close() }
         let metering = try await store.openMetering(retentionDays: 3, outbox: true)
-        var (cluster, node) = try await startNode(database, store, metering)
+        var (cluster, node) = try await startLink(database, store, metering, logger: logger)
         let account = try await cluster.accounts.createAccount(Account(name: "Old", email: "old@example.com"))
 
         // Today, yesterday, and five and thirty days ago: the last two are older than 3 days.
@@ -103,7 +74,7 @@ final class ShipperRetentionTests: XCTestCase {
         try database.psql("UPDATE pellet_housekeeping SET requests_kept_from_day = \(today)")
         try await metering.record(.sample("req-yesterday", account: account.id, at: now - day + 5))
         try await metering.record(.sample("req-today", account: account.id, at: now + 5))
-        (cluster, node) = try await startNode(database, store, metering)
+        (cluster, node) = try await startLink(database, store, metering, logger: logger)
         try await waitUntil(.seconds(20), "the outbox empties again") { try metering.outboxDepth() == 0 }
         try await waitUntil(.seconds(20), "yesterday's partition is dropped") {
             try self.rows(database, "SELECT to_regclass('\(ClusterSchema.requestPartitionName(day: today - 1))') IS NULL")
@@ -125,13 +96,8 @@ final class ShipperRetentionTests: XCTestCase {
         defer { store.close() }
         let metering = try await store.openMetering(retentionDays: 3, outbox: true)
         let recorder = LogRecorder()
-        let cluster = try Cluster(
-            url: try DatabaseURL(parsing: database.url), store: store, metering: metering, logger: recorder.logger,
-            accountDeleted: { _ in })
-        let node = Task { await cluster.run() }
+        let (cluster, node) = try await startLink(database, store, metering, logger: recorder.logger)
         defer { node.cancel() }
-        let connected = await cluster.waitUntilConnected(timeout: .seconds(20))
-        XCTAssertTrue(connected)
         let account = try await cluster.accounts.createAccount(Account(name: "Race", email: "race@example.com"))
 
         // Yesterday's event is shipped: the shipper has made yesterday's partition and knows it.
@@ -143,9 +109,7 @@ final class ShipperRetentionTests: XCTestCase {
 
         // Another node's housekeeping, with a 1-day retention, raises the first day kept to
         // today and drops yesterday's partition (the real sweep, on a client of its own).
-        let client = PostgresClient(
-            configuration: try DatabaseURL(parsing: database.url).clientConfiguration, backgroundLogger: logger)
-        let driver = Task { await client.run() }
+        let (client, driver) = try await connectMigrated(database, logger: logger)
         defer { driver.cancel() }
         let report = try await ClusterHousekeeping(
             client: client, databaseReachable: { true }, logger: logger, retentionDays: 1
