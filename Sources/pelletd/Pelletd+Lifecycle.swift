@@ -49,6 +49,17 @@ extension Pelletd {
         throw failure
     }
 
+    /// A data directory that was a cluster node's copy, now run alone: account and key changes
+    /// made here stay in it, and it is not imported when it rejoins (only a directory that never
+    /// joined is), so its next full resynchronization drops them. Said at start, not found out
+    /// later.
+    static func warnIfFormerClusterNode(_ store: Store, logger: Logger) {
+        guard let applied = try? store.replicatedSequence(), applied > 0 else { return }
+        logger.warning(
+            "this data directory is a cluster node's copy, now run without --database-url: accounts and keys created or changed here stay in this copy only and are dropped when it rejoins the cluster; change them in the cluster instead, or use a new data directory to run alone",
+            metadata: ["cluster.sequence": "\(applied)"])
+    }
+
     /// Whether `task` ends within `limit`; it is not waited for after that.
     static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
         let ended = ServingFlag()

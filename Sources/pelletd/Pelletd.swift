@@ -348,6 +348,7 @@ struct Pelletd: AsyncParsableCommand {
         } catch {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
+        if try clusterURL == nil { Self.warnIfFormerClusterNode(store, logger: logger) }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
         let cluster: Cluster?
         do {

@@ -75,12 +75,20 @@ final class ClusterSoloJoinTests: XCTestCase {
         let changes = try rows(database, "SELECT count(*) FROM pellet_changes")
         try joined.stop()
         let again = try startClusterNode(database, adminToken: adminToken, dataDirectory: soloDirectory.path)
-        defer { _ = try? again.stop() }
         let g = try await client(again)
         let own = try await accountCall(.get(""), Credentials(apiKey: key), on: g)
         XCTAssertEqual(own.account?.id, accountID)
         XCTAssertEqual(try rows(database, "SELECT count(*) FROM pellet_changes"), changes)
         for client in [g, m] { await client.close() }
+        try again.stop()
+
+        // Run alone again, the former node's directory is not imported at its next join: it
+        // says so at start.
+        let alone = try startSoloNode(adminToken: adminToken, dataDirectory: soloDirectory.path)
+        let stopped = try alone.stop()
+        XCTAssertTrue(
+            stopped.stderr.contains("this data directory is a cluster node's copy, now run without --database-url"),
+            stopped.stderr)
     }
 
     func testADirectoryWhoseAccountsClashWithTheClustersDoesNotStartSaysWhyAndChangesNothing() async throws {
