@@ -23,6 +23,9 @@ public final class ChangeFeed: Sendable {
     /// Called for each account a change deleted: its in-memory state (budget holds) goes too.
     private let accountDeleted: @Sendable (String) -> Void
     private let state: ChangeFeedState
+    /// Whether the copy holds accounts made while the data directory ran alone, which are
+    /// imported into the database before the first catch-up (``ClusterImport``).
+    let importsLocalAccounts: Bool
 
     init(client: PostgresClient, store: Store, logger: Logger, accountDeleted: @escaping @Sendable (String) -> Void) throws {
         self.client = client
@@ -30,7 +33,11 @@ public final class ChangeFeed: Sendable {
         self.logger = logger
         self.accountDeleted = accountDeleted
         self.state = ChangeFeedState(applied: try store.replicatedSequence())
+        self.importsLocalAccounts = try store.holdsUnreplicatedAccounts()
     }
+
+    /// Why the feed stopped for good (the import of the local accounts was refused), if it did.
+    public var failure: (any Error)? { state.failure }
 
     /// The sequence of the last change in this node's copy.
     public var appliedSequence: Int64 { state.applied }
@@ -48,10 +55,13 @@ public final class ChangeFeed: Sendable {
         return true
     }
 
-    /// Migrates the schema, then follows the changes until the task is cancelled.
+    /// Migrates the schema, imports the accounts and keys made while the data directory ran
+    /// alone (if any), then follows the changes until the task is cancelled. A refused import
+    /// stops it (``failure``): following the cluster would lose those accounts.
     func run() async {
         var pause = Duration.milliseconds(100)
         var migrated = false
+        var imported = !importsLocalAccounts
         var outage = false
         while !Task.isCancelled {
             do {
@@ -61,6 +71,10 @@ public final class ChangeFeed: Sendable {
                         logger.info("cluster database migrated", metadata: ["cluster.migrations": "\(applied)"])
                     }
                     migrated = true
+                }
+                if !imported {
+                    try await importLocalAccounts()
+                    imported = true
                 }
                 try await client.withConnection { connection in
                     try await connection.listen(on: ClusterSchema.changeChannel) { notifications in
@@ -78,6 +92,11 @@ public final class ChangeFeed: Sendable {
                 }
             } catch {
                 guard !Task.isCancelled else { break }
+                if let refusal = Self.unwrapped(error) as? ClusterImport.Refusal {
+                    logger.critical("\(refusal)")
+                    state.fail(refusal)
+                    return
+                }
                 if !outage {
                     // Once an outage, not once a retry.
                     logger.warning(
@@ -91,6 +110,28 @@ public final class ChangeFeed: Sendable {
             pause = min(pause * 2, .seconds(1))
         }
         state.setConnected(false)
+    }
+
+    private func importLocalAccounts() async throws {
+        let local = try store.localAccountsAndKeys()
+        let report = try await ClusterImport.run(local, client: client, logger: logger)
+        logger.notice(
+            "this data directory ran alone: its accounts and keys were imported into the cluster database",
+            metadata: [
+                "cluster.accounts_imported": "\(report.accountsImported)", "cluster.keys_imported": "\(report.keysImported)",
+                "cluster.accounts_already_there": "\(report.accountsAlreadyThere)",
+                "cluster.keys_already_there": "\(report.keysAlreadyThere)",
+            ])
+    }
+
+    /// The error a transaction's body threw, rather than its wrapper.
+    static func unwrapped(_ error: any Error) -> any Error {
+        if let transaction = error as? PostgresTransactionError,
+            let inner = transaction.closureError ?? transaction.beginError ?? transaction.commitError
+        {
+            return unwrapped(inner)
+        }
+        return error
     }
 
     /// Applies every change after the last one applied, a page at a time. A copy older than
@@ -159,10 +200,12 @@ public final class ChangeFeed: Sendable {
                 accounts.append(try Account(decoding: record))
             }
             var keys: [ReplicatedSnapshot.Key] = []
-            for try await (record, hash) in try await connection.query("SELECT record, hash FROM pellet_keys", logger: logger)
-                .decode((ByteBuffer, ByteBuffer).self)
-            {
-                keys.append(ReplicatedSnapshot.Key(record: try ApiKey(decoding: record), hash: Array(buffer: hash)))
+            for try await (record, hash, lastUsed) in try await connection.query(
+                "SELECT record, hash, last_used FROM pellet_keys", logger: logger
+            ).decode((ByteBuffer, ByteBuffer, Int64).self) {
+                var key = try ApiKey(decoding: record)
+                key.lastUsedUnixMs = max(key.lastUsedUnixMs, UInt64(clamping: lastUsed))
+                keys.append(ReplicatedSnapshot.Key(record: key, hash: Array(buffer: hash)))
             }
             return ReplicatedSnapshot(sequence: sequence, accounts: accounts, keys: keys)
         }
@@ -199,6 +242,7 @@ private final class ChangeFeedState: @unchecked Sendable {
     private let lock = NSLock()
     private var _applied: Int64
     private var _connected = false
+    private var _failure: (any Error)?
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     init(applied: Int64) { _applied = applied }
@@ -206,7 +250,11 @@ private final class ChangeFeedState: @unchecked Sendable {
     var applied: Int64 { lock.withLock { _applied } }
     var connected: Bool { lock.withLock { _connected } }
 
+    var failure: (any Error)? { lock.withLock { _failure } }
+
     func setConnected(_ connected: Bool) { lock.withLock { _connected = connected } }
+
+    func fail(_ error: any Error) { lock.withLock { _failure = error } }
 
     func advance(to sequence: Int64) {
         let waiting = lock.withLock {

@@ -25,6 +25,8 @@ public final class Cluster: Sendable {
     public let rateLeases: any RateLeasing
     private let rates: RateLeases
     private let housekeeping: ClusterHousekeeping
+    /// Keys' last uses, exchanged with the other nodes.
+    private let keyUses: KeyUseSync
     private let metering: Metering?
     private let logger: Logger
     /// The Usage call's reads from the database, when metering is shipped there.
@@ -33,8 +35,10 @@ public final class Cluster: Sendable {
     /// `metering`, opened with its outbox, is shipped to the database (nil: metering stays
     /// local); its budgets are shared with the other nodes through leases. `leaseTTL`: how long
     /// a budget lease lasts unrenewed before other nodes may take back its unused part.
+    /// `keyUseInterval`: how often the keys' last uses are reported and read (``KeyUseSync``).
     public init(
-        url: DatabaseURL, store: Store, metering: Metering? = nil, leaseTTL: Duration = .seconds(30), logger: Logger,
+        url: DatabaseURL, store: Store, metering: Metering? = nil, leaseTTL: Duration = .seconds(30),
+        keyUseInterval: Duration = .seconds(5), logger: Logger,
         accountDeleted: @escaping @Sendable (String) -> Void
     ) throws {
         self.url = url
@@ -63,6 +67,9 @@ public final class Cluster: Sendable {
         housekeeping = ClusterHousekeeping(
             client: client, databaseReachable: { [feed] in feed.isConnected }, logger: logger,
             retentionDays: metering?.retentionDays ?? Metering.defaultRetentionDays)
+        keyUses = KeyUseSync(
+            client: client, store: store, databaseReachable: { [feed] in feed.isConnected }, logger: logger,
+            interval: keyUseInterval)
         if let metering, metering.hasOutbox {
             shipper = MeteringShipper(client: client, metering: metering, feed: feed, logger: logger)
             usage = ClusterUsage(client: client, store: store, metering: metering, logger: logger)
@@ -93,8 +100,8 @@ public final class Cluster: Sendable {
         return try? metering.outboxDepth()
     }
 
-    /// Runs the driver, the change feed, the shipper, the housekeeping and the renewal of the
-    /// budget leases until the task is cancelled (then the leases' unused parts are handed
+    /// Runs the driver, the change feed, the shipper, the housekeeping, the exchange of keys'
+    /// last uses and the renewal of the budget leases until the task is cancelled (then the leases' unused parts are handed
     /// back), then closes the connections and stops the driver's event loop.
     public func run() async {
         // The driver runs outside the cancelled task tree and stops only after the feed and the
@@ -105,6 +112,7 @@ public final class Cluster: Sendable {
         let running = RunningParts()
         let driver = Task { await running.track("driver") { await client.run() } }
         let (rates, housekeeping, feed, logger) = (self.rates, self.housekeeping, self.feed, self.logger)
+        let keyUses = self.keyUses
         await withTaskCancellationHandler {
             await withDiscardingTaskGroup { group in
                 if let shipper { group.addTask { await running.track("shipper") { await shipper.run() } } }
@@ -116,6 +124,7 @@ public final class Cluster: Sendable {
                     while (try? await Task.sleep(for: .seconds(60))) != nil { await rates.deleteOldWindows() }
                 }
                 group.addTask { await running.track("housekeeping") { await housekeeping.run() } }
+                group.addTask { await running.track("key uses") { await keyUses.run() } }
                 await running.track("change feed") { await feed.run() }
             }
             driver.cancel()
@@ -132,6 +141,22 @@ public final class Cluster: Sendable {
             }
         }
         try? await self.group.shutdownGracefully()
+    }
+
+    /// Whether this node's data directory ran alone and holds accounts and keys the feed imports
+    /// into the database before it follows the cluster (``ClusterImport``).
+    public var importsLocalAccounts: Bool { feed.importsLocalAccounts }
+
+    /// ``waitUntilConnected(timeout:)``, but throws at once when the feed stopped for good: the
+    /// import of this data directory's accounts was refused (the error says why and what to do).
+    public func waitUntilJoined(timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !feed.isConnected {
+            if let failure = feed.failure { throw failure }
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
     }
 
     /// Waits until the feed has caught up once (true) or `timeout` passed (false): at start-up,

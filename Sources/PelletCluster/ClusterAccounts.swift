@@ -100,11 +100,13 @@ public final class ClusterAccounts: AccountWrites {
         let now = store.now
         return try await commit { connection, logger in
             let rows = try await connection.query(
-                "SELECT record, hash FROM pellet_keys WHERE id = \(id) FOR UPDATE", logger: logger
+                "SELECT record, hash, last_used FROM pellet_keys WHERE id = \(id) FOR UPDATE", logger: logger
             ).collect()
             guard let row = rows.first else { throw RPCError(.notFound, "no API key has id \(id)") }
-            let (recordBytes, hashBytes) = try row.decode((ByteBuffer, ByteBuffer).self)
+            let (recordBytes, hashBytes, lastUsed) = try row.decode((ByteBuffer, ByteBuffer, Int64).self)
             var record = try ApiKey(decoding: recordBytes)
+            // The record keeps the use it was created with; the cluster's last use is beside it.
+            record.lastUsedUnixMs = max(record.lastUsedUnixMs, UInt64(clamping: lastUsed))
             // Revoking again keeps the first time, and changes nothing.
             guard record.revokedUnixMs == 0 else { return (record, []) }
             record.revokedUnixMs = now

@@ -22,6 +22,9 @@ enum ClusterSchema {
     /// Held (for the session, tried, never waited for) by the one node that runs the cluster's
     /// housekeeping at a time (``ClusterHousekeeping``).
     static let housekeepingLock: Int64 = 0x7065_6C6C_6574_0004
+    /// Held by every report of keys' uses (``KeyUseSync``): their `use_sequence` numbers commit
+    /// in order, so a node that has read up to N never later sees a report below N.
+    static let keyUseLock: Int64 = 0x7065_6C6C_6574_0005
 
     static let migrations: [(version: Int, statements: [PostgresQuery])] = [
         (
@@ -135,6 +138,21 @@ enum ClusterSchema {
                 )
                 """,
                 "INSERT INTO pellet_housekeeping DEFAULT VALUES",
+            ]
+        ),
+        (
+            5,
+            [
+                // A key's last use on any node (KeyUseSync): raised by the nodes' batched reports,
+                // each raise numbered from the sequence, so that every node reads the raises it
+                // has not seen yet in order.
+                """
+                ALTER TABLE pellet_keys
+                    ADD COLUMN last_used bigint NOT NULL DEFAULT 0,
+                    ADD COLUMN use_sequence bigint NOT NULL DEFAULT 0
+                """,
+                "CREATE SEQUENCE pellet_key_use_sequence",
+                "CREATE INDEX pellet_keys_use_sequence ON pellet_keys (use_sequence) WHERE use_sequence > 0",
             ]
         ),
     ]

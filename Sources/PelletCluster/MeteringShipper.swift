@@ -61,6 +61,8 @@ final class MeteringShipper: Sendable {
         var outageSince: ContinuousClock.Instant?
         var lastDepthLog = ContinuousClock.now
         var partitionsCheckedOnDay: UInt32?
+        // Whether the last attempt found a partition dropped under it: retried at once, once.
+        var partitionRetried = false
         while !Task.isCancelled {
             do {
                 let today = UsageCalendar.day(unixMs: UInt64(Date().timeIntervalSince1970 * 1000))
@@ -97,12 +99,25 @@ final class MeteringShipper: Sendable {
                             try await self.insert(shipping)
                         }
                     }
+                } catch where Self.isMissingPartition(error) && !partitionRetried {
+                    // The database answered: a day partition this batch needed was dropped after
+                    // the shipper last saw it, by the retention (it raised the first day kept
+                    // first) or by an operator. No outage: check the partitions again and retry
+                    // the batch at once; its events of a day the retention dropped are then
+                    // discarded and counted like any other events older than the retention.
+                    state.forgetPartitions()
+                    partitionRetried = true
+                    logger.notice(
+                        "a day partition of pellet_requests this metering batch needed was dropped meanwhile (by the retention or an operator); checking the partitions again",
+                        metadata: ["cluster.batch": "\(events.count)"])
+                    continue
                 } catch {
                     // A partition believed to exist may have been dropped (by the retention, or
                     // an operator): check them all again at the next attempt.
                     state.forgetPartitions()
                     throw error
                 }
+                partitionRetried = false
                 try await metering.removeFromOutbox(through: last.sequence)
                 state.addShipped(events.count, discarded: expired)
                 if expired > 0 {
@@ -123,12 +138,18 @@ final class MeteringShipper: Sendable {
                 pause = .milliseconds(100)
             } catch {
                 guard !Task.isCancelled else { break }
+                partitionRetried = false
                 let depth = (try? metering.outboxDepth()) ?? -1
                 if outageSince == nil {
                     outageSince = .now
                     lastDepthLog = .now
+                    // The database may have answered with a refusal rather than not answered:
+                    // say which.
+                    let what =
+                        Self.refusal(error).map { "the cluster database refused a metering batch (\($0))" }
+                        ?? "cluster database unreachable"
                     logger.warning(
-                        "cluster database unreachable; metering events wait in this node's outbox until it returns: \(String(reflecting: error))",
+                        "\(what); metering events wait in this node's outbox until it takes them: \(String(reflecting: error))",
                         metadata: ["cluster.outbox": "\(depth)"])
                 } else if ContinuousClock.now - lastDepthLog >= .seconds(60) {
                     lastDepthLog = .now
@@ -147,6 +168,21 @@ final class MeteringShipper: Sendable {
         logger.notice(
             "cluster metering outbox drained after the database returned",
             metadata: ["cluster.outage": "\(ContinuousClock.now - since)"])
+    }
+
+    /// Whether `error` is the database saying a row's day partition of `pellet_requests` does
+    /// not exist (any more): "no partition of relation ... found for row" (23514), or the
+    /// partition gone between planning and running the insert (42P01).
+    static func isMissingPartition(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        if state == "42P01" { return true }
+        return state == "23514" && (error.serverInfo?[.message] ?? "").contains("no partition")
+    }
+
+    /// The database's own message, when it answered `error` with a refusal (nil: no answer).
+    static func refusal(_ error: any Error) -> String? {
+        guard let error = error as? PSQLError, let info = error.serverInfo, let message = info[.message] else { return nil }
+        return "\(info[.sqlState] ?? "?"): \(message)"
     }
 
     /// Inserts the events (of accounts the database still has) and returns how many were new.

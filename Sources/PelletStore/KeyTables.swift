@@ -170,6 +170,7 @@ extension Store {
             return true
         }
         guard due else { return false }
+        noteKeyUse(id: id, at: now)
         let tables = self.tables
         writeDetached("touch key") { transaction in
             guard let hash = try transaction.bytes(tables.keysByID, key: id),

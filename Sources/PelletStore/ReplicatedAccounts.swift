@@ -109,7 +109,12 @@ extension Store {
                         try table.deleteAll(accountID: id, in: transaction)
                     }
                     deleted.append(id)
-                case .keyPut(let key, let hash):
+                case .keyPut(var key, let hash):
+                    // The database's record carries the last use it knew of; this copy may know
+                    // of a later one (its own, or another node's already read).
+                    if let current = try transaction.message(ApiKey.self, tables.keys, key: hash) {
+                        key.lastUsedUnixMs = max(key.lastUsedUnixMs, current.lastUsedUnixMs)
+                    }
                     try transaction.put(tables.keys, key: hash, message: key)
                     try transaction.put(tables.keysByID, key: key.id, value: hash)
                     try transaction.put(tables.accountKeys, key: AccountScope.key(key.accountId, key.id), value: [UInt8]())

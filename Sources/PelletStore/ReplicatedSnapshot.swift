@@ -79,7 +79,12 @@ extension Store {
                 try transaction.put(tables.accounts, key: account.id, message: account)
             }
             for key in snapshot.keys {
-                try transaction.put(tables.keys, key: key.hash, message: key.record)
+                var record = key.record
+                // A later use this copy knows of is kept.
+                if let current = try transaction.message(ApiKey.self, tables.keys, key: key.hash) {
+                    record.lastUsedUnixMs = max(record.lastUsedUnixMs, current.lastUsedUnixMs)
+                }
+                try transaction.put(tables.keys, key: key.hash, message: record)
                 try transaction.put(tables.keysByID, key: key.record.id, value: key.hash)
                 try transaction.put(
                     tables.accountKeys, key: AccountScope.key(key.record.accountId, key.record.id), value: [UInt8]())
@@ -93,5 +98,50 @@ extension Store {
             }
         }
         return deleted
+    }
+}
+
+extension Store {
+    /// Whether this copy holds accounts no cluster gave it: it has applied no replicated change
+    /// yet but has accounts, so they were made while the data directory ran alone (the cluster
+    /// link imports them before it follows the cluster's changes).
+    public func holdsUnreplicatedAccounts() throws -> Bool {
+        guard try replicatedSequence() == 0 else { return false }
+        let tables = self.tables
+        return try read { transaction in
+            var any = false
+            try transaction.scan(tables.accounts, from: [UInt8]()) { _, _ in
+                any = true
+                return false
+            }
+            return any
+        }
+    }
+
+    /// Every account and key of this copy, keys with the SHA-256 they are stored under (the
+    /// sequence is the copy's applied one): what a data directory that ran alone brings into a
+    /// cluster.
+    public func localAccountsAndKeys() throws -> ReplicatedSnapshot {
+        let tables = self.tables
+        return try read { transaction in
+            var accounts: [Account] = []
+            try transaction.scan(tables.accounts, from: [UInt8]()) { _, value in
+                accounts.append(try Account(decoding: value))
+                return true
+            }
+            var hashes: [[UInt8]] = []
+            try transaction.scan(tables.keysByID, from: [UInt8]()) { _, value in
+                hashes.append(Array(value))
+                return true
+            }
+            let keys = try hashes.compactMap { hash in
+                try transaction.message(ApiKey.self, tables.keys, key: hash).map { ReplicatedSnapshot.Key(record: $0, hash: hash) }
+            }
+            var sequence: Int64 = 0
+            if let bytes = try transaction.bytes(tables.replication, key: Self.appliedSequenceKey), bytes.count == 8 {
+                sequence = Int64(bigEndianBytes: bytes)
+            }
+            return ReplicatedSnapshot(sequence: sequence, accounts: accounts, keys: keys)
+        }
     }
 }

@@ -49,6 +49,9 @@ public final class Store: Sendable {
     let logger: Logger
     /// Key id → when its last use was last written; lets ``touchKey(id:now:)`` skip the writer.
     let keyTouches = LockedState<[String: UInt64]>([:])
+    /// Key id → its latest use written here and not yet reported to the cluster (nil: this
+    /// store is not in a cluster, nothing is collected). See ``takeKeyUses()``.
+    let keyUseReports = LockedState<[String: UInt64]?>(nil)
     private let closed = LockedState(false)
 
     /// Named databases the environment can hold: the store's six plus room for other modules.

@@ -14,6 +14,52 @@ import Synchronization
 extension Pelletd {
     static let clusterStopLimit = Duration.seconds(5)
 
+    /// How long a data directory that ran alone waits at start-up for the cluster database, to
+    /// import its accounts and keys, before pelletd gives up starting.
+    static let clusterImportLimit = Duration.seconds(30)
+
+    /// Start-up's wait for the cluster link (`loop` runs it). A node that says "ready" has the
+    /// accounts and keys the database had; one that cannot reach it serves from its copy and
+    /// keeps trying. But a data directory that ran alone holds accounts the database lacks, and
+    /// following the cluster without them would lose them: it starts only once they are
+    /// imported (``Cluster/importsLocalAccounts``), and not at all if the import is refused or
+    /// the database cannot be reached.
+    static func waitForCluster(_ cluster: Cluster, loop: Task<Void, Never>, logger: Logger) async throws {
+        guard cluster.importsLocalAccounts else {
+            if await !cluster.waitUntilConnected(timeout: .seconds(10)) {
+                logger.warning(
+                    "cluster database not reached at start-up; serving accounts and keys from this node's copy",
+                    metadata: ["cluster": "\(cluster.url)"])
+            }
+            return
+        }
+        logger.notice(
+            "this data directory ran without --database-url: importing its accounts and keys into the cluster database",
+            metadata: ["cluster": "\(cluster.url)"])
+        let failure: StartupFailure
+        do {
+            guard !(try await cluster.waitUntilJoined(timeout: clusterImportLimit)) else { return }
+            failure = StartupFailure(
+                "this data directory ran without --database-url and holds accounts and keys the cluster database does not have yet; pelletd imports them at its first start in cluster mode, but the database (\(cluster.url)) was not reached within \(clusterImportLimit). Start it again once the database is reachable, or without --database-url to keep running alone")
+        } catch {
+            failure = StartupFailure("cannot join the cluster: \(error)")
+        }
+        loop.cancel()
+        _ = await finishes(loop, within: clusterStopLimit)
+        throw failure
+    }
+
+    /// A data directory that was a cluster node's copy, now run alone: account and key changes
+    /// made here stay in it, and it is not imported when it rejoins (only a directory that never
+    /// joined is), so its next full resynchronization drops them. Said at start, not found out
+    /// later.
+    static func warnIfFormerClusterNode(_ store: Store, logger: Logger) {
+        guard let applied = try? store.replicatedSequence(), applied > 0 else { return }
+        logger.warning(
+            "this data directory is a cluster node's copy, now run without --database-url: accounts and keys created or changed here stay in this copy only and are dropped when it rejoins the cluster; change them in the cluster instead, or use a new data directory to run alone",
+            metadata: ["cluster.sequence": "\(applied)"])
+    }
+
     /// Whether `task` ends within `limit`; it is not waited for after that.
     static func finishes(_ task: Task<Void, Never>, within limit: Duration) async -> Bool {
         let ended = ServingFlag()

@@ -348,6 +348,7 @@ struct Pelletd: AsyncParsableCommand {
         } catch {
             throw StartupFailure("cannot open the metering tables: \(error)")
         }
+        if try clusterURL == nil { Self.warnIfFormerClusterNode(store, logger: logger) }
         let authenticator = Authenticator(store: store, adminToken: adminToken)
         let cluster: Cluster?
         do {
@@ -361,14 +362,8 @@ struct Pelletd: AsyncParsableCommand {
             throw StartupFailure("cannot start cluster mode: \(error)")
         }
         let clusterLoop = cluster.map { cluster in Task { await cluster.run() } }
-        if let cluster {
-            // A node that says "ready" has the accounts and keys the database had; one that
-            // cannot reach it serves from its copy and keeps trying.
-            if await !cluster.waitUntilConnected(timeout: .seconds(10)) {
-                logger.warning(
-                    "cluster database not reached at start-up; serving accounts and keys from this node's copy",
-                    metadata: ["cluster": "\(cluster.url)"])
-            }
+        if let cluster, let clusterLoop {
+            try await Self.waitForCluster(cluster, loop: clusterLoop, logger: logger)
         }
         let compaction = CompactionScheduler(
             store: store,

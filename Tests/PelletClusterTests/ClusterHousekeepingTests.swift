@@ -13,19 +13,6 @@ import XCTest
 final class ClusterHousekeepingTests: XCTestCase {
     private let logger = Logger(label: "test.cluster.housekeeping")
 
-    /// A client of `database`, run until the test's end, with the schema migrated.
-    private func connect(_ database: PostgresTestServer) async throws -> (PostgresClient, Task<Void, Never>) {
-        let client = PostgresClient(
-            configuration: try DatabaseURL(parsing: database.url).clientConfiguration, backgroundLogger: logger)
-        let driver = Task { await client.run() }
-        try await ClusterSchema.migrate(client, logger: logger)
-        return (client, driver)
-    }
-
-    private func rows(_ database: PostgresTestServer, _ sql: String) throws -> [String] {
-        try database.psql(sql).split(separator: "\n").map(String.init)
-    }
-
     /// The names of `pellet_requests`' partitions, sorted.
     private func partitions(_ database: PostgresTestServer) throws -> [String] {
         try rows(
@@ -41,7 +28,7 @@ final class ClusterHousekeepingTests: XCTestCase {
         // Every statement the server runs goes to its log, where the test looks for DELETEs.
         try database.psql("ALTER SYSTEM SET log_statement = 'all'")
         try database.psql("SELECT pg_reload_conf()")
-        let (client, driver) = try await connect(database)
+        let (client, driver) = try await connectMigrated(database, logger: logger)
         defer { driver.cancel() }
 
         // Today is day D (at noon); a 3-day retention keeps D-2, D-1 and D.
@@ -104,7 +91,7 @@ final class ClusterHousekeepingTests: XCTestCase {
 
     func testOnlyOneNodeSweepsAtATime() async throws {
         let database = try PostgresTestServer()
-        let (client, driver) = try await connect(database)
+        let (client, driver) = try await connectMigrated(database, logger: logger)
         defer { driver.cancel() }
         let housekeeping = ClusterHousekeeping(
             client: client, databaseReachable: { true }, logger: logger, retentionDays: 3)
@@ -127,7 +114,7 @@ final class ClusterHousekeepingTests: XCTestCase {
 
     func testChangesOlderThanTheHorizonArePrunedExceptTheNewest() async throws {
         let database = try PostgresTestServer()
-        let (client, driver) = try await connect(database)
+        let (client, driver) = try await connectMigrated(database, logger: logger)
         defer { driver.cancel() }
         for id in 1...5 {
             try database.psql("INSERT INTO pellet_changes (kind, id) VALUES ('account_delete', 'acct_\(id)')")

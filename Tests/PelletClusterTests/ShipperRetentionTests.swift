@@ -3,6 +3,7 @@ import Logging
 import PelletStore
 import PelletTesting
 import PelletWire
+import PostgresNIO
 import XCTest
 
 @testable import PelletCluster
@@ -13,42 +14,13 @@ import XCTest
 final class ShipperRetentionTests: XCTestCase {
     private let logger = Logger(label: "test.cluster.shipper")
 
-    /// Polls `body` every 20 ms until it returns true; fails after `limit`.
-    private func waitUntil(_ limit: Duration, _ what: String, _ body: () throws -> Bool) async throws {
-        let start = ContinuousClock.now
-        while !((try? body()) ?? false) {
-            guard ContinuousClock.now - start < limit else {
-                XCTFail("not within \(limit): \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-    }
-
-    private func rows(_ database: PostgresTestServer, _ sql: String) throws -> [String] {
-        try database.psql(sql).split(separator: "\n").map(String.init)
-    }
-
-    /// Runs a cluster link on `store` (a node), until the returned task is cancelled.
-    private func startNode(_ database: PostgresTestServer, _ store: Store, _ metering: Metering) async throws -> (
-        Cluster, Task<Void, Never>
-    ) {
-        let cluster = try Cluster(
-            url: try DatabaseURL(parsing: database.url), store: store, metering: metering, logger: logger,
-            accountDeleted: { _ in })
-        let task = Task { await cluster.run() }
-        let connected = await cluster.waitUntilConnected(timeout: .seconds(20))
-        XCTAssertTrue(connected)
-        return (cluster, task)
-    }
-
     func testEventsOlderThanTheRetentionAreDiscardedAndTheirPartitionsNeverMade() async throws {
         let database = try PostgresTestServer()
         let directory = try TemporaryDirectory(prefix: "cluster-shipper-retention")
         let store = try Store(configuration: StoreConfiguration(dataDirectory: directory.path), logger: logger)
         defer { store.close() }
         let metering = try await store.openMetering(retentionDays: 3, outbox: true)
-        var (cluster, node) = try await startNode(database, store, metering)
+        var (cluster, node) = try await startLink(database, store, metering, logger: logger)
         let account = try await cluster.accounts.createAccount(Account(name: "Old", email: "old@example.com"))
 
         // Today, yesterday, and five and thirty days ago: the last two are older than 3 days.
@@ -102,7 +74,7 @@ final class ShipperRetentionTests: XCTestCase {
         try database.psql("UPDATE pellet_housekeeping SET requests_kept_from_day = \(today)")
         try await metering.record(.sample("req-yesterday", account: account.id, at: now - day + 5))
         try await metering.record(.sample("req-today", account: account.id, at: now + 5))
-        (cluster, node) = try await startNode(database, store, metering)
+        (cluster, node) = try await startLink(database, store, metering, logger: logger)
         try await waitUntil(.seconds(20), "the outbox empties again") { try metering.outboxDepth() == 0 }
         try await waitUntil(.seconds(20), "yesterday's partition is dropped") {
             try self.rows(database, "SELECT to_regclass('\(ClusterSchema.requestPartitionName(day: today - 1))') IS NULL")
@@ -110,6 +82,57 @@ final class ShipperRetentionTests: XCTestCase {
         }
         XCTAssertEqual(try rows(database, "SELECT request_id FROM pellet_requests ORDER BY 1"), ["req-0", "req-today"])
         XCTAssertEqual(cluster.discardedEvents, 1)
+        node.cancel()
+        await node.value
+    }
+    /// The retention dropping a day's partition between the shipper's last look at it and its
+    /// next insert into it (another node's housekeeping, with a shorter retention) is no outage:
+    /// the shipper checks the partitions again at once, discards and counts the day's events as
+    /// older than the retention, and never logs the database as unreachable.
+    func testAPartitionDroppedUnderTheShipperIsNoOutageAndItsEventsAreDiscardedAndCounted() async throws {
+        let database = try PostgresTestServer()
+        let directory = try TemporaryDirectory(prefix: "cluster-shipper-drop-race")
+        let store = try Store(configuration: StoreConfiguration(dataDirectory: directory.path), logger: logger)
+        defer { store.close() }
+        let metering = try await store.openMetering(retentionDays: 3, outbox: true)
+        let recorder = LogRecorder()
+        let (cluster, node) = try await startLink(database, store, metering, logger: recorder.logger)
+        defer { node.cancel() }
+        let account = try await cluster.accounts.createAccount(Account(name: "Race", email: "race@example.com"))
+
+        // Yesterday's event is shipped: the shipper has made yesterday's partition and knows it.
+        let now = StoreConfiguration.systemClock()
+        let today = UsageCalendar.day(unixMs: now)
+        let yesterday = now - UsageCalendar.millisecondsPerDay
+        try await metering.record(.sample("req-first", account: account.id, at: yesterday))
+        try await waitUntil(.seconds(20), "the first event is shipped") { cluster.shippedEvents == 1 }
+
+        // Another node's housekeeping, with a 1-day retention, raises the first day kept to
+        // today and drops yesterday's partition (the real sweep, on a client of its own).
+        let (client, driver) = try await connectMigrated(database, logger: logger)
+        defer { driver.cancel() }
+        let report = try await ClusterHousekeeping(
+            client: client, databaseReachable: { true }, logger: logger, retentionDays: 1
+        ).sweep()
+        XCTAssertEqual(report?.droppedPartitions, [ClusterSchema.requestPartitionName(day: today - 1)])
+
+        // The shipper still believes the partition is there: its insert meets the drop.
+        try await metering.record(.sample("req-late", account: account.id, at: yesterday + 5))
+        try await metering.record(.sample("req-today", account: account.id, at: now + 5))
+        try await waitUntil(.seconds(20), "the outbox empties") { try metering.outboxDepth() == 0 }
+        XCTAssertEqual(cluster.discardedEvents, 1)
+        XCTAssertEqual(cluster.shippedEvents, 2)
+        XCTAssertEqual(try rows(database, "SELECT request_id FROM pellet_requests ORDER BY 1"), ["req-today"])
+        XCTAssertEqual(
+            try rows(database, "SELECT to_regclass('\(ClusterSchema.requestPartitionName(day: today - 1))') IS NULL"), ["t"],
+            "the dropped partition was made again")
+        let lines = recorder.lines
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("notice: a day partition of pellet_requests this metering batch needed was dropped meanwhile") },
+            "\(lines)")
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("warning: metering events older than the retention were discarded") }, "\(lines)")
+        XCTAssertFalse(lines.contains { $0.contains("unreachable") }, "\(lines)")
         node.cancel()
         await node.value
     }

@@ -2,10 +2,11 @@ import Foundation
 import PelletClient
 import PelletMockProvider
 import PelletTesting
+import PelletWire
 import XCTest
 
-/// What the cluster tests share: a pelletd node on the test database, a client of it, polling,
-/// the outbox gauge and one-value SQL reads.
+/// What the cluster tests share: a pelletd node on the test database (or alone), a client of it,
+/// an Account call, polling, the outbox gauge and one-value SQL reads.
 extension XCTestCase {
     /// A node of the cluster on `database` (Unix socket only, no model discovery), calling
     /// `mocks` if given.
@@ -18,6 +19,21 @@ extension XCTestCase {
             arguments: (mocks?.arguments ?? [])
                 + ["--database-url", database.url, "--tcp", "off", "--discovery-interval", "off"] + arguments,
             environment: MockProviders.environment(adminToken: adminToken))
+    }
+
+    /// A pelletd working alone (no database) on `dataDirectory`, as a node's would be before it
+    /// joins a cluster.
+    func startSoloNode(adminToken: String, dataDirectory: String) throws -> PelletdProcess {
+        try PelletdProcess.start(
+            dataDirectory: dataDirectory, arguments: ["--tcp", "off", "--discovery-interval", "off"],
+            environment: MockProviders.environment(adminToken: adminToken))
+    }
+
+    /// One Account call.
+    func accountCall(_ op: AccountRequest.Op, _ credentials: Credentials, on client: PelletClient) async throws
+        -> AccountResponse
+    {
+        try await client.account(AccountRequest(credentials: credentials, op: op))
     }
 
     func client(_ node: PelletdProcess) async throws -> PelletClient {
