@@ -117,8 +117,8 @@ struct DecisionContext {
 extension Router {
     /// Builds the candidates, ranks them and explains the choice. On every Route and Complete
     /// call, on the event loop: it reads the catalogue through `RoutingTable` and keeps per
-    /// provider state in `PerProvider`, so the only allocations are the candidates, each
-    /// model's best, the fallbacks and the decision itself.
+    /// provider state in `PerProvider`, so the only allocations are the candidates and the
+    /// decision itself.
     func decide(
         _ context: DecisionContext,
         explicitModel: Int?,
@@ -198,16 +198,33 @@ extension Router {
             bestScore: bestScore,
             tolerance: tolerance
         )
-        let (primary, ranked) = Self.rankedHead(
-            of: candidates, ranking: ranking, modelCount: table.modelIDs.count, limit: policy.maxFallbacks,
-            otherModels: explicitModel == nil)
+        candidates.sort { ranking.ranksBefore($0, $1) }
+        let ranked = candidates
+        let primary = ranked[0]
         let meetsFloor = !ranking.floorFirst || primary.score >= context.floor
-        let fallbacks = ranked.map { candidate in
+
+        func routeCandidate(_ candidate: Candidate) -> RouteCandidate {
             RouteCandidate(
                 model: table.modelIDs[candidate.modelIndex],
                 provider: table.providers[candidate.provider].rawValue,
                 estCostMicroUsd: candidate.cost
             )
+        }
+        var fallbacks: [RouteCandidate] = []
+        fallbacks.reserveCapacity(max(0, min(policy.maxFallbacks, ranked.count - 1)))
+        for candidate in ranked.dropFirst() where candidate.modelIndex == primary.modelIndex {
+            guard fallbacks.count < policy.maxFallbacks else { break }
+            fallbacks.append(routeCandidate(candidate))
+        }
+        if explicitModel == nil {
+            // Then every other model once, at its best-ranked candidate: the first of its model in
+            // `ranked` (a short scan: each model has at most one candidate per provider).
+            for position in ranked.indices.dropFirst() {
+                let modelIndex = ranked[position].modelIndex
+                guard !ranked[..<position].contains(where: { $0.modelIndex == modelIndex }) else { continue }
+                guard fallbacks.count < policy.maxFallbacks else { break }
+                fallbacks.append(routeCandidate(ranked[position]))
+            }
         }
 
         let modelID = table.modelIDs[primary.modelIndex]
@@ -227,79 +244,11 @@ extension Router {
                 meetsFloor: meetsFloor,
                 bestScore: bestScore,
                 tolerance: tolerance,
-                providerCount: candidates.count { $0.modelIndex == primary.modelIndex }
+                providerCount: ranked.count { $0.modelIndex == primary.modelIndex }
             ),
             policyVersion: policyVersion,
             difficulty: context.difficultyScore
         )
-    }
-}
-
-extension Router {
-    /// The head of the ranking, which is all a decision answers: the first candidate, then up to
-    /// `limit` fallbacks: the first's model at its other providers, then (with `otherModels`)
-    /// every other model once, at its best candidate, each group in rank order.
-    ///
-    /// Picked without sorting every candidate (a sort of all of them was a third of a decision's
-    /// time): one pass finds each model's best, and the few fallbacks are kept in order as they
-    /// are found. `ranksBefore` is a strict total order (its last tie-break is the model's name
-    /// and the provider), so this is exactly the head a full sort would give.
-    static func rankedHead(
-        of candidates: [Candidate], ranking: Ranking, modelCount: Int, limit: Int, otherModels: Bool
-    ) -> (primary: Candidate, fallbacks: [Candidate]) {
-        // Each model's best candidate, by its position in `candidates`.
-        var best = [Int](repeating: -1, count: modelCount)
-        for (position, candidate) in candidates.enumerated() {
-            let current = best[candidate.modelIndex]
-            if current < 0 || ranking.ranksBefore(candidate, candidates[current]) {
-                best[candidate.modelIndex] = position
-            }
-        }
-        var primaryPosition = -1
-        for position in best where position >= 0 {
-            if primaryPosition < 0 || ranking.ranksBefore(candidates[position], candidates[primaryPosition]) {
-                primaryPosition = position
-            }
-        }
-        let primary = candidates[primaryPosition]
-        var fallbacks = TopCandidates(limit: limit, ranking: ranking)
-        for (position, candidate) in candidates.enumerated()
-        where candidate.modelIndex == primary.modelIndex && position != primaryPosition {
-            fallbacks.offer(candidate)
-        }
-        var result = fallbacks.ordered
-        if otherModels, result.count < limit {
-            var others = TopCandidates(limit: limit - result.count, ranking: ranking)
-            for position in best where position >= 0 && candidates[position].modelIndex != primary.modelIndex {
-                others.offer(candidates[position])
-            }
-            result += others.ordered
-        }
-        return (primary, result)
-    }
-}
-
-/// The best `limit` candidates offered, kept in rank order (an insertion into a short array).
-private struct TopCandidates {
-    let limit: Int
-    let ranking: Ranking
-    private(set) var ordered: [Candidate] = []
-
-    init(limit: Int, ranking: Ranking) {
-        self.limit = limit
-        self.ranking = ranking
-        ordered.reserveCapacity(max(0, limit))
-    }
-
-    mutating func offer(_ candidate: Candidate) {
-        guard limit > 0 else { return }
-        if ordered.count == limit {
-            guard ranking.ranksBefore(candidate, ordered[limit - 1]) else { return }
-            ordered.removeLast()
-        }
-        var index = ordered.count
-        while index > 0, ranking.ranksBefore(candidate, ordered[index - 1]) { index -= 1 }
-        ordered.insert(candidate, at: index)
     }
 }
 
