@@ -8,13 +8,21 @@ import XCTest
 /// the answer (`HealthReply`): the bytes must be exactly those of the whole HealthResponse.
 final class HealthReplyTests: XCTestCase {
     private func rows(_ count: Int, state: String = "available") -> [ModelAvailability] {
-        (0..<count).map { index in
-            ModelAvailability(
-                model: "model-\(index)", provider: ["groq", "together", "fireworks"][index % 3], state: state,
-                sinceUnixMs: 1_765_000_000_000 + UInt64(index), catalogueInputMicroUsdPerMtok: 150_000,
-                catalogueOutputMicroUsdPerMtok: 600_000, listedInputMicroUsdPerMtok: index % 2 == 0 ? 150_000 : 0,
-                listedOutputMicroUsdPerMtok: 0, priceDiffers: index % 5 == 0)
+        let providers = ["groq", "together", "fireworks"]
+        var rows: [ModelAvailability] = []
+        for index in 0..<count {
+            var row = ModelAvailability()
+            row.model = "model-\(index)"
+            row.provider = providers[index % providers.count]
+            row.state = state
+            row.sinceUnixMs = 1_765_000_000_000 + UInt64(index)
+            row.catalogueInputMicroUsdPerMtok = 150_000
+            row.catalogueOutputMicroUsdPerMtok = 600_000
+            row.listedInputMicroUsdPerMtok = index % 2 == 0 ? 150_000 : 0
+            row.priceDiffers = index % 5 == 0
+            rows.append(row)
         }
+        return rows
     }
 
     private func bytes(_ message: some WireMessage) -> [UInt8] { message.encodedBytes() }
