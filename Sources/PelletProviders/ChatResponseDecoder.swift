@@ -123,6 +123,12 @@ public struct ChatResponseDecoder {
     }
 
     public mutating func receivedBody(_ bytes: [UInt8], emit: (Event) -> Void) {
+        // A unary answer mostly comes whole, in one hand-over from the provider thread: keep
+        // that array rather than copy it.
+        if case .collectingBody = state, body.isEmpty, bytes.count <= limits.maximumBodyBytes {
+            body = bytes
+            return
+        }
         bytes.withUnsafeBytes { receivedBody($0, emit: emit) }
     }
 

@@ -19,11 +19,14 @@ public enum OpenAIChat {
         firstTokenTimeout: Duration? = nil,
         idleTimeout: Duration? = nil
     ) -> HTTPRequest {
-        var headers: HTTPHeaders = [("Content-Type", "application/json")]
+        // Built whole, in order: one array rather than one grown field by field, per call.
+        let accept = chat.stream ? "text/event-stream" : "application/json"
+        let headers: HTTPHeaders
         if let key = provider.apiKey {
-            headers.add(name: "Authorization", value: "Bearer " + key.value)
+            headers = [("Content-Type", "application/json"), ("Authorization", "Bearer " + key.value), ("Accept", accept)]
+        } else {
+            headers = [("Content-Type", "application/json"), ("Accept", accept)]
         }
-        headers.add(name: "Accept", value: chat.stream ? "text/event-stream" : "application/json")
         return HTTPRequest(
             method: .post,
             url: provider.chatCompletionsURL,

@@ -146,11 +146,15 @@ extension Store {
         Array(SHA256.hash(data: Array(plaintext.utf8)))
     }
 
+    /// Both records are read in one transaction on every call; only their decoding is skipped
+    /// when their bytes are the ones decoded before (``DecodedRecords``).
     private func lookupKey(hashBytes: some StoreKey) throws -> (key: ApiKey, account: Account)? {
         let tables = self.tables
+        let decodedKeys = self.decodedKeys
+        let decodedAccounts = self.decodedAccounts
         return try read { transaction in
-            guard let key = try transaction.message(ApiKey.self, tables.keys, key: hashBytes),
-                let account = try transaction.message(Account.self, tables.accounts, key: key.accountId)
+            guard let key = try transaction.message(tables.keys, key: hashBytes, cache: decodedKeys),
+                let account = try transaction.message(tables.accounts, key: key.accountId, cache: decodedAccounts)
             else { return nil }
             return (key, account)
         }

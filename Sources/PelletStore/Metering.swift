@@ -134,6 +134,7 @@ public final class Metering: Sendable {
         }
         let tables = self.tables
         let accounts = store.tables.accounts
+        // Only writes in the transaction: replayable, so the writer groups it without nesting.
         let body: @Sendable (WriteTransaction) throws -> Bool = { transaction in
             try Self.apply(event, tables: tables, accounts: accounts, in: transaction)
         }
@@ -153,7 +154,7 @@ public final class Metering: Sendable {
         if commitHere {
             store.writeOnCallingThreadIfIdle(body, completion: recorded)
         } else {
-            store.write(body, completion: recorded)
+            store.writeReplayable(body, completion: recorded)
         }
     }
 

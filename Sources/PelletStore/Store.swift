@@ -52,6 +52,9 @@ public final class Store: Sendable {
     /// Key id → its latest use written here and not yet reported to the cluster (nil: this
     /// store is not in a cluster, nothing is collected). See ``takeKeyUses()``.
     let keyUseReports = LockedState<[String: UInt64]?>(nil)
+    /// The key and account records the authentication lookup decoded (``lookupKey(hash:)``).
+    let decodedKeys = DecodedRecords<ApiKey>()
+    let decodedAccounts = DecodedRecords<Account>()
     private let closed = LockedState(false)
 
     /// Named databases the environment can hold: the store's six plus room for other modules.
@@ -122,17 +125,28 @@ public final class Store: Sendable {
         writer.enqueue(CallbackJob(body: body, completion: completion))
     }
 
+    /// ``write(_:completion:)`` for a `body` that changes nothing but the transaction (no state
+    /// outside it), so that it may run again after a rollback: the writer then groups it with
+    /// other such writes in one transaction, without one nested transaction per write.
+    func writeReplayable<Value: Sendable>(
+        _ body: @escaping @Sendable (WriteTransaction) throws -> Value,
+        completion: @escaping @Sendable (Result<Value, any Error>) -> Void
+    ) {
+        writer.enqueue(CallbackJob(isReplayable: true, body: body, completion: completion))
+    }
+
     /// ``write(_:completion:)`` for a short write that its caller waits for on a thread it keeps
     /// (an event loop answering a call): in `.batched` durability, while the writer thread is
     /// idle, the write is committed on the calling thread and `completion` runs there before
     /// this returns, which saves waking the writer and the hop back; otherwise it joins the
     /// writer's next group commit, as with ``write(_:completion:)``. Either way `completion`
-    /// runs only once the commit is done.
+    /// runs only once the commit is done. `body` must change nothing but the transaction (see
+    /// ``writeReplayable(_:completion:)``).
     func writeOnCallingThreadIfIdle<Value: Sendable>(
         _ body: @escaping @Sendable (WriteTransaction) throws -> Value,
         completion: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) {
-        writer.commitOnCallingThread(CallbackJob(body: body, completion: completion))
+        writer.commitOnCallingThread(CallbackJob(isReplayable: true, body: body, completion: completion))
     }
 
     /// Queues a write nobody waits for; a failure is logged.

@@ -9,12 +9,20 @@ protocol WriteJob: AnyObject, Sendable {
     /// True for work that must have a top-level transaction to itself (opening a table: LMDB
     /// forbids `mdb_dbi_open` in a transaction that might be rolled back under others' writes).
     var runsAlone: Bool { get }
+    /// True for a job whose `apply` only changes the transaction (no effect outside it), so it
+    /// may be applied again after a rolled-back attempt: a group of such jobs shares one
+    /// transaction with no nested one per job (see ``Writer/commitGroup(_:)``).
+    var isReplayable: Bool { get }
     /// Applies the job's changes; runs on the writer thread.
     func apply(_ transaction: WriteTransaction) throws
     /// The commit holding the job's changes succeeded (in `.full` durability: and is on disk).
     func succeed()
     /// The job's changes were not committed.
     func fail(_ error: any Error)
+}
+
+extension WriteJob {
+    var isReplayable: Bool { false }
 }
 
 /// Work that needs the writer thread to itself with no transaction open (compaction swaps the
@@ -34,16 +42,19 @@ protocol ExclusiveWork: WriteJob {
 /// writer calls exactly once per job.
 final class CallbackJob<Value: Sendable>: WriteJob, @unchecked Sendable {
     let runsAlone: Bool
+    let isReplayable: Bool
     private let body: @Sendable (WriteTransaction) throws -> Value
     private let completion: @Sendable (Result<Value, any Error>) -> Void
     private var value: Value?
 
     init(
         runsAlone: Bool = false,
+        isReplayable: Bool = false,
         body: @escaping @Sendable (WriteTransaction) throws -> Value,
         completion: @escaping @Sendable (Result<Value, any Error>) -> Void
     ) {
         self.runsAlone = runsAlone
+        self.isReplayable = isReplayable
         self.body = body
         self.completion = completion
     }
@@ -68,6 +79,8 @@ final class CallbackJob<Value: Sendable>: WriteJob, @unchecked Sendable {
 /// A job nobody waits for (e.g. recording a key's last use); a failure is only logged.
 final class DetachedJob: WriteJob, Sendable {
     let runsAlone = false
+    /// Its body only writes in the transaction (``Store/writeDetached(_:_:)``).
+    let isReplayable = true
     private let body: @Sendable (WriteTransaction) throws -> Void
     private let logger: Logger
     private let what: String
@@ -90,7 +103,9 @@ final class DetachedJob: WriteJob, Sendable {
 /// Callers enqueue jobs; the thread takes everything queued, applies it in one transaction
 /// (group commit: one sync for many writes), commits, and only then completes the callers.
 /// Each job runs in a nested transaction when it shares the commit with others, so a job that
-/// throws is rolled back alone. The same thread reclaims dead readers' slots now and then; the
+/// throws is rolled back alone; a group of replayable jobs (metering events, key touches) is
+/// first applied without nesting, and only if one of them throws is it applied again nested.
+/// The same thread reclaims dead readers' slots now and then; the
 /// batched-durability sync runs on a thread of its own (``PeriodicSync``).
 ///
 /// In `.batched` durability a commit is a few page writes, no sync, so a short write may be
@@ -325,6 +340,7 @@ final class Writer: @unchecked Sendable {
             }
             return
         }
+        if jobs.allSatisfy(\.isReplayable), commitFlat(jobs) { return }
         let began = monotonicNanoseconds()
         var top: OpaquePointer?
         let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
@@ -358,6 +374,46 @@ final class Writer: @unchecked Sendable {
         commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
+    }
+
+    /// Applies every job straight in one top-level transaction and commits it: no nested
+    /// transaction per job, whose begin and commit in LMDB (a dirty-page list allocated and
+    /// merged each time) cost more than a metering event's few puts. Returns false, with
+    /// nothing committed and no job completed, when a job throws: the jobs are replayable, so
+    /// the caller applies them again each in a nested transaction, and only the failing one is
+    /// rolled back. A failed begin or commit fails every job, as the nested path would.
+    private func commitFlat(_ jobs: [any WriteJob]) -> Bool {
+        let began = monotonicNanoseconds()
+        var top: OpaquePointer?
+        let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
+        guard beginCode == MDB_SUCCESS, let top else {
+            let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
+            health.recordFailure(error)
+            jobs.forEach { $0.fail(error) }
+            return true
+        }
+        let transaction = WriteTransaction(handle: top)
+        for job in jobs {
+            do {
+                try job.apply(transaction)
+            } catch {
+                mdb_txn_abort(top)
+                return false
+            }
+        }
+        // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
+        let commitCode = mdb_txn_commit(top)
+        guard commitCode == MDB_SUCCESS else {
+            let error = StoreError(code: commitCode, context: "cannot commit")
+            logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "\(jobs.count)"])
+            health.recordFailure(error)
+            jobs.forEach { $0.fail(error) }
+            return true
+        }
+        commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
+        counters.withLock { $0.commits += 1 }
+        jobs.forEach { $0.succeed() }
+        return true
     }
 
     /// Applies and commits one job in a transaction of its own, on the calling thread (the
