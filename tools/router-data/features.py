@@ -98,6 +98,22 @@ CUES = {
         how_do_i""",
 }
 
+# Cue families for the difficulty score only (lanes 10 and 11 of the cue count, after the ten
+# task types; the classifier does not read them): prior knowledge of what makes a prompt harder
+# for a small model. "parts": a question that asks to judge several statements or scenarios
+# together ("Statement 1 | … Statement 2 | …", "I, II and III", "neither of"); "constraints":
+# an answer held to stated limits ("exactly", "at most", "without", "in 100 words").
+DIFFICULTY_CUES = {
+    "parts": """statement statements scenarios ii iii iv both_of neither_of respectively""",
+    "constraints": """must exactly only at_least at_most without no_more include ensure words sentences
+        paragraph""",
+}
+# A word of at least this many bytes is long: the share of long words is a difficulty feature.
+LONG_WORD_BYTES = 9
+# The difficulty score's own features, after features.py's dense ones: the share of long words
+# (x5) and log(1 + count) of each DIFFICULTY_CUES family.
+DIFFICULTY_NAMES = ["long_word_ratio"] + [f"cue_{name}" for name in DIFFICULTY_CUES]
+
 DENSE_NAMES = [
     "code_fence", "code_symbol_ratio", "digit_ratio", "non_ascii_ratio", "newline_ratio",
     "ends_with_question", "last_user_length", "multi_turn", "has_system",
@@ -140,7 +156,7 @@ def cue_hashes():
     A cue of three words ("how_can_i") is matched on its last bigram ("can i") only: the Swift
     side keeps one previous word, so that is all it can see."""
     table = {}
-    for index, words in enumerate(CUES.values()):
+    for index, words in enumerate(list(CUES.values()) + list(DIFFICULTY_CUES.values())):
         for cue in words.split():
             parts = cue.split("_")
             if len(parts) == 1:
@@ -212,6 +228,11 @@ class Extractor:
 
     def extract(self, messages):
         """Returns (sparse {bucket: value}, dense list) exactly as the Swift classifier sees them."""
+        sparse, dense, _ = self.extract_all(messages)
+        return sparse, dense
+
+    def extract_all(self, messages):
+        """extract(), and the difficulty score's own features (DIFFICULTY_NAMES)."""
         bits = self.bits
         weights, last_user = message_weights(messages)
         sparse = {}
@@ -222,8 +243,9 @@ class Extractor:
         last_user_bytes = 0
         ends_with_question = 0.0
         has_system = 0.0
-        cues = [0.0] * len(CUES)
-        edge_cues = [0.0] * len(CUES)
+        cues = [0.0] * (len(CUES) + len(DIFFICULTY_CUES))
+        edge_cues = [0.0] * (len(CUES) + len(DIFFICULTY_CUES))
+        words = long_words = 0.0
 
         for i, m in enumerate(messages):
             w = weights[i]
@@ -257,6 +279,9 @@ class Extractor:
                     h, unigram, trigrams, edge = self._word(match.group())
                     sparse[unigram] = sparse.get(unigram, 0.0) + w
                     total_weight += w
+                    words += w
+                    if match.end() - match.start() >= LONG_WORD_BYTES:
+                        long_words += w
                     at_edge = match.start() < EDGE_WORD_BYTES or match.end() > edge_end
                     if self.edge_words and at_edge:
                         if self.edge_norm:
@@ -302,7 +327,8 @@ class Extractor:
             math.log1p(last_user_bytes) / 8.0,
             1.0 if len(messages) > 2 else 0.0,
             has_system,
-        ] + [math.log1p(c) for c in cues]
+        ] + [math.log1p(c) for c in cues[:len(CUES)]]
         if self.edge_cues:
-            dense += [math.log1p(c) for c in edge_cues]
-        return sparse, dense
+            dense += [math.log1p(c) for c in edge_cues[:len(CUES)]]
+        difficulty = [long_words / max(words, 1.0) * 5.0] + [math.log1p(c) for c in cues[len(CUES):]]
+        return sparse, dense, difficulty
