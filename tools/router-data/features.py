@@ -71,7 +71,11 @@ CUES = {
         your_reasoning explain_your might_someone fallacy fallacies premise premises conclusion conclude
         valid invalid syllogism implies contradiction what_happens more_likely less_likely more_or less_or
         increase_or decrease_or increases_or decreases_or faster_or slower_or higher_or lower_or greater_or
-        smaller_or""",
+        smaller_or larger_or bigger_or warmer_or cooler_or hotter_or colder_or stronger_or weaker_or heavier_or
+        lighter_or closer_or farther_or longer_or shorter_or thicker_or thinner_or older_or younger_or easier_or
+        harder_or sooner_or later_or better_or worse_or fewer_or louder_or brighter_or darker_or deeper_or
+        wider_or cheaper_or safer_or causation inference deductive inductive contrapositive antecedent
+        consequent implausible flaw flawed assumption""",
     "extraction": """extract extracted extraction pull parse identify fields entities mentioned structured
         json csv table find_all list_all return_json key_value occurrences named extrae extrahiere
         keywords keyword""",
@@ -90,7 +94,7 @@ CUES = {
         compose draft email letter blog post slogan toast tagline narrative scene fantasy novel verse
         poetry screenplay monologue fairy villanelle rhyme invent persuasive speech imagine_you you_are
         pretend_to escribe schreibe écris role persona embody act_as imagine_yourself picture_yourself
-        you_were""",
+        you_were rewrite rephrase reword proofread yourself_as in_character""",
     "qa": """what who when where which explain history caused causes difference define definition
         meaning science scientific significance describe why_is why_do how_does""",
     "chat": """hi hello hey thanks thank lol bored chat weekend friend friends feel feeling advice tips
