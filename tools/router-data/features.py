@@ -22,6 +22,9 @@ it is longer than 32 KiB, as PromptEdges.swift does):
   last 96 bytes): ten more dense features, the instruction's cues apart from the passage's;
 - with `edge_norm`, the edge words are divided by the square root of their own weight, not the
   whole prompt's, so a long passage does not drown the instruction around it.
+- for the difficulty score only (`extract_all`'s third value, DIFFICULTY_NAMES): the weighted
+  share of words of LONG_WORD_BYTES or more (x5), and log(1 + weighted count) of each
+  DIFFICULTY_CUES family, matched in the same cue table as lanes 10 and 11.
 
 The extraction here is written for speed over ~20,000 prompts (regular expressions, a cache of
 per-word hashes); the Swift side is one pass over the bytes. The parity fixture keeps them equal.
@@ -75,7 +78,7 @@ CUES = {
         lighter_or closer_or farther_or longer_or shorter_or thicker_or thinner_or older_or younger_or easier_or
         harder_or sooner_or later_or better_or worse_or fewer_or louder_or brighter_or darker_or deeper_or
         wider_or cheaper_or safer_or causation inference deductive inductive contrapositive antecedent
-        consequent implausible flaw flawed assumption""",
+        consequent implausible flaw flawed assumption odd_one not_belong""",
     "extraction": """extract extracted extraction pull parse identify fields entities mentioned structured
         json csv table find_all list_all return_json key_value occurrences named extrae extrahiere
         keywords keyword""",
@@ -94,7 +97,7 @@ CUES = {
         compose draft email letter blog post slogan toast tagline narrative scene fantasy novel verse
         poetry screenplay monologue fairy villanelle rhyme invent persuasive speech imagine_you you_are
         pretend_to escribe schreibe écris role persona embody act_as imagine_yourself picture_yourself
-        you_were rewrite rephrase reword proofread yourself_as in_character""",
+        you_were rewrite rephrase reword proofread yourself_as in_character as_a""",
     "qa": """what who when where which explain history caused causes difference define definition
         meaning science scientific significance describe why_is why_do how_does""",
     "chat": """hi hello hey thanks thank lol bored chat weekend friend friends feel feeling advice tips
