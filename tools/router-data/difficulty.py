@@ -37,8 +37,8 @@ which subject it is: with the same classifier, adding the "parts" cues lifts 0.5
 chosen set). Most of the MMLU gain is moral_scenarios (895 prompts, "Scenario 1 | Scenario 2",
 the largest gain of any subject: +0.38), recognised in its held-out fold from other subjects'
 "Statement 1 | Statement 2" items; scored without moral_scenarios, held-out MMLU still rises
-(0.554 to 0.589 with the fourth round's classifier, with which the earlier fifteen score 0.508
-on all of held-out MMLU and the chosen set 0.619 / 0.594). Tried and left out: negation cues
+(0.551 to 0.588 with the fourth round's classifier, with which the earlier fifteen score 0.505
+on all of held-out MMLU and the chosen set 0.617 / 0.614). Tried and left out: negation cues
 ("not", "except", "least": 0.559 / 0.507), multi-step markers ("then", "each", "total": 0.518 /
 0.535), "why"/"justify"/"compare" cues, formal-mathematics cues, a first-person flag (MMLU up,
 MT-Bench down to 0.47: moral_scenarios is written in the first person, and so are MT-Bench's
