@@ -12,6 +12,17 @@ struct ClassifierModel: Sendable {
     /// `edgeCues`, ten edge-cue counts follow them in `dense`.
     static let denseFeatureCount = 19
     static let shapeFeatureCount = 9
+    /// The difficulty score's own features after the dense ones (features.py DIFFICULTY_NAMES):
+    /// the long-word share (lane 9 of the shape vector) and one cue count per difficulty cue
+    /// family (lanes 10 and 11 of the cue vector, after the ten task types).
+    static let difficultyExtraCount = 3
+    static let longWordShapeLane = 9
+    static let difficultyCueFamilies = 2
+    /// Cue lanes: the ten task types, then the difficulty cue families (features.py
+    /// DIFFICULTY_CUES).
+    static let cueLaneCount = TaskType.count + difficultyCueFamilies
+    /// A word of at least this many bytes counts as long (features.py LONG_WORD_BYTES).
+    static let longWordBytes = 9
     static let storedLanes = 10
 
     static let fnvOffset: UInt32 = 2_166_136_261
@@ -85,8 +96,9 @@ struct ClassifierModel: Sendable {
     let table: [SIMD16<Float>]
     let bias: SIMD16<Float>
     let dense: [SIMD16<Float>]
-    /// The difficulty's logistic regression: weights on the shape features, the cue features
-    /// and the task probabilities, and its bias.
+    /// The difficulty's logistic regression: weights on the shape features (and the long-word
+    /// share), the cue features (task types and difficulty families) and the task probabilities,
+    /// and its bias.
     let difficultyShape: SIMD16<Float>
     let difficultyCues: SIMD16<Float>
     let difficultyTasks: SIMD16<Float>
@@ -124,7 +136,7 @@ struct ClassifierModel: Sendable {
             dense.count == Self.denseFeatureCount + (edgeCues ? TaskType.count : 0)
                 && dense.allSatisfy { $0.count == Self.storedLanes }
         )
-        precondition(difficultyWeights.count == Self.denseFeatureCount + TaskType.count)
+        precondition(difficultyWeights.count == Self.denseFeatureCount + Self.difficultyExtraCount + TaskType.count)
         guard let raw = Data(base64Encoded: quantizedTable, options: .ignoreUnknownCharacters),
             raw.count == (1 << bucketBits) * Self.storedLanes
         else {
@@ -165,9 +177,16 @@ struct ClassifierModel: Sendable {
         self.table = table
         self.bias = lanes(bias)
         self.dense = dense.map(lanes)
-        self.difficultyShape = lanes(Array(difficultyWeights[0..<Self.shapeFeatureCount]))
-        self.difficultyCues = lanes(Array(difficultyWeights[Self.shapeFeatureCount..<Self.denseFeatureCount]))
-        self.difficultyTasks = lanes(Array(difficultyWeights[Self.denseFeatureCount...]))
+        // difficultyWeights follows difficulty.py's design(): 9 shape, 10 task cues, the long-word
+        // share, the difficulty cue families, 10 task probabilities.
+        let extras = Self.denseFeatureCount
+        let tasks = extras + Self.difficultyExtraCount
+        self.difficultyShape = lanes(Array(difficultyWeights[0..<Self.shapeFeatureCount]) + [difficultyWeights[extras]])
+        self.difficultyCues = lanes(
+            Array(difficultyWeights[Self.shapeFeatureCount..<Self.denseFeatureCount])
+                + Array(difficultyWeights[(extras + 1)..<tasks])
+        )
+        self.difficultyTasks = lanes(Array(difficultyWeights[tasks...]))
         self.difficultyBias = difficultyBias
         self.easyBelow = difficultyThresholds.easyBelow
         self.hardFrom = difficultyThresholds.hardFrom

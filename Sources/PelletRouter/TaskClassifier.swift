@@ -38,10 +38,11 @@ public struct TaskClassification: Sendable, Equatable {
 /// their own count, so a long passage does not drown them), symbol counts, per-task cue-word
 /// counts in the whole message and at its edges, and a few shape features, trained offline by
 /// `tools/router-data/train_classifier.py` on public task-labelled prompts and Pellet's own. The
-/// difficulty is a logistic regression over the same shape and cue features and the task
-/// probabilities, trained on RouteLLM's MMLU labels. One pass over each message's UTF-8 bytes,
-/// no allocation: every feature is a table lookup added into one `SIMD16<Float>`. The last user
-/// turn weighs most, then the system prompt; earlier turns count a little.
+/// difficulty is a logistic regression over the same shape features, the share of long words,
+/// two cue families of its own (questions in several parts; answers held to stated limits) and
+/// the task probabilities, trained on RouteLLM's MMLU labels. One pass over each message's UTF-8
+/// bytes, no allocation: every feature is a table lookup added into one `SIMD16<Float>`. The last
+/// user turn weighs most, then the system prompt; earlier turns count a little.
 ///
 /// The feature definitions must match `tools/router-data/features.py` exactly; the parity test
 /// (`ClassifierParityTests`) compares this type's scores with the trainer's.
@@ -84,7 +85,9 @@ public struct TaskClassifier: Sendable {
     }
 
     /// The task logits, the nine shape features and the ten cue features (features.py's dense
-    /// features, split in two vectors).
+    /// features, split in two vectors), with the difficulty score's own features in the lanes
+    /// after them (the long-word share in shape lane 9, the difficulty cue families in cue lanes
+    /// 10 and 11).
     func features(_ messages: [ChatMessage]) -> (logits: SIMD16<Float>, shape: SIMD16<Float>, cues: SIMD16<Float>) {
         var lastUser = messages.count - 1
         for index in messages.indices.reversed() where messages[index].role == "user" {
@@ -134,8 +137,10 @@ public struct TaskClassifier: Sendable {
         shape[6] = log1pf(Float(lastUserBytes)) / 8
         shape[7] = messages.count > 2 ? 1 : 0
         shape[8] = hasSystem ? 1 : 0
+        // Read by the difficulty score only, not by the classifier.
+        shape[ClassifierModel.longWordShapeLane] = totals.longWords / max(totals.words, 1) * 5
         var cues = SIMD16<Float>()
-        for lane in 0..<TaskType.count where totals.cues[lane] > 0 {
+        for lane in 0..<ClassifierModel.cueLaneCount where totals.cues[lane] > 0 {
             cues[lane] = log1pf(totals.cues[lane])
         }
 
@@ -169,6 +174,8 @@ public struct TaskClassifier: Sendable {
         var newlines: Float = 0
         var codeSymbols: Float = 0
         var fences: Float = 0
+        var words: Float = 0
+        var longWords: Float = 0
         var cues = SIMD16<Float>()
         var edgeCues = SIMD16<Float>()
     }
@@ -207,6 +214,8 @@ public struct TaskClassifier: Sendable {
         var newlines = 0
         var codeSymbols = 0
         var fences = 0
+        var words = 0
+        var longWords = 0
         var backticks = 0
         var hash = ClassifierModel.fnvOffset
         var inWord = false
@@ -235,6 +244,8 @@ public struct TaskClassifier: Sendable {
         @inline(__always) func emitWord(_ hash: UInt32, end: Int) {
             sum += table[bucket(hash)]
             features += 1
+            words += 1
+            if end - wordStart >= ClassifierModel.longWordBytes { longWords += 1 }
             let atEdge = wordStart < ClassifierModel.edgeWordBytes || end > edgeEnd
             if edgeWords && atEdge {
                 if edgeWordsApart {
@@ -317,6 +328,8 @@ public struct TaskClassifier: Sendable {
         totals.newlines += weight * Float(newlines)
         totals.codeSymbols += weight * Float(codeSymbols)
         totals.fences += weight * Float(fences)
+        totals.words += weight * Float(words)
+        totals.longWords += weight * Float(longWords)
         totals.cues += weight * cues
     }
 }

@@ -11,9 +11,11 @@ final class DifficultyTests: XCTestCase {
 
     /// RouteLLM's MT-Bench judgements (`../shared/data/routing/routellm/mt_bench.jsonl`, the 72
     /// questions left after decontamination): none of them trained the score. Measured APGR
-    /// 0.541 (tools/router-data/evaluate; a random router scores 0.50 on average, 0.507 over 20
-    /// draws here). The issue's aim is 0.55, not reached yet; the floor keeps the score above
-    /// random by more than float rounding between Python and Swift can move it.
+    /// 0.614 (tools/router-data/evaluate; a random router scores 0.50 on average, 0.507 over 20
+    /// draws here), above issue 16's aim of 0.55. The score is deterministic for given weights,
+    /// so the floor guards retraining: with 72 questions a standard error is about 0.09
+    /// (bootstrap), and a floor two of them below would sit below random; it sits at the aim plus
+    /// a little instead, so a retrained score that falls back to the earlier features' 0.54 fails.
     func testMTBenchAPGRBeatsARandomRouter() throws {
         var scores: [Double] = []
         var weak: [Double] = []
@@ -31,7 +33,7 @@ final class DifficultyTests: XCTestCase {
         XCTAssertEqual(scores.count, 72)
         let result = Self.apgr(scores: scores, weak: weak, strong: strong)
         print("difficulty on MT-Bench (72 questions): APGR \(format(result))")
-        XCTAssertGreaterThanOrEqual(result, 0.53)
+        XCTAssertGreaterThanOrEqual(result, 0.57)
     }
 
     func testThreeStepsFollowTheScore() {

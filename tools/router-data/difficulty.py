@@ -2,9 +2,12 @@
 frontier model, and RouteLLM's way of judging a router by it (APGR, CPT).
 
 Trained on RouteLLM's MMLU labels (Mixtral-8x7B as the weak model, GPT-4-1106 as the strong one).
-The features are what the classifier already computes for the prompt, so the score costs a few
+The features are counted in the classifier's one pass over the bytes, so the score costs a few
 multiply-adds in Swift: the last user turn's length, a trailing '?', the code-symbol, digit and
-newline ratios, and the ten task probabilities.
+newline ratios, the share of long words (9 bytes or more), two cue families of its own
+(features.DIFFICULTY_CUES: "parts", a question that asks to judge several statements or
+scenarios together; "constraints", an answer held to stated limits) and the ten task
+probabilities.
 
 Two steps, both linear, folded into one logistic regression for Swift:
 1. a ridge regression of the gain (strong correct − weak correct: −1, 0 or 1) on the standardised
@@ -27,6 +30,21 @@ every retraining. With the classifier of the third batch (edge cues): these fift
 (RIDGE 10 to 1,000 alike, 10,000 0.499 / 0.491); with the cue counts 0.475 / 0.515; the five
 shape features and log probabilities 0.544 / 0.413; length, '?' and probabilities 0.530 / 0.507.
 None reaches 0.55 on both.
+
+What reached it (issue 16, fourth round) was asking what makes a question hard rather than
+which subject it is: with the same classifier, adding the "parts" cues lifts 0.512 / 0.541 to
+0.608 / 0.574, the long-word share to 0.612 / 0.597, the "constraints" cues to 0.621 / 0.604 (the
+chosen set). Most of the MMLU gain is moral_scenarios (895 prompts, "Scenario 1 | Scenario 2",
+the largest gain of any subject: +0.38), recognised in its held-out fold from other subjects'
+"Statement 1 | Statement 2" items; scored without moral_scenarios, held-out MMLU still rises
+(0.551 to 0.588 with the fourth round's classifier, with which the earlier fifteen score 0.505
+on all of held-out MMLU and the chosen set 0.617 / 0.614). Tried and left out: negation cues
+("not", "except", "least": 0.559 / 0.507), multi-step markers ("then", "each", "total": 0.518 /
+0.535), "why"/"justify"/"compare" cues, formal-mathematics cues, a first-person flag (MMLU up,
+MT-Bench down to 0.47: moral_scenarios is written in the first person, and so are MT-Bench's
+easy requests), the newline count (0.519 / 0.422). Training without high-school mathematics
+(where RouteLLM's GPT-4 scored 3%, likely an answer-parsing failure) did not help (MT-Bench
+0.541 to 0.532 with the earlier fifteen features, held-out MMLU unchanged).
 """
 
 import numpy as np
@@ -38,22 +56,32 @@ import features
 L2 = 1e-3
 RIDGE = 100.0
 SUBJECT_FOLDS = 5
-# Columns of design(): last_user_length, ends_with_question, code_symbol_ratio, digit_ratio,
-# newline_ratio (features.DENSE_NAMES), then the ten task probabilities.
-FEATURES = [6, 5, 1, 2, 4] + list(range(19, 29))
+N_DENSE = len(features.DENSE_NAMES)
+N_EXTRA = len(features.DIFFICULTY_NAMES)
+# Columns of design(): the classifier's 19 dense features (features.DENSE_NAMES), the score's own
+# (features.DIFFICULTY_NAMES: long-word share, "parts" and "constraints" cues), then the ten task
+# probabilities. The score reads last_user_length, ends_with_question, code_symbol_ratio,
+# digit_ratio, newline_ratio, its own three and the probabilities.
+FEATURES = [6, 5, 1, 2, 4] + list(range(N_DENSE, N_DENSE + N_EXTRA + 10))
+
+
+def design_rows(model, rows):
+    """One row per conversation: the classifier's dense features, the score's own features, then
+    the classifier's task probabilities (as Swift's TaskClassifier.classify computes them); and
+    the classifier's logits."""
+    x = cm.design(rows, model.extractor)
+    n_buckets = 1 << model.config.bits
+    logits = model.scores_of_design(x)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    extra = np.array([model.extractor.extract_all(r["messages"])[2] for r in rows]).reshape(len(rows), N_EXTRA)
+    # The first 19 dense features only (the Swift score reads those): not the edge cues.
+    return np.hstack([x[:, n_buckets:n_buckets + N_DENSE].toarray(), extra, probs]), logits
 
 
 def design(model, prompts):
-    """One row per prompt: the classifier's dense features, then its task probabilities."""
-    rows = [{"messages": [{"role": "user", "content": p}]} for p in prompts]
-    x = cm.design(rows, model.extractor)
-    n_buckets = 1 << model.config.bits
-    scores = model.scores_of_design(x)
-    scores -= scores.max(axis=1, keepdims=True)
-    probs = np.exp(scores)
-    probs /= probs.sum(axis=1, keepdims=True)
-    # The first 19 dense features only (the Swift score reads those): not the edge cues.
-    return np.hstack([x[:, n_buckets:n_buckets + len(features.DENSE_NAMES)].toarray(), probs])
+    """design_rows() for single user prompts."""
+    return design_rows(model, [{"messages": [{"role": "user", "content": p}]} for p in prompts])[0]
 
 
 def fit_logistic(x, y, l2=L2):

@@ -22,6 +22,9 @@ it is longer than 32 KiB, as PromptEdges.swift does):
   last 96 bytes): ten more dense features, the instruction's cues apart from the passage's;
 - with `edge_norm`, the edge words are divided by the square root of their own weight, not the
   whole prompt's, so a long passage does not drown the instruction around it.
+- for the difficulty score only (`extract_all`'s third value, DIFFICULTY_NAMES): the weighted
+  share of words of LONG_WORD_BYTES or more (x5), and log(1 + weighted count) of each
+  DIFFICULTY_CUES family, matched in the same cue table as lanes 10 and 11.
 
 The extraction here is written for speed over ~20,000 prompts (regular expressions, a cache of
 per-word hashes); the Swift side is one pass over the bytes. The parity fixture keeps them equal.
@@ -71,7 +74,11 @@ CUES = {
         your_reasoning explain_your might_someone fallacy fallacies premise premises conclusion conclude
         valid invalid syllogism implies contradiction what_happens more_likely less_likely more_or less_or
         increase_or decrease_or increases_or decreases_or faster_or slower_or higher_or lower_or greater_or
-        smaller_or""",
+        smaller_or larger_or bigger_or warmer_or cooler_or hotter_or colder_or stronger_or weaker_or heavier_or
+        lighter_or closer_or farther_or longer_or shorter_or thicker_or thinner_or older_or younger_or easier_or
+        harder_or sooner_or later_or better_or worse_or fewer_or louder_or brighter_or darker_or deeper_or
+        wider_or cheaper_or safer_or causation inference deductive inductive contrapositive antecedent
+        consequent implausible flaw flawed assumption odd_one not_belong""",
     "extraction": """extract extracted extraction pull parse identify fields entities mentioned structured
         json csv table find_all list_all return_json key_value occurrences named extrae extrahiere
         keywords keyword""",
@@ -90,13 +97,29 @@ CUES = {
         compose draft email letter blog post slogan toast tagline narrative scene fantasy novel verse
         poetry screenplay monologue fairy villanelle rhyme invent persuasive speech imagine_you you_are
         pretend_to escribe schreibe écris role persona embody act_as imagine_yourself picture_yourself
-        you_were""",
+        you_were rewrite rephrase reword proofread yourself_as in_character as_a""",
     "qa": """what who when where which explain history caused causes difference define definition
         meaning science scientific significance describe why_is why_do how_does""",
     "chat": """hi hello hey thanks thank lol bored chat weekend friend friends feel feeling advice tips
         nervous motivated you_doing your_day how_are good_morning goodnight how_can_i can_i should_i
         how_do_i""",
 }
+
+# Cue families for the difficulty score only (lanes 10 and 11 of the cue count, after the ten
+# task types; the classifier does not read them): prior knowledge of what makes a prompt harder
+# for a small model. "parts": a question that asks to judge several statements or scenarios
+# together ("Statement 1 | … Statement 2 | …", "I, II and III", "neither of"); "constraints":
+# an answer held to stated limits ("exactly", "at most", "without", "in 100 words").
+DIFFICULTY_CUES = {
+    "parts": """statement statements scenarios ii iii iv both_of neither_of respectively""",
+    "constraints": """must exactly only at_least at_most without no_more include ensure words sentences
+        paragraph""",
+}
+# A word of at least this many bytes is long: the share of long words is a difficulty feature.
+LONG_WORD_BYTES = 9
+# The difficulty score's own features, after features.py's dense ones: the share of long words
+# (x5) and log(1 + count) of each DIFFICULTY_CUES family.
+DIFFICULTY_NAMES = ["long_word_ratio"] + [f"cue_{name}" for name in DIFFICULTY_CUES]
 
 DENSE_NAMES = [
     "code_fence", "code_symbol_ratio", "digit_ratio", "non_ascii_ratio", "newline_ratio",
@@ -140,7 +163,7 @@ def cue_hashes():
     A cue of three words ("how_can_i") is matched on its last bigram ("can i") only: the Swift
     side keeps one previous word, so that is all it can see."""
     table = {}
-    for index, words in enumerate(CUES.values()):
+    for index, words in enumerate(list(CUES.values()) + list(DIFFICULTY_CUES.values())):
         for cue in words.split():
             parts = cue.split("_")
             if len(parts) == 1:
@@ -212,6 +235,11 @@ class Extractor:
 
     def extract(self, messages):
         """Returns (sparse {bucket: value}, dense list) exactly as the Swift classifier sees them."""
+        sparse, dense, _ = self.extract_all(messages)
+        return sparse, dense
+
+    def extract_all(self, messages):
+        """extract(), and the difficulty score's own features (DIFFICULTY_NAMES)."""
         bits = self.bits
         weights, last_user = message_weights(messages)
         sparse = {}
@@ -222,8 +250,9 @@ class Extractor:
         last_user_bytes = 0
         ends_with_question = 0.0
         has_system = 0.0
-        cues = [0.0] * len(CUES)
-        edge_cues = [0.0] * len(CUES)
+        cues = [0.0] * (len(CUES) + len(DIFFICULTY_CUES))
+        edge_cues = [0.0] * (len(CUES) + len(DIFFICULTY_CUES))
+        words = long_words = 0.0
 
         for i, m in enumerate(messages):
             w = weights[i]
@@ -257,6 +286,9 @@ class Extractor:
                     h, unigram, trigrams, edge = self._word(match.group())
                     sparse[unigram] = sparse.get(unigram, 0.0) + w
                     total_weight += w
+                    words += w
+                    if match.end() - match.start() >= LONG_WORD_BYTES:
+                        long_words += w
                     at_edge = match.start() < EDGE_WORD_BYTES or match.end() > edge_end
                     if self.edge_words and at_edge:
                         if self.edge_norm:
@@ -302,7 +334,8 @@ class Extractor:
             math.log1p(last_user_bytes) / 8.0,
             1.0 if len(messages) > 2 else 0.0,
             has_system,
-        ] + [math.log1p(c) for c in cues]
+        ] + [math.log1p(c) for c in cues[:len(CUES)]]
         if self.edge_cues:
-            dense += [math.log1p(c) for c in edge_cues]
-        return sparse, dense
+            dense += [math.log1p(c) for c in edge_cues[:len(CUES)]]
+        difficulty = [long_words / max(words, 1.0) * 5.0] + [math.log1p(c) for c in cues[len(CUES):]]
+        return sparse, dense, difficulty

@@ -132,13 +132,7 @@ def emit_swift(model, dw, db, thresholds):
 
 def full_scores(model, dw, db, rows):
     """What Swift's `TaskClassification.scores` holds: ten logits, then the difficulty score."""
-    x = cm.design(rows, model.extractor)
-    logits = model.scores_of_design(x)
-    n_buckets = 1 << model.config.bits
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
-    dx = np.hstack([x[:, n_buckets:n_buckets + len(features.DENSE_NAMES)].toarray(), probs])
+    dx, logits = difficulty.design_rows(model, rows)
     return np.hstack([logits, difficulty.predict(dw, db, dx)[:, None]])
 
 
