@@ -1,7 +1,8 @@
 import CCurl
 
-// The one file of the package that imports CCurl: every libcurl handle is wrapped here, with
-// exactly one owner that frees it, and every libcurl return code becomes a Swift error here.
+// With CurlMulti.swift, the only files of the package that import CCurl: every libcurl handle
+// is wrapped here, with exactly one owner that frees it, and every libcurl return code becomes
+// a Swift error here.
 
 /// libcurl's process-wide set-up.
 enum CurlLibrary {
@@ -84,92 +85,6 @@ final class CurlShare {
     }
 }
 
-/// The libcurl multi handle: the provider thread's event loop over every transfer.
-///
-/// Owned by the provider thread. `@unchecked Sendable` because one method, ``wakeup()``, is
-/// called from other threads, which libcurl allows for `curl_multi_wakeup` alone; the engine
-/// core makes sure it is never called once the handle is being cleaned up.
-final class CurlMulti: @unchecked Sendable {
-    private let handle: UnsafeMutableRawPointer
-
-    init(maximumIdleConnections: Int, maximumConnectionsPerHost: Int) throws(TransferError) {
-        guard let handle = curl_multi_init() else {
-            throw TransferError(kind: .other, message: "curl_multi_init failed")
-        }
-        self.handle = handle
-        do {
-            // HTTP/2: many transfers to one provider share one connection as streams.
-            try check(pellet_curl_multi_setopt_long(handle, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX), "pipelining")
-            if maximumIdleConnections > 0 {
-                try check(
-                    pellet_curl_multi_setopt_long(handle, CURLMOPT_MAXCONNECTS, maximumIdleConnections), "maxconnects")
-            }
-            if maximumConnectionsPerHost > 0 {
-                try check(
-                    pellet_curl_multi_setopt_long(handle, CURLMOPT_MAX_HOST_CONNECTIONS, maximumConnectionsPerHost),
-                    "max host connections")
-            }
-        } catch {
-            curl_multi_cleanup(handle)
-            throw error
-        }
-    }
-
-    /// Only once every easy handle has been removed.
-    deinit {
-        curl_multi_cleanup(handle)
-    }
-
-    func add(_ easy: CurlEasy) throws(TransferError) {
-        try check(curl_multi_add_handle(handle, easy.handle), "curl_multi_add_handle")
-    }
-
-    func remove(_ easy: CurlEasy) {
-        // Fails only for a handle that is not in this multi, which the engine never passes.
-        _ = curl_multi_remove_handle(handle, easy.handle)
-    }
-
-    /// Moves every transfer forward as far as it can without blocking; runs the data callbacks.
-    func perform() throws(TransferError) {
-        var running: Int32 = 0
-        try check(curl_multi_perform(handle, &running), "curl_multi_perform")
-    }
-
-    /// Waits for socket activity, libcurl's own next timeout, a ``wakeup()``, or `milliseconds`.
-    func poll(timeoutMilliseconds milliseconds: Int) throws(TransferError) {
-        try check(curl_multi_poll(handle, nil, 0, Int32(clamping: milliseconds), nil), "curl_multi_poll")
-    }
-
-    /// Makes a `poll` in progress (or the next one) return at once. Callable from any thread.
-    func wakeup() {
-        _ = curl_multi_wakeup(handle)
-    }
-
-    /// The next finished transfer (found through its easy handle's `CURLOPT_PRIVATE` pointer)
-    /// and its error, if any.
-    func nextFinished() -> (transfer: Transfer, error: TransferError?)? {
-        var remaining: Int32 = 0
-        while let message = curl_multi_info_read(handle, &remaining) {
-            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-            var owner: UnsafeMutableRawPointer? = nil
-            guard pellet_curl_easy_getinfo_private(easy, &owner) == CURLE_OK, let owner else { continue }
-            let transfer = Unmanaged<Transfer>.fromOpaque(owner).takeUnretainedValue()
-            let code = pellet_curl_msg_result(message)
-            if code == CURLE_OK {
-                return (transfer, nil)
-            }
-            return (transfer, TransferError(curlCode: code, detail: transfer.easy?.errorDetail ?? ""))
-        }
-        return nil
-    }
-
-    private func check(_ code: CURLMcode, _ context: String) throws(TransferError) {
-        if code != CURLM_OK {
-            throw TransferError(multiCode: code, context: context)
-        }
-    }
-}
-
 /// One libcurl easy handle and everything it points to while a transfer runs: the header list,
 /// the request body and the error buffer.
 ///
@@ -181,20 +96,25 @@ final class CurlMulti: @unchecked Sendable {
 /// multi handle: libcurl reads the header list and the body while the transfer runs, so they
 /// live as long as the handle or until the next transfer replaces them.
 final class CurlEasy {
-    fileprivate let handle: UnsafeMutableRawPointer
+    let handle: UnsafeMutableRawPointer
     private var headerList: UnsafeMutablePointer<curl_slist>?
     /// The request body, copied: libcurl reads it while sending. Grown, never shrunk, so a
     /// reused handle rarely allocates; never empty, so the pointer is real.
     private var body: UnsafeMutableRawBufferPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
-    /// One header line at a time, NUL-terminated, for `curl_slist_append` (which copies it):
-    /// no String is built per line.
-    private var lineBuffer: [UInt8] = []
+    /// The header lines of the list in effect, each "name: value" and a NUL, and the next
+    /// transfer's, built here first: when they are the same (every call to one provider with one
+    /// key), the list libcurl has stays and no line is copied into a new one. No String is built
+    /// per line.
+    private var headerLines: [UInt8] = []
+    private var nextHeaderLines: [UInt8] = []
+    /// The `CURLOPT_URL` in effect: set only when it changes (libcurl copies it each time).
+    private var url: String?
     /// The `CURLOPT_PIPEWAIT` in effect (set only when it changes).
     private var pipeWait = false
 
     /// Creates the handle with the options every transfer shares.
-    init(configuration: EngineConfiguration, share: CurlShare) throws(TransferError) {
+    init(configuration: EngineConfiguration, share: CurlShare, multi: CurlMulti) throws(TransferError) {
         guard let handle = curl_easy_init() else {
             throw TransferError(kind: .other, message: "curl_easy_init failed")
         }
@@ -203,6 +123,8 @@ final class CurlEasy {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         body = .allocate(byteCount: 1, alignment: 1)
         try configureOnce(configuration: configuration, share: share)
+        // The reactor learns which descriptors are connection sockets (PelletReactor.c).
+        try check(pellet_reactor_configure_easy(multi.reactor, handle), "socket callbacks")
     }
 
     deinit {
@@ -251,7 +173,11 @@ final class CurlEasy {
     func prepare(request: HTTPRequest, owner transfer: Transfer) throws(TransferError) {
         errorBuffer[0] = 0
         let owner = Unmanaged.passUnretained(transfer).toOpaque()
-        try set(CURLOPT_URL, string: request.url)
+        if request.url != url {
+            url = nil
+            try set(CURLOPT_URL, string: request.url)
+            url = request.url
+        }
         try set(CURLOPT_PRIVATE, pointer: owner)
         try set(CURLOPT_HEADERDATA, pointer: owner)
         try set(CURLOPT_WRITEDATA, pointer: owner)
@@ -267,22 +193,7 @@ final class CurlEasy {
         }
         try set(CURLOPT_TIMEOUT_MS, max(1, request.timeout.roundedUpMilliseconds))
 
-        // Each field, plus an empty `Expect:`, which stops libcurl from waiting for a
-        // `100 Continue` before sending a large HTTP/1.1 body. The new list replaces the last
-        // transfer's only once it is whole.
-        var list: UnsafeMutablePointer<curl_slist>?
-        do {
-            for field in request.headers {
-                list = try append(name: field.name, value: field.value, to: list)
-            }
-            list = try append(name: "Expect", value: nil, to: list)
-            try check(pellet_curl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, list), "CURLOPT_HTTPHEADER")
-        } catch {
-            curl_slist_free_all(list)
-            throw error
-        }
-        curl_slist_free_all(headerList)
-        headerList = list
+        try setHeaders(request.headers)
 
         switch request.method {
         case .get:
@@ -343,29 +254,69 @@ final class CurlEasy {
         String(cString: errorBuffer)
     }
 
-    /// Appends "name: value" (or "name:" for nil, which removes a field libcurl would add).
-    private func append(
-        name: String, value: String?, to list: UnsafeMutablePointer<curl_slist>?
-    ) throws(TransferError) -> UnsafeMutablePointer<curl_slist>? {
-        lineBuffer.removeAll(keepingCapacity: true)
-        lineBuffer.append(contentsOf: name.utf8)
-        lineBuffer.append(UInt8(ascii: ":"))
-        if let value {
-            lineBuffer.append(UInt8(ascii: " "))
-            lineBuffer.append(contentsOf: value.utf8)
+    /// Sets the header list: each field, plus an empty `Expect:`, which stops libcurl from
+    /// waiting for a `100 Continue` before sending a large HTTP/1.1 body. The new list replaces
+    /// the last transfer's only once it is whole, and only when it differs.
+    private func setHeaders(_ headers: HTTPHeaders) throws(TransferError) {
+        nextHeaderLines.removeAll(keepingCapacity: true)
+        var malformed = false
+        headers.forEachFieldUTF8 { name, value in
+            if !Self.appendLine(name: name, value: value, to: &nextHeaderLines) { malformed = true }
         }
         // A CR or LF in a field would let a value inject other header fields.
-        guard !lineBuffer.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else {
+        if malformed {
             throw TransferError(kind: .invalidRequest, message: "a header field holds a line break")
         }
-        lineBuffer.append(0)
-        let appended = lineBuffer.withUnsafeBufferPointer { bytes in
-            bytes.baseAddress!.withMemoryRebound(to: CChar.self, capacity: bytes.count) { curl_slist_append(list, $0) }
+        nextHeaderLines.append(contentsOf: Self.emptyExpectLine)
+        if headerList != nil, nextHeaderLines == headerLines {
+            return
         }
-        guard let appended else {
+        var list: UnsafeMutablePointer<curl_slist>?
+        let built = nextHeaderLines.withUnsafeBufferPointer { lines -> Bool in
+            var start = 0
+            while start < lines.count {
+                guard let appended = curl_slist_append(list, UnsafeRawPointer(lines.baseAddress! + start)
+                    .assumingMemoryBound(to: CChar.self))
+                else { return false }
+                list = appended
+                while lines[start] != 0 { start += 1 }
+                start += 1
+            }
+            return true
+        }
+        guard built else {
+            curl_slist_free_all(list)
             throw TransferError(kind: .other, message: "curl_slist_append failed")
         }
-        return appended
+        let code = pellet_curl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+        guard code == CURLE_OK else {
+            curl_slist_free_all(list)
+            throw TransferError(curlCode: code, context: "CURLOPT_HTTPHEADER")
+        }
+        curl_slist_free_all(headerList)
+        headerList = list
+        swap(&headerLines, &nextHeaderLines)
+    }
+
+    /// "Expect:" with no value removes a field libcurl would add.
+    private static let emptyExpectLine: [UInt8] = Array("Expect:".utf8) + [0]
+
+    /// Appends "name: value" (or "name:" for nil) and a NUL; false, appending nothing, when either holds a CR, LF or NUL.
+    private static func appendLine(
+        name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer?, to lines: inout [UInt8]
+    ) -> Bool {
+        func clean(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            !bytes.contains { $0 == 0x0A || $0 == 0x0D || $0 == 0 }
+        }
+        guard clean(name), value.map(clean) ?? true else { return false }
+        lines.append(contentsOf: name)
+        lines.append(UInt8(ascii: ":"))
+        if let value {
+            lines.append(UInt8(ascii: " "))
+            lines.append(contentsOf: value)
+        }
+        lines.append(0)
+        return true
     }
 
     // The error's context is built only on failure: these run several times per transfer.

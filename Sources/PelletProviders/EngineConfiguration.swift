@@ -2,9 +2,10 @@
 public struct EngineConfiguration: Sendable, Hashable {
     /// The limit on establishing a connection (TCP and TLS), `CURLOPT_CONNECTTIMEOUT_MS`.
     public var connectTimeout: Duration
-    /// The longest the provider thread sleeps in `curl_multi_poll` when nothing happens. Commands
-    /// wake it at once (`curl_multi_wakeup`), so this only bounds how late a housekeeping check
-    /// can be; it does not add latency.
+    /// The longest the provider thread sleeps in `epoll_wait` when nothing happens. Commands
+    /// wake it at once (an eventfd in the same epoll), and libcurl's own timeouts and the
+    /// watchdog's set shorter waits, so this only bounds how late a housekeeping check can be;
+    /// it does not add latency.
     public var maximumPollInterval: Duration
     /// Idle connections libcurl keeps open for reuse (`CURLMOPT_MAXCONNECTS`); 0 = libcurl's
     /// default, which is 4 × the transfers running at that moment: with HTTP/1.1 (one connection

@@ -46,68 +46,86 @@ final class EngineLoop: @unchecked Sendable {
         }
         // Every easy handle is gone; the multi handle goes first, then the share it used.
         idleEasyHandles.removeAll()
+        let statistics = multi?.statistics
         multi = nil
         share = nil
         logger.debug("provider engine stopped")
-        core.providerThreadStopped()
+        core.providerThreadStopped(statistics: statistics)
     }
 
     /// The loop, until the engine stops; then every transfer still running is failed.
+    ///
+    /// Each turn: the commands, if a wake-up brought any; libcurl's due timeout step (which
+    /// starts the transfers just added); the finished transfers; the watchdog; then the wait,
+    /// which hands libcurl each socket that became ready.
     private func serve(multi: CurlMulti, share: CurlShare) {
+        // Two buffers swapped with the queue's, so taking commands allocates nothing.
+        var commands: [EngineCore.Command] = []
+        var woken = true
         while true {
-            let (commands, stopping) = core.takeCommands()
-            for command in commands {
-                switch command {
-                case .start(let transfer):
-                    if stopping {
-                        finish(transfer, .failed(.engineStopped))
-                    } else {
-                        begin(transfer, multi: multi, share: share)
+            if woken {
+                let stopping = core.takeCommands(into: &commands)
+                for command in commands {
+                    switch command {
+                    case .start(let transfer):
+                        if stopping {
+                            finish(transfer, .failed(.engineStopped))
+                        } else {
+                            begin(transfer, multi: multi, share: share)
+                        }
+                    case .cancel(let id):
+                        if let transfer = active[id] {
+                            remove(transfer, from: multi, .cancelled)
+                        }
+                    case .pause(let id, let paused):
+                        active[id]?.setPausedByCaller(paused)
+                    case .backlogDrained(let id):
+                        active[id]?.backlogDrained()
                     }
-                case .cancel(let id):
-                    if let transfer = active[id] {
-                        remove(transfer, from: multi, .cancelled)
-                    }
-                case .pause(let id, let paused):
-                    active[id]?.setPausedByCaller(paused)
-                case .backlogDrained(let id):
-                    active[id]?.backlogDrained()
+                }
+                commands.removeAll(keepingCapacity: true)
+                if stopping { break }
+                do {
+                    try multi.runDueTimers()
+                } catch {
+                    logger.error("libcurl failed to move transfers forward", metadata: ["error": "\(error)"])
                 }
             }
-            if stopping { break }
-
-            do {
-                try multi.perform()
-            } catch {
-                logger.error("libcurl failed to move transfers forward", metadata: ["error": "\(error)"])
-            }
-            while let (transfer, error) = multi.nextFinished() {
-                let result: TransferResult
-                if let error {
-                    result = .failed(error)
-                } else {
-                    result = .completed(transfer.easy?.info ?? TransferInfo.unknown)
-                }
-                remove(transfer, from: multi, result)
-            }
-            let now = ContinuousClock.now
-            if let check = nextWatchdogCheck, check <= now {
-                runWatchdog(now: now, multi: multi)
-            }
+            collectFinished(multi: multi)
 
             var timeout = configuration.maximumPollInterval
             if let check = nextWatchdogCheck {
-                timeout = max(.zero, min(timeout, check - now))
+                let now = ContinuousClock.now
+                if check <= now {
+                    runWatchdog(now: now, multi: multi)
+                }
+                if let next = nextWatchdogCheck {
+                    timeout = max(.zero, min(timeout, next - now))
+                }
             }
             do {
-                try multi.poll(timeoutMilliseconds: timeout.roundedUpMilliseconds)
+                woken = try multi.wait(timeoutMilliseconds: timeout.roundedUpMilliseconds)
             } catch {
-                logger.error("libcurl failed to wait for sockets", metadata: ["error": "\(error)"])
+                logger.error("the provider thread failed to wait for sockets", metadata: ["error": "\(error)"])
+                woken = true
             }
         }
 
         for transfer in active.values {
             remove(transfer, from: multi, .failed(.engineStopped))
+        }
+    }
+
+    /// Ends every transfer libcurl reports done.
+    private func collectFinished(multi: CurlMulti) {
+        while let (transfer, error) = multi.nextFinished() {
+            let result: TransferResult
+            if let error {
+                result = .failed(error)
+            } else {
+                result = .completed(transfer.easy?.info ?? TransferInfo.unknown)
+            }
+            remove(transfer, from: multi, result)
         }
     }
 
@@ -121,7 +139,7 @@ final class EngineLoop: @unchecked Sendable {
             if let idle = idleEasyHandles.popLast() {
                 easy = idle
             } else {
-                easy = try CurlEasy(configuration: configuration, share: share)
+                easy = try CurlEasy(configuration: configuration, share: share, multi: multi)
                 core.easyHandlesCreated.add(1, ordering: .relaxed)
             }
             try transfer.attach(easy)

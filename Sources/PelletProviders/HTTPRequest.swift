@@ -127,6 +127,28 @@ public struct HTTPHeaders: Sendable, Hashable, ExpressibleByArrayLiteral, Sequen
         "[" + fields.map(\.name).joined(separator: ", ") + "]"
     }
 
+    /// Calls `body` with each field's name and value bytes, in order, building neither Strings
+    /// nor arrays: how the provider thread reads a request's fields for every transfer.
+    func forEachFieldUTF8(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        if !received.isEmpty {
+            received.withUnsafeBytes { block in
+                forEachReceivedLine { name, value in
+                    body(
+                        UnsafeRawBufferPointer(rebasing: block[name.startIndex..<name.endIndex]),
+                        UnsafeRawBufferPointer(rebasing: block[value.startIndex..<value.endIndex]))
+                    return false
+                }
+            }
+        }
+        for field in added {
+            var name = field.name
+            var value = field.value
+            name.withUTF8 { name in
+                value.withUTF8 { value in body(UnsafeRawBufferPointer(name), UnsafeRawBufferPointer(value)) }
+            }
+        }
+    }
+
     /// Calls `body` with each received line's name and value bytes until it returns true.
     private func forEachReceivedLine(_ body: (ArraySlice<UInt8>, ArraySlice<UInt8>) -> Bool) {
         var start = received.startIndex

@@ -14,10 +14,12 @@ import Darwin
 /// handle (DESIGN.md section 3).
 ///
 /// Any thread may ``start(_:handler:)`` a transfer or cancel it through its ``TransferHandle``:
-/// the command is queued and the provider thread is woken with `curl_multi_wakeup`, so it takes
-/// effect within microseconds rather than at the next poll timeout. The provider thread loops on
-/// `curl_multi_perform`, `curl_multi_info_read` and `curl_multi_poll`; libcurl multiplexes
-/// transfers to the same host over HTTP/2 streams and reuses connections and TLS sessions.
+/// the command is queued and the provider thread is woken through an eventfd in its epoll, so it
+/// takes effect within microseconds rather than at the next poll timeout. The provider thread
+/// sleeps in `epoll_wait` over the sockets libcurl asks it to watch, hands the ready ones to
+/// `curl_multi_socket_action` and reads finished transfers with `curl_multi_info_read`
+/// (``CurlMulti``); libcurl multiplexes transfers to the same host over HTTP/2 streams and
+/// reuses connections and TLS sessions.
 /// Handlers are called on the provider thread and hop to their own event loop.
 ///
 /// `Sendable`: its state is the command queue behind a lock; everything libcurl lives on the
@@ -88,6 +90,12 @@ public final class ProviderEngine: Sendable {
     public var easyHandlesCreated: Int {
         core.easyHandlesCreated.load(ordering: .relaxed)
     }
+
+    /// What the provider thread's epoll loop has done so far (see ``ReactorStatistics``).
+    /// After ``shutdown()``: the figures as it stopped.
+    public var reactorStatistics: ReactorStatistics {
+        core.reactorStatistics
+    }
 }
 
 /// Controls one transfer: cancels, pauses, reports consumed body bytes. Callable from any thread,
@@ -149,8 +157,8 @@ final class EngineCore: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var commands: [Command] = []
-    /// Nil once the provider thread has begun stopping: `curl_multi_wakeup` must never reach a
-    /// multi handle being cleaned up.
+    /// Nil once the provider thread has begun stopping: a wakeup must never reach a multi handle
+    /// (and its eventfd) being cleaned up.
     private var wakeTarget: CurlMulti?
     /// A wakeup was sent and the provider thread has not taken the commands yet: another one
     /// would only cost a system call.
@@ -158,10 +166,17 @@ final class EngineCore: @unchecked Sendable {
     private var accepting = true
     private var stopped = false
     private var nextID: UInt64 = 1
-    private var inFlight = 0
+    /// Raised with `condition` locked (after the `accepting` check), lowered by the provider
+    /// thread without it: a finished transfer costs no lock.
+    private let inFlight = Atomic<Int>(0)
     private var providerThread: pthread_t?
     /// Written by the provider thread, read by anyone (``ProviderEngine/easyHandlesCreated``).
     let easyHandlesCreated = Atomic<Int>(0)
+
+    /// The reactor's figures as the provider thread stopped (``ProviderEngine/reactorStatistics``
+    /// reads the live ones through `wakeTarget` until then).
+    private var finalStatistics = ReactorStatistics(
+        waits: 0, socketActions: 0, timerActions: 0, registrations: 0, strayEvents: 0, watchedSockets: 0)
 
     init(multi: CurlMulti) {
         self.wakeTarget = multi
@@ -177,7 +192,7 @@ final class EngineCore: @unchecked Sendable {
             handler.finished(.failed(.engineStopped))
             return handle
         }
-        inFlight += 1
+        inFlight.add(1, ordering: .relaxed)
         commands.append(.start(Transfer(id: id, request: request, handler: handler, backlog: backlog)))
         wakeLocked()
         condition.unlock()
@@ -207,10 +222,16 @@ final class EngineCore: @unchecked Sendable {
         }
     }
 
-    var transfersInFlight: Int {
+    var reactorStatistics: ReactorStatistics {
         condition.lock()
         defer { condition.unlock() }
-        return inFlight
+        // The provider thread frees the multi handle only after clearing `wakeTarget`, with
+        // this lock held.
+        return wakeTarget?.statistics ?? finalStatistics
+    }
+
+    var transfersInFlight: Int {
+        inFlight.load(ordering: .relaxed)
     }
 
     // MARK: - Provider thread side
@@ -221,29 +242,30 @@ final class EngineCore: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Everything queued, and whether the engine is stopping. Once it is, the multi handle is
-    /// no longer a wakeup target.
-    func takeCommands() -> (commands: [Command], stopping: Bool) {
+    /// Swaps everything queued into `taken` (empty, its capacity kept for the queue's next
+    /// commands), and says whether the engine is stopping. Once it is, the multi handle is no
+    /// longer a wakeup target.
+    func takeCommands(into taken: inout [Command]) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         wakeupPending = false
-        if !accepting {
+        if !accepting, let multi = wakeTarget {
+            finalStatistics = multi.statistics
             wakeTarget = nil
         }
-        guard !commands.isEmpty else { return ([], !accepting) }
-        var taken: [Command] = []
-        swap(&taken, &commands)
-        return (taken, !accepting)
+        if !commands.isEmpty {
+            swap(&taken, &commands)
+        }
+        return !accepting
     }
 
     func transfersFinished(_ count: Int) {
-        condition.lock()
-        inFlight -= count
-        condition.unlock()
+        inFlight.subtract(count, ordering: .relaxed)
     }
 
-    func providerThreadStopped() {
+    func providerThreadStopped(statistics: ReactorStatistics?) {
         condition.lock()
+        if let statistics { finalStatistics = statistics }
         stopped = true
         condition.broadcast()
         condition.unlock()

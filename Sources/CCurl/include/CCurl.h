@@ -10,6 +10,8 @@
 
 #include <curl/curl.h>
 
+#include "PelletReactor.h"
+
 // MARK: - Global
 
 /// `curl_global_init(CURL_GLOBAL_DEFAULT)`: the macro is an expression Swift does not import.
