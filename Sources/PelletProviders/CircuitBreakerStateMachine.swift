@@ -257,6 +257,29 @@ public struct CircuitBreakerStateMachine: Sendable {
         return median
     }
 
+    /// Whether ``state(now:)`` is `healthy` and stays so as time passes, until the next call to
+    /// a mutating method: a closed circuit with no failures in a row, a low error rate, and no
+    /// rate limit (which alone makes the state depend on the clock).
+    public var isSettledHealthy: Bool {
+        // `state(now:)` returning `healthy`, without the clock.
+        guard isEnabled, misconfiguredAt == nil, rateLimitedUntil == nil,
+            case .closed(consecutiveFailures: 0) = circuit
+        else { return false }
+        return outcomes.count == 0 || errorRate < configuration.degradedErrorRate
+    }
+
+    /// Whether ``state(now:)`` may change with the clock alone (a rate limit that expires).
+    public var dependsOnClock: Bool { rateLimitedUntil != nil }
+
+    /// Forgets a rate limit that has ended, as ``admit(now:)`` does, so that the state no longer
+    /// depends on the clock (and can be settled healthy again without a call). Returns whether
+    /// it did.
+    public mutating func forgetEndedRateLimit(now: ContinuousClock.Instant) -> Bool {
+        guard let until = rateLimitedUntil, now >= until else { return false }
+        rateLimitedUntil = nil
+        return true
+    }
+
     /// The current consecutive failures of a closed circuit (0 otherwise).
     public var consecutiveFailures: Int {
         if case .closed(let failures) = circuit { return failures }

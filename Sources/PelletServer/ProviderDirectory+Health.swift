@@ -16,6 +16,26 @@ extension ProviderDirectory {
         openAsDegraded: Bool = false,
         unavailableModels: [ProviderName: Set<String>] = [:]
     ) -> PelletRouter.ProviderHealthSnapshot {
+        // The common case, without a lock or a dictionary built: every breaker healthy (and
+        // staying so until it changes, which it publishes at once). The router reads a provider
+        // left out as healthy with the catalogue's latency, as the full path's entry says.
+        if isEverySettledHealthy {
+            var snapshot = PelletRouter.ProviderHealthSnapshot.allHealthy
+            for (name, models) in unavailableModels where !models.isEmpty && breaker(for: name) != nil {
+                snapshot.setState(.healthy, for: name)
+                snapshot.providers[name]?.unavailableModels = models
+            }
+            return snapshot
+        }
+        return fullRouterHealth(openAsDegraded: openAsDegraded, unavailableModels: unavailableModels)
+    }
+
+    /// ``routerHealth(openAsDegraded:unavailableModels:)`` built from every breaker's state
+    /// (each under its lock): the path taken when some provider is not settled healthy.
+    public func fullRouterHealth(
+        openAsDegraded: Bool = false,
+        unavailableModels: [ProviderName: Set<String>] = [:]
+    ) -> PelletRouter.ProviderHealthSnapshot {
         var snapshot = PelletRouter.ProviderHealthSnapshot()
         for name in names {
             guard let breaker = breaker(for: name) else { continue }
@@ -36,6 +56,6 @@ extension ProviderDirectory {
 
     /// The Health call's `providers` list (`HealthService(metrics:providers:)`).
     public func healthRows() -> [ProviderHealth] {
-        health().map(\.wire)
+        wireHealth()
     }
 }
