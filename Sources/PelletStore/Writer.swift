@@ -340,7 +340,41 @@ final class Writer: @unchecked Sendable {
             }
             return
         }
-        if jobs.allSatisfy(\.isReplayable), commitFlat(jobs) { return }
+        if jobs.allSatisfy(\.isReplayable) {
+            // Applied straight into one top-level transaction: no nested transaction per job,
+            // whose begin and commit in LMDB (a dirty-page list allocated and merged each time)
+            // cost more than a metering event's few puts. When a job throws, nothing is committed
+            // and no job completed: the jobs are replayable, so they are applied again below,
+            // each in a nested transaction, and only the failing one is rolled back.
+            let committed = commitTopLevel(jobs) { top in
+                let transaction = WriteTransaction(handle: top)
+                for job in jobs {
+                    do { try job.apply(transaction) } catch { return nil }
+                }
+                return jobs
+            }
+            if committed { return }
+        }
+        commitTopLevel(jobs) { top in
+            var applied: [any WriteJob] = []
+            for job in jobs {
+                switch apply(job, nestedIn: top) {
+                case .success: applied.append(job)
+                case .failure(let error): health.recordFailure(error)
+                }
+            }
+            return applied
+        }
+    }
+
+    /// Begins a top-level transaction for a group, lets `applyJobs` apply the jobs in it (it
+    /// returns the jobs applied, or nil to abort with no job completed), commits, and completes
+    /// the jobs applied. A failed begin or commit fails every job. Returns false only when
+    /// `applyJobs` returned nil.
+    @discardableResult
+    private func commitTopLevel(
+        _ jobs: [any WriteJob], applyJobs: (OpaquePointer) -> [any WriteJob]?
+    ) -> Bool {
         let began = monotonicNanoseconds()
         var top: OpaquePointer?
         let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
@@ -348,19 +382,15 @@ final class Writer: @unchecked Sendable {
             let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
             health.recordFailure(error)
             jobs.forEach { $0.fail(error) }
-            return
+            return true
         }
-
-        var applied: [any WriteJob] = []
-        for job in jobs {
-            switch apply(job, nestedIn: top) {
-            case .success: applied.append(job)
-            case .failure(let error): health.recordFailure(error)
-            }
+        guard let applied = applyJobs(top) else {
+            mdb_txn_abort(top)
+            return false
         }
         guard !applied.isEmpty else {
             mdb_txn_abort(top)
-            return
+            return true
         }
         // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
         let commitCode = mdb_txn_commit(top)
@@ -369,50 +399,11 @@ final class Writer: @unchecked Sendable {
             logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "\(applied.count)"])
             health.recordFailure(error)
             applied.forEach { $0.fail(error) }
-            return
+            return true
         }
         commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
         counters.withLock { $0.commits += 1 }
         applied.forEach { $0.succeed() }
-    }
-
-    /// Applies every job straight in one top-level transaction and commits it: no nested
-    /// transaction per job, whose begin and commit in LMDB (a dirty-page list allocated and
-    /// merged each time) cost more than a metering event's few puts. Returns false, with
-    /// nothing committed and no job completed, when a job throws: the jobs are replayable, so
-    /// the caller applies them again each in a nested transaction, and only the failing one is
-    /// rolled back. A failed begin or commit fails every job, as the nested path would.
-    private func commitFlat(_ jobs: [any WriteJob]) -> Bool {
-        let began = monotonicNanoseconds()
-        var top: OpaquePointer?
-        let beginCode = mdb_txn_begin(environment.handle, nil, 0, &top)
-        guard beginCode == MDB_SUCCESS, let top else {
-            let error = StoreError(code: beginCode, context: "cannot begin a write transaction")
-            health.recordFailure(error)
-            jobs.forEach { $0.fail(error) }
-            return true
-        }
-        let transaction = WriteTransaction(handle: top)
-        for job in jobs {
-            do {
-                try job.apply(transaction)
-            } catch {
-                mdb_txn_abort(top)
-                return false
-            }
-        }
-        // In `.full` durability this also syncs (no MDB_NOSYNC), before any caller hears back.
-        let commitCode = mdb_txn_commit(top)
-        guard commitCode == MDB_SUCCESS else {
-            let error = StoreError(code: commitCode, context: "cannot commit")
-            logger.error("a commit failed", metadata: ["error": "\(error)", "store.jobs": "\(jobs.count)"])
-            health.recordFailure(error)
-            jobs.forEach { $0.fail(error) }
-            return true
-        }
-        commitDurations.record(nanoseconds: monotonicNanoseconds() &- began)
-        counters.withLock { $0.commits += 1 }
-        jobs.forEach { $0.succeed() }
         return true
     }
 
