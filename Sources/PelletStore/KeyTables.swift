@@ -177,13 +177,22 @@ extension Store {
         noteKeyUse(id: id, at: now)
         let tables = self.tables
         writeDetached("touch key") { transaction in
-            guard let hash = try transaction.bytes(tables.keysByID, key: id),
-                var record = try transaction.message(ApiKey.self, tables.keys, key: hash),
-                record.lastUsedUnixMs < now
-            else { return }
-            record.lastUsedUnixMs = now
-            try transaction.put(tables.keys, key: hash, message: record)
+            _ = try tables.raiseLastUsed(ofKey: id, to: now, in: transaction)
         }
+        return true
+    }
+}
+
+extension CoreTables {
+    /// Raises key `id`'s last use to `time`; false when the key is gone or its last use is
+    /// already that late. The one rule for a local touch and for the cluster's reports.
+    func raiseLastUsed(ofKey id: String, to time: UInt64, in transaction: WriteTransaction) throws -> Bool {
+        guard let hash = try transaction.bytes(keysByID, key: id),
+            var record = try transaction.message(ApiKey.self, keys, key: hash),
+            record.lastUsedUnixMs < time
+        else { return false }
+        record.lastUsedUnixMs = time
+        try transaction.put(keys, key: hash, message: record)
         return true
     }
 }

@@ -54,13 +54,7 @@ extension Store {
         guard !later.isEmpty else { return 0 }
         return try await write { transaction in
             var raised = 0
-            for (id, time) in later {
-                guard let hash = try transaction.bytes(tables.keysByID, key: id),
-                    var record = try transaction.message(ApiKey.self, tables.keys, key: hash),
-                    record.lastUsedUnixMs < time
-                else { continue }
-                record.lastUsedUnixMs = time
-                try transaction.put(tables.keys, key: hash, message: record)
+            for (id, time) in later where try tables.raiseLastUsed(ofKey: id, to: time, in: transaction) {
                 raised += 1
             }
             return raised
