@@ -18,6 +18,41 @@ typedef struct {
     _Atomic uint64_t waits, socket_actions, timer_actions, registrations, stray_events, watched_sockets;
 } counters;
 
+struct pellet_reactor {
+    CURLM *multi;
+    /// Set at creation: libcurl's own poll loop drives the multi handle (always where there is
+    /// no epoll; on Linux when asked for, so that the loop other platforms run is tested too).
+    /// One predictable branch per call of the interface is all it costs the epoll loop.
+    int curl_poll;
+    counters stats;
+#ifdef __linux__
+    int epoll_fd;
+    int wake_fd;
+    int timer_armed;
+    int64_t timer_deadline_ns;
+    uint8_t *wanted;
+    uint8_t *registered;  // REGISTERED | CONNECTION | interest bits
+    size_t capacity;
+#endif
+};
+
+// libcurl's own poll loop, behind the reactor's interface.
+
+static CURLMcode poll_run_timers(pellet_reactor *reactor) {
+    int running = 0;
+    BUMP(reactor->stats.timer_actions);
+    return curl_multi_perform(reactor->multi, &running);
+}
+
+static int poll_wait(pellet_reactor *reactor, int max_wait_ms) {
+    BUMP(reactor->stats.waits);
+    // curl_multi_poll does not say whether a wakeup ended it: report one, so that the caller
+    // looks at its commands after every wait.
+    if (curl_multi_poll(reactor->multi, NULL, 0, max_wait_ms, NULL) != CURLM_OK) return -1;
+    poll_run_timers(reactor);
+    return 1;
+}
+
 #ifdef __linux__
 
 #include <sys/epoll.h>
@@ -36,18 +71,6 @@ typedef struct {
 // the epoll, and a new socket may get the same number); every other descriptor libcurl
 // watches (the threaded resolver's socket pair) is removed as soon as libcurl lets go of it.
 enum { REGISTERED = 0x80, CONNECTION = 0x40, INTEREST = CURL_POLL_IN | CURL_POLL_OUT };
-
-struct pellet_reactor {
-    CURLM *multi;
-    int epoll_fd;
-    int wake_fd;
-    int timer_armed;
-    int64_t timer_deadline_ns;
-    uint8_t *wanted;
-    uint8_t *registered;  // REGISTERED | CONNECTION | interest bits
-    size_t capacity;
-    counters stats;
-};
 
 static int64_t now_ns(void) {
     struct timespec now;
@@ -172,10 +195,8 @@ static int close_socket(void *user, curl_socket_t fd) {
     return close(fd);
 }
 
-pellet_reactor *pellet_reactor_create(CURLM *multi) {
-    pellet_reactor *reactor = calloc(1, sizeof *reactor);
-    if (!reactor) return NULL;
-    reactor->multi = multi;
+/// Sets up the epoll, the wake-up eventfd and libcurl's callbacks; -1 on failure (errno).
+static int epoll_setup(pellet_reactor *reactor, CURLM *multi) {
     reactor->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     reactor->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     // Edge-triggered: every write to the eventfd is one event, and the counter need never be
@@ -187,24 +208,12 @@ pellet_reactor *pellet_reactor_create(CURLM *multi) {
         curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, reactor) != CURLM_OK ||
         curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
         curl_multi_setopt(multi, CURLMOPT_TIMERDATA, reactor) != CURLM_OK) {
-        int saved = errno;
-        pellet_reactor_destroy(reactor);
-        errno = saved;
-        return NULL;
+        return -1;
     }
-    return reactor;
+    return 0;
 }
 
-void pellet_reactor_destroy(pellet_reactor *reactor) {
-    if (!reactor) return;
-    if (reactor->epoll_fd >= 0) close(reactor->epoll_fd);
-    if (reactor->wake_fd >= 0) close(reactor->wake_fd);
-    free(reactor->wanted);
-    free(reactor->registered);
-    free(reactor);
-}
-
-CURLcode pellet_reactor_configure_easy(pellet_reactor *reactor, CURL *easy) {
+static CURLcode epoll_configure_easy(pellet_reactor *reactor, CURL *easy) {
     CURLcode code = curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, reactor);
     if (code == CURLE_OK) code = curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
@@ -212,13 +221,13 @@ CURLcode pellet_reactor_configure_easy(pellet_reactor *reactor, CURL *easy) {
     return code;
 }
 
-void pellet_reactor_wake(pellet_reactor *reactor) {
+static void epoll_wake(pellet_reactor *reactor) {
     uint64_t one = 1;
     ssize_t written = write(reactor->wake_fd, &one, sizeof one);
     (void)written;  // EAGAIN only if the counter is full, and then a wake is pending anyway
 }
 
-CURLMcode pellet_reactor_run_timers(pellet_reactor *reactor) {
+static CURLMcode epoll_run_timers(pellet_reactor *reactor) {
     CURLMcode first = CURLM_OK;
     // libcurl may ask for another step at once (0 ms); a few rounds, then back to the wait,
     // which will not sleep while the timer is due.
@@ -240,7 +249,7 @@ CURLMcode pellet_reactor_run_timers(pellet_reactor *reactor) {
     return first;
 }
 
-int pellet_reactor_wait(pellet_reactor *reactor, int max_wait_ms) {
+static int epoll_wait_and_act(pellet_reactor *reactor, int max_wait_ms) {
     int wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
     if (reactor->timer_armed) {
         int64_t left = reactor->timer_deadline_ns - now_ns();
@@ -285,49 +294,77 @@ int pellet_reactor_wait(pellet_reactor *reactor, int max_wait_ms) {
         reactor->timer_armed = 1;
         reactor->timer_deadline_ns = 0;
     }
-    pellet_reactor_run_timers(reactor);
+    epoll_run_timers(reactor);
     return woken;
 }
 
-#else  // not Linux: libcurl's own poll loop behind the same interface
+#endif
 
-struct pellet_reactor {
-    CURLM *multi;
-    counters stats;
-};
-
-pellet_reactor *pellet_reactor_create(CURLM *multi) {
+pellet_reactor *pellet_reactor_create(CURLM *multi, pellet_reactor_kind kind) {
     pellet_reactor *reactor = calloc(1, sizeof *reactor);
-    if (reactor) reactor->multi = multi;
+    if (!reactor) return NULL;
+    reactor->multi = multi;
+#ifdef __linux__
+    reactor->epoll_fd = -1;
+    reactor->wake_fd = -1;
+    if (kind == PELLET_REACTOR_EPOLL) {
+        if (epoll_setup(reactor, multi) != 0) {
+            int saved = errno;
+            pellet_reactor_destroy(reactor);
+            errno = saved;
+            return NULL;
+        }
+        return reactor;
+    }
+#endif
+    (void)kind;
+    reactor->curl_poll = 1;
     return reactor;
 }
 
-void pellet_reactor_destroy(pellet_reactor *reactor) { free(reactor); }
+void pellet_reactor_destroy(pellet_reactor *reactor) {
+    if (!reactor) return;
+#ifdef __linux__
+    if (reactor->epoll_fd >= 0) close(reactor->epoll_fd);
+    if (reactor->wake_fd >= 0) close(reactor->wake_fd);
+    free(reactor->wanted);
+    free(reactor->registered);
+#endif
+    free(reactor);
+}
 
 CURLcode pellet_reactor_configure_easy(pellet_reactor *reactor, CURL *easy) {
+#ifdef __linux__
+    if (!reactor->curl_poll) return epoll_configure_easy(reactor, easy);
+#endif
     (void)reactor;
     (void)easy;
     return CURLE_OK;
 }
 
-void pellet_reactor_wake(pellet_reactor *reactor) { curl_multi_wakeup(reactor->multi); }
+void pellet_reactor_wake(pellet_reactor *reactor) {
+#ifdef __linux__
+    if (!reactor->curl_poll) {
+        epoll_wake(reactor);
+        return;
+    }
+#endif
+    curl_multi_wakeup(reactor->multi);
+}
 
 CURLMcode pellet_reactor_run_timers(pellet_reactor *reactor) {
-    int running = 0;
-    BUMP(reactor->stats.timer_actions);
-    return curl_multi_perform(reactor->multi, &running);
+#ifdef __linux__
+    if (!reactor->curl_poll) return epoll_run_timers(reactor);
+#endif
+    return poll_run_timers(reactor);
 }
 
 int pellet_reactor_wait(pellet_reactor *reactor, int max_wait_ms) {
-    BUMP(reactor->stats.waits);
-    // curl_multi_poll does not say whether a wakeup ended it: report one, so that the caller
-    // looks at its commands after every wait.
-    if (curl_multi_poll(reactor->multi, NULL, 0, max_wait_ms, NULL) != CURLM_OK) return -1;
-    pellet_reactor_run_timers(reactor);
-    return 1;
-}
-
+#ifdef __linux__
+    if (!reactor->curl_poll) return epoll_wait_and_act(reactor, max_wait_ms);
 #endif
+    return poll_wait(reactor, max_wait_ms);
+}
 
 pellet_reactor_stats pellet_reactor_get_stats(const pellet_reactor *reactor) {
     pellet_reactor_stats stats = {

@@ -5,7 +5,8 @@ import CCurl
 /// asked to have watched and the wake-up eventfd, hands libcurl only the sockets that are ready,
 /// and runs libcurl's timeout step when its timer is due. Compared with `curl_multi_perform` and
 /// `curl_multi_poll`, libcurl no longer polls every socket of every transfer with a zero timeout
-/// at each step, nor drains a wake-up socket pair.
+/// at each step, nor drains a wake-up socket pair. (``EngineConfiguration/ReadinessLoop/libcurlPoll``
+/// selects that older loop, which is what runs where there is no epoll.)
 ///
 /// Owned by the provider thread. `@unchecked Sendable` because one method, ``wakeup()``, is
 /// called from other threads (it writes the eventfd); the engine core makes sure it is never
@@ -15,11 +16,15 @@ final class CurlMulti: @unchecked Sendable {
     /// Freed after the multi handle, whose cleanup still reports sockets to it.
     let reactor: OpaquePointer
 
-    init(maximumIdleConnections: Int, maximumConnectionsPerHost: Int) throws(TransferError) {
+    init(
+        maximumIdleConnections: Int, maximumConnectionsPerHost: Int,
+        readinessLoop: EngineConfiguration.ReadinessLoop
+    ) throws(TransferError) {
         guard let handle = curl_multi_init() else {
             throw TransferError(kind: .other, message: "curl_multi_init failed")
         }
-        guard let reactor = pellet_reactor_create(handle) else {
+        let kind = readinessLoop == .epoll ? PELLET_REACTOR_EPOLL : PELLET_REACTOR_CURL_POLL
+        guard let reactor = pellet_reactor_create(handle, kind) else {
             curl_multi_cleanup(handle)
             throw TransferError(kind: .other, message: "the provider thread's epoll could not be set up")
         }

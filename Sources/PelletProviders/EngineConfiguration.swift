@@ -23,6 +23,19 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// A PEM file of CA certificates to trust instead of the system's (`CURLOPT_CAINFO`): for a
     /// TLS-intercepting proxy, or a test server with its own certificate. Nil: the system's.
     public var caCertificatesPath: String?
+    /// What the provider thread sleeps in between transfers' events.
+    public var readinessLoop: ReadinessLoop
+
+    /// The provider thread's readiness loop (`PelletReactor.c`).
+    public enum ReadinessLoop: Sendable, Hashable {
+        /// The thread's own epoll driving `curl_multi_socket_action`, on Linux; libcurl's own
+        /// poll loop where there is no epoll.
+        case epoll
+        /// libcurl's own loop (`curl_multi_perform`, `curl_multi_poll`, `curl_multi_wakeup`), on
+        /// every platform: what runs where there is no epoll, selectable on Linux so that its
+        /// tests run there too. It polls every socket of every transfer at each step.
+        case libcurlPoll
+    }
 
     public init(
         connectTimeout: Duration = .seconds(5),
@@ -30,7 +43,8 @@ public struct EngineConfiguration: Sendable, Hashable {
         maximumIdleConnections: Int = 256,
         maximumConnectionsPerHost: Int = 1_024,
         userAgent: String = "pellet/1",
-        caCertificatesPath: String? = nil
+        caCertificatesPath: String? = nil,
+        readinessLoop: ReadinessLoop = .epoll
     ) {
         self.connectTimeout = connectTimeout
         self.maximumPollInterval = maximumPollInterval
@@ -38,6 +52,7 @@ public struct EngineConfiguration: Sendable, Hashable {
         self.maximumConnectionsPerHost = maximumConnectionsPerHost
         self.userAgent = userAgent
         self.caCertificatesPath = caCertificatesPath
+        self.readinessLoop = readinessLoop
     }
 }
 

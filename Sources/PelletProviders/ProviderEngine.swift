@@ -37,7 +37,8 @@ public final class ProviderEngine: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let multi = try CurlMulti(
             maximumIdleConnections: configuration.maximumIdleConnections,
-            maximumConnectionsPerHost: configuration.maximumConnectionsPerHost
+            maximumConnectionsPerHost: configuration.maximumConnectionsPerHost,
+            readinessLoop: configuration.readinessLoop
         )
         let share = try CurlShare()
         self.configuration = configuration

@@ -14,10 +14,6 @@ final class ClusterAccountsTests: XCTestCase {
         try startClusterNode(database, adminToken: adminToken, dataDirectory: dataDirectory)
     }
 
-    private func account(_ op: AccountRequest.Op, _ credentials: Credentials, on client: PelletClient) async throws -> AccountResponse {
-        try await client.account(AccountRequest(credentials: credentials, op: op))
-    }
-
     /// Polls `body` every 5 ms until it returns true; returns how long that took, or fails
     /// after `limit`.
     private func timeUntil(_ limit: Duration, _ body: () async -> Bool) async throws -> Duration {
@@ -41,23 +37,25 @@ final class ClusterAccountsTests: XCTestCase {
         let (a, b, c) = (clients[0], clients[1], clients[2])
 
         // Created on one node, keyed on another, authenticated on the third.
-        let created = try await account(.create(Account(name: "Ada", email: "ada@example.com")), admin, on: a).account
+        let created = try await accountCall(
+            .create(Account(name: "Ada", email: "ada@example.com")), admin, on: a
+        ).account
         let accountID = try XCTUnwrap(created?.id)
-        let keyReply = try await account(.createKey(CreateKey(accountId: accountID, name: "ci")), admin, on: b)
+        let keyReply = try await accountCall(.createKey(CreateKey(accountId: accountID, name: "ci")), admin, on: b)
         let key = Credentials(apiKey: keyReply.apiKey)
         // The node that made a change answers once its own copy has it; the others apply it
         // from the feed within milliseconds.
         let keyArrived = try await timeUntil(.seconds(1)) {
-            (try? await self.account(.get(""), key, on: c)) != nil
+            (try? await self.accountCall(.get(""), key, on: c)) != nil
         }
         print("cluster: a key created on one node authenticated on another after \(keyArrived)")
-        let own = try await account(.get(""), key, on: c)
+        let own = try await accountCall(.get(""), key, on: c)
         XCTAssertEqual(own.account?.id, accountID)
         XCTAssertEqual(own.account?.email, "ada@example.com")
 
         // The database's unique email holds across nodes, with the single node's message.
         do {
-            _ = try await account(.create(Account(name: "Other", email: "ADA@example.com")), admin, on: c)
+            _ = try await accountCall(.create(Account(name: "Other", email: "ADA@example.com")), admin, on: c)
             XCTFail("a second account took the email")
         } catch let error as RPCError {
             XCTAssertEqual(error.status, .alreadyExists)
@@ -65,19 +63,19 @@ final class ClusterAccountsTests: XCTestCase {
         }
 
         // An update on one node is what every node reads.
-        _ = try await account(.update(Account(id: accountID, plan: "pro")), admin, on: b)
+        _ = try await accountCall(.update(Account(id: accountID, plan: "pro")), admin, on: b)
         _ = try await timeUntil(.seconds(1)) {
-            (try? await self.account(.get(accountID), self.admin, on: a))?.account?.plan == "pro"
+            (try? await self.accountCall(.get(accountID), self.admin, on: a))?.account?.plan == "pro"
         }
 
         // A revocation on one node is refused on every other within a second.
         let keyID = try XCTUnwrap(keyReply.keys.first?.id)
         let revoked = ContinuousClock.now
-        _ = try await account(.revokeKey(keyID), admin, on: a)
+        _ = try await accountCall(.revokeKey(keyID), admin, on: a)
         for other in [b, c] {
             _ = try await timeUntil(.seconds(1)) {
                 do {
-                    _ = try await self.account(.get(""), key, on: other)
+                    _ = try await self.accountCall(.get(""), key, on: other)
                     return false
                 } catch {
                     return (error as? RPCError)?.status == .unauthenticated
@@ -89,10 +87,10 @@ final class ClusterAccountsTests: XCTestCase {
         print("cluster: a revocation was refused on two other nodes after \(propagation)")
 
         // A deletion removes the account from every node's copy.
-        _ = try await account(.delete(accountID), admin, on: c)
+        _ = try await accountCall(.delete(accountID), admin, on: c)
         for other in [a, b] {
             _ = try await timeUntil(.seconds(1)) {
-                (try? await self.account(.get(accountID), admin, on: other)) == nil
+                (try? await self.accountCall(.get(accountID), admin, on: other)) == nil
             }
         }
         for client in clients { await client.close() }
@@ -111,25 +109,25 @@ final class ClusterAccountsTests: XCTestCase {
         // Changes made while the second node is down reach it when it starts again, before it
         // says ready.
         try second.stop()
-        let created = try await account(.create(Account(name: "Grace", email: "grace@example.com")), admin, on: a)
+        let created = try await accountCall(.create(Account(name: "Grace", email: "grace@example.com")), admin, on: a)
         let accountID = try XCTUnwrap(created.account?.id)
         let key = Credentials(
-            apiKey: try await account(.createKey(CreateKey(accountId: accountID, name: "k")), admin, on: a).apiKey)
+            apiKey: try await accountCall(.createKey(CreateKey(accountId: accountID, name: "k")), admin, on: a).apiKey)
         second = try startNode(database, dataDirectory: secondDirectory.path)
         defer { _ = try? second.stop() }
         let b = try await client(second)
-        let caughtUp = try await account(.get(""), key, on: b)
+        let caughtUp = try await accountCall(.get(""), key, on: b)
         XCTAssertEqual(caughtUp.account?.id, accountID)
 
         // The database goes away (a crash): keys still authenticate from each node's copy;
         // account changes are refused with UNAVAILABLE and a reason.
         try database.stop(immediately: true)
         for node in [a, b] {
-            let own = try await account(.get(""), key, on: node)
+            let own = try await accountCall(.get(""), key, on: node)
             XCTAssertEqual(own.account?.id, accountID, "a key authenticates from the node's copy")
         }
         do {
-            _ = try await account(.create(Account(name: "Lin", email: "lin@example.com")), admin, on: a)
+            _ = try await accountCall(.create(Account(name: "Lin", email: "lin@example.com")), admin, on: a)
             XCTFail("an account was created with the database down")
         } catch let error as RPCError {
             XCTAssertEqual(error.status, .unavailable)
@@ -140,14 +138,17 @@ final class ClusterAccountsTests: XCTestCase {
         try database.start()
         var linKey = ""
         _ = try await timeUntil(.seconds(40)) {
-            guard let lin = try? await self.account(.create(Account(name: "Lin", email: "lin@example.com")), self.admin, on: a),
+            guard
+                let lin = try? await self.accountCall(
+                    .create(Account(name: "Lin", email: "lin@example.com")), self.admin, on: a),
                 let id = lin.account?.id
             else { return false }
-            linKey = (try? await self.account(.createKey(CreateKey(accountId: id, name: "k")), self.admin, on: a).apiKey) ?? ""
+            let key = try? await self.accountCall(.createKey(CreateKey(accountId: id, name: "k")), self.admin, on: a)
+            linKey = key?.apiKey ?? ""
             return true
         }
         _ = try await timeUntil(.seconds(40)) {
-            (try? await self.account(.get(""), Credentials(apiKey: linKey), on: b)) != nil
+            (try? await self.accountCall(.get(""), Credentials(apiKey: linKey), on: b)) != nil
         }
         await a.close()
         await b.close()

@@ -13,10 +13,33 @@ final class ClusterFaultTests: XCTestCase {
     private let adminToken = "cluster-fault-admin-token-0123456789"
     private var admin: Credentials { Credentials(adminToken: adminToken) }
 
-    private func startNode(
-        _ database: PostgresTestServer, _ mocks: MockProviders, dataDirectory: String
-    ) throws -> PelletdProcess {
-        try startClusterNode(database, mocks: mocks, adminToken: adminToken, dataDirectory: dataDirectory)
+    private func startNode(_ cluster: FaultCluster, _ index: Int) throws -> PelletdProcess {
+        try startClusterNode(
+            cluster.database, mocks: cluster.mocks, adminToken: adminToken,
+            dataDirectory: cluster.directories[index].path)
+    }
+
+    /// PostgreSQL, the mock providers (3 tokens an answer, after `providerLatencyMs`), `count`
+    /// nodes with a client each, and a key that every node knows. The caller stops it.
+    private func startCluster(nodes count: Int, providerLatencyMs: Int) async throws -> FaultCluster {
+        var behavior = MockBehavior()
+        behavior.completionTokens = 3
+        behavior.latencyMs = providerLatencyMs
+        let directories = try (0..<count).map { _ in try TemporaryDirectory(prefix: "cluster-fault-node") }
+        let database = try PostgresTestServer()
+        let cluster = FaultCluster(
+            database: database, mocks: try await MockProviders.start(behavior), directories: directories)
+        do {
+            for index in 0..<count {
+                cluster.nodes.append(try startNode(cluster, index))
+                cluster.clients.append(try await client(cluster.nodes[index]))
+            }
+            cluster.key = try await makeKey(on: cluster.clients[0], seenBy: Array(cluster.clients.dropFirst()))
+            return cluster
+        } catch {
+            cluster.stop()
+            throw error
+        }
     }
 
     /// Every request id in `pellet_requests`, one entry per row (a duplicate shows twice).
@@ -26,58 +49,58 @@ final class ClusterFaultTests: XCTestCase {
         }.filter { !$0.isEmpty }
     }
 
+    /// Waits until every node's outbox is empty and every one of `answered` is in
+    /// `pellet_requests`; returns what was shipped, as ``shippedRequestIDs(_:)``.
+    private func waitUntilShipped(_ answered: Set<String>, by cluster: FaultCluster) async throws -> [String] {
+        try await waitUntil(.seconds(40), "every outbox empty and every answered call shipped") {
+            try cluster.nodes.allSatisfy { try self.outboxDepth($0) == 0 }
+                && answered.isSubset(of: try self.shippedRequestIDs(cluster.database))
+        }
+        return try shippedRequestIDs(cluster.database)
+    }
+
     /// An account and key made on `client`, once every other client's node has the key.
     private func makeKey(on client: PelletClient, seenBy others: [PelletClient]) async throws -> Credentials {
-        let created = try await client.account(
-            AccountRequest(credentials: admin, op: .create(Account(name: "Load", email: "load@example.com"))))
+        let created = try await accountCall(
+            .create(Account(name: "Load", email: "load@example.com")), admin, on: client)
         let accountID = try XCTUnwrap(created.account?.id)
         let key = Credentials(
-            apiKey: try await client.account(
-                AccountRequest(credentials: admin, op: .createKey(CreateKey(accountId: accountID, name: "load")))
-            ).apiKey)
+            apiKey: try await accountCall(.createKey(CreateKey(accountId: accountID, name: "load")), admin, on: client)
+                .apiKey)
         for other in others {
             try await waitUntil(.seconds(5), "the key reaches every node") {
-                try await other.account(AccountRequest(credentials: key, op: .get(""))).account?.id == accountID
+                try await self.accountCall(.get(""), key, on: other).account?.id == accountID
             }
         }
         return key
     }
 
     func testANodeKilledUnderLoadLosesNoAnsweredCallAndShipsNoneTwice() async throws {
-        let database = try PostgresTestServer()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 3
         // Calls take a while at the provider, so the killed node has some in flight.
-        behavior.latencyMs = 10
-        let mocks = try await MockProviders.start(behavior)
-        defer { mocks.shutdownLater() }
-        let directories = try (0..<3).map { _ in try TemporaryDirectory(prefix: "cluster-fault-node") }
-        var nodes = try directories.map { try startNode(database, mocks, dataDirectory: $0.path) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
-        let key = try await makeKey(on: clients[0], seenBy: Array(clients.dropFirst()))
+        let cluster = try await startCluster(nodes: 3, providerLatencyMs: 10)
+        defer { cluster.stop() }
 
         // Four callers on each node for four seconds; the third node is killed after 1.5 s
         // and started again on its data directory.
-        let load = CompleteLoad(key: key)
-        var callers = clients.enumerated().map { index, client in load.start(on: client, node: index, workers: 4) }
+        let load = CompleteLoad(key: cluster.key)
+        var callers = cluster.clients.enumerated().map { index, client in
+            load.start(on: client, node: index, workers: 4)
+        }
         try await Task.sleep(for: .milliseconds(1_500))
-        let depthAtKill = try outboxDepth(nodes[2]) ?? -1
-        nodes[2].subprocess.signal(SIGKILL)
-        let killed = try nodes[2].subprocess.waitForExit()
+        let depthAtKill = try outboxDepth(cluster.nodes[2]) ?? -1
+        cluster.nodes[2].subprocess.signal(SIGKILL)
+        let killed = try cluster.nodes[2].subprocess.waitForExit()
         XCTAssertTrue(killed.wasSignalled)
         await callers[2].value
-        await clients[2].close()
+        await cluster.clients[2].close()
         let answeredBeforeKill = load.answered(node: 2).count
         let cutOff = load.failures(node: 2).count
-        nodes[2] = try startNode(database, mocks, dataDirectory: directories[2].path)
-        clients[2] = try await client(nodes[2])
-        callers[2] = load.start(on: clients[2], node: 2, workers: 4)
+        cluster.nodes[2] = try startNode(cluster, 2)
+        cluster.clients[2] = try await client(cluster.nodes[2])
+        callers[2] = load.start(on: cluster.clients[2], node: 2, workers: 4)
         try await Task.sleep(for: .milliseconds(1_500))
-        load.stop()
-        for caller in callers { await caller.value }
-        for client in clients { await client.close() }
+        await load.stop(waitingFor: callers)
+        await cluster.closeClients()
 
         // The survivors answered every call; the killed node cut off at most the calls it had in
         // flight (4 callers) and answered again after its restart.
@@ -91,11 +114,7 @@ final class ClusterFaultTests: XCTestCase {
 
         // Once shipped: every answered call once; besides them, at most the calls cut off (a
         // call whose event was committed just before the kill, unanswered), each once.
-        try await waitUntil(.seconds(40), "every outbox empty and every answered call shipped") {
-            try nodes.allSatisfy { try self.outboxDepth($0) == 0 }
-                && answered.isSubset(of: try self.shippedRequestIDs(database))
-        }
-        let shipped = try shippedRequestIDs(database)
+        let shipped = try await waitUntilShipped(answered, by: cluster)
         XCTAssertEqual(Set(shipped).count, shipped.count, "a request shipped twice")
         XCTAssertTrue(answered.isSubset(of: Set(shipped)), "\(answered.subtracting(shipped).count) answered calls missing")
         let unanswered = Set(shipped).subtracting(answered)
@@ -107,21 +126,14 @@ final class ClusterFaultTests: XCTestCase {
     }
 
     func testPostgreSQLKilledUnderLoadNodesAnswerEveryCallAndShipItOnceItReturns() async throws {
-        let database = try PostgresTestServer()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 3
-        behavior.latencyMs = 5
-        let mocks = try await MockProviders.start(behavior)
-        defer { mocks.shutdownLater() }
-        let directories = try (0..<2).map { _ in try TemporaryDirectory(prefix: "cluster-fault-node") }
-        let nodes = try directories.map { try startNode(database, mocks, dataDirectory: $0.path) }
-        defer { for node in nodes { _ = try? node.stop() } }
-        var clients: [PelletClient] = []
-        for node in nodes { clients.append(try await client(node)) }
-        let key = try await makeKey(on: clients[0], seenBy: [clients[1]])
+        let cluster = try await startCluster(nodes: 2, providerLatencyMs: 5)
+        defer { cluster.stop() }
+        let (database, nodes) = (cluster.database, cluster.nodes)
 
-        let load = CompleteLoad(key: key)
-        let callers = clients.enumerated().map { index, client in load.start(on: client, node: index, workers: 4) }
+        let load = CompleteLoad(key: cluster.key)
+        let callers = cluster.clients.enumerated().map { index, client in
+            load.start(on: client, node: index, workers: 4)
+        }
         try await Task.sleep(for: .seconds(1))
 
         // The database dies under the load: the calls go on, and the events wait in the outboxes.
@@ -142,22 +154,46 @@ final class ClusterFaultTests: XCTestCase {
         // It comes back (crash recovery on its data directory) while the load goes on.
         try database.start()
         try await Task.sleep(for: .seconds(1))
-        load.stop()
-        for caller in callers { await caller.value }
-        for client in clients { await client.close() }
+        await load.stop(waitingFor: callers)
+        await cluster.closeClients()
         XCTAssertEqual(load.failures(node: 0) + load.failures(node: 1), [])
 
         let answered = load.answered
-        try await waitUntil(.seconds(40), "every outbox empty and every answered call shipped") {
-            try nodes.allSatisfy { try self.outboxDepth($0) == 0 }
-                && Set(answered).isSubset(of: try self.shippedRequestIDs(database))
-        }
-        let shipped = try shippedRequestIDs(database)
+        let shipped = try await waitUntilShipped(Set(answered), by: cluster)
         XCTAssertEqual(shipped.count, answered.count, "as many rows as calls answered")
         XCTAssertEqual(Set(shipped), Set(answered))
         print(
             "cluster fault: \(answered.count) calls answered on 2 nodes, \(answeredInOutage) in 3 s without the "
                 + "database (outboxes \(earlyDepths) after 1 s, \(lateDepths) after 3 s); all shipped once after it returned")
+    }
+}
+
+/// What a fault test runs on: one PostgreSQL, the mock providers, and pelletd nodes each on a
+/// data directory of its own (which outlives a node killed and started again), with a client
+/// of each. Only the test's task touches it.
+private final class FaultCluster {
+    let database: PostgresTestServer
+    let mocks: MockProviders
+    let directories: [TemporaryDirectory]
+    var nodes: [PelletdProcess] = []
+    var clients: [PelletClient] = []
+    /// A key every node knows.
+    var key = Credentials()
+
+    init(database: PostgresTestServer, mocks: MockProviders, directories: [TemporaryDirectory]) {
+        self.database = database
+        self.mocks = mocks
+        self.directories = directories
+    }
+
+    func closeClients() async {
+        for client in clients { await client.close() }
+    }
+
+    /// Stops every node and the mock providers; the database stops with its last reference.
+    func stop() {
+        for node in nodes { _ = try? node.stop() }
+        mocks.shutdownLater()
     }
 }
 
@@ -187,6 +223,12 @@ private final class CompleteLoad: Sendable {
     }
 
     func stop() { ledger.withLock { $0.stopped = true } }
+
+    /// Stops every caller and waits for `callers` (tasks of ``start(on:node:workers:)``) to end.
+    func stop(waitingFor callers: [Task<Void, Never>]) async {
+        stop()
+        for caller in callers { await caller.value }
+    }
 
     /// `workers` callers on `client`; the task ends when they all have.
     func start(on client: PelletClient, node: Int, workers: Int) -> Task<Void, Never> {

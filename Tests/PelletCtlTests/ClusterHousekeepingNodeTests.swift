@@ -18,16 +18,10 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         try startClusterNode(database, mocks: mocks, adminToken: adminToken, dataDirectory: dataDirectory)
     }
 
-    private func account(_ op: AccountRequest.Op, _ credentials: Credentials, on client: PelletClient) async throws
-        -> AccountResponse
-    {
-        try await client.account(AccountRequest(credentials: credentials, op: op))
-    }
-
     /// The status a call with `credentials` gets from `client` (`.ok` when it is answered).
     private func status(_ credentials: Credentials, on client: PelletClient) async -> Status {
         do {
-            _ = try await account(.get(""), credentials, on: client)
+            _ = try await accountCall(.get(""), credentials, on: client)
             return .ok
         } catch {
             return (error as? RPCError)?.status ?? .unknown
@@ -41,11 +35,11 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         var second = try startNode(database, dataDirectory: secondDirectory.path)
         var a = try await client(first)
         func makeAccount(_ email: String) async throws -> String {
-            let created = try await account(.create(Account(name: "N", email: email)), admin, on: a)
+            let created = try await accountCall(.create(Account(name: "N", email: email)), admin, on: a)
             return try XCTUnwrap(created.account?.id)
         }
         func makeKey(_ accountID: String) async throws -> (id: String, credentials: Credentials) {
-            let reply = try await account(.createKey(CreateKey(accountId: accountID, name: "k")), admin, on: a)
+            let reply = try await accountCall(.createKey(CreateKey(accountId: accountID, name: "k")), admin, on: a)
             return (try XCTUnwrap(reply.keys.last?.id), Credentials(apiKey: reply.apiKey))
         }
         let kept = try await makeAccount("kept@example.com")
@@ -62,9 +56,9 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         // updated and another created with a key.
         await b.close()
         XCTAssertEqual(try second.stop().status, 0)
-        _ = try await account(.delete(doomed), admin, on: a)
-        _ = try await account(.revokeKey(revokedKey.id), admin, on: a)
-        _ = try await account(.update(Account(id: kept, plan: "pro")), admin, on: a)
+        _ = try await accountCall(.delete(doomed), admin, on: a)
+        _ = try await accountCall(.revokeKey(revokedKey.id), admin, on: a)
+        _ = try await accountCall(.update(Account(id: kept, plan: "pro")), admin, on: a)
         let added = try await makeAccount("added@example.com")
         let addedKey = try await makeKey(added)
         let newest = try rows(database, "SELECT max(sequence) FROM pellet_changes")
@@ -86,16 +80,16 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         second = try startNode(database, dataDirectory: secondDirectory.path)
         defer { _ = try? second.stop() }
         b = try await client(second)
-        let keptOwn = try await account(.get(""), keptKey.credentials, on: b)
+        let keptOwn = try await accountCall(.get(""), keptKey.credentials, on: b)
         XCTAssertEqual(keptOwn.account?.plan, "pro")
-        let addedOwn = try await account(.get(""), addedKey.credentials, on: b)
+        let addedOwn = try await accountCall(.get(""), addedKey.credentials, on: b)
         XCTAssertEqual(addedOwn.account?.id, added)
         let revokedStatus = await status(revokedKey.credentials, on: b)
         XCTAssertEqual(revokedStatus, .unauthenticated)
         let doomedStatus = await status(doomedKey.credentials, on: b)
         XCTAssertEqual(doomedStatus, .unauthenticated)
         do {
-            _ = try await account(.get(doomed), admin, on: b)
+            _ = try await accountCall(.get(doomed), admin, on: b)
             XCTFail("the deleted account is still in the second node's copy")
         } catch let error as RPCError {
             XCTAssertEqual(error.status, .notFound)
@@ -129,9 +123,9 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
         let a = try await client(first)
         var b = try await client(second)
         func makeKey(_ email: String) async throws -> (account: String, key: Credentials) {
-            let created = try await account(.create(Account(name: "N", email: email)), admin, on: a)
+            let created = try await accountCall(.create(Account(name: "N", email: email)), admin, on: a)
             let id = try XCTUnwrap(created.account?.id)
-            let reply = try await account(.createKey(CreateKey(accountId: id, name: "k")), admin, on: a)
+            let reply = try await accountCall(.createKey(CreateKey(accountId: id, name: "k")), admin, on: a)
             return (id, Credentials(apiKey: reply.apiKey))
         }
         let stays = try await makeKey("stays@example.com")
@@ -179,7 +173,7 @@ final class ClusterHousekeepingNodeTests: XCTestCase {
             let cluster = try await a.health().cluster
             return cluster?.databaseConnected == true && cluster?.outboxEvents == 0
         }
-        _ = try await account(.delete(goes.account), admin, on: a)
+        _ = try await accountCall(.delete(goes.account), admin, on: a)
 
         // Back, it applies the deletion and ships: the deleted account's events are skipped.
         second = try startNode(database, mocks, dataDirectory: secondDirectory.path)

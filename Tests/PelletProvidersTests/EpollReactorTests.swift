@@ -6,45 +6,31 @@ import XCTest
 /// come and go, connections the server closes, timeouts with no socket activity, many transfers
 /// at once. What could break when libcurl and the epoll disagree about a descriptor shows up
 /// here as a hang or a failed transfer.
-final class EpollReactorTests: XCTestCase {
-    private var engine: ProviderEngine!
-    private var server: LoopbackHTTPServer!
-
-    override func setUpWithError() throws {
-        engine = try ProviderEngine(logger: makeTestLogger())
-        server = try LoopbackHTTPServer { request, connection in
-            switch request.path {
-            case "/echo":
-                connection.respond(body: "echo " + String(decoding: request.body, as: UTF8.self))
-            case "/close":
-                // One response per connection: libcurl closes its socket, and the next
-                // transfer's socket is likely to get the same descriptor number.
-                connection.respond(headers: [("Connection", "close")], body: "closed")
-                connection.closeNow()
-            case "/close-when-idle":
-                // Kept alive as far as libcurl knows, then closed by the server while idle.
-                connection.respond(body: "soon closed")
-                Thread.sleep(forTimeInterval: 0.05)
-                connection.closeNow()
-            case "/hang":
-                _ = connection.waitForClientClose(timeout: .seconds(10))
-                connection.closeNow()
-            default:
-                connection.respond(status: 404, body: "no route")
-            }
+final class EpollReactorTests: EngineTestCase {
+    override class func route(_ request: LoopbackHTTPServer.Request, _ connection: Connection) {
+        switch request.path {
+        case "/echo":
+            connection.respond(body: "echo " + String(decoding: request.body, as: UTF8.self))
+        case "/close":
+            // One response per connection: libcurl closes its socket, and the next
+            // transfer's socket is likely to get the same descriptor number.
+            connection.respond(headers: [("Connection", "close")], body: "closed")
+            connection.closeNow()
+        case "/close-when-idle":
+            // Kept alive as far as libcurl knows, then closed by the server while idle.
+            connection.respond(body: "soon closed")
+            Thread.sleep(forTimeInterval: 0.05)
+            connection.closeNow()
+        case "/hang":
+            _ = connection.waitForClientClose(timeout: .seconds(10))
+            connection.closeNow()
+        default:
+            super.route(request, connection)
         }
     }
 
-    override func tearDown() {
-        engine?.shutdown()
-        server?.stop()
-        (engine, server) = (nil, nil)
-    }
-
     private func get(_ path: String, timeout: Duration = .seconds(10)) -> RecordingHandler {
-        let handler = RecordingHandler()
-        engine.start(HTTPRequest(method: .get, url: server.baseURL + path, timeout: timeout), handler: handler)
-        return handler
+        start(request(path, timeout: timeout))
     }
 
     /// A socket libcurl stops watching when its connection goes idle stays in the epoll, so the
@@ -100,9 +86,7 @@ final class EpollReactorTests: XCTestCase {
     /// libcurl's own timeout (`CURLOPT_TIMEOUT_MS`) ends a transfer whose socket stays silent,
     /// through the timer callback alone: the poll interval is far longer than the timeout.
     func testATimeoutFiresWithNoSocketActivity() throws {
-        engine.shutdown()
-        engine = try ProviderEngine(
-            configuration: EngineConfiguration(maximumPollInterval: .seconds(60)), logger: makeTestLogger())
+        try restartEngine(EngineConfiguration(maximumPollInterval: .seconds(60)))
         let started = ContinuousClock.now
         let result = try XCTUnwrap(get("/hang", timeout: .milliseconds(300)).waitForResult())
         XCTAssertEqual(result.error?.kind, .timedOut, "\(result)")
@@ -115,15 +99,11 @@ final class EpollReactorTests: XCTestCase {
 
     /// The watchdog's first-byte timer also fires with nothing happening on any socket.
     func testTheFirstByteTimerFiresWithNoSocketActivity() throws {
-        engine.shutdown()
-        engine = try ProviderEngine(
-            configuration: EngineConfiguration(maximumPollInterval: .seconds(60)), logger: makeTestLogger())
-        let handler = RecordingHandler()
-        var hanging = HTTPRequest(method: .get, url: server.baseURL + "/hang", timeout: .seconds(30))
+        try restartEngine(EngineConfiguration(maximumPollInterval: .seconds(60)))
+        var hanging = request("/hang", timeout: .seconds(30))
         hanging.firstByteTimeout = .milliseconds(200)
         let started = ContinuousClock.now
-        engine.start(hanging, handler: handler)
-        let result = try XCTUnwrap(handler.waitForResult())
+        let result = try XCTUnwrap(start(hanging).waitForResult())
         XCTAssertEqual(result.error?.kind, .firstByteTimeout, "\(result)")
         XCTAssertLessThan(milliseconds(ContinuousClock.now - started), 1500)
     }
@@ -132,26 +112,17 @@ final class EpollReactorTests: XCTestCase {
     /// added, ready and removed in every order; every one ends with its own body.
     func testManyConcurrentTransfersOnOneEpoll() throws {
         let count = 300
-        let handlers = (0..<count).map { _ in RecordingHandler() }
+        let handlers = runAtOnce(
+            (0..<count).map { request("/echo", method: .post, body: "n\($0)", timeout: .seconds(30)) })
         for (index, handler) in handlers.enumerated() {
-            engine.start(
-                HTTPRequest(method: .post, url: server.baseURL + "/echo", body: Array("n\(index)".utf8),
-                    timeout: .seconds(30)),
-                handler: handler)
-        }
-        for (index, handler) in handlers.enumerated() {
-            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+            XCTAssertEqual(handler.result?.info?.status, 200)
             XCTAssertEqual(handler.bodyText, "echo n\(index)")
         }
         XCTAssertEqual(engine.transfersInFlight, 0)
         XCTAssertEqual(engine.reactorStatistics.watchedSockets, 0)
         // The same connections again: parked sockets wake up for their next transfers.
-        let again = (0..<count).map { _ in RecordingHandler() }
-        for handler in again {
-            engine.start(HTTPRequest(method: .get, url: server.baseURL + "/echo", timeout: .seconds(30)), handler: handler)
-        }
-        for handler in again {
-            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        for handler in runAtOnce((0..<count).map { _ in request("/echo", timeout: .seconds(30)) }) {
+            XCTAssertEqual(handler.result?.info?.status, 200)
         }
     }
 

@@ -3,25 +3,9 @@ import PelletProviders
 import XCTest
 
 /// The engine against a scripted HTTP/1.1 server on loopback.
-final class ProviderEngineTests: XCTestCase {
-    private var engine: ProviderEngine!
-    private var server: LoopbackHTTPServer!
-
-    override func setUpWithError() throws {
-        engine = try ProviderEngine(logger: makeTestLogger())
-        server = try LoopbackHTTPServer { request, connection in
-            Self.route(request, connection)
-        }
-    }
-
-    override func tearDown() {
-        engine.shutdown()
-        server.stop()
-        (engine, server) = (nil, nil)
-    }
-
+final class ProviderEngineTests: EngineTestCase {
     /// What a path does, so that every test shares one server.
-    private static func route(_ request: LoopbackHTTPServer.Request, _ connection: Connection) {
+    override class func route(_ request: LoopbackHTTPServer.Request, _ connection: Connection) {
         switch request.path {
         case "/echo":
             // Echoes the method, a header and the body, so the test sees what was sent.
@@ -68,16 +52,8 @@ final class ProviderEngineTests: XCTestCase {
             connection.writeChunk("data: partial\n\n")
             connection.closeNow()
         default:
-            connection.respond(status: 404, body: "no route")
+            super.route(request, connection)
         }
-    }
-
-    private func request(
-        _ path: String, method: HTTPRequest.Method = .get, headers: HTTPHeaders = [], body: String = "",
-        timeout: Duration = .seconds(10)
-    ) -> HTTPRequest {
-        HTTPRequest(
-            method: method, url: server.baseURL + path, headers: headers, body: Array(body.utf8), timeout: timeout)
     }
 
     func testAPostIsSentAndTheWholeResponseComesBack() throws {
@@ -97,16 +73,14 @@ final class ProviderEngineTests: XCTestCase {
     }
 
     func testAnErrorStatusIsACompletedTransfer() throws {
-        let handler = RecordingHandler()
-        engine.start(request("/status/500"), handler: handler)
+        let handler = start(request("/status/500"))
         XCTAssertEqual(try XCTUnwrap(handler.waitForResult()).info?.status, 500)
         XCTAssertEqual(handler.record.current.status, 500)
         XCTAssertEqual(handler.bodyText, "{\"error\":{\"message\":\"boom\"}}")
     }
 
     func testInterimResponsesAreSkipped() throws {
-        let handler = RecordingHandler()
-        engine.start(request("/interim"), handler: handler)
+        let handler = start(request("/interim"))
         handler.waitForResult()
         XCTAssertEqual(handler.record.current.status, 201)
         XCTAssertEqual(handler.bodyText, "after interim")
@@ -158,8 +132,7 @@ final class ProviderEngineTests: XCTestCase {
     }
 
     func testANonPositiveTimeoutFailsAtOnce() throws {
-        let handler = RecordingHandler()
-        engine.start(request("/echo", timeout: .zero), handler: handler)
+        let handler = start(request("/echo", timeout: .zero))
         XCTAssertEqual(try XCTUnwrap(handler.waitForResult()).error?.kind, .timedOut)
         XCTAssertEqual(server.requestsReceived, 0)
     }
@@ -197,8 +170,7 @@ final class ProviderEngineTests: XCTestCase {
     }
 
     func testAConnectionClosedMidResponseIsLost() throws {
-        let handler = RecordingHandler()
-        engine.start(request("/close-midway"), handler: handler)
+        let handler = start(request("/close-midway"))
         let result = try XCTUnwrap(handler.waitForResult())
         XCTAssertEqual(result.error?.kind, .connectionLost, "\(result)")
         XCTAssertEqual(handler.bodyText, "data: partial\n\n")
@@ -221,8 +193,7 @@ final class ProviderEngineTests: XCTestCase {
         let badURL = RecordingHandler()
         engine.start(HTTPRequest(url: "gopher://example.com/", timeout: .seconds(1)), handler: badURL)
         XCTAssertEqual(try XCTUnwrap(badURL.waitForResult()).error?.kind, .invalidRequest)
-        let badHeader = RecordingHandler()
-        engine.start(request("/echo", headers: [("X-Test", "a\r\nInjected: yes")]), handler: badHeader)
+        let badHeader = start(request("/echo", headers: [("X-Test", "a\r\nInjected: yes")]))
         XCTAssertEqual(try XCTUnwrap(badHeader.waitForResult()).error?.kind, .invalidRequest)
         XCTAssertEqual(server.requestsReceived, 0)
     }
@@ -230,8 +201,7 @@ final class ProviderEngineTests: XCTestCase {
     func testSequentialRequestsReuseOneConnection() throws {
         var newConnections: [Int] = []
         for _ in 0..<5 {
-            let handler = RecordingHandler()
-            engine.start(request("/echo"), handler: handler)
+            let handler = start(request("/echo"))
             newConnections.append(try XCTUnwrap(handler.waitForResult()?.info).newConnections)
         }
         XCTAssertEqual(newConnections, [1, 0, 0, 0, 0])
@@ -242,24 +212,19 @@ final class ProviderEngineTests: XCTestCase {
     /// libcurl's default cache (4 × the transfers running) shrank to 4 while one call ran, so
     /// with HTTP/1.1 each dip in load closed connections the next burst had to open again.
     func testConnectionsOfABurstSurviveAQuietSpell() throws {
-        func burst() throws {
-            let handlers = (0..<8).map { _ in RecordingHandler() }
-            for handler in handlers {
-                engine.start(request("/slow"), handler: handler)
-            }
-            for handler in handlers {
-                XCTAssertEqual(try XCTUnwrap(handler.waitForResult()?.info).status, 200)
+        func burst() {
+            for handler in runAtOnce((0..<8).map { _ in request("/slow") }) {
+                XCTAssertEqual(handler.result?.info?.status, 200)
             }
         }
-        try burst()
+        burst()
         let opened = server.connectionsAccepted
         XCTAssertGreaterThan(opened, 4, "the burst ran its calls at once, on connections of their own")
         for _ in 0..<6 {
-            let handler = RecordingHandler()
-            engine.start(request("/echo"), handler: handler)
+            let handler = start(request("/echo"))
             XCTAssertEqual(try XCTUnwrap(handler.waitForResult()?.info).newConnections, 0)
         }
-        try burst()
+        burst()
         XCTAssertEqual(server.connectionsAccepted, opened, "the second burst reused the first one's connections")
     }
 
@@ -276,8 +241,7 @@ final class ProviderEngineTests: XCTestCase {
         ]
         var bodies: [String] = []
         for request in requests {
-            let handler = RecordingHandler()
-            engine.start(request, handler: handler)
+            let handler = start(request)
             _ = handler.waitForResult()
             bodies.append(handler.bodyText)
         }
@@ -296,8 +260,7 @@ final class ProviderEngineTests: XCTestCase {
     func testTheProviderThreadIsNamedForTheKernel() throws {
         #if os(Linux)
         // A finished transfer proves the provider thread's loop runs, and it names itself first.
-        let handler = RecordingHandler()
-        engine.start(request("/echo"), handler: handler)
+        let handler = start(request("/echo"))
         XCTAssertEqual(handler.waitForResult()?.info?.status, 200)
         let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
         let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
@@ -306,12 +269,9 @@ final class ProviderEngineTests: XCTestCase {
     }
 
     func testTwoHundredConcurrentTransfersAllComplete() throws {
-        let handlers = (0..<200).map { _ in RecordingHandler() }
+        let handlers = runAtOnce((0..<200).map { request("/echo", method: .post, body: "n\($0)") })
         for (index, handler) in handlers.enumerated() {
-            engine.start(request("/echo", method: .post, body: "n\(index)"), handler: handler)
-        }
-        for (index, handler) in handlers.enumerated() {
-            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+            XCTAssertEqual(handler.result?.info?.status, 200)
             XCTAssertEqual(handler.bodyText, "POST - no-expect n\(index)")
         }
         XCTAssertEqual(engine.transfersInFlight, 0)
@@ -321,12 +281,8 @@ final class ProviderEngineTests: XCTestCase {
     /// wait for one connection (CURLOPT_PIPEWAIT is only for https), each gets its own.
     func testPlainHTTPTransfersStartedAtOnceReachTheServerConcurrently() throws {
         ConcurrencyCounter.shared.reset()
-        let handlers = (0..<50).map { _ in RecordingHandler() }
-        for handler in handlers {
-            engine.start(request("/counted"), handler: handler)
-        }
-        for handler in handlers {
-            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        for handler in runAtOnce((0..<50).map { _ in request("/counted") }) {
+            XCTAssertEqual(handler.result?.info?.status, 200)
         }
         XCTAssertEqual(ConcurrencyCounter.shared.most, 50)
     }
@@ -334,15 +290,10 @@ final class ProviderEngineTests: XCTestCase {
     /// Past `maximumConnectionsPerHost`, transfers wait for a free connection instead of
     /// opening more; all of them still complete.
     func testConnectionsToOneHostStayWithinTheLimit() throws {
-        engine.shutdown()
-        engine = try ProviderEngine(configuration: EngineConfiguration(maximumConnectionsPerHost: 8), logger: makeTestLogger())
+        try restartEngine(EngineConfiguration(maximumConnectionsPerHost: 8))
         ConcurrencyCounter.shared.reset()
-        let handlers = (0..<24).map { _ in RecordingHandler() }
-        for handler in handlers {
-            engine.start(request("/counted"), handler: handler)
-        }
-        for handler in handlers {
-            XCTAssertEqual(handler.waitForResult(timeout: .seconds(30))?.info?.status, 200)
+        for handler in runAtOnce((0..<24).map { _ in request("/counted") }) {
+            XCTAssertEqual(handler.result?.info?.status, 200)
         }
         XCTAssertEqual(ConcurrencyCounter.shared.most, 8)
         XCTAssertLessThanOrEqual(server.connectionsAccepted, 8)
@@ -361,14 +312,12 @@ final class ProviderEngineTests: XCTestCase {
     }
 
     func testShutdownFailsTransfersInFlightAndLaterStartsFailAtOnce() throws {
-        let handler = RecordingHandler()
-        engine.start(request("/hang"), handler: handler)
+        let handler = start(request("/hang"))
         let deadline = ContinuousClock.now + .seconds(5)
         while server.requestsReceived == 0, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
         engine.shutdown()
         XCTAssertEqual(handler.record.current.result?.error?.kind, .engineStopped, "finished before shutdown returned")
-        let late = RecordingHandler()
-        engine.start(request("/echo"), handler: late)
+        let late = start(request("/echo"))
         XCTAssertEqual(late.record.current.result?.error?.kind, .engineStopped, "finished before start returned")
         engine.shutdown()  // idempotent
     }

@@ -9,17 +9,19 @@ import PelletWire
 import XCTest
 
 /// The Complete call (method 2) over a real socket, through a real provider engine, against three
-/// in-process mock providers: unary and streamed answers, fallbacks, deadlines, cancellation,
-/// budgets, rate limits, metering, privacy.
+/// in-process mock providers: unary and streamed answers, many calls at once, budgets, rate
+/// limits, metering, privacy. Fallbacks, deadlines, cancellation and timeouts are in
+/// `CompleteCallTests+Fallbacks.swift`, what failures do to later calls (the circuit breaker,
+/// misconfigured and rate-limited providers) in `CompleteCallTests+ProviderHealth.swift`.
 final class CompleteCallTests: XCTestCase {
-    private var server: ProviderTestServer!
-    private var client: PelletClient!
-    private var accountID = ""
-    private var apiKey = ""
+    var server: ProviderTestServer!
+    var client: PelletClient!
+    var accountID = ""
+    var apiKey = ""
 
     /// gpt-oss-120b is the only model all three providers serve; their prices tie, so by cost the
     /// fastest, groq, comes first.
-    private static let model = "gpt-oss-120b"
+    static let model = "gpt-oss-120b"
 
     override func setUp() async throws {
         var behavior = MockBehavior()
@@ -35,14 +37,14 @@ final class CompleteCallTests: XCTestCase {
         (client, server) = (nil, nil)
     }
 
-    private func makeAccount(email: String, budget: UInt64 = 0, rpm: UInt32 = 0) async throws -> (String, String) {
+    func makeAccount(email: String, budget: UInt64 = 0, rpm: UInt32 = 0) async throws -> (String, String) {
         let account = try await server.store.createAccount(
             Account(name: "Complete User", email: email, monthlyBudgetMicroUsd: budget, rateLimitRpm: rpm))
         let key = try await server.store.createKey(accountID: account.id, name: "complete").plaintext
         return (account.id, key)
     }
 
-    private func request(
+    func request(
         _ prompt: String = "Say hello to the gateway.", key: String? = nil, providers: [String] = []
     ) -> CompleteRequest {
         CompleteRequest(
@@ -56,7 +58,7 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// The decision the call will follow (with every provider healthy): primary, then fallbacks.
-    private func providerOrder(_ completeRequest: CompleteRequest? = nil) async throws -> [ProviderName] {
+    func providerOrder(_ completeRequest: CompleteRequest? = nil) async throws -> [ProviderName] {
         let r = completeRequest ?? request()
         let decision = try await client.route(
             RouteRequest(
@@ -66,7 +68,7 @@ final class CompleteCallTests: XCTestCase {
         return ([decision.provider] + decision.fallbacks.map(\.provider)).compactMap { ProviderName(rawValue: $0) }
     }
 
-    private func expectError(
+    func expectError(
         _ status: Status, _ body: () async throws(RPCError) -> Void, file: StaticString = #filePath, line: UInt = #line
     ) async -> RPCError? {
         do {
@@ -80,7 +82,7 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// Polls `condition` for up to `timeout`.
-    private func eventually(_ timeout: Duration = .seconds(2), _ condition: () -> Bool) async -> Bool {
+    func eventually(_ timeout: Duration = .seconds(2), _ condition: () -> Bool) async -> Bool {
         let end = ContinuousClock.now + timeout
         while ContinuousClock.now < end {
             if condition() { return true }
@@ -90,7 +92,7 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// Replaces the server of `setUp` with one using `settings` and `breakerConfiguration`.
-    private func restart(
+    func restart(
         settings: CompleteSettings = CompleteSettings(),
         breakerConfiguration: CircuitBreakerConfiguration = CircuitBreakerConfiguration(),
         completionTokens: Int = 8
@@ -106,7 +108,7 @@ final class CompleteCallTests: XCTestCase {
     }
 
     /// Runs a streamed call to its end: the deltas and the final response.
-    private func stream(_ completeRequest: CompleteRequest) async throws(RPCError) -> (deltas: [String], final: CompleteResponse?) {
+    func stream(_ completeRequest: CompleteRequest) async throws(RPCError) -> (deltas: [String], final: CompleteResponse?) {
         var deltas: [String] = []
         var final: CompleteResponse?
         for try await event in client.completeStream(completeRequest) {
@@ -118,11 +120,20 @@ final class CompleteCallTests: XCTestCase {
         return (deltas, final)
     }
 
-    private func state(of provider: ProviderName) async throws -> String? {
+    /// Asserts that `response` is the second provider's, on the call's second attempt: the first
+    /// one (`order[0]`) failed and the call fell back.
+    func assertFellBack(
+        _ response: CompleteResponse?, order: [ProviderName], file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual(response?.provider, order[1].rawValue, file: file, line: line)
+        XCTAssertEqual(response?.attempts, 2, file: file, line: line)
+    }
+
+    func state(of provider: ProviderName) async throws -> String? {
         try await client.health().providers.first { $0.name == provider.rawValue }?.state
     }
 
-    private func totalMockStats() -> (prompt: Int, completion: Int, ok: Int) {
+    func totalMockStats() -> (prompt: Int, completion: Int, ok: Int) {
         server.mocks.values.reduce(into: (0, 0, 0)) { sum, mock in
             let s = mock.stats.snapshot
             sum.0 += s.promptTokens
@@ -224,121 +235,6 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(Set(health.providers.map(\.state)), ["healthy"])
     }
 
-    // MARK: Failures and fallbacks
-
-    func testA500FallsBackToTheNextProvider() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("status=500")
-        let response = try await client.complete(request())
-        XCTAssertEqual(response.provider, order[1].rawValue)
-        XCTAssertEqual(response.attempts, 2)
-        XCTAssertEqual(server.mock(order[0]).stats.snapshot.errors5xx, 1)
-    }
-
-    func testA429FallsBackToTheNextProviderInAStream() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("status=429")
-        var final: CompleteResponse?
-        for try await event in client.completeStream(request()) {
-            if case .done(let response) = event { final = response }
-        }
-        XCTAssertEqual(final?.provider, order[1].rawValue)
-        XCTAssertEqual(final?.attempts, 2)
-        XCTAssertEqual(server.mock(order[0]).stats.snapshot.errors4xx, 1)
-    }
-
-    func testEveryAttemptFailingIsUnavailableListingTheAttempts() async throws {
-        let order = try await providerOrder()
-        XCTAssertEqual(order.count, 3)
-        for mock in server.mocks.values { try mock.runtime.defaultBehavior.set("status=500") }
-        let error = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(request()) }
-        for provider in order {
-            XCTAssertTrue(error?.message.contains("\(provider.rawValue): HTTP 500") ?? false, error?.message ?? "")
-        }
-        // The failed call is metered as an error with its three attempts.
-        let usage = try server.metering.monthlyTotals(accountID: accountID)
-        XCTAssertEqual(usage.last?.totals.errors, 1)
-    }
-
-    func testADeadlineShorterThanTheProviderCancelsTheTransfer() async throws {
-        let order = try await providerOrder()
-        let mock = server.mock(order[0])
-        try mock.runtime.defaultBehavior.set("latency=2000")
-        _ = await expectError(.deadlineExceeded) { () throws(RPCError) in
-            _ = try await client.complete(request(), timeout: .milliseconds(200))
-        }
-        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
-        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
-    }
-
-    func testCancelMidStreamStopsTheTransfer() async throws {
-        let order = try await providerOrder()
-        let mock = server.mock(order[0])
-        try mock.runtime.defaultBehavior.set("tps=20,tokens=200")
-        var received = 0
-        for try await event in client.completeStream(request()) {
-            if case .delta = event {
-                received += 1
-                break  // leaving the loop sends CANCEL
-            }
-        }
-        XCTAssertEqual(received, 1)
-        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
-        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
-        // The cancelled call is settled (metered as an error) and holds no budget.
-        let settled = await eventually(.seconds(2)) {
-            ((try? self.server.metering.monthlyTotals(accountID: self.accountID))?.last?.totals.requests ?? 0) == 1
-        }
-        XCTAssertTrue(settled)
-        XCTAssertEqual(try server.metering.budgetStanding(accountID: accountID).reservedMicroUSD, 0)
-    }
-
-    func testABadRequestIsInvalidArgumentWithoutRetry() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("status=400")
-        _ = await expectError(.invalidArgument) { () throws(RPCError) in _ = try await client.complete(request()) }
-        for provider in order.dropFirst() {
-            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no retry after a 400")
-        }
-    }
-
-    func testAFailureAfterTheFirstChunkEndsTheStreamWithoutFallback() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("disconnect-after=2")
-        var deltas = 0
-        let error = await expectError(.unavailable) { () throws(RPCError) in
-            for try await event in client.completeStream(request()) {
-                if case .delta = event { deltas += 1 }
-            }
-        }
-        XCTAssertGreaterThan(deltas, 0)
-        XCTAssertTrue(error?.message.contains(order[0].rawValue) ?? false, error?.message ?? "")
-        for provider in order.dropFirst() {
-            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
-        }
-        // Still metered: an error with the streamed tokens estimated.
-        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
-        XCTAssertEqual(totals?.errors, 1)
-        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0)
-    }
-
-    func testAClientDisconnectMidStreamStopsTheTransfer() async throws {
-        let order = try await providerOrder()
-        let mock = server.mock(order[0])
-        try mock.runtime.defaultBehavior.set("tps=20,tokens=200")
-        let other = try await server.client()
-        var iterator = other.completeStream(request()).makeAsyncIterator()
-        let first = try await iterator.next()
-        guard case .delta = first else { return XCTFail("\(String(describing: first))") }
-        await other.close()
-        let ended = await eventually(.seconds(1)) { mock.stats.snapshot.cancelledByClient >= 1 }
-        XCTAssertTrue(ended, "\(mock.stats.snapshot)")
-        let settled = await eventually(.seconds(2)) {
-            ((try? self.server.metering.monthlyTotals(accountID: self.accountID))?.last?.totals.requests ?? 0) == 1
-        }
-        XCTAssertTrue(settled)
-    }
-
     func testMissingUsageIsEstimated() async throws {
         let order = try await providerOrder()
         try server.mock(order[0]).runtime.defaultBehavior.set("no-usage")
@@ -355,43 +251,7 @@ final class CompleteCallTests: XCTestCase {
         XCTAssertEqual(totalMockStats().ok, 0)
     }
 
-    func testTheCircuitOpensAndClosesAgain() async throws {
-        await client.close()
-        await server.shutdown()
-        var behavior = MockBehavior()
-        behavior.completionTokens = 4
-        server = try await ProviderTestServer.start(
-            behavior: behavior,
-            breakerConfiguration: CircuitBreakerConfiguration(failureThreshold: 2, initialCooldown: .milliseconds(200)))
-        client = try await server.client()
-        (accountID, apiKey) = try await makeAccount(email: "circuit@example.com")
-        // Only groq may serve, so every call goes to it while its circuit lets it.
-        let only = request(providers: ["groq"])
-        let groq = server.mock(.groq)
-        try groq.runtime.defaultBehavior.set("status=500")
-        for _ in 0..<2 {
-            let error = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
-            XCTAssertTrue(error?.message.contains("groq: HTTP 500") ?? false, error?.message ?? "")
-        }
-        var health = try await client.health()
-        XCTAssertEqual(health.providers.first { $0.name == "groq" }?.state, "open")
-        // Open: the call is refused without reaching the provider.
-        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
-        XCTAssertTrue(refused?.message.contains("groq: skipped") ?? false, refused?.message ?? "")
-        XCTAssertEqual(groq.stats.snapshot.requests, 2)
-
-        // After the cooldown a probe goes through; its success closes the circuit.
-        try groq.runtime.defaultBehavior.set("")
-        try await Task.sleep(for: .milliseconds(250))
-        let probe = try await client.complete(only)
-        XCTAssertEqual(probe.provider, "groq")
-        XCTAssertEqual(probe.attempts, 1)
-        health = try await client.health()
-        XCTAssertNotEqual(health.providers.first { $0.name == "groq" }?.state, "open")
-        let after = try await client.complete(only)
-        XCTAssertEqual(after.provider, "groq")
-        XCTAssertEqual(groq.stats.snapshot.ok, 2)
-    }
+    // MARK: Many calls at once
 
     /// The mock is plain HTTP/1.1: 50 calls sent at once must reach it at once (a connection
     /// each), not one after another behind a connection they wait to multiplex on.
@@ -444,247 +304,6 @@ final class CompleteCallTests: XCTestCase {
         let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
         XCTAssertEqual(totals?.requests, UInt64(count))
         XCTAssertEqual(totals?.completionTokens, UInt64(totalMockStats().completion))
-    }
-
-    func testMalformedJSONFallsBackToTheNextProvider() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("malformed")
-        let response = try await client.complete(request())
-        XCTAssertEqual(response.provider, order[1].rawValue)
-        XCTAssertEqual(response.attempts, 2)
-        XCTAssertFalse(response.content.isEmpty)
-        XCTAssertEqual(server.mock(order[0]).stats.snapshot.malformed, 1)
-        XCTAssertEqual(server.mock(order[1]).stats.snapshot.ok, 1)
-        // Metered once, as the answering provider's success with its reported tokens.
-        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
-        XCTAssertEqual(totals?.requests, 1)
-        XCTAssertEqual(totals?.errors, 0)
-        XCTAssertEqual(totals?.completionTokens, UInt64(server.mock(order[1]).stats.snapshot.completionTokens))
-    }
-
-    func testAMalformedStreamFallsBackToTheNextProvider() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("malformed")
-        let (deltas, final) = try await stream(request())
-        XCTAssertEqual(final?.provider, order[1].rawValue)
-        XCTAssertEqual(final?.attempts, 2)
-        XCTAssertFalse(deltas.isEmpty)
-        XCTAssertEqual(server.mock(order[0]).stats.snapshot.malformed, 1)
-        XCTAssertEqual(server.mock(order[1]).stats.snapshot.streamed, 1)
-    }
-
-    func testAStreamThatStopsWithoutDoneFallsBackToTheNextProvider() async throws {
-        let order = try await providerOrder()
-        // No text, then the end of the response without `data: [DONE]`.
-        try server.mock(order[0]).runtime.defaultBehavior.set("no-done,tokens=0")
-        let (deltas, final) = try await stream(request())
-        let response = try XCTUnwrap(final)
-        XCTAssertEqual(response.provider, order[1].rawValue)
-        XCTAssertEqual(response.attempts, 2)
-        XCTAssertFalse(deltas.isEmpty)
-        XCTAssertEqual(server.mock(order[0]).stats.snapshot.requests, 1)
-        let answered = server.mock(order[1]).stats.snapshot
-        XCTAssertEqual(response.usage?.completionTokens, UInt32(answered.completionTokens))
-        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
-        XCTAssertEqual(totals?.requests, 1)
-        XCTAssertEqual(totals?.errors, 0)
-        XCTAssertEqual(totals?.completionTokens, UInt64(answered.completionTokens))
-    }
-
-    func testAStreamThatStopsWithoutDoneAfterTextIsUnavailableAndMetered() async throws {
-        let order = try await providerOrder()
-        try server.mock(order[0]).runtime.defaultBehavior.set("no-done")
-        var deltas = 0
-        let error = await expectError(.unavailable) { () throws(RPCError) in
-            for try await event in client.completeStream(request()) {
-                if case .delta = event { deltas += 1 }
-            }
-        }
-        XCTAssertGreaterThan(deltas, 0)
-        let message = error?.message ?? ""
-        XCTAssertTrue(message.contains(order[0].rawValue) && message.contains("without [DONE]"), message)
-        for provider in order.dropFirst() {
-            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
-        }
-        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
-        XCTAssertEqual(totals?.requests, 1)
-        XCTAssertEqual(totals?.errors, 1)
-        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0)
-    }
-
-    func testA401MarksTheProviderMisconfiguredAndLaterCallsSkipIt() async throws {
-        let order = try await providerOrder()
-        let refusing = server.mock(order[0])
-        try refusing.runtime.defaultBehavior.set("status=401")
-        let first = try await client.complete(request())
-        XCTAssertEqual(first.provider, order[1].rawValue)
-        XCTAssertEqual(first.attempts, 2)
-        XCTAssertEqual(refusing.stats.snapshot.errors4xx, 1)
-        let health = try await client.health()
-        XCTAssertEqual(health.providers.first { $0.name == order[0].rawValue }?.state, "misconfigured")
-        XCTAssertEqual(health.providers.first { $0.name == order[1].rawValue }?.state, "healthy")
-
-        // Even once the provider would answer again, it is not called: unary or streamed.
-        try refusing.runtime.defaultBehavior.set("")
-        for _ in 0..<3 {
-            let response = try await client.complete(request())
-            XCTAssertEqual(response.provider, order[1].rawValue)
-            XCTAssertEqual(response.attempts, 1)
-        }
-        let (_, streamed) = try await stream(request())
-        XCTAssertEqual(streamed?.provider, order[1].rawValue)
-        XCTAssertEqual(streamed?.attempts, 1)
-        // A call that only it may serve finds no provider.
-        let refused = await expectError(.unavailable) { () throws(RPCError) in
-            _ = try await client.complete(request(providers: [order[0].rawValue]))
-        }
-        XCTAssertTrue(refused?.message.contains(order[0].rawValue) ?? false, refused?.message ?? "")
-        XCTAssertEqual(refusing.stats.snapshot.requests, 1, "a misconfigured provider gets no further calls")
-        XCTAssertEqual(server.mock(order[1]).stats.snapshot.ok, 5)
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "misconfigured")
-    }
-
-    func testA429KeepsTheProviderOutUntilItsRetryAfter() async throws {
-        let order = try await providerOrder()
-        let limited = server.mock(order[0])
-        let sent = ContinuousClock.now
-        try limited.runtime.defaultBehavior.set("status=429,retry-after=3")
-        let first = try await client.complete(request())
-        XCTAssertEqual(first.provider, order[1].rawValue)
-        XCTAssertEqual(first.attempts, 2)
-        XCTAssertEqual(limited.stats.snapshot.errors4xx, 1)
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded")
-
-        // Within the Retry-After the provider is skipped, even by a call only it may serve.
-        try limited.runtime.defaultBehavior.set("")
-        let only = request(providers: [order[0].rawValue])
-        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
-        XCTAssertTrue(refused?.message.contains("\(order[0].rawValue): skipped") ?? false, refused?.message ?? "")
-        XCTAssertEqual(limited.stats.snapshot.requests, 1)
-
-        // After it, the provider serves again.
-        var served: CompleteResponse?
-        while served == nil, ContinuousClock.now < sent + .seconds(15) {
-            do {
-                served = try await client.complete(only)
-            } catch {
-                XCTAssertEqual(error.status, .unavailable, error.message)
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        let elapsed = ContinuousClock.now - sent
-        XCTAssertEqual(served?.provider, order[0].rawValue)
-        XCTAssertGreaterThanOrEqual(elapsed, .seconds(3), "served before the Retry-After passed")
-        XCTAssertEqual(limited.stats.snapshot.requests, 2, "no call reached it during the Retry-After")
-        XCTAssertEqual(limited.stats.snapshot.ok, 1)
-    }
-
-    func testAFirstTokenTimeoutFallsBackToTheNextProvider() async throws {
-        // The response head (and so the first byte) comes only after 5 s.
-        try await assertAStalledStreamFallsBack(
-            settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)), behavior: "latency=5000")
-    }
-
-    func testAStreamIdleBeforeTheFirstTokenFallsBack() async throws {
-        // The response head and the role chunk come at once, then 5 s of silence before any text.
-        try await assertAStalledStreamFallsBack(
-            settings: CompleteSettings(idleTimeout: .milliseconds(300)), behavior: "ttft=5000")
-    }
-
-    func testTheFirstTokenTimeoutWaitsForTextNotForTheRoleChunk() async throws {
-        // The response head and the empty role chunk come at once; the first text only after 5 s.
-        try await assertAStalledStreamFallsBack(
-            settings: CompleteSettings(firstTokenTimeout: .milliseconds(300)), behavior: "ttft=5000")
-    }
-
-    /// With `settings`, a stream whose first provider behaves as `behavior` is answered by the
-    /// second one well before the stall ends; the stalled transfer is stopped, and the stall
-    /// counts as the provider's failure (degraded), not as a cancel.
-    private func assertAStalledStreamFallsBack(
-        settings: CompleteSettings, behavior: String, file: StaticString = #filePath, line: UInt = #line
-    ) async throws {
-        try await restart(settings: settings)
-        let order = try await providerOrder()
-        let stalled = server.mock(order[0])
-        try stalled.runtime.defaultBehavior.set(behavior)
-        let started = ContinuousClock.now
-        let (deltas, final) = try await stream(request())
-        XCTAssertLessThan(
-            ContinuousClock.now - started, .seconds(4), "the first attempt waited for the provider", file: file,
-            line: line)
-        XCTAssertEqual(final?.provider, order[1].rawValue, file: file, line: line)
-        XCTAssertEqual(final?.attempts, 2, file: file, line: line)
-        XCTAssertFalse(deltas.isEmpty, file: file, line: line)
-        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
-        XCTAssertTrue(ended, "the stalled transfer was not stopped: \(stalled.stats.snapshot)", file: file, line: line)
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded", file: file, line: line)
-    }
-
-    func testAMisconfiguredProviderIsRecheckedAfterItsInterval() async throws {
-        var breakers = CircuitBreakerConfiguration()
-        breakers.misconfiguredRecheckInterval = .milliseconds(300)
-        try await restart(breakerConfiguration: breakers)
-        let order = try await providerOrder()
-        let refusing = server.mock(order[0])
-        try refusing.runtime.defaultBehavior.set("status=401")
-        let first = try await client.complete(request())
-        XCTAssertEqual(first.provider, order[1].rawValue)
-        let marked = try await state(of: order[0])
-        XCTAssertEqual(marked, "misconfigured")
-
-        // The operator fixes the key; within the recheck interval the provider is still skipped.
-        try refusing.runtime.defaultBehavior.set("")
-        let only = request(providers: [order[0].rawValue])
-        let refused = await expectError(.unavailable) { () throws(RPCError) in _ = try await client.complete(only) }
-        XCTAssertTrue(refused?.message.contains("\(order[0].rawValue): skipped") ?? false, refused?.message ?? "")
-
-        // After it, one probe goes through and the provider serves again.
-        var served: CompleteResponse?
-        let end = ContinuousClock.now + .seconds(10)
-        while served == nil, ContinuousClock.now < end {
-            do {
-                served = try await client.complete(only)
-            } catch {
-                XCTAssertEqual(error.status, .unavailable, error.message)
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-        XCTAssertEqual(served?.provider, order[0].rawValue)
-        XCTAssertEqual(refusing.stats.snapshot.requests, 2, "one refused call, then the probe that succeeded")
-        // Serving again; its recent error rate may still show it as degraded.
-        let recovered = try await state(of: order[0])
-        XCTAssertTrue(["healthy", "degraded"].contains(recovered ?? ""), "\(recovered ?? "none")")
-    }
-
-    func testAStreamIdleAfterTheFirstTokenIsUnavailableAndMetered() async throws {
-        try await restart(settings: CompleteSettings(idleTimeout: .milliseconds(400)))
-        let order = try await providerOrder()
-        let stalled = server.mock(order[0])
-        // The first piece at once, the next one 2 s later.
-        try stalled.runtime.defaultBehavior.set("tps=0.5")
-        var deltas = 0
-        let error = await expectError(.unavailable) { () throws(RPCError) in
-            for try await event in client.completeStream(request()) {
-                if case .delta = event { deltas += 1 }
-            }
-        }
-        XCTAssertEqual(deltas, 1)
-        let message = error?.message ?? ""
-        XCTAssertTrue(message.contains(order[0].rawValue) && message.contains("stream went idle"), message)
-        for provider in order.dropFirst() {
-            XCTAssertEqual(server.mock(provider).stats.snapshot.requests, 0, "no fallback once text went out")
-        }
-        let ended = await eventually(.seconds(2)) { stalled.stats.snapshot.cancelledByClient == 1 }
-        XCTAssertTrue(ended, "the idle transfer was not stopped: \(stalled.stats.snapshot)")
-        let totals = try server.metering.monthlyTotals(accountID: accountID).last?.totals
-        XCTAssertEqual(totals?.requests, 1)
-        XCTAssertEqual(totals?.errors, 1)
-        XCTAssertGreaterThan(totals?.completionTokens ?? 0, 0, "the text that went out is charged")
-        let state = try await state(of: order[0])
-        XCTAssertEqual(state, "degraded")
     }
 
     // MARK: Budget and rate limit

@@ -44,6 +44,22 @@ final class CallerCommitTests: StoreTestCase {
         throw NeverSettled()
     }
 
+    /// Settles `event` from the current thread and waits for its completion.
+    private func settle(_ metering: Metering, _ event: MeteringEvent, commitHere: Bool = true) async throws -> Settled {
+        let box = LockedValue<Settled?>(nil)
+        try settleNow(metering, event, commitHere: commitHere, into: box)
+        return try await waitForSettlement(box)
+    }
+
+    /// A store of `durability`, its metering, and an account to meter.
+    private func openMeteredAccount(
+        durability: StoreConfiguration.Durability
+    ) async throws -> (Store, Metering, Account) {
+        let store = try openStore(configuration(durability: durability))
+        let metering = try await openMetering(store)
+        return (store, metering, try await makeAccount(store))
+    }
+
     private func requestRecordCount(_ metering: Metering, accountID: String) throws -> UInt64 {
         try metering.monthlyTotals(accountID: accountID).reduce(0) { $0 + $1.totals.requests }
     }
@@ -72,9 +88,7 @@ final class CallerCommitTests: StoreTestCase {
     }
 
     func testAnIdleWriterLetsTheCallerCommitInBatchedDurability() async throws {
-        let store = try openStore(configuration(durability: .batched))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (store, metering, account) = try await openMeteredAccount(durability: .batched)
 
         let (settled, requestID, count) = try await settleOnTheCallingThread(
             metering, store, accountID: account.id, prefix: "req_here_")
@@ -84,9 +98,7 @@ final class CallerCommitTests: StoreTestCase {
         XCTAssertEqual(spent, 100 * UInt64(count))
 
         // A duplicate changes nothing and is not charged twice.
-        let again = LockedValue<Settled?>(nil)
-        try settleNow(metering, meteringEvent(requestID, account: account.id), into: again)
-        let duplicate = try await waitForSettlement(again)
+        let duplicate = try await settle(metering, meteringEvent(requestID, account: account.id))
         XCTAssertNoThrow(try duplicate.result.get())
         XCTAssertEqual(try requestRecordCount(metering, accountID: account.id), UInt64(count))
         XCTAssertEqual(try metering.budgetStanding(accountID: account.id).spentMicroUSD, spent)
@@ -102,9 +114,7 @@ final class CallerCommitTests: StoreTestCase {
     }
 
     func testAFailedCallerCommitIsNotAnsweredOK() async throws {
-        let store = try openStore(configuration(durability: .batched))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (store, metering, account) = try await openMeteredAccount(durability: .batched)
         try await store.deleteAccount(id: account.id)
 
         let (settled, _, _) = try await settleOnTheCallingThread(
@@ -116,9 +126,7 @@ final class CallerCommitTests: StoreTestCase {
     }
 
     func testABusyWriterTakesTheWriteIntoItsGroupCommit() async throws {
-        let store = try openStore(configuration(durability: .batched))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (store, metering, account) = try await openMeteredAccount(durability: .batched)
         // Occupies the writer thread, so the settlement below finds it busy.
         let holder = Task { try await store.write { _ in _ = usleep(150_000) } }
         try await Task.sleep(for: .milliseconds(30))
@@ -134,14 +142,11 @@ final class CallerCommitTests: StoreTestCase {
     }
 
     func testACallerThatDoesNotAskToCommitHereLeavesItToTheWriter() async throws {
-        let store = try openStore(configuration(durability: .batched))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (_, metering, account) = try await openMeteredAccount(durability: .batched)
         for index in 0..<5 {
             try await Task.sleep(for: .milliseconds(5))
-            let box = LockedValue<Settled?>(nil)
-            try settleNow(metering, meteringEvent("req_away_\(index)", account: account.id), commitHere: false, into: box)
-            let settled = try await waitForSettlement(box)
+            let event = meteringEvent("req_away_\(index)", account: account.id)
+            let settled = try await settle(metering, event, commitHere: false)
             XCTAssertFalse(settled.onCallingThread)
             XCTAssertNoThrow(try settled.result.get())
         }
@@ -149,13 +154,9 @@ final class CallerCommitTests: StoreTestCase {
     }
 
     func testFullDurabilityLeavesEveryCommitToTheWriter() async throws {
-        let store = try openStore(configuration(durability: .full))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (_, metering, account) = try await openMeteredAccount(durability: .full)
         for index in 0..<5 {
-            let box = LockedValue<Settled?>(nil)
-            try settleNow(metering, meteringEvent("req_full_\(index)", account: account.id), into: box)
-            let settled = try await waitForSettlement(box)
+            let settled = try await settle(metering, meteringEvent("req_full_\(index)", account: account.id))
             XCTAssertFalse(settled.onCallingThread, "the fsync is the writer's, shared by its group")
             XCTAssertNoThrow(try settled.result.get())
         }
@@ -166,9 +167,7 @@ final class CallerCommitTests: StoreTestCase {
     /// compaction and then the store's closing: every acknowledged event is in the reopened
     /// store, nothing is acknowledged after the close, and no commit ran during the swap.
     func testCompactionAndCloseWaitForCommitsOnCallersThreads() async throws {
-        let store = try openStore(configuration(durability: .batched))
-        let metering = try await openMetering(store)
-        let account = try await makeAccount(store)
+        let (store, metering, account) = try await openMeteredAccount(durability: .batched)
         let acknowledged = LockedValue(Set<String>())
         let refusals = LockedValue([String]())
         let onCaller = LockedValue(0)

@@ -3,14 +3,6 @@ import PelletStore
 import XCTest
 
 final class WriterTests: StoreTestCase {
-    struct Refused: Error {}
-
-    /// Occupies the writer thread for a moment, so that the writes queued meanwhile are
-    /// committed together, however fast the machine.
-    private func holdWriter(_ store: Store) -> Task<Void, any Error> {
-        Task { try await store.write { _ in _ = usleep(150_000) } }
-    }
-
     func testWriteReturnsTheBodysResult() async throws {
         let store = try openStore()
         let table = try await store.openDatabase(named: "scratch")
@@ -25,59 +17,35 @@ final class WriterTests: StoreTestCase {
     func testConcurrentWritesShareCommits() async throws {
         let store = try openStore()
         let table = try await store.openDatabase(named: "scratch")
-        let commitsBefore = store.commitCount
-        let holder = holdWriter(store)
-        try await Task.sleep(for: .milliseconds(20))
 
         let writes = 200
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<writes {
-                group.addTask {
-                    try await store.write { try $0.put(table, key: "row-\(index)", value: "\(index)") }
-                }
+        let (outcomes, commits) = try await withWriterHeld(store) {
+            try await outcomesOfConcurrentWrites(writes) { index in
+                try await store.write { try $0.put(table, key: "row-\(index)", value: "\(index)") }
             }
-            try await group.waitForAll()
         }
-        try await holder.value
 
-        let commits = store.commitCount - commitsBefore
         XCTAssertLessThan(commits, writes / 4, "\(writes) writes took \(commits) commits")
-        for index in 0..<writes {
-            XCTAssertEqual(try store.read { try $0.string(table, key: "row-\(index)") }, "\(index)")
-        }
+        XCTAssertEqual(outcomes.values.filter { $0 }.count, writes)
+        XCTAssertEqual(try storedRows(store, table, count: writes), (0..<writes).map { "\($0)" })
     }
 
     func testAFailingWriteInAGroupRollsBackOnlyItself() async throws {
         let store = try openStore()
         let table = try await store.openDatabase(named: "scratch")
-        let holder = holdWriter(store)
-        try await Task.sleep(for: .milliseconds(20))
-        let commitsBefore = store.commitCount
 
-        let outcomes = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
-            for index in 0..<30 {
-                group.addTask {
-                    do {
-                        try await store.write { transaction in
-                            try transaction.put(table, key: "row-\(index)", value: "\(index)")
-                            if index % 3 == 0 { throw Refused() }
-                        }
-                        return (index, true)
-                    } catch is Refused {
-                        return (index, false)
-                    }
+        let (outcomes, commits) = try await withWriterHeld(store) {
+            try await outcomesOfConcurrentWrites(30) { index in
+                try await store.write { transaction in
+                    try transaction.put(table, key: "row-\(index)", value: "\(index)")
+                    if index % 3 == 0 { throw Refused() }
                 }
             }
-            return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
         }
-        try await holder.value
 
-        XCTAssertLessThan(store.commitCount - commitsBefore, 10)
-        for index in 0..<30 {
-            XCTAssertEqual(outcomes[index], index % 3 != 0)
-            let stored = try store.read { try $0.string(table, key: "row-\(index)") }
-            XCTAssertEqual(stored, index % 3 == 0 ? nil : "\(index)")
-        }
+        XCTAssertLessThan(commits, 10)
+        XCTAssertEqual(outcomes, Dictionary(uniqueKeysWithValues: (0..<30).map { ($0, $0 % 3 != 0) }))
+        XCTAssertEqual(try storedRows(store, table, count: 30), (0..<30).map { $0 % 3 == 0 ? nil : "\($0)" })
     }
 
     func testAFailingLoneWriteLeavesNothing() async throws {

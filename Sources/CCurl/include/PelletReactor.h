@@ -10,7 +10,8 @@
 // epoll. It lives in C because it is the hottest code of the provider thread and touches
 // nothing of Swift's: the callbacks update a table and call epoll_ctl, no more.
 //
-// Elsewhere (macOS): the same interface over `curl_multi_perform`, `curl_multi_poll` and
+// Elsewhere (macOS), or when asked for (`PELLET_REACTOR_CURL_POLL`, so that Linux tests run it
+// too): the same interface over libcurl's own loop, `curl_multi_perform`, `curl_multi_poll` and
 // `curl_multi_wakeup`, so the package still builds and runs there.
 //
 // Every function but `pellet_reactor_wake` must be called on the thread that drives the multi
@@ -21,9 +22,17 @@
 
 typedef struct pellet_reactor pellet_reactor;
 
-/// Creates the reactor and installs its socket and timer callbacks on `multi`. NULL on failure
-/// (errno tells why).
-pellet_reactor *pellet_reactor_create(CURLM *multi);
+/// Which readiness loop drives the multi handle; chosen once, when the reactor is created.
+typedef enum pellet_reactor_kind {
+    /// The thread's own epoll where there is one (Linux); libcurl's own poll loop elsewhere.
+    PELLET_REACTOR_EPOLL = 0,
+    /// libcurl's own poll loop on every platform.
+    PELLET_REACTOR_CURL_POLL = 1,
+} pellet_reactor_kind;
+
+/// Creates the reactor and, for the epoll, installs its socket and timer callbacks on `multi`.
+/// NULL on failure (errno tells why).
+pellet_reactor *pellet_reactor_create(CURLM *multi, pellet_reactor_kind kind);
 
 /// Frees the reactor: only after `curl_multi_cleanup(multi)`, whose last socket callbacks it
 /// still receives.
@@ -48,9 +57,9 @@ int pellet_reactor_wait(pellet_reactor *reactor, int max_wait_ms);
 
 /// Counters for tests and measurements.
 typedef struct pellet_reactor_stats {
-    uint64_t waits;            ///< epoll_wait calls
+    uint64_t waits;            ///< epoll_wait (or curl_multi_poll) calls
     uint64_t socket_actions;   ///< curl_multi_socket_action calls for a ready socket
-    uint64_t timer_actions;    ///< curl_multi_socket_action calls for CURL_SOCKET_TIMEOUT
+    uint64_t timer_actions;    ///< curl_multi_socket_action calls for CURL_SOCKET_TIMEOUT (or curl_multi_perform)
     uint64_t registrations;    ///< epoll_ctl calls (add, modify, delete)
     uint64_t stray_events;     ///< readiness of a socket libcurl no longer watches
     uint64_t watched_sockets;  ///< sockets libcurl watches now
