@@ -102,29 +102,39 @@ final class HeldStreamProvider: @unchecked Sendable {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let count = bytes[offset...].withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let count = bytes[offset...].withUnsafeBytes {
+                send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+            }
             guard count > 0 else { return false }
             offset += count
         }
         return true
     }
 
-    /// One `data:` event of an OpenAI chat completion stream.
-    static func event(_ json: String) -> String {
-        "data: \(json)\n\n"
+    /// One `data:` event of an OpenAI chat completion stream: a chunk with `choices`, and
+    /// `extra` fields after them.
+    private static func event(choices: String, extra: String = "") -> String {
+        #"data: {"id":"c1","object":"chat.completion.chunk","model":"gpt-oss-120b","choices":[\#(choices)]\#(extra)}"#
+            + "\n\n"
     }
+
+    private static func choice(delta: String, finishReason: String = "null") -> String {
+        #"{"index":0,"delta":\#(delta),"finish_reason":\#(finishReason)}"#
+    }
+
+    /// The chunk that opens a stream: the role, no text.
+    static let roleEvent = event(choices: choice(delta: #"{"role":"assistant","content":""}"#))
 
     static func contentEvent(_ text: String) -> String {
-        event(#"{"id":"c1","object":"chat.completion.chunk","model":"gpt-oss-120b","choices":[{"index":0,"delta":{"content":"\#(text)"},"finish_reason":null}]}"#)
+        event(choices: choice(delta: #"{"content":"\#(text)"}"#))
     }
 
-    static let roleEvent = event(
-        #"{"id":"c1","object":"chat.completion.chunk","model":"gpt-oss-120b","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#)
-
+    /// The finish reason, the usage and `[DONE]`.
     static func endEvents(promptTokens: Int, completionTokens: Int) -> String {
-        event(#"{"id":"c1","object":"chat.completion.chunk","model":"gpt-oss-120b","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#)
-            + event(
-                #"{"id":"c1","object":"chat.completion.chunk","model":"gpt-oss-120b","choices":[],"usage":{"prompt_tokens":\#(promptTokens),"completion_tokens":\#(completionTokens),"total_tokens":\#(promptTokens + completionTokens)}}"#)
-            + "data: [DONE]\n\n"
+        let usage =
+            #"{"prompt_tokens":\#(promptTokens),"completion_tokens":\#(completionTokens),"#
+            + #""total_tokens":\#(promptTokens + completionTokens)}"#
+        return event(choices: choice(delta: "{}", finishReason: #""stop""#))
+            + event(choices: "", extra: #","usage":"# + usage) + "data: [DONE]\n\n"
     }
 }
