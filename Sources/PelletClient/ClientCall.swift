@@ -10,6 +10,8 @@ struct OutboundRequest: Sendable {
     var timeout: Duration?
     /// "Health", or "method 42" for a raw call: for error messages.
     var methodName: String
+    /// Notes when the first MESSAGE arrived (load tests); nil: not noted.
+    var arrival: StreamArrival?
 
     /// Offset of the 4-byte stream id in the frame header.
     static let streamFieldOffset = 8
@@ -78,6 +80,7 @@ final class ClientCall {
     /// A MESSAGE frame.
     func receive(_ event: StreamEvent) {
         guard !isFinished else { return }
+        request.arrival?.messageArrived()
         deliver(.success(event))
     }
 

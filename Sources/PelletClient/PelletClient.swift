@@ -182,6 +182,14 @@ public final class PelletClient: Sendable {
         )
     }
 
+    /// `streamRaw(method:payload:flags:timeout:)` that also notes in `arrival` when the first
+    /// MESSAGE reached the connection's event loop (see ``StreamArrival``).
+    package func streamRaw(method: UInt16, payload: ByteBuffer, arrival: StreamArrival) -> ResponseStream {
+        var request = OutboundRequest(method: method, flags: FrameHeader.streamFlag, timeout: nil, payload: payload)
+        request.arrival = arrival
+        return ResponseStream(client: self, request: request)
+    }
+
     func makeCall(_ request: OutboundRequest) -> CallHandle {
         CallHandle(
             call: .makeBoxSendingValue(ClientCall(request: request), eventLoop: channel.eventLoop),

@@ -79,11 +79,14 @@ final class RPCDriver: CallDriver {
             case .ping:
                 _ = try await client.ping()
             case .completeStream:
-                var firstChunkAt: UInt64?
-                for try await event in client.streamRaw(method: Method.complete.rawValue, payload: payloads[prompt]) {
-                    if firstChunkAt == nil, case .message = event { firstChunkAt = LoadClock.now() }
-                }
-                return CallResult(.ok, firstChunkAt: firstChunkAt)
+                // The first chunk is timed when it reaches the connection's event loop, as
+                // HTTPDriver times the provider's first content delta on its own loop: the hop
+                // on to this task is the client's, the same for every server.
+                let arrival = StreamArrival()
+                for try await _ in client.streamRaw(
+                    method: Method.complete.rawValue, payload: payloads[prompt], arrival: arrival)
+                {}
+                return CallResult(.ok, firstChunkAt: arrival.firstMessageUptimeNanoseconds)
             case .route:
                 _ = try await client.callRaw(method: Method.route.rawValue, payload: payloads[prompt])
             case .complete:

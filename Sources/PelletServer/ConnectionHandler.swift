@@ -308,6 +308,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Hands the MESSAGE frames written so far to the socket now, rather than when the current
+    /// task ends (see `CallContext.flushMessages()`). During a read of this connection the read's
+    /// end flushes them anyway.
+    func flushStreamMessages(stream: UInt32, serial: UInt64) {
+        guard pending[stream]?.serial == serial, let context, !readInProgress else { return }
+        context.flush()
+    }
+
     /// Whether the client takes its replies as fast as they come (see `channelWritabilityChanged`).
     var isWritable: Bool { context?.channel.isWritable ?? true }
 
@@ -437,6 +445,16 @@ final class StreamWriter: Sendable {
 
     /// Set by the service (`CallContext.onWritabilityChange`) on the event loop.
     private let writabilityHandler: NIOLoopBoundBox<((Bool) -> Void)?>
+
+    func flush(stream: UInt32) {
+        let handler = self.handler
+        let serial = self.serial
+        if handler.eventLoop.inEventLoop {
+            handler.value.flushStreamMessages(stream: stream, serial: serial)
+        } else {
+            handler.eventLoop.execute { handler.value.flushStreamMessages(stream: stream, serial: serial) }
+        }
+    }
 
     func send(_ message: some WireMessage, stream: UInt32) {
         let handler = self.handler

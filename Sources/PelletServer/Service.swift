@@ -44,6 +44,14 @@ public struct CallContext: Sendable {
         streamWriter?.send(message, stream: stream)
     }
 
+    /// Sends the MESSAGE frames written so far now. Without it they leave once the current
+    /// event-loop task ends (one flush for all the messages of a task); a service calls this
+    /// before work that the messages need not wait for, such as the metering commit that ends a
+    /// Complete call. Callable from any thread; a no-op once the call has ended.
+    public func flushMessages() {
+        streamWriter?.flush(stream: stream)
+    }
+
     /// Streamed replies: `body(false)` when the client stops taking its replies (the
     /// connection's unsent bytes passed its bound), `body(true)` once it has drained; at once
     /// with false if it is already behind. The call should then stop producing (pause its

@@ -346,6 +346,11 @@ final class CompleteCall {
     ) {
         guard !finished else { return }
         finished = true
+        // The chunks go to the client now, not behind the settlement: when a provider read held
+        // the last text and the stream's end together (a short answer, a fast provider), the
+        // flush due at the end of this task came only after the metering commit made below on
+        // this loop, and every chunk waited for it.
+        if context.isStreaming, firstTokenAt != nil { context.flushMessages() }
         context.callEnded()
         let event = MeteringEvent(
             requestID: requestID,
