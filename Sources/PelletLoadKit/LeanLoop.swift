@@ -47,36 +47,46 @@ struct LeanLoop {
         }
     }
 
+    /// How often the thread's own tally joins the recorder's (the progress line reads it).
+    static let mergeNanoseconds: UInt64 = 50_000_000
+
     func run() {
-        var calls: [UInt32: Call] = [:]
-        calls.reserveCapacity(inFlight * 2)
+        // A call's stream id names its slot (2 × slot + 1): an id is free again once its call is
+        // answered, so a slot's next call reuses it, and an answer finds its call without a hash.
+        var slots = [Call?](repeating: nil, count: inFlight)
+        var free = Array((0..<inFlight).reversed())
         var input = FrameInput()
         var output: [UInt8] = []
         output.reserveCapacity(frames.map(\.count).max().map { $0 * min(inFlight, 1024) } ?? 0)
-        var nextStream: UInt32 = 1
         var prompt = index % frames.count
         var ordinal: UInt64 = 0
         var sending = true
         let isOpenLoop = schedule != nil
+        // Counted here and handed to the recorder every `mergeNanoseconds`, not locked per call.
+        var tally = LoadTally()
+        var mergedAt = LoadClock.now()
+        defer { recorder.add(tally, worker: index) }
 
         func answered(_ answer: FrameInput.Answer) {
-            guard let call = calls.removeValue(forKey: answer.stream) else { return }
+            let slot = Int(answer.stream >> 1)
+            guard answer.stream & 1 == 1, slot < inFlight, let call = slots[slot] else { return }
+            slots[slot] = nil
+            free.append(slot)
             guard call.isMeasured else { return }
             let now = LoadClock.now()
-            recorder.record(
-                worker: index, answer.outcome,
+            tally.record(
+                answer.outcome,
                 latencyNanoseconds: now > call.start ? now - call.start : 0,
                 firstChunkNanoseconds: nil,
                 sendDelayNanoseconds: call.sendDelay(isOpenLoop))
         }
 
         func add(prompt: Int, start: UInt64, sentAt: UInt64) {
-            let stream = nextStream
-            // Odd ids, as the NIO client uses, wrapping far below UInt32's end.
-            nextStream = nextStream >= 0x7FFF_FFFD ? 1 : nextStream + 2
+            let slot = free.removeLast()
+            let stream = UInt32(2 * slot + 1)
             let isMeasured = start >= timeline.measureStart
-            if isMeasured { recorder.markSent(worker: index) }
-            calls[stream] = Call(start: start, sentAt: sentAt, isMeasured: isMeasured)
+            if isMeasured { tally.sent += 1 }
+            slots[slot] = Call(start: start, sentAt: sentAt, isMeasured: isMeasured)
             let at = output.count
             output += frames[prompt]
             output[at + Self.streamOffset] = UInt8(truncatingIfNeeded: stream >> 24)
@@ -87,12 +97,13 @@ struct LeanLoop {
 
         func fail() {
             let now = LoadClock.now()
-            for call in calls.values where call.isMeasured {
-                recorder.record(
-                    worker: index, .transportError, latencyNanoseconds: now > call.start ? now - call.start : 0,
+            for case let call? in slots where call.isMeasured {
+                tally.record(
+                    .transportError, latencyNanoseconds: now > call.start ? now - call.start : 0,
                     firstChunkNanoseconds: nil, sendDelayNanoseconds: call.sendDelay(isOpenLoop))
             }
-            calls.removeAll()
+            slots = [Call?](repeating: nil, count: inFlight)
+            free = Array((0..<inFlight).reversed())
         }
 
         while true {
@@ -100,7 +111,7 @@ struct LeanLoop {
             var nextDue: UInt64?
             if sending {
                 if let schedule {
-                    while calls.count < inFlight {
+                    while !free.isEmpty {
                         let due = schedule.sendTime(connection: index, ordinal: ordinal)
                         if due >= timeline.measureEnd {
                             sending = false
@@ -118,7 +129,7 @@ struct LeanLoop {
                 } else if now >= timeline.measureEnd {
                     sending = false
                 } else {
-                    while calls.count < inFlight {
+                    while !free.isEmpty {
                         add(prompt: prompt, start: now, sentAt: now)
                         prompt = prompt + 1 == frames.count ? 0 : prompt + 1
                     }
@@ -129,12 +140,17 @@ struct LeanLoop {
                     guard sent else { return fail() }
                 }
             }
-            if !sending && calls.isEmpty { return }
+            if !sending && free.count == inFlight { return }
             if now >= drainDeadline { return }
             // Until the next request is due (open loop, a slot free), else until an answer.
             let wakeAt = nextDue.map { $0 - LoadRunner.earlySendNanoseconds / 2 } ?? drainDeadline
             if connection.waitReadable(nanoseconds: wakeAt > now ? wakeAt - now : 0) {
                 guard input.read(from: connection.descriptor, answered: answered) else { return fail() }
+            }
+            if now >= mergedAt + Self.mergeNanoseconds {
+                recorder.add(tally, worker: index)
+                tally = LoadTally()
+                mergedAt = now
             }
         }
     }
