@@ -186,7 +186,10 @@ let package = Package(
         .testTarget(name: "PelletWireTests", dependencies: ["PelletWire", "CPelletProto"]),
         .testTarget(
             name: "PelletServerTests",
-            dependencies: ["PelletServer", "PelletClient", "PelletTesting", "PelletWire"]
+            dependencies: [
+                "PelletServer", "PelletClient", "PelletTesting", "PelletWire",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PelletRouterTests",

@@ -22,6 +22,8 @@ public struct LoadConfiguration: Sendable {
         public var drainSeconds = 10.0
         /// For a tls:// target: the CA to trust and, for mutual TLS, the client's certificate.
         public var tls = ClientTLSOptions()
+        /// "nio" (PelletClient) or "lean" (a socket and a thread per connection).
+        public var client = "nio"
 
         public init(target: String) {
             self.target = target
@@ -46,6 +48,7 @@ public struct LoadConfiguration: Sendable {
     /// are abandoned (and counted as sent, not completed).
     public var drainTimeout: Duration
     public var tls: ClientTLSOptions
+    public var client: LoadClient
 
     /// More calls than this in flight at once would measure the generator, not the server.
     public static let maxConcurrency = 100_000
@@ -118,11 +121,23 @@ public struct LoadConfiguration: Sendable {
                     + "(pelletctl key create ACCOUNT makes one)"
             )
         }
+        guard let client = LoadClient(rawValue: options.client) else {
+            throw LoadError("--client \"\(options.client)\" is not one of \(LoadClient.choices)")
+        }
+        if client == .lean {
+            guard case .pellet(let address) = target, !address.isTLS else {
+                throw LoadError("--client lean calls pelletd over unix: or tcp://; use the nio client for \(target)")
+            }
+            guard method.isUnary else {
+                throw LoadError("--client lean makes unary calls (route, complete, usage, health); use the nio client for \(method)")
+            }
+        }
         let prompts = try options.promptsFile.map(loadPrompts) ?? PromptCorpus.builtIn
 
         self.target = target
         self.targetText = options.target
         self.tls = options.tls
+        self.client = client
         self.method = method
         self.connections = options.connections
         self.inFlight = options.inFlight
@@ -155,5 +170,23 @@ public struct LoadConfiguration: Sendable {
     /// "0", "0.5", "-3": a flag's value as the user most likely wrote it.
     private static func format(_ value: Double) -> String {
         value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
+
+/// Which client makes a run's calls over the Pellet protocol.
+public enum LoadClient: String, Sendable, CaseIterable {
+    /// PelletClient: async calls multiplexed on a NIO channel, every method and TLS.
+    case nio
+    /// A plain socket and a thread per connection (`LeanConnection`): unary calls over unix: and
+    /// tcp://, with little enough client work per call that the server is what is measured.
+    case lean
+
+    public static var choices: String { allCases.map(\.rawValue).joined(separator: "|") }
+}
+
+extension PelletAddress {
+    var isTLS: Bool {
+        if case .tls = self { return true }
+        return false
     }
 }

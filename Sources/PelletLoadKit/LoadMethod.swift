@@ -1,3 +1,5 @@
+import PelletWire
+
 /// What each call of a run does.
 public enum LoadMethod: String, Sendable, CaseIterable, CustomStringConvertible {
     case route
@@ -27,6 +29,25 @@ public enum LoadMethod: String, Sendable, CaseIterable, CustomStringConvertible 
     }
 
     public var isStreamed: Bool { self == .completeStream }
+
+    /// The lean client's methods: the unary calls (a PING has no stream to answer on, and a
+    /// stream's first chunk is the NIO client's to time).
+    public var isUnary: Bool {
+        switch self {
+        case .route, .complete, .usage, .health: true
+        case .completeStream, .ping: false
+        }
+    }
+
+    /// The wire method of a unary call (Complete for the streamed one; PING has none).
+    var wireMethod: PelletWire.Method {
+        switch self {
+        case .route: .route
+        case .complete, .completeStream, .ping: .complete
+        case .usage: .usage
+        case .health: .health
+        }
+    }
 
     public static var choices: String { allCases.map(\.rawValue).joined(separator: "|") }
 }

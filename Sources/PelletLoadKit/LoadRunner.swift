@@ -28,6 +28,9 @@ public struct LoadRunner: Sendable {
     /// Throws only when the run cannot start (the target cannot be reached); failed calls are in
     /// the report.
     public func run() async throws(LoadError) -> LoadReport {
+        if configuration.client == .lean {
+            return await measureLean(try connectLean())
+        }
         let driver = try await connect()
         let report = await measure(with: driver)
         await driver.close()
@@ -55,23 +58,7 @@ public struct LoadRunner: Sendable {
             OpenLoopSchedule(start: timeline.start, rate: $0, connections: configuration.connections)
         }
         let claims = (0..<configuration.connections).map { _ in RequestClaims() }
-
-        let progressTask = progress.map { sink in
-            Task {
-                await reportProgress(
-                    to: sink,
-                    timeline: timeline,
-                    recorder: recorder,
-                    backlog: {
-                        guard let schedule else { return nil }
-                        let claimed = claims.enumerated().reduce(UInt64(0)) { total, entry in
-                            total + entry.element.claimedCount
-                        }
-                        return schedule.backlog(at: LoadClock.now(), sent: claimed)
-                    }
-                )
-            }
-        }
+        let progressTask = startProgress(timeline: timeline, recorder: recorder, schedule: schedule, claims: claims)
 
         await withTaskGroup(of: Bool.self) { group in
             for connection in 0..<configuration.connections {
@@ -118,6 +105,31 @@ public struct LoadRunner: Sendable {
             }
             group.cancelAll()
         }
+        return await finish(timeline: timeline, recorder: recorder, progressTask: progressTask)
+    }
+
+    /// The live progress line's task, if there is a sink for it.
+    func startProgress(
+        timeline: Timeline, recorder: LoadRecorder, schedule: OpenLoopSchedule?, claims: [RequestClaims]
+    ) -> Task<Void, Never>? {
+        progress.map { sink in
+            Task {
+                await reportProgress(
+                    to: sink,
+                    timeline: timeline,
+                    recorder: recorder,
+                    backlog: {
+                        guard let schedule else { return nil }
+                        let claimed = claims.reduce(UInt64(0)) { total, claims in total + claims.claimedCount }
+                        return schedule.backlog(at: LoadClock.now(), sent: claimed)
+                    }
+                )
+            }
+        }
+    }
+
+    /// Stops the progress line and makes the report of what `recorder` holds.
+    func finish(timeline: Timeline, recorder: LoadRecorder, progressTask: Task<Void, Never>?) async -> LoadReport {
         let finishedAt = LoadClock.now()
         progressTask?.cancel()
         _ = await progressTask?.value
@@ -132,7 +144,7 @@ public struct LoadRunner: Sendable {
 
     /// A line a second: during the warm-up on the second from the start, then on the second
     /// from the start of the measured time, so that no line covers a sliver of each.
-    private func reportProgress(
+    func reportProgress(
         to sink: @Sendable (String) -> Void,
         timeline: Timeline,
         recorder: LoadRecorder,

@@ -84,6 +84,11 @@ public final class LoadRecorder: Sendable {
         }
     }
 
+    /// A worker's own tally, counted without the lock and handed over at intervals.
+    public func add(_ tally: LoadTally, worker: Int) {
+        shards[worker % shards.count].tally.withLock { $0.add(tally) }
+    }
+
     /// The shards merged. Each is copied under its lock (copy-on-write, so cheap there) and
     /// merged outside it.
     public func snapshot() -> LoadTally {

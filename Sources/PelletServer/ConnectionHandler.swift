@@ -5,15 +5,18 @@ import PelletWire
 /// Serves one client connection on its event loop: applies the state machine's decisions,
 /// dispatches calls to services, enforces deadlines and writes replies.
 ///
-/// Everything here runs on the channel's event loop, so no call state needs a lock. Replies
-/// written while a read burst is being processed are flushed once at `channelReadComplete`,
-/// so pipelined calls share syscalls.
+/// Everything here runs on the channel's event loop, so no call state needs a lock. Frames
+/// written while a read burst is being processed are encoded one after another into one buffer,
+/// written and flushed once at `channelReadComplete`: pipelined calls share one buffer and one
+/// system call, not a buffer and a pipeline write each.
 final class ConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = InboundFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     struct Settings {
         var defaultTimeout: TimeAmount
+        /// The largest frame payload a client may send.
+        var maxFrameBytes: Int
         var limits: ConnectionStateMachine.Limits
         /// After a GOAWAY, the longest wait for the client to take the bytes still unsent before
         /// the connection is closed anyway: a client that does not read must not keep it open.
@@ -38,6 +41,10 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     private var machine: ConnectionStateMachine
+    private var frames: ConnectionFrameDecoder
+    /// The client sent bytes that are not the protocol: the connection is failing, and nothing
+    /// more it sends is read.
+    private var decodingFailed = false
     private let services: ServiceTable
     private let settings: Settings
     private let metrics: ServerMetrics
@@ -49,6 +56,12 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var readInProgress = false
     private var flushPending = false
+    /// The frames of the current read burst, not yet handed to the channel (nil: none yet).
+    private var burst: ByteBuffer?
+    /// The size of the last burst's frames: the next burst's buffer starts that large, so a
+    /// steady pipelined load grows no buffer, and no buffer stays allocated between bursts
+    /// (thousands of idle or streaming connections hold none).
+    private var burstCapacity = 512
     /// A flush is queued on the event loop for stream messages written outside a read.
     private var flushScheduled = false
     /// The one timer of the connection's timeouts (handshake, partial frame, idle), and when it
@@ -67,6 +80,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         self.transport = transport
         self.logger = logger
         self.machine = ConnectionStateMachine(limits: settings.limits, now: .now())
+        self.frames = ConnectionFrameDecoder(maxPayloadBytes: settings.maxFrameBytes)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -78,20 +92,38 @@ final class ConnectionHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
+        burst = nil
         self.context = nil
     }
 
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !decodingFailed else { return }
         readInProgress = true
-        switch unwrapInboundIn(data) {
+        frames.append(unwrapInboundIn(data))
+        do {
+            while let item = try frames.next() {
+                received(item, context: context)
+            }
+        } catch {
+            decodingFailed = true
+            machine.closed()
+            failConnection(error, lastStream: machine.lastAcceptedStream, context: context)
+            return
+        }
+        if frames.partialFrameStarted() {
+            machine.partialFrameStarted(now: .now())
+            armTimer()
+        }
+    }
+
+    private func received(_ item: InboundFrame, context: ChannelHandlerContext) {
+        switch item {
         case .preface:
             machine.receivedPreface()
             armTimer()
-            var buffer = context.channel.allocator.buffer(capacity: Preface.bytes.count)
-            buffer.writeBytes(Preface.bytes)
-            write(buffer)
+            write { $0.writeBytes(Preface.bytes) }
         case .frame(let frame):
             apply(machine.receivedFrame(frame.header), frame: frame, context: context)
         }
@@ -101,6 +133,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         readInProgress = false
         // Once per read rather than per frame: the idle timeout needs no finer clock.
         machine.receivedBytes(now: .now())
+        writeBurst()
         if flushPending {
             flushPending = false
             context.flush()
@@ -121,23 +154,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is PartialFrameStarted {
-            machine.partialFrameStarted(now: .now())
-            armTimer()
-        } else {
-            context.fireUserInboundEventTriggered(event)
-        }
-    }
-
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? ConnectionError {
-            machine.closed()
-            failConnection(error, lastStream: machine.lastAcceptedStream, context: context)
-        } else {
-            logger.debug("connection error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -165,9 +184,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .cancelCall(let stream):
             endEarly(stream: stream, reason: RPCError(.cancelled, "the call was cancelled by the client"))
         case .sendPong:
-            var buffer = context.channel.allocator.buffer(capacity: FrameHeader.size + frame.payload.readableBytes)
-            buffer.writeFrame(FrameHeader(type: .pong, stream: 0), payload: frame.payload)
-            write(buffer)
+            write { $0.writeFrame(FrameHeader(type: .pong, stream: 0), payload: frame.payload) }
         case .none:
             break
         case .connectionError(let error, let lastStream):
@@ -291,15 +308,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// A streamed reply's MESSAGE frame, written only while call `serial` is still pending.
     func sendStreamMessage(_ message: some WireMessage, stream: UInt32, serial: UInt64) {
         guard pending[stream]?.serial == serial, let context else { return }
+        if readInProgress {
+            write { $0.writeFrame(FrameHeader(type: .message, stream: stream), message: message) }
+            return
+        }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
         // One flush for all the messages of one provider read (one SSE chunk often holds several
         // events), not one syscall per message: the flush runs once the current task is done. A
         // final frame written meanwhile flushes them with it.
         context.write(wrapOutboundOut(buffer), promise: nil)
-        if readInProgress {
-            flushPending = true
-        } else if !flushScheduled {
+        if !flushScheduled {
             flushScheduled = true
             context.eventLoop.assumeIsolated().execute { [self] in
                 flushScheduled = false
@@ -342,6 +361,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .close(let error, let lastStream):
             logger.debug("closing connection", metadata: ["reason": "\(error)"])
             writeGoAway(RPCError(error.status, error.message), lastStream: lastStream, context: context)
+            writeBurst()
             flushPending = false
             context.flush()
             context.close(promise: nil)
@@ -371,36 +391,47 @@ final class ConnectionHandler: ChannelInboundHandler {
     // MARK: Writing
 
     private func writeReply(stream: UInt32, endsWithEnd: Bool, result: Result<any WireMessage, RPCError>) {
-        guard let context else { return }
         let type: FrameType = endsWithEnd ? .end : .response
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        switch result {
-        case .success(let message):
-            buffer.writeFrame(FrameHeader(type: type, stream: stream, value: Status.ok.rawValue), message: message)
-        case .failure(let error):
-            buffer.writeFrame(FrameHeader(type: type, stream: stream, value: error.status.rawValue), message: error.payload)
+        write { buffer in
+            switch result {
+            case .success(let message):
+                buffer.writeFrame(FrameHeader(type: type, stream: stream, value: Status.ok.rawValue), message: message)
+            case .failure(let error):
+                buffer.writeFrame(FrameHeader(type: type, stream: stream, value: error.status.rawValue), message: error.payload)
+            }
         }
-        write(buffer)
     }
 
     private func writeGoAway(_ error: RPCError, lastStream: UInt32, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        buffer.writeFrame(FrameHeader(type: .goAway, stream: 0, value: lastStream), message: error.payload)
-        write(buffer)
+        write { $0.writeFrame(FrameHeader(type: .goAway, stream: 0, value: lastStream), message: error.payload) }
     }
 
-    private func write(_ buffer: ByteBuffer) {
+    /// Encodes a frame with `encode`: during a read burst at the end of the burst's buffer (sent
+    /// at `channelReadComplete`), otherwise into a buffer of its own, written and flushed at once.
+    private func write(_ encode: (inout ByteBuffer) -> Void) {
         guard let context else { return }
-        context.write(wrapOutboundOut(buffer), promise: nil)
         if readInProgress {
-            flushPending = true
-        } else {
-            context.flush()
+            if burst == nil { burst = context.channel.allocator.buffer(capacity: burstCapacity) }
+            encode(&burst!)
+            return
         }
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        encode(&buffer)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Hands the burst's frames to the channel as one buffer (flushed by the caller).
+    private func writeBurst() {
+        guard let context, let buffer = burst else { return }
+        burst = nil
+        burstCapacity = min(max(buffer.readableBytes, 512), 64 << 10)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        flushPending = true
     }
 
     private func closeAfterFlush() {
         guard let context else { return }
+        writeBurst()
         flushPending = false
         // Close only once everything written so far (replies, GOAWAY) has reached the socket.
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)

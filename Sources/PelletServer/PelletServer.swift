@@ -215,6 +215,7 @@ public final class PelletServer: Sendable {
         }
         let settings = ConnectionHandler.Settings(
             defaultTimeout: TimeAmount(configuration.defaultTimeout),
+            maxFrameBytes: configuration.maxFrameBytes,
             limits: .init(
                 maxCallsInFlight: configuration.maxCallsInFlightPerConnection,
                 handshakeTimeout: configuration.handshakeTimeout.map(TimeAmount.init),
@@ -226,8 +227,7 @@ public final class PelletServer: Sendable {
         if !isUnix, let tls = configuration.tls {
             try channel.pipeline.syncOperations.addHandlers(tls.makeHandlers())
         }
-        try channel.pipeline.syncOperations.addHandlers(
-            ByteToMessageHandler(ConnectionFrameDecoder(maxPayloadBytes: configuration.maxFrameBytes)),
+        try channel.pipeline.syncOperations.addHandler(
             ConnectionHandler(
                 services: services, settings: settings, metrics: metrics,
                 transport: isUnix ? .unix : .tcp, accessLog: accessLog, logger: logger)

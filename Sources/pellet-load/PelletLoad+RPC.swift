@@ -100,6 +100,15 @@ extension PelletLoad {
         @Option(help: "max_tokens of each completion.")
         var maxTokens = 64
 
+        @Option(
+            help: ArgumentHelp(
+                "nio: PelletClient, every method and TLS. lean: a socket and a thread per connection, unary "
+                    + "methods over unix: and tcp://, so that the client's own cost per call stays out of the figures.",
+                valueName: "client"
+            )
+        )
+        var client = "nio"
+
         @Flag(help: "Write the report as JSON to stdout (progress still goes to stderr).")
         var json = false
 
@@ -142,6 +151,7 @@ extension PelletLoad {
             options.preference = preference
             options.maxTokens = maxTokens
             options.drainSeconds = drain
+            options.client = client
             options.tls = ClientTLSOptions(trustedCA: tlsCa, certificate: tlsCert, privateKey: tlsKey)
             do {
                 return try LoadConfiguration(options: options)

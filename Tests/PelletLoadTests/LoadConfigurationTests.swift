@@ -67,6 +67,20 @@ final class LoadConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.preference, .latency)
     }
 
+    func testTheLeanClientTakesUnaryCallsOverUnixAndTCP() throws {
+        XCTAssertEqual(try LoadConfiguration(options: options()).client, .nio)
+        let lean = try LoadConfiguration(options: options("tcp://127.0.0.1:7000") { $0.client = "lean" })
+        XCTAssertEqual(lean.client, .lean)
+        assertRefused(options { $0.client = "fast" }, "--client \"fast\" is not one of nio|lean")
+        assertRefused(options("tls://127.0.0.1:7000") { $0.client = "lean" }, "use the nio client for tls://")
+        assertRefused(options { ($0.client, $0.method) = ("lean", "ping") }, "use the nio client for ping")
+        assertRefused(
+            options { ($0.client, $0.method, $0.apiKey) = ("lean", "complete-stream", "k") },
+            "use the nio client for complete-stream")
+        assertRefused(
+            options("http://127.0.0.1:8000") { ($0.client, $0.method) = ("lean", "complete") }, "calls pelletd over unix:")
+    }
+
     func testRateMustBePositive() {
         assertRefused(options { $0.rate = 0 }, "--rate must be a positive number of requests per second, not 0")
         assertRefused(options { $0.rate = -5 }, "--rate must be a positive number")
