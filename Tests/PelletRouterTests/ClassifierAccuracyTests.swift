@@ -16,9 +16,9 @@ import XCTest
 /// two standard errors below the measurements (routing/test: about 0.5 points on accuracy, n =
 /// 4,667; a class's recall about 1.7 points at n = 541 to 610; MT-Bench + Vicuna: about 3.3
 /// points, n = 160), so a retrained model that is really as good passes and one that lost ground
-/// fails. Raise them with the model. (The fifth round traded 0.6 points of routing/test macro-F1
-/// for one more MT-Bench + Vicuna prompt and a better held-out-family score; the macro-F1 floor
-/// stays where the fourth round put it, 0.7 points below.)
+/// fails. Raise them with the model. (The fifth round gave up 0.6 points of routing/test
+/// macro-F1 for one more MT-Bench + Vicuna prompt; the macro-F1 floor stays where the fourth
+/// round put it, 0.7 points below the measurement.)
 final class ClassifierAccuracyTests: XCTestCase {
     static let routingTestMacroF1Floor = 0.855
     static let routingTestRecallFloor = 0.72
