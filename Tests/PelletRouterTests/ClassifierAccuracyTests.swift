@@ -8,19 +8,21 @@ import XCTest
 /// Measured (tools/router-data/evaluate prints the same figures with the Python trainer's model,
 /// and README.md "Routing quality" holds the tables):
 ///   routing/test (4,667 prompts of held-out tasks, templates, documents and languages):
-///     accuracy 0.869, macro-F1 0.868, lowest class recall 0.77 (classification)
-///   MT-Bench + Vicuna (160 first turns): accuracy 0.775; keyword baseline 0.41
+///     accuracy 0.865, macro-F1 0.862, lowest class recall 0.75 (classification)
+///   MT-Bench + Vicuna (160 first turns): accuracy 0.781; keyword baseline 0.41
 /// Issue 16 asks for MT-Bench + Vicuna >= 0.85 and routing/test macro-F1 >= 0.85 with no class
 /// recall below 0.70; routing/test's are met, MT-Bench + Vicuna's is not (README "Routing
 /// quality" says where it falls short). The floors here guard what it does reach: they sit about
 /// two standard errors below the measurements (routing/test: about 0.5 points on accuracy, n =
-/// 4,667; a class's recall about 1.7 points at n = 541 to 610; MT-Bench + Vicuna: about 3.4
+/// 4,667; a class's recall about 1.7 points at n = 541 to 610; MT-Bench + Vicuna: about 3.3
 /// points, n = 160), so a retrained model that is really as good passes and one that lost ground
-/// fails. Raise them with the model.
+/// fails. Raise them with the model. (The fifth round gave up 0.6 points of routing/test
+/// macro-F1 for one more MT-Bench + Vicuna prompt; the macro-F1 floor stays where the fourth
+/// round put it, 0.7 points below the measurement.)
 final class ClassifierAccuracyTests: XCTestCase {
     static let routingTestMacroF1Floor = 0.855
     static let routingTestRecallFloor = 0.72
-    static let publicAccuracyFloor = 0.71
+    static let publicAccuracyFloor = 0.72
 
     let classifier = TaskClassifier()
 

@@ -4,7 +4,7 @@
   4,667 test prompts from public sets (routing/README.md gives each source and licence; NOTICE
   and LICENSES/ are copied next to this file).
 - `prompts.jsonl`: 341 prompts written for Pellet (both of its old splits now train).
-- `authored-2026-12.jsonl`: 652 prompts written for issue 16 in four batches; the first 404
+- `authored-2026-12.jsonl`: 748 prompts written for issue 16 in five batches; the first 404
   where the public sets are thin or unlike what users send (requests for emails, speeches and role-play; summaries of short texts;
   advice and small talk; explanations; counterfactuals, estimates and everyday puzzles; requests
   in Spanish, German, French, Italian, Portuguese and Russian asking for code, translation or a
@@ -45,6 +45,22 @@
   "how many brothers", "A is the father of B", role-play greetings, a grammar edit, …) were
   removed before training. routing/test's reasoning recall is therefore optimistic for these
   styles; the held-out-family figure is the sober one.
+  A fifth batch of 96 (`"source"` ends "fifth batch", ids `i16e-…`), written for Pellet by hand
+  in the fifth round of issue 16 after reading MT-Bench + Vicuna's confusion by category, in the
+  genres it showed the model missing as a whole rather than prompt by prompt: role-play framed in
+  the second person that ends in an in-character question ("As a lighthouse keeper, what would
+  you tell…?", "Act as a sommelier… I will tell you…, you recommend…") and editing a given text
+  (creative, 28); extraction from a passage, a list of sentences, a log, a signature block or a
+  snippet, with an output format (18); family, ordering and truth-teller puzzles, syllogisms,
+  estimates, trick questions, counterfactuals and everyday inference from a situation
+  (reasoning, 24); open discussion questions of ordinary length (chat, 14); explanations (qa, 9);
+  maths in business words (3). All new text on topics chosen away from the evaluation prompts;
+  26 drafts were dropped and 8 rewritten before training because they paraphrased an MT-Bench
+  or Vicuna prompt or came near one (a sibling-count riddle, a father-of chain, counting given
+  words in a paragraph, variable names from formulas, named entities as JSON, a time traveller,
+  a scientist who changed fields, blinks in a year, stages of a process "and where they take
+  place", a design's key components, etiquette abroad, five films or paintings to study). By word-set overlap the closest left shares 0.33 of its
+  words with an MT-Bench or Vicuna prompt and 0.43 with a routing/test one.
 - `../shared/data/prompts/`: MT-Bench and Vicuna (FastChat, Apache-2.0), first turns, labelled by
   its README's mapping: evaluation only, never trained or tuned on.
 - `../shared/data/routing/routellm/`: RouteLLM's strong/weak correctness labels (difficulty).

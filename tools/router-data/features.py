@@ -97,7 +97,8 @@ CUES = {
         compose draft email letter blog post slogan toast tagline narrative scene fantasy novel verse
         poetry screenplay monologue fairy villanelle rhyme invent persuasive speech imagine_you you_are
         pretend_to escribe schreibe écris role persona embody act_as imagine_yourself picture_yourself
-        you_were rewrite rephrase reword proofread yourself_as in_character as_a""",
+        you_were rewrite rephrase reword proofread yourself_as in_character as_a the_role your_role speak_like
+        voice_of narrate narrator""",
     "qa": """what who when where which explain history caused causes difference define definition
         meaning science scientific significance describe why_is why_do how_does""",
     "chat": """hi hello hey thanks thank lol bored chat weekend friend friends feel feeling advice tips
