@@ -200,6 +200,7 @@ let package = Package(
             name: "PelletProvidersTests",
             dependencies: [
                 "PelletProviders",
+                "PelletTesting",
                 "PelletWire",
                 "pellet-mock-provider",
                 .product(name: "Logging", package: "swift-log"),

@@ -9,43 +9,8 @@ import XCTest
 /// TCP: the same closed and open loops as the NIO client's (`RPCLoadTests`), the same report.
 /// Timings on this shared machine are noisy: the assertions are lower bounds, and generous upper
 /// ones.
-final class LeanRPCLoadTests: XCTestCase {
-    private func configuration(
-        _ server: TestServer,
-        method: String = "health",
-        tcp: Bool = false,
-        connections: Int = 1,
-        inFlight: Int = 1,
-        rate: Double? = nil,
-        duration: Double = 0.5,
-        warmup: Double = 0.1
-    ) throws -> LoadConfiguration {
-        var options = LoadConfiguration.Options(target: (tcp ? server.tcpAddress : server.unixAddress).description)
-        options.client = "lean"
-        options.method = method
-        options.connections = connections
-        options.inFlight = inFlight
-        options.rate = rate
-        options.durationSeconds = duration
-        options.warmupSeconds = warmup
-        options.apiKey = "pk_load_test_key"
-        options.drainSeconds = 5
-        return try LoadConfiguration(options: options)
-    }
-
-    private func withServer(
-        services: [PelletWire.Method: any Service] = [:],
-        _ body: (TestServer) async throws -> Void
-    ) async throws {
-        let server = try await TestServer.start(services: services)
-        do {
-            try await body(server)
-        } catch {
-            await server.shutdown()
-            throw error
-        }
-        await server.shutdown()
-    }
+final class LeanRPCLoadTests: RPCLoadTestCase {
+    override var client: String { "lean" }
 
     func testClosedLoopKeepsInFlightCallsOutAndTimesEach() async throws {
         try await withServer(services: [.health: SleepingService(delay: .milliseconds(20))]) { server in

@@ -8,46 +8,7 @@ import XCTest
 
 /// `pellet-load rpc` against a real in-process server over its Unix socket and TCP. Timings on
 /// this shared machine are noisy: the assertions are lower bounds, and generous upper ones.
-final class RPCLoadTests: XCTestCase {
-    private func configuration(
-        _ server: TestServer,
-        method: String = "health",
-        tcp: Bool = false,
-        connections: Int = 1,
-        inFlight: Int = 1,
-        rate: Double? = nil,
-        duration: Double = 0.5,
-        warmup: Double = 0.1
-    ) throws -> LoadConfiguration {
-        var options = LoadConfiguration.Options(
-            target: (tcp ? server.tcpAddress : server.unixAddress).description
-        )
-        options.method = method
-        options.connections = connections
-        options.inFlight = inFlight
-        options.rate = rate
-        options.durationSeconds = duration
-        options.warmupSeconds = warmup
-        options.apiKey = "pk_load_test_key"
-        options.drainSeconds = 5
-        return try LoadConfiguration(options: options)
-    }
-
-    /// Runs `body` against a fresh server, shut down gracefully afterwards whatever happens.
-    private func withServer(
-        services: [PelletWire.Method: any Service] = [:],
-        _ body: (TestServer) async throws -> Void
-    ) async throws {
-        let server = try await TestServer.start(services: services)
-        do {
-            try await body(server)
-        } catch {
-            await server.shutdown()
-            throw error
-        }
-        await server.shutdown()
-    }
-
+final class RPCLoadTests: RPCLoadTestCase {
     func testClosedLoopLatencyIsTheServiceTime() async throws {
         try await withServer(services: [.health: SleepingService(delay: .milliseconds(20))]) { server in
             let report = try await LoadRunner(
