@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Trains the task classifier and the difficulty score; writes the Swift weights and a parity fixture.
 
-    "$(tools/router-data/python-env)/bin/python" tools/router-data/train_classifier.py [--check | --compare]
+    "$(tools/router-data/python-env)/bin/python" tools/router-data/train_classifier.py [--check | --compare [--families] | --two-layer-families]
 
 Needs numpy and scipy at the versions pinned in tools/router-data/python-env (a venv under
 .build/). Deterministic: L-BFGS from zeros over a fixed row order on one BLAS thread, so the same
@@ -186,7 +186,29 @@ def compare_two_layer():
                   flush=True)
 
 
+def held_out_family_two_layer(hidden=16, l2=3e-5):
+    """The held-out-source check (see `held_out_family_report`) for the two-layer network over
+    CHOSEN's features and weights, so the two models are compared by the same rule."""
+    train = training_rows()
+    extractor = CHOSEN.extractor()
+    total_right = total = 0
+    for fam in sorted({r["family"] for r in train}):
+        held = [r for r in train if r["family"] == fam]
+        rest = [r for r in train if r["family"] != fam]
+        weights = cm.sample_weights(rest, CHOSEN.natural_boost, CHOSEN.pellet_boost)
+        predict = cm.fit_two_layer(cm.design(rest, extractor), cm.labels(rest), weights, hidden=hidden, l2=l2)
+        right = int(np.sum(predict(cm.design(held, extractor)) == cm.labels(held)))
+        total_right += right
+        total += len(held)
+        print(f"    {fam:12s} {len(held):5d} prompts: {right / len(held):.3f}", flush=True)
+    print(f"two-layer network ({hidden} ReLU units, l2={l2:g}): held-out source family accuracy "
+          f"{total_right / total:.3f}", flush=True)
+
+
 def main():
+    if "--two-layer-families" in sys.argv:
+        held_out_family_two_layer()
+        return
     if "--compare" in sys.argv:
         compare_two_layer()
         compare()
