@@ -62,18 +62,13 @@ final class ClusterHousekeeping: Sendable {
     /// away it waits for it (checking every second), so that a run is never queued behind the
     /// pool's reconnection attempts.
     func run() async {
-        while !Task.isCancelled {
-            guard databaseReachable() else {
-                guard (try? await Task.sleep(for: .seconds(1))) != nil else { return }
-                continue
-            }
-            do {
-                try await within(.seconds(60), orThrow: { HousekeepingTimeout() }) { _ = try await self.sweep() }
-            } catch {
-                guard !Task.isCancelled else { return }
+        await repeatWhileDatabaseReachable(
+            every: interval, recheck: .seconds(1), limit: .seconds(60), databaseReachable: databaseReachable,
+            orThrow: { HousekeepingTimeout() }, { _ = try await self.sweep() }
+        ) { outcome in
+            if case .failure(let error) = outcome {
                 logger.warning("cluster housekeeping failed; retrying at the next run: \(String(reflecting: error))")
             }
-            guard (try? await Task.sleep(for: interval)) != nil else { return }
         }
     }
 

@@ -40,25 +40,22 @@ final class KeyUseSync: Sendable {
     /// Reports and reads every `interval` until the task is cancelled; waits while the database
     /// is away (the uses collected meanwhile go with the first report after).
     func run() async {
+        // The first exchange as soon as the feed has connected (the schema is migrated then).
         var failing = false
-        while !Task.isCancelled {
-            // The first exchange as soon as the feed has connected (the schema is migrated then).
-            guard databaseReachable() else {
-                guard (try? await Task.sleep(for: .milliseconds(200))) != nil else { return }
-                continue
-            }
-            do {
-                try await within(.seconds(10), orThrow: { KeyUseTimeout() }) { _ = try await self.sync() }
+        await repeatWhileDatabaseReachable(
+            every: interval, recheck: .milliseconds(200), limit: .seconds(10), databaseReachable: databaseReachable,
+            orThrow: { KeyUseTimeout() }, { _ = try await self.sync() }
+        ) { outcome in
+            switch outcome {
+            case .success:
                 failing = false
-            } catch {
-                guard !Task.isCancelled else { return }
+            case .failure(let error):
                 if !failing {
                     logger.warning(
                         "keys' last uses could not be exchanged with the cluster database; retrying: \(String(reflecting: error))")
                     failing = true
                 }
             }
-            guard (try? await Task.sleep(for: interval)) != nil else { return }
         }
     }
 
