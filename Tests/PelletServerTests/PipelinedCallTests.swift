@@ -137,6 +137,69 @@ final class PipelinedCallTests: XCTestCase {
         XCTAssertEqual(written.readableBytes, 0)
         _ = try channel.finish()
     }
+
+    /// Outside a read: calls answered later, several in one batch of event-loop tasks (a provider
+    /// hand-over completing them), leave in one buffer with one flush once the batch has run, in
+    /// the order they were answered.
+    func testAnswersCompletedTogetherOutsideAReadLeaveInOneBufferWithOneFlush() throws {
+        let flushes = FlushCounter()
+        let channel = EmbeddedChannel()
+        let held = HeldService(eventLoop: channel.embeddedEventLoop)
+        let handler = ConnectionHandler(
+            services: ServiceTable([.health: held]),
+            settings: .init(defaultTimeout: .seconds(5), maxFrameBytes: 1 << 20, limits: .init()),
+            metrics: ServerMetrics(), transport: .unix, accessLog: nil, logger: Logger(label: "test"))
+        try channel.pipeline.syncOperations.addHandlers(flushes, handler)
+
+        var read = ByteBuffer(bytes: Preface.bytes)
+        for index in 0..<8 {
+            read.writeFrame(FrameHeader(type: .request, method: Method.health.rawValue, stream: UInt32(2 * index + 1)), message: HealthRequest())
+        }
+        try channel.writeInbound(read)
+        var preface = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self), "the preface leaves with the read")
+        XCTAssertEqual(preface.readBytes(length: Preface.bytes.count), Preface.bytes)
+        XCTAssertEqual(flushes.count, 1)
+        XCTAssertEqual(held.promises.count, 8)
+
+        // Answered in reverse order, in one task as a provider's hand-over would.
+        channel.embeddedEventLoop.execute {
+            for (index, promise) in held.promises.enumerated().reversed() {
+                promise.succeed(HealthResponse(version: "answer \(index)"))
+            }
+        }
+        channel.embeddedEventLoop.run()
+
+        var written = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self), "the answers were written")
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the eight answers")
+        XCTAssertEqual(flushes.count, 2, "one flush for the eight answers")
+        var decoder = FrameDecoder()
+        var prefaceOnly = ByteBuffer(bytes: Preface.bytes)
+        _ = try decoder.next(from: &prefaceOnly)
+        for index in (0..<8).reversed() {
+            guard case .frame(let frame) = try decoder.next(from: &written) else { return XCTFail("answer \(index) is missing") }
+            XCTAssertEqual(frame.header.type, .response)
+            XCTAssertEqual(frame.header.stream, UInt32(2 * index + 1))
+            XCTAssertEqual(try HealthResponse(decoding: frame.payload).version, "answer \(index)")
+        }
+        XCTAssertEqual(written.readableBytes, 0)
+        _ = try channel.finish()
+    }
+}
+
+/// Answers later: keeps each call's promise for the test to complete.
+private final class HeldService: Service, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private(set) var promises: [EventLoopPromise<any WireMessage>] = []
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        let promise = eventLoop.makePromise(of: (any WireMessage).self)
+        promises.append(promise)
+        return .pending(promise.futureResult)
+    }
 }
 
 /// Answers at once, on the event loop.
