@@ -125,16 +125,9 @@ final class PipelinedCallTests: XCTestCase {
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the whole read")
         XCTAssertEqual(flushes.count, 1, "one flush for 32 answers")
         XCTAssertEqual(written.readBytes(length: Preface.bytes.count), Preface.bytes)
-        var decoder = FrameDecoder()
-        var preface = ByteBuffer(bytes: Preface.bytes)
-        _ = try decoder.next(from: &preface)
-        for index in 0..<32 {
-            guard case .frame(let frame) = try decoder.next(from: &written) else { return XCTFail("answer \(index) is missing") }
-            XCTAssertEqual(frame.header.type, .response)
-            XCTAssertEqual(frame.header.stream, UInt32(2 * index + 1))
-            XCTAssertEqual(try HealthResponse(decoding: frame.payload).version, "now")
-        }
-        XCTAssertEqual(written.readableBytes, 0)
+        let answers = try Self.healthAnswers(in: &written)
+        XCTAssertEqual(answers.map(\.stream), (0..<32).map { UInt32(2 * $0 + 1) })
+        XCTAssertEqual(answers.map(\.version), Array(repeating: "now", count: 32))
         _ = try channel.finish()
     }
 
@@ -172,17 +165,27 @@ final class PipelinedCallTests: XCTestCase {
         var written = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self), "the answers were written")
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the eight answers")
         XCTAssertEqual(flushes.count, 2, "one flush for the eight answers")
-        var decoder = FrameDecoder()
-        var prefaceOnly = ByteBuffer(bytes: Preface.bytes)
-        _ = try decoder.next(from: &prefaceOnly)
-        for index in (0..<8).reversed() {
-            guard case .frame(let frame) = try decoder.next(from: &written) else { return XCTFail("answer \(index) is missing") }
-            XCTAssertEqual(frame.header.type, .response)
-            XCTAssertEqual(frame.header.stream, UInt32(2 * index + 1))
-            XCTAssertEqual(try HealthResponse(decoding: frame.payload).version, "answer \(index)")
-        }
-        XCTAssertEqual(written.readableBytes, 0)
+        let answers = try Self.healthAnswers(in: &written)
+        XCTAssertEqual(answers.map(\.stream), (0..<8).reversed().map { UInt32(2 * $0 + 1) })
+        XCTAssertEqual(answers.map(\.version), (0..<8).reversed().map { "answer \($0)" })
         _ = try channel.finish()
+    }
+
+    /// The RESPONSE frames that fill `written` (after the preface): each one's stream and version.
+    private static func healthAnswers(in written: inout ByteBuffer) throws -> [(stream: UInt32, version: String)] {
+        var decoder = FrameDecoder()
+        var preface = ByteBuffer(bytes: Preface.bytes)
+        _ = try decoder.next(from: &preface)
+        var answers: [(stream: UInt32, version: String)] = []
+        while written.readableBytes > 0 {
+            guard case .frame(let frame) = try decoder.next(from: &written) else {
+                XCTFail("a partial frame after \(answers.count) answers")
+                break
+            }
+            XCTAssertEqual(frame.header.type, .response)
+            answers.append((frame.header.stream, try HealthResponse(decoding: frame.payload).version))
+        }
+        return answers
     }
 }
 
