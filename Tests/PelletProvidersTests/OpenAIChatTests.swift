@@ -1,5 +1,6 @@
 import Foundation
 import PelletProviders
+import PelletTesting
 import PelletWire
 import XCTest
 
@@ -23,7 +24,7 @@ final class OpenAIChatTests: XCTestCase {
     /// Escapes at the very start and end, next to each other and between long plain runs, every
     /// control character, and text that is not ASCII: the body reads back as the same text.
     func testEveryContentReadsBackAsTheSameText() throws {
-        var generator = SeededGenerator(seed: 17)
+        var generator = SeededGenerator(state: 17)
         let pieces = ["\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "plain text ", "/", "{}[],:"]
         var contents = (0..<0x20).map { String(UnicodeScalar(UInt8($0))) } + ["", "\"\"", "\\\n\\"]
         for _ in 0..<200 {
