@@ -8,7 +8,9 @@ import PelletWire
 /// Everything here runs on the channel's event loop, so no call state needs a lock. Frames
 /// written while a read burst is being processed are encoded one after another into one buffer,
 /// written and flushed once at `channelReadComplete`: pipelined calls share one buffer and one
-/// system call, not a buffer and a pipeline write each.
+/// system call, not a buffer and a pipeline write each. Frames written outside a read (answers
+/// completed by a provider, the store or a timer) gather the same way until a task queued for
+/// the end of the current batch of event-loop tasks sends them.
 final class ConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -56,13 +58,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var readInProgress = false
     private var flushPending = false
-    /// The frames of the current read burst, not yet handed to the channel (nil: none yet).
+    /// The frames not yet handed to the channel (nil: none yet): the current read burst's, or
+    /// those written outside a read until the queued flush task runs.
     private var burst: ByteBuffer?
     /// The size of the last burst's frames: the next burst's buffer starts that large, so a
     /// steady pipelined load grows no buffer, and no buffer stays allocated between bursts
     /// (thousands of idle or streaming connections hold none).
     private var burstCapacity = 512
-    /// A flush is queued on the event loop for stream messages written outside a read.
+    /// A task is queued on the event loop to send the frames written outside a read.
     private var flushScheduled = false
     /// The one timer of the connection's timeouts (handshake, partial frame, idle), and when it
     /// fires. It is not moved when the deadline moves later: it checks again when it fires.
@@ -306,33 +309,19 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// A streamed reply's MESSAGE frame, written only while call `serial` is still pending.
+    /// One write and flush carries all the frames of one provider read (one SSE chunk often
+    /// holds several events) and whatever else is answered meanwhile (see `write(_:)`).
     func sendStreamMessage(_ message: some WireMessage, stream: UInt32, serial: UInt64) {
-        guard pending[stream]?.serial == serial, let context else { return }
-        if readInProgress {
-            write { $0.writeFrame(FrameHeader(type: .message, stream: stream), message: message) }
-            return
-        }
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeFrame(FrameHeader(type: .message, stream: stream), message: message)
-        // One flush for all the messages of one provider read (one SSE chunk often holds several
-        // events), not one syscall per message: the flush runs once the current task is done. A
-        // final frame written meanwhile flushes them with it.
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        if !flushScheduled {
-            flushScheduled = true
-            context.eventLoop.assumeIsolated().execute { [self] in
-                flushScheduled = false
-                self.context?.flush()
-            }
-        }
+        guard pending[stream]?.serial == serial else { return }
+        write { $0.writeFrame(FrameHeader(type: .message, stream: stream), message: message) }
     }
 
     /// Hands the MESSAGE frames written so far to the socket now, rather than when the current
     /// task ends (see `CallContext.flushMessages()`). During a read of this connection the read's
     /// end flushes them anyway.
     func flushStreamMessages(stream: UInt32, serial: UInt64) {
-        guard pending[stream]?.serial == serial, let context, !readInProgress else { return }
-        context.flush()
+        guard pending[stream]?.serial == serial, !readInProgress else { return }
+        flushNow()
     }
 
     /// Whether the client takes its replies as fast as they come (see `channelWritabilityChanged`).
@@ -406,18 +395,33 @@ final class ConnectionHandler: ChannelInboundHandler {
         write { $0.writeFrame(FrameHeader(type: .goAway, stream: 0, value: lastStream), message: error.payload) }
     }
 
-    /// Encodes a frame with `encode`: during a read burst at the end of the burst's buffer (sent
-    /// at `channelReadComplete`), otherwise into a buffer of its own, written and flushed at once.
+    /// Encodes a frame with `encode` at the end of the frames not yet handed to the channel. During
+    /// a read burst the burst's end sends them (`channelReadComplete`); otherwise a task queued on
+    /// the event loop does, after the tasks already queued: the answers that one provider
+    /// hand-over (or one timer, one store commit) completes leave in one write and one flush,
+    /// one system call and one wake-up of the client instead of one each.
     private func write(_ encode: (inout ByteBuffer) -> Void) {
         guard let context else { return }
-        if readInProgress {
-            if burst == nil { burst = context.channel.allocator.buffer(capacity: burstCapacity) }
-            encode(&burst!)
-            return
+        if burst == nil { burst = context.channel.allocator.buffer(capacity: burstCapacity) }
+        encode(&burst!)
+        if !readInProgress, !flushScheduled {
+            flushScheduled = true
+            // Queued from the loop itself: no wake-up, and it runs in this same loop tick.
+            context.eventLoop.assumeIsolated().execute { [self] in
+                flushScheduled = false
+                flushNow()
+            }
         }
-        var buffer = context.channel.allocator.buffer(capacity: 128)
-        encode(&buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    /// Writes and flushes the frames not yet handed to the channel.
+    private func flushNow() {
+        guard let context else { return }
+        writeBurst()
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
     }
 
     /// Hands the burst's frames to the channel as one buffer (flushed by the caller).

@@ -1,5 +1,6 @@
 import Foundation
 import PelletProviders
+import PelletTesting
 import PelletWire
 import XCTest
 
@@ -59,7 +60,7 @@ final class ChatResponseDecoderTests: XCTestCase {
     }
 
     func testAStreamSplitAnywhereGivesTheSameEvents() {
-        var generator = SeededGenerator(seed: 42)
+        var generator = SeededGenerator(state: 42)
         for round in 0..<200 {
             var decoder = ChatResponseDecoder(stream: true)
             var events: [ChatResponseDecoder.Event] = []

@@ -1,4 +1,6 @@
+import Foundation
 import PelletProviders
+import PelletTesting
 import PelletWire
 import XCTest
 
@@ -17,6 +19,24 @@ final class OpenAIChatTests: XCTestCase {
             + #"{"role":"user","content":"Say \"hi\"\n\tthen stop\\ \u0001 café 😀"}],"#
             + #""max_tokens":64,"temperature":0.7,"top_p":0.9,"stop":["\n\n","END"]}"#
         XCTAssertEqual(String(decoding: OpenAIChat.requestBody(for: chat), as: UTF8.self), expected)
+    }
+
+    /// Escapes at the very start and end, next to each other and between long plain runs, every
+    /// control character, and text that is not ASCII: the body reads back as the same text.
+    func testEveryContentReadsBackAsTheSameText() throws {
+        var generator = SeededGenerator(state: 17)
+        let pieces = ["\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "é", "😀", "plain text ", "/", "{}[],:"]
+        var contents = (0..<0x20).map { String(UnicodeScalar(UInt8($0))) } + ["", "\"\"", "\\\n\\"]
+        for _ in 0..<200 {
+            contents.append((0..<Int.random(in: 1...12, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined())
+        }
+        for content in contents {
+            let chat = ChatRequest(model: "m", messages: [ChatMessage(role: "user", content: content)])
+            let body = OpenAIChat.requestBody(for: chat)
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+            let messages = try XCTUnwrap(object["messages"] as? [[String: Any]])
+            XCTAssertEqual(messages.first?["content"] as? String, content, String(decoding: body, as: UTF8.self))
+        }
     }
 
     func testAStreamedRequestAsksForUsage() {

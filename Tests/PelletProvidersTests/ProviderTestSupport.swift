@@ -124,23 +124,6 @@ func decode(
     return events
 }
 
-/// A deterministic generator (SplitMix64), so random chunkings replay exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Tests never bootstrap logging: a logger that drops everything unless `PELLET_TEST_LOG` is set.
 func makeTestLogger() -> Logger {
     var logger = Logger(label: "pellet.providers.tests") { label in

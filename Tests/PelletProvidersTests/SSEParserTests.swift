@@ -1,4 +1,5 @@
 import PelletProviders
+import PelletTesting
 import XCTest
 
 final class SSEParserTests: XCTestCase {
@@ -63,7 +64,7 @@ final class SSEParserTests: XCTestCase {
     }
 
     func testRandomChunkingsWithASeed() throws {
-        var generator = SeededGenerator(seed: 0x5EED_0F_55E)
+        var generator = SeededGenerator(state: 0x5EED_0F_55E)
         for round in 0..<500 {
             var pieces: [[UInt8]] = []
             var index = 0

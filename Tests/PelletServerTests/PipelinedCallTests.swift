@@ -125,17 +125,83 @@ final class PipelinedCallTests: XCTestCase {
         XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the whole read")
         XCTAssertEqual(flushes.count, 1, "one flush for 32 answers")
         XCTAssertEqual(written.readBytes(length: Preface.bytes.count), Preface.bytes)
+        let answers = try Self.healthAnswers(in: &written)
+        XCTAssertEqual(answers.map(\.stream), (0..<32).map { UInt32(2 * $0 + 1) })
+        XCTAssertEqual(answers.map(\.version), Array(repeating: "now", count: 32))
+        _ = try channel.finish()
+    }
+
+    /// Outside a read: calls answered later, several in one batch of event-loop tasks (a provider
+    /// hand-over completing them), leave in one buffer with one flush once the batch has run, in
+    /// the order they were answered.
+    func testAnswersCompletedTogetherOutsideAReadLeaveInOneBufferWithOneFlush() throws {
+        let flushes = FlushCounter()
+        let channel = EmbeddedChannel()
+        let held = HeldService(eventLoop: channel.embeddedEventLoop)
+        let handler = ConnectionHandler(
+            services: ServiceTable([.health: held]),
+            settings: .init(defaultTimeout: .seconds(5), maxFrameBytes: 1 << 20, limits: .init()),
+            metrics: ServerMetrics(), transport: .unix, accessLog: nil, logger: Logger(label: "test"))
+        try channel.pipeline.syncOperations.addHandlers(flushes, handler)
+
+        var read = ByteBuffer(bytes: Preface.bytes)
+        for index in 0..<8 {
+            read.writeFrame(FrameHeader(type: .request, method: Method.health.rawValue, stream: UInt32(2 * index + 1)), message: HealthRequest())
+        }
+        try channel.writeInbound(read)
+        var preface = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self), "the preface leaves with the read")
+        XCTAssertEqual(preface.readBytes(length: Preface.bytes.count), Preface.bytes)
+        XCTAssertEqual(flushes.count, 1)
+        XCTAssertEqual(held.promises.count, 8)
+
+        // Answered in reverse order, in one task as a provider's hand-over would.
+        channel.embeddedEventLoop.execute {
+            for (index, promise) in held.promises.enumerated().reversed() {
+                promise.succeed(HealthResponse(version: "answer \(index)"))
+            }
+        }
+        channel.embeddedEventLoop.run()
+
+        var written = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self), "the answers were written")
+        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self), "one buffer for the eight answers")
+        XCTAssertEqual(flushes.count, 2, "one flush for the eight answers")
+        let answers = try Self.healthAnswers(in: &written)
+        XCTAssertEqual(answers.map(\.stream), (0..<8).reversed().map { UInt32(2 * $0 + 1) })
+        XCTAssertEqual(answers.map(\.version), (0..<8).reversed().map { "answer \($0)" })
+        _ = try channel.finish()
+    }
+
+    /// The RESPONSE frames that fill `written` (after the preface): each one's stream and version.
+    private static func healthAnswers(in written: inout ByteBuffer) throws -> [(stream: UInt32, version: String)] {
         var decoder = FrameDecoder()
         var preface = ByteBuffer(bytes: Preface.bytes)
         _ = try decoder.next(from: &preface)
-        for index in 0..<32 {
-            guard case .frame(let frame) = try decoder.next(from: &written) else { return XCTFail("answer \(index) is missing") }
+        var answers: [(stream: UInt32, version: String)] = []
+        while written.readableBytes > 0 {
+            guard case .frame(let frame) = try decoder.next(from: &written) else {
+                XCTFail("a partial frame after \(answers.count) answers")
+                break
+            }
             XCTAssertEqual(frame.header.type, .response)
-            XCTAssertEqual(frame.header.stream, UInt32(2 * index + 1))
-            XCTAssertEqual(try HealthResponse(decoding: frame.payload).version, "now")
+            answers.append((frame.header.stream, try HealthResponse(decoding: frame.payload).version))
         }
-        XCTAssertEqual(written.readableBytes, 0)
-        _ = try channel.finish()
+        return answers
+    }
+}
+
+/// Answers later: keeps each call's promise for the test to complete.
+private final class HeldService: Service, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private(set) var promises: [EventLoopPromise<any WireMessage>] = []
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func handle(_ payload: ByteBuffer, context: CallContext) -> CallOutcome {
+        let promise = eventLoop.makePromise(of: (any WireMessage).self)
+        promises.append(promise)
+        return .pending(promise.futureResult)
     }
 }
 
