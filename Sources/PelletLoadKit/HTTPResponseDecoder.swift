@@ -107,7 +107,9 @@ struct HTTPResponseDecoder {
 
     private static let blankLine: [UInt8] = Array("\r\n\r\n".utf8)
 
-    private static func parseHead(_ head: UnsafeRawBufferPointer) throws(Failure) -> (response: Response, framing: Framing) {
+    private static func parseHead(
+        _ head: UnsafeRawBufferPointer
+    ) throws(Failure) -> (response: Response, framing: Framing) {
         // "HTTP/1.1 200 OK": the version, a space, three digits.
         guard head.count >= 12, head.starts(with: "HTTP/1.".utf8), head[8] == UInt8(ascii: " "),
             let status = Self.digits(UnsafeRawBufferPointer(rebasing: head[9..<12])),
@@ -151,7 +153,8 @@ struct HTTPResponseDecoder {
             if isChunked { return (response, .chunked) }
             guard let contentLength else {
                 throw Failure(
-                    description: "a response whose body ends with the connection (neither Content-Length nor chunked)")
+                    description: "a response whose body ends with the connection (neither Content-Length nor chunked)"
+                )
             }
             return (response, .length(contentLength))
         }

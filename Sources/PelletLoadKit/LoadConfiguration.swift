@@ -133,7 +133,8 @@ public struct LoadConfiguration: Sendable {
                 }
                 guard method.isUnary else {
                     throw LoadError(
-                        "--client lean makes unary calls (route, complete, usage, health); use the nio client for \(method)")
+                        "--client lean makes unary calls (route, complete, usage, health); "
+                            + "use the nio client for \(method)")
                 }
             case .http:
                 guard !method.isStreamed else {

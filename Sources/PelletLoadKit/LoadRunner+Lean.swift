@@ -10,7 +10,9 @@ extension LoadRunner {
         case .pellet(let address):
             let connections = try connectLean { () throws(LoadError) in try LeanConnection.connect(to: address) }
             let wire = RPCLeanWire(
-                method: configuration.method.wireMethod, payloads: RPCDriver.encodedRequests(configuration))
+                method: configuration.method.wireMethod,
+                payloads: RPCDriver.encodedRequests(configuration)
+            )
             return await measureLean(connections, wire: wire)
         case .http(let host, let port, let path):
             let target = configuration.target.description
@@ -20,7 +22,10 @@ extension LoadRunner {
             let requests = configuration.prompts.map {
                 HTTPPreparedRequest(prompt: $0, configuration: configuration, host: host, port: port, path: path)
             }
-            return await measureLean(connections, wire: HTTPLeanWire(requests: requests, inFlight: configuration.inFlight))
+            return await measureLean(
+                connections,
+                wire: HTTPLeanWire(requests: requests, inFlight: configuration.inFlight)
+            )
         }
     }
 
@@ -58,9 +63,16 @@ extension LoadRunner {
         await withTaskGroup(of: Void.self) { group in
             for (index, connection) in connections.enumerated() {
                 let loop = LeanLoop(
-                    connection: connection, index: index, inFlight: configuration.inFlight, wire: wire,
-                    schedule: schedule, claims: claims[index], recorder: recorder, timeline: timeline,
-                    drainDeadline: drainDeadline)
+                    connection: connection,
+                    index: index,
+                    inFlight: configuration.inFlight,
+                    wire: wire,
+                    schedule: schedule,
+                    claims: claims[index],
+                    recorder: recorder,
+                    timeline: timeline,
+                    drainDeadline: drainDeadline
+                )
                 group.addTask {
                     await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
                         let thread = Thread {

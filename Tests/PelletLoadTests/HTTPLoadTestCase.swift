@@ -63,8 +63,15 @@ class HTTPLoadTestCase: XCTestCase {
         warmup: Double = 0.1
     ) async throws -> LoadReport {
         let options = options(
-            target, method: method, model: model, connections: connections, inFlight: inFlight, rate: rate,
-            duration: duration, warmup: warmup)
+            target,
+            method: method,
+            model: model,
+            connections: connections,
+            inFlight: inFlight,
+            rate: rate,
+            duration: duration,
+            warmup: warmup
+        )
         return try await LoadRunner(configuration: LoadConfiguration(options: options)).run()
     }
 }

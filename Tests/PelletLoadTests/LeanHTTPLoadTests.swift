@@ -47,8 +47,11 @@ final class LeanHTTPLoadTests: HTTPLoadTestCase {
     func testHTTPErrorsAreCountedByStatusAndTheConnectionLivesOn() async throws {
         try await withMock { mock in
             let report = try await run(
-                "http://127.0.0.1:\(mock.port)", model: "mock-model@mock-behavior=status=503", inFlight: 2,
-                duration: 0.2)
+                "http://127.0.0.1:\(mock.port)",
+                model: "mock-model@mock-behavior=status=503",
+                inFlight: 2,
+                duration: 0.2
+            )
             XCTAssertEqual(report.errors, report.completed)
             XCTAssertEqual(report.statuses, ["HTTP_503": report.completed])
             XCTAssertGreaterThan(report.completed, 2, "more calls after the first errors, on the same connection")
@@ -62,8 +65,12 @@ final class LeanHTTPLoadTests: HTTPLoadTestCase {
             // answering and the one pipelined behind it both end as transport errors, and the
             // connection's share of the run ends (nothing more is sent).
             let report = try await run(
-                "http://127.0.0.1:\(mock.port)", model: "mock-model@mock-behavior=disconnect-midstream", inFlight: 2,
-                duration: 2, warmup: 0)
+                "http://127.0.0.1:\(mock.port)",
+                model: "mock-model@mock-behavior=disconnect-midstream",
+                inFlight: 2,
+                duration: 2,
+                warmup: 0
+            )
             XCTAssertEqual(report.sent, 2)
             XCTAssertEqual(report.completed, 2)
             XCTAssertEqual(report.statuses, ["TRANSPORT_ERROR": 2])
@@ -92,7 +99,8 @@ final class LeanHTTPLoadTests: HTTPLoadTestCase {
             XCTAssertEqual(
                 error.description,
                 "could not connect to http://127.0.0.1:\(port)/v1/chat/completions: Connection refused "
-                    + "(connection 1 of 2)")
+                    + "(connection 1 of 2)"
+            )
         }
     }
 }

@@ -83,27 +83,40 @@ final class LeanHTTPWireTests: XCTestCase {
     func testWhatItCannotFrameIsAFailure() {
         XCTAssertEqual(
             failure("HTTP/1.1 200 OK\r\n\r\n"),
-            "a response whose body ends with the connection (neither Content-Length nor chunked)")
-        XCTAssertEqual(failure("SSH-2.0-OpenSSH\r\n\r\n"), "a response that does not start with an HTTP/1.x status line")
-        XCTAssertEqual(failure("HTTP/1.1 2x0 OK\r\n\r\n"), "a response that does not start with an HTTP/1.x status line")
+            "a response whose body ends with the connection (neither Content-Length nor chunked)"
+        )
+        XCTAssertEqual(
+            failure("SSH-2.0-OpenSSH\r\n\r\n"),
+            "a response that does not start with an HTTP/1.x status line"
+        )
+        XCTAssertEqual(
+            failure("HTTP/1.1 2x0 OK\r\n\r\n"),
+            "a response that does not start with an HTTP/1.x status line"
+        )
         XCTAssertEqual(
             failure("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"),
-            "a response with a Content-Length that is not one number")
+            "a response with a Content-Length that is not one number"
+        )
         XCTAssertEqual(
             failure("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"),
-            "a response with a Content-Length that is not one number")
+            "a response with a Content-Length that is not one number"
+        )
         XCTAssertEqual(
-            failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), "a chunk size that is not hexadecimal")
+            failure("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+            "a chunk size that is not hexadecimal"
+        )
         XCTAssertEqual(
             failure("HTTP/1.1 200 OK\r\nX-Long: " + String(repeating: "a", count: HTTPResponseDecoder.maxHeadBytes)),
-            "a response head over \(HTTPResponseDecoder.maxHeadBytes) bytes")
+            "a response head over \(HTTPResponseDecoder.maxHeadBytes) bytes"
+        )
         XCTAssertNil(failure("HTTP/1.1 200 OK\r\nContent-Le"), "a head in part waits for the rest")
     }
 
     // MARK: the order of answers
 
     private func answers(
-        _ wire: inout HTTPLeanWire, _ text: String
+        _ wire: inout HTTPLeanWire,
+        _ text: String
     ) -> (slots: [Int], outcomes: [LoadOutcome], open: Bool) {
         var slots: [Int] = []
         var outcomes: [LoadOutcome] = []
@@ -122,7 +135,12 @@ final class LeanHTTPWireTests: XCTestCase {
         let configuration = try LoadConfiguration(options: options)
         let requests = configuration.prompts.map {
             HTTPPreparedRequest(
-                prompt: $0, configuration: configuration, host: "127.0.0.1", port: 8000, path: "/v1/chat/completions")
+                prompt: $0,
+                configuration: configuration,
+                host: "127.0.0.1",
+                port: 8000,
+                path: "/v1/chat/completions"
+            )
         }
         var wire = HTTPLeanWire(requests: requests, inFlight: 4)
         var output: [UInt8] = []
@@ -135,13 +153,19 @@ final class LeanHTTPWireTests: XCTestCase {
         (options.client, options.method, options.apiKey, options.maxTokens) = ("lean", "complete", "sk-test", 16)
         let configuration = try LoadConfiguration(options: options)
         let request = HTTPPreparedRequest(
-            prompt: "Say \"hi\"", configuration: configuration, host: "::1", port: 8000, path: "/v1/chat/completions")
+            prompt: "Say \"hi\"",
+            configuration: configuration,
+            host: "::1",
+            port: 8000,
+            path: "/v1/chat/completions"
+        )
         let body = #"{"max_tokens":16,"messages":[{"content":"Say \"hi\"","role":"user"}],"model":"mock-model"}"#
         XCTAssertEqual(
             String(decoding: HTTPLeanWire.bytes(request), as: UTF8.self),
             "POST /v1/chat/completions HTTP/1.1\r\nhost: [::1]:8000\r\ncontent-type: application/json\r\n"
                 + "content-length: \(body.utf8.count)\r\naccept: application/json\r\nauthorization: Bearer sk-test\r\n"
-                + "\r\n" + body)
+                + "\r\n" + body
+        )
     }
 
     func testResponsesEndTheCallsInTheOrderTheyWereSent() throws {
