@@ -1,30 +1,28 @@
 import Foundation
-import NIOCore
-import PelletWire
 
 /// The calls of one lean connection, on a thread of its own: the same closed and open loops as
 /// the workers of the NIO client (see `LoadRunner`), with `in-flight` calls outstanding at most.
+/// Each call has a slot; the `Wire` writes a slot's requests and says which slot an answer ends,
+/// so Pellet's RPC and HTTP/1.1 share all the rest.
 ///
 /// Closed loop: each answer's slot sends the next call at once; all the calls sent after one read
 /// leave in one write. Open loop: a request is due at its scheduled time whatever happened
 /// before; when all slots are busy it waits for one, and its latency counts from the scheduled
 /// time (no coordinated omission), the wait included. A lost connection ends the connection's
 /// share of the run: its calls still out count as transport errors.
-struct LeanLoop {
+struct LeanLoop<Wire: LeanWire>: Sendable {
     let connection: LeanConnection
     /// Which connection of the run this is (the open loop's requests are dealt by it).
     let index: Int
     let inFlight: Int
-    /// One REQUEST frame per prompt, stream id 0 (written per call at `streamOffset`).
-    let frames: [[UInt8]]
+    /// The protocol as the run starts; the loop works on a copy of its own.
+    let wire: Wire
     let schedule: OpenLoopSchedule?
     let claims: RequestClaims
     let recorder: LoadRecorder
     let timeline: Timeline
     /// Calls still out at this time are abandoned.
     let drainDeadline: UInt64
-
-    static let streamOffset = 8
 
     private struct Call {
         /// When its latency starts: the scheduled time in the open loop, the send otherwise.
@@ -38,27 +36,18 @@ struct LeanLoop {
         }
     }
 
-    /// One REQUEST frame per payload, for `method`.
-    static func frames(method: PelletWire.Method, payloads: [ByteBuffer]) -> [[UInt8]] {
-        payloads.map { payload in
-            var frame = ByteBuffer()
-            frame.writeFrame(FrameHeader(type: .request, method: method.rawValue, stream: 0), payload: payload)
-            return Array(frame.readableBytesView)
-        }
-    }
-
     /// How often the thread's own tally joins the recorder's (the progress line reads it).
-    static let mergeNanoseconds: UInt64 = 50_000_000
+    static var mergeNanoseconds: UInt64 { 50_000_000 }
 
     func run() {
-        // A call's stream id names its slot (2 × slot + 1): an id is free again once its call is
-        // answered, so a slot's next call reuses it, and an answer finds its call without a hash.
+        var wire = self.wire
+        let requestCount = wire.requestCount
         var slots = [Call?](repeating: nil, count: inFlight)
         var free = Array((0..<inFlight).reversed())
-        var input = FrameInput()
+        var input = LeanInput()
+        // The requests due together; it keeps its capacity from one write to the next.
         var output: [UInt8] = []
-        output.reserveCapacity(frames.map(\.count).max().map { $0 * min(inFlight, 1024) } ?? 0)
-        var prompt = index % frames.count
+        var prompt = index % requestCount
         var ordinal: UInt64 = 0
         var sending = true
         let isOpenLoop = schedule != nil
@@ -67,15 +56,14 @@ struct LeanLoop {
         var mergedAt = LoadClock.now()
         defer { recorder.add(tally, worker: index) }
 
-        func answered(_ answer: FrameInput.Answer) {
-            let slot = Int(answer.stream >> 1)
-            guard answer.stream & 1 == 1, slot < inFlight, let call = slots[slot] else { return }
+        func answered(slot: Int, outcome: LoadOutcome) {
+            guard slot < inFlight, let call = slots[slot] else { return }
             slots[slot] = nil
             free.append(slot)
             guard call.isMeasured else { return }
             let now = LoadClock.now()
             tally.record(
-                answer.outcome,
+                outcome,
                 latencyNanoseconds: now > call.start ? now - call.start : 0,
                 firstChunkNanoseconds: nil,
                 sendDelayNanoseconds: call.sendDelay(isOpenLoop))
@@ -83,16 +71,14 @@ struct LeanLoop {
 
         func add(prompt: Int, start: UInt64, sentAt: UInt64) {
             let slot = free.removeLast()
-            let stream = UInt32(2 * slot + 1)
             let isMeasured = start >= timeline.measureStart
             if isMeasured { tally.sent += 1 }
             slots[slot] = Call(start: start, sentAt: sentAt, isMeasured: isMeasured)
-            let at = output.count
-            output += frames[prompt]
-            output[at + Self.streamOffset] = UInt8(truncatingIfNeeded: stream >> 24)
-            output[at + Self.streamOffset + 1] = UInt8(truncatingIfNeeded: stream >> 16)
-            output[at + Self.streamOffset + 2] = UInt8(truncatingIfNeeded: stream >> 8)
-            output[at + Self.streamOffset + 3] = UInt8(truncatingIfNeeded: stream)
+            wire.appendRequest(prompt: prompt, slot: slot, to: &output)
+        }
+
+        func readAnswers() -> Bool {
+            input.read(from: connection.descriptor, into: &wire, answered: answered)
         }
 
         func fail() {
@@ -122,7 +108,7 @@ struct LeanLoop {
                             break
                         }
                         let request = schedule.requestIndex(connection: index, ordinal: ordinal)
-                        add(prompt: Int(request % UInt64(frames.count)), start: due, sentAt: now)
+                        add(prompt: Int(request % UInt64(requestCount)), start: due, sentAt: now)
                         ordinal += 1
                         _ = claims.claim()
                     }
@@ -131,11 +117,11 @@ struct LeanLoop {
                 } else {
                     while !free.isEmpty {
                         add(prompt: prompt, start: now, sentAt: now)
-                        prompt = prompt + 1 == frames.count ? 0 : prompt + 1
+                        prompt = prompt + 1 == requestCount ? 0 : prompt + 1
                     }
                 }
                 if !output.isEmpty {
-                    let sent = connection.sendAll(output, input: &input, answered: answered)
+                    let sent = connection.sendAll(output, readingMeanwhile: readAnswers)
                     output.removeAll(keepingCapacity: true)
                     guard sent else { return fail() }
                 }
@@ -145,7 +131,7 @@ struct LeanLoop {
             // Until the next request is due (open loop, a slot free), else until an answer.
             let wakeAt = nextDue.map { $0 - LoadRunner.earlySendNanoseconds / 2 } ?? drainDeadline
             if connection.waitReadable(nanoseconds: wakeAt > now ? wakeAt - now : 0) {
-                guard input.read(from: connection.descriptor, answered: answered) else { return fail() }
+                guard readAnswers() else { return fail() }
             }
             if now >= mergedAt + Self.mergeNanoseconds {
                 recorder.add(tally, worker: index)

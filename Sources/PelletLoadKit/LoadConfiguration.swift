@@ -125,11 +125,23 @@ public struct LoadConfiguration: Sendable {
             throw LoadError("--client \"\(options.client)\" is not one of \(LoadClient.choices)")
         }
         if client == .lean {
-            guard case .pellet(let address) = target, !address.isTLS else {
-                throw LoadError("--client lean calls pelletd over unix: or tcp://; use the nio client for \(target)")
-            }
-            guard method.isUnary else {
-                throw LoadError("--client lean makes unary calls (route, complete, usage, health); use the nio client for \(method)")
+            switch target {
+            case .pellet(let address):
+                guard !address.isTLS else {
+                    throw LoadError(
+                        "--client lean speaks plaintext (unix:, tcp://, http://); use the nio client for \(target)")
+                }
+                guard method.isUnary else {
+                    throw LoadError(
+                        "--client lean makes unary calls (route, complete, usage, health); "
+                            + "use the nio client for \(method)")
+                }
+            case .http:
+                guard !method.isStreamed else {
+                    throw LoadError(
+                        "--client lean sends unary complete calls over http:// (pipelined on keep-alive connections); "
+                            + "use the nio client for \(method), whose first chunk it times")
+                }
             }
         }
         let prompts = try options.promptsFile.map(loadPrompts) ?? PromptCorpus.builtIn
@@ -178,7 +190,8 @@ public enum LoadClient: String, Sendable, CaseIterable {
     /// PelletClient: async calls multiplexed on a NIO channel, every method and TLS.
     case nio
     /// A plain socket and a thread per connection (`LeanConnection`): unary calls over unix: and
-    /// tcp://, with little enough client work per call that the server is what is measured.
+    /// tcp:// to pelletd, and complete over http:// to a provider (pipelined HTTP/1.1), with little
+    /// enough client work per call that the server is what is measured.
     case lean
 
     public static var choices: String { allCases.map(\.rawValue).joined(separator: "|") }

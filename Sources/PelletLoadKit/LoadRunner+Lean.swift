@@ -2,16 +2,40 @@ import Foundation
 import PelletClient
 
 /// `--client lean`: the run's connections on threads of their own (see `LeanConnection`), with
-/// the same timeline, recorder, progress line and report as the NIO client's workers.
+/// the same timeline, recorder, progress line and report as the NIO client's workers. pelletd is
+/// called over its RPC, a provider over HTTP/1.1 with the calls of a connection pipelined.
 extension LoadRunner {
-    func connectLean() throws(LoadError) -> [LeanConnection] {
-        guard case .pellet(let address) = configuration.target else {
-            throw LoadError("--client lean calls pelletd, not an http:// target")
+    func runLean() async throws(LoadError) -> LoadReport {
+        switch configuration.target {
+        case .pellet(let address):
+            let connections = try connectLean { () throws(LoadError) in try LeanConnection.connect(to: address) }
+            let wire = RPCLeanWire(
+                method: configuration.method.wireMethod,
+                payloads: RPCDriver.encodedRequests(configuration)
+            )
+            return await measureLean(connections, wire: wire)
+        case .http(let host, let port, let path):
+            let target = configuration.target.description
+            let connections = try connectLean { () throws(LoadError) in
+                try LeanConnection.connectHTTP(host: host, port: port, target: target)
+            }
+            let requests = configuration.prompts.map {
+                HTTPPreparedRequest(prompt: $0, configuration: configuration, host: host, port: port, path: path)
+            }
+            return await measureLean(
+                connections,
+                wire: HTTPLeanWire(requests: requests, inFlight: configuration.inFlight)
+            )
         }
+    }
+
+    private func connectLean(
+        _ connect: () throws(LoadError) -> LeanConnection
+    ) throws(LoadError) -> [LeanConnection] {
         var connections: [LeanConnection] = []
         for index in 0..<configuration.connections {
             do {
-                connections.append(try LeanConnection.connect(to: address))
+                connections.append(try connect())
             } catch {
                 let which =
                     configuration.connections > 1 ? " (connection \(index + 1) of \(configuration.connections))" : ""
@@ -21,7 +45,7 @@ extension LoadRunner {
         return connections
     }
 
-    func measureLean(_ connections: [LeanConnection]) async -> LoadReport {
+    private func measureLean<Wire: LeanWire>(_ connections: [LeanConnection], wire: Wire) async -> LoadReport {
         let timeline = Timeline(
             start: LoadClock.now(),
             warmup: Self.nanoseconds(configuration.warmup),
@@ -34,16 +58,21 @@ extension LoadRunner {
         }
         let claims = connections.map { _ in RequestClaims() }
         let progressTask = startProgress(timeline: timeline, recorder: recorder, schedule: schedule, claims: claims)
-        let frames = LeanLoop.frames(
-            method: configuration.method.wireMethod, payloads: RPCDriver.encodedRequests(configuration))
         let drainDeadline = timeline.measureEnd + Self.nanoseconds(configuration.drainTimeout)
 
         await withTaskGroup(of: Void.self) { group in
             for (index, connection) in connections.enumerated() {
                 let loop = LeanLoop(
-                    connection: connection, index: index, inFlight: configuration.inFlight, frames: frames,
-                    schedule: schedule, claims: claims[index], recorder: recorder, timeline: timeline,
-                    drainDeadline: drainDeadline)
+                    connection: connection,
+                    index: index,
+                    inFlight: configuration.inFlight,
+                    wire: wire,
+                    schedule: schedule,
+                    claims: claims[index],
+                    recorder: recorder,
+                    timeline: timeline,
+                    drainDeadline: drainDeadline
+                )
                 group.addTask {
                     await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
                         let thread = Thread {

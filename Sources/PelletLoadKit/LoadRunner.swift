@@ -29,7 +29,7 @@ public struct LoadRunner: Sendable {
     /// the report.
     public func run() async throws(LoadError) -> LoadReport {
         if configuration.client == .lean {
-            return await measureLean(try connectLean())
+            return try await runLean()
         }
         let driver = try await connect()
         let report = await measure(with: driver)

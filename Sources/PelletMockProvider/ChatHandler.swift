@@ -42,6 +42,10 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var discardingBody = false
     private var active: ActiveChat?
     private var lastSerial: UInt64 = 0
+    /// Set when the connection ends. The pipeline handler then hands over the pipelined requests
+    /// it held (while it is removed); they are not answered, since a response cut short (the
+    /// `disconnect` behaviours) has no end after which another could start.
+    private var isClosed = false
 
     init(runtime: MockRuntime) {
         self.runtime = runtime
@@ -50,6 +54,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - Channel events
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !isClosed else { return }
         switch Self.unwrapInboundIn(data) {
         case .head(let head):
             requestHead = head
@@ -80,6 +85,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         if let chat = active {
             active = nil
             chat.pending?.cancel()

@@ -21,7 +21,9 @@ extension PelletLoad {
                 An http://HOST:PORT target is an OpenAI-compatible provider (such as \
                 pellet-mock-provider) called straight over HTTP/1.1 with POST /v1/chat/completions: \
                 the baseline that pelletd's overhead is measured against. Only complete and \
-                complete-stream go there; every worker has its own keep-alive connection.
+                complete-stream go there. With the nio client every call in flight has a \
+                keep-alive connection of its own; with --client lean (complete only) each \
+                connection's calls in flight are pipelined on it, answered in order.
 
                 Latency counts every answered call, OK or not; the statuses say how they ended. \
                 Calls still out --drain seconds after the measured time are abandoned (sent, not \
@@ -103,7 +105,8 @@ extension PelletLoad {
         @Option(
             help: ArgumentHelp(
                 "nio: PelletClient, every method and TLS. lean: a socket and a thread per connection, unary "
-                    + "methods over unix: and tcp://, so that the client's own cost per call stays out of the figures.",
+                    + "methods over unix: and tcp://, complete over http:// (pipelined), so that the client's own "
+                    + "cost per call stays out of the figures.",
                 valueName: "client"
             )
         )

@@ -2,46 +2,9 @@ import PelletLoadKit
 import PelletMockProvider
 import XCTest
 
-/// The http:// baseline straight to an in-process mock provider over HTTP/1.1.
-final class HTTPLoadTests: XCTestCase {
-    private func withMock(
-        latencyMs: Int = 0,
-        ttftMs: Int = 0,
-        _ body: (MockServer) async throws -> Void
-    ) async throws {
-        var configuration = MockConfiguration()
-        configuration.threads = 1
-        configuration.behavior.completionTokens = 8
-        configuration.behavior.latencyMs = latencyMs
-        configuration.behavior.ttftMs = ttftMs
-        let mock = try await MockServer.start(configuration)
-        do {
-            try await body(mock)
-        } catch {
-            try? await mock.shutdown()
-            throw error
-        }
-        try await mock.shutdown()
-    }
-
-    private func run(
-        _ target: String,
-        method: String,
-        model: String = "auto",
-        inFlight: Int = 2,
-        duration: Double = 0.4
-    ) async throws -> LoadReport {
-        var options = LoadConfiguration.Options(target: target)
-        options.method = method
-        options.model = model
-        options.inFlight = inFlight
-        options.durationSeconds = duration
-        options.warmupSeconds = 0.1
-        options.maxTokens = 8
-        options.drainSeconds = 5
-        return try await LoadRunner(configuration: LoadConfiguration(options: options)).run()
-    }
-
+/// The http:// baseline straight to an in-process mock provider over HTTP/1.1, with the NIO
+/// client (a keep-alive connection per call in flight).
+final class HTTPLoadTests: HTTPLoadTestCase {
     func testCompleteOverKeepAliveConnections() async throws {
         try await withMock(latencyMs: 5) { mock in
             let report = try await run("http://127.0.0.1:\(mock.port)", method: "complete")

@@ -67,7 +67,7 @@ final class LoadConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.preference, .latency)
     }
 
-    func testTheLeanClientTakesUnaryCallsOverUnixAndTCP() throws {
+    func testTheLeanClientTakesUnaryCallsOverUnixTCPAndHTTP() throws {
         XCTAssertEqual(try LoadConfiguration(options: options()).client, .nio)
         let lean = try LoadConfiguration(options: options("tcp://127.0.0.1:7000") { $0.client = "lean" })
         XCTAssertEqual(lean.client, .lean)
@@ -77,8 +77,12 @@ final class LoadConfigurationTests: XCTestCase {
         assertRefused(
             options { ($0.client, $0.method, $0.apiKey) = ("lean", "complete-stream", "k") },
             "use the nio client for complete-stream")
+        let http = try LoadConfiguration(
+            options: options("http://127.0.0.1:8000") { ($0.client, $0.method) = ("lean", "complete") })
+        XCTAssertEqual(http.client, .lean)
         assertRefused(
-            options("http://127.0.0.1:8000") { ($0.client, $0.method) = ("lean", "complete") }, "calls pelletd over unix:")
+            options("http://127.0.0.1:8000") { ($0.client, $0.method) = ("lean", "complete-stream") },
+            "use the nio client for complete-stream")
     }
 
     func testRateMustBePositive() {
