@@ -269,7 +269,11 @@ struct CallHandle: Sendable {
 
     /// Sends the call on first use, then waits for its next event; nil once it has ended.
     /// Cancelling the task aborts the call (CANCEL to the server) and throws CANCELLED.
-    func next() async throws(RPCError) -> StreamEvent? {
+    ///
+    /// Runs on the caller's isolation: a nonisolated async function would leave an actor's
+    /// executor for the global one and come back, two executor switches per event that cost more
+    /// than taking a buffered event does.
+    func next(isolation actor: isolated (any Actor)? = #isolation) async throws(RPCError) -> StreamEvent? {
         // An event already received is taken here, on the caller's thread. A cancelled task takes
         // the slow path, whose cancellation handler fails the call first, as it always has.
         if !Task.isCancelled, let ready = inbox.takeReady() {
@@ -282,7 +286,8 @@ struct CallHandle: Sendable {
             await withCheckedContinuation { (waiter: CallInbox.Waiter) in
                 switch inbox.park(waiter) {
                 case .parked(let isFirst):
-                    // The one hop left: the loop sends the call, and later resumes the waiter.
+                    // Nothing here yet: the loop resumes the waiter at its next delivery. On the
+                    // first wait it sends the call too (calls are sent lazily).
                     if isFirst { call.eventLoop.execute { connection.value.start(call.value) } }
                 case .ready(let outcome):
                     waiter.resume(returning: outcome)

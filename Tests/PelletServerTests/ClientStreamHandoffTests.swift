@@ -101,15 +101,13 @@ final class ClientStreamHandoffTests: XCTestCase {
     func testCancellingTheConsumingTaskMidStreamSendsCancel() async throws {
         let server = try await startServer(streamCount: 1)
         let client = try await server.client()
-        let received = Mutex<[String]>([])
+        let received = Mutex(0)
         let midStream = Task {
             for try await event in client.streamRaw(method: Method.usage.rawValue, payload: ByteBuffer()) {
-                if case .message(let payload) = event {
-                    received.withLock { $0.append(try! CompleteChunk(decoding: payload).delta) }
-                }
+                if case .message = event { received.withLock { $0 += 1 } }
             }
         }
-        try await waitUntil(received.withLock { $0.contains("held") })
+        try await waitUntil(received.withLock { $0 } > 0)
         midStream.cancel()
         let result = await midStream.result
         XCTAssertEqual((result.failure as? RPCError)?.status, .cancelled)
@@ -117,6 +115,25 @@ final class ClientStreamHandoffTests: XCTestCase {
         XCTAssertEqual(heldStream.cancellation?.status, .cancelled, "the server saw the CANCEL")
         // The connection carries on.
         _ = try await client.ping()
+        await client.close()
+        await server.shutdown()
+    }
+
+    func testACancelledTaskGetsCancelledRatherThanTheEventsAlreadyReceived() async throws {
+        let server = try await startServer(streamCount: 1)
+        let client = try await server.client()
+        let outcome = Task {
+            var iterator = client.streamRaw(method: Method.usage.rawValue, payload: ByteBuffer()).makeAsyncIterator()
+            _ = try await iterator.next()
+            // The other two MESSAGEs were written with the first, before the PONG.
+            _ = try await client.ping()
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await iterator.next()
+        }
+        let result = await outcome.result
+        XCTAssertEqual((result.failure as? RPCError)?.status, .cancelled)
+        try await waitUntil(heldStream.cancellation != nil)
+        XCTAssertEqual(heldStream.cancellation?.status, .cancelled, "the server saw the CANCEL")
         await client.close()
         await server.shutdown()
     }
@@ -141,8 +158,8 @@ private struct ImmediateStreamService: Service {
     }
 }
 
-/// Streams one MESSAGE ("held") and then stays in flight until the call is cancelled, which it
-/// records.
+/// Streams three MESSAGEs ("held", "held", "held") and then stays in flight until the call is
+/// cancelled, which it records.
 private final class HeldStreamService: Service, Sendable {
     private let reason = Mutex<RPCError?>(nil)
 
@@ -156,7 +173,9 @@ private final class HeldStreamService: Service, Sendable {
             reason.withLock { $0 = error }
             promise.fail(error)
         }
-        context.eventLoop.execute { context.sendMessage(CompleteChunk(delta: "held")) }
+        context.eventLoop.execute {
+            for _ in 0..<3 { context.sendMessage(CompleteChunk(delta: "held")) }
+        }
         return .pending(promise.futureResult)
     }
 }
