@@ -57,7 +57,9 @@ final class CallInbox: Sendable {
                         RPCError(
                             .failedPrecondition,
                             "next() was called on a response stream while another call to next() on it was still waiting"
-                        )))
+                        )
+                    )
+                )
             }
             state.waiter = waiter
             let isFirst = !state.isRequested

@@ -1,10 +1,11 @@
 import NIOCore
-@testable import PelletClient
 import PelletServer
 import PelletTesting
 import PelletWire
 import Synchronization
 import XCTest
+
+@testable import PelletClient
 
 /// How PelletClient hands a stream's events to the caller: events already received are taken on
 /// the caller's thread, the caller parks only when none is there, and the rules around that
@@ -81,7 +82,9 @@ final class ClientStreamHandoffTests: XCTestCase {
     func testASecondNextWhileTheFirstWaitsFailsWithFailedPrecondition() async throws {
         let server = try await startServer(streamCount: 1)
         let client = try await server.client()
-        let call = client.makeCall(OutboundRequest(method: Method.route.rawValue, flags: 0, timeout: nil, message: RouteRequest()))
+        let call = client.makeCall(
+            OutboundRequest(method: Method.route.rawValue, flags: 0, timeout: nil, message: RouteRequest())
+        )
         let first = Task { try await call.next() }
         try await waitUntil(held.startedCount == 1)
         do {
