@@ -43,29 +43,26 @@ struct OutboundRequest: Sendable {
 ///
 /// Not Sendable: it is created on the caller's thread only to be sent to the event loop
 /// (`NIOLoopBoundBox.makeBoxSendingValue`), and from then on only `ClientConnectionHandler` touches
-/// it, on that loop. Events that arrive before the caller asks for them are buffered (the protocol
-/// has no flow control; Complete streams are small).
+/// it, on that loop. Its events go to the caller through `inbox`, the one part both sides share.
 final class ClientCall {
     enum Phase {
         /// Not sent yet: a call is sent when its caller first waits for an event.
         case idle
         case active(stream: UInt32)
         /// Ended: an END/RESPONSE arrived, or it failed, was cancelled or timed out. What is left
-        /// in `outcomes` is still handed out.
+        /// in the inbox is still handed out.
         case finished
     }
 
-    typealias Waiter = CheckedContinuation<Result<StreamEvent?, RPCError>, Never>
-
     let request: OutboundRequest
+    let inbox: CallInbox
     private(set) var phase: Phase = .idle
     /// The local timer (timeout + 1 s), armed while the call is active.
     var deadline: Scheduled<Void>?
-    private var outcomes = CircularBuffer<Result<StreamEvent, RPCError>>()
-    private var waiter: Waiter?
 
-    init(request: OutboundRequest) {
+    init(request: OutboundRequest, inbox: CallInbox) {
         self.request = request
+        self.inbox = inbox
     }
 
     var isFinished: Bool {
@@ -81,58 +78,27 @@ final class ClientCall {
     func receive(_ event: StreamEvent) {
         guard !isFinished else { return }
         request.arrival?.messageArrived()
-        deliver(.success(event))
+        inbox.deliver(event)
     }
 
     /// The OK END or RESPONSE.
     func succeed(with final: StreamEvent) {
         guard !isFinished else { return }
         end()
-        deliver(.success(final))
+        inbox.succeed(with: final)
     }
 
-    /// Ends the call with `error`. `discardingBuffered` drops the events not yet handed out: the
-    /// caller gave up (cancelled, timed out) and wants the error now, not after stale chunks.
+    /// Ends the call with `error`; see `CallInbox.fail(_:discardingBuffered:)`.
     func fail(_ error: RPCError, discardingBuffered: Bool) {
         guard !isFinished else { return }
         end()
-        if discardingBuffered { outcomes.removeAll() }
-        deliver(.failure(error))
-    }
-
-    /// Hands out the next event now if there is one (or the end), else parks `waiter`.
-    func awaitNext(_ waiter: Waiter) {
-        if let outcome = outcomes.popFirst() {
-            waiter.resume(returning: outcome.map { Optional($0) })
-        } else if isFinished {
-            waiter.resume(returning: .success(nil))
-        } else if self.waiter != nil {
-            waiter.resume(
-                returning: .failure(
-                    RPCError(
-                        .failedPrecondition,
-                        "next() was called on a response stream while another call to next() on it was still waiting"
-                    )
-                )
-            )
-        } else {
-            self.waiter = waiter
-        }
+        inbox.fail(error, discardingBuffered: discardingBuffered)
     }
 
     private func end() {
         phase = .finished
         deadline?.cancel()
         deadline = nil
-    }
-
-    private func deliver(_ outcome: Result<StreamEvent, RPCError>) {
-        if let waiter {
-            self.waiter = nil
-            waiter.resume(returning: outcome.map { Optional($0) })
-        } else {
-            outcomes.append(outcome)
-        }
     }
 }
 

@@ -6,7 +6,8 @@ import PelletWire
 /// matches PINGs with PONGs and follows GOAWAY and close.
 ///
 /// All of its state lives on the channel's event loop; callers reach it by hopping there
-/// (`NIOLoopBound`), so the hot path takes no locks.
+/// (`NIOLoopBound`). The one exception is each call's `CallInbox`, which the caller's task reads
+/// under its lock, so that an event already received reaches the caller without a hop.
 final class ClientConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = InboundFrame
     typealias OutboundOut = ByteBuffer
@@ -170,10 +171,11 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     // MARK: Calls (entered by hopping onto the event loop)
 
-    /// Sends `call` if it has not been sent yet, then hands its next event to `waiter`.
-    func next(_ call: ClientCall, waiter: ClientCall.Waiter) {
-        if case .idle = call.phase { start(call) }
-        call.awaitNext(waiter)
+    /// Sends `call`: its caller waits for its first event. Not when the caller has already given
+    /// up (its task was cancelled, which fails the inbox at once; the abort follows).
+    func start(_ call: ClientCall) {
+        guard case .idle = call.phase, !call.inbox.isFinished else { return }
+        send(call)
     }
 
     /// Stops `call` from this side: caller cancelled, local deadline passed, stream dropped.
@@ -190,7 +192,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         call.fail(error, discardingBuffered: true)
     }
 
-    private func start(_ call: ClientCall) {
+    private func send(_ call: ClientCall) {
         if let refusal = refusalForNewCall() {
             call.fail(refusal, discardingBuffered: true)
             return

@@ -191,8 +191,10 @@ public final class PelletClient: Sendable {
     }
 
     func makeCall(_ request: OutboundRequest) -> CallHandle {
-        CallHandle(
-            call: .makeBoxSendingValue(ClientCall(request: request), eventLoop: channel.eventLoop),
+        let inbox = CallInbox()
+        return CallHandle(
+            call: .makeBoxSendingValue(ClientCall(request: request, inbox: inbox), eventLoop: channel.eventLoop),
+            inbox: inbox,
             connection: connection
         )
     }
@@ -258,24 +260,45 @@ private struct Connection: Sendable {
     var handshake: EventLoopFuture<Void>
 }
 
-/// A call as the caller's task holds it; the call itself stays on the connection's event loop.
+/// A call as the caller's task holds it: the call itself stays on the connection's event loop,
+/// its events come through the inbox.
 struct CallHandle: Sendable {
     let call: NIOLoopBoundBox<ClientCall>
+    let inbox: CallInbox
     let connection: NIOLoopBound<ClientConnectionHandler>
 
     /// Sends the call on first use, then waits for its next event; nil once it has ended.
     /// Cancelling the task aborts the call (CANCEL to the server) and throws CANCELLED.
-    func next() async throws(RPCError) -> StreamEvent? {
+    ///
+    /// Runs on the caller's isolation: a nonisolated async function would leave an actor's
+    /// executor for the global one and come back, two executor switches per event that cost more
+    /// than taking a buffered event does.
+    func next(isolation actor: isolated (any Actor)? = #isolation) async throws(RPCError) -> StreamEvent? {
+        // An event already received is taken here, on the caller's thread. A cancelled task takes
+        // the slow path, whose cancellation handler fails the call first, as it always has.
+        if !Task.isCancelled, let ready = inbox.takeReady() {
+            return try ready.get()
+        }
         let call = self.call
+        let inbox = self.inbox
         let connection = self.connection
         let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { (waiter: ClientCall.Waiter) in
-                call.eventLoop.execute { connection.value.next(call.value, waiter: waiter) }
+            await withCheckedContinuation { (waiter: CallInbox.Waiter) in
+                switch inbox.park(waiter) {
+                case .parked(let isFirst):
+                    // Nothing here yet: the loop resumes the waiter at its next delivery. On the
+                    // first wait it sends the call too (calls are sent lazily).
+                    if isFirst { call.eventLoop.execute { connection.value.start(call.value) } }
+                case .ready(let outcome):
+                    waiter.resume(returning: outcome)
+                }
             }
         } onCancel: {
-            call.eventLoop.execute {
-                connection.value.abort(call.value, with: RPCError(.cancelled, "the call was cancelled by the caller"))
-            }
+            // Failing the inbox here, not on the loop, is what makes the cancelled caller see
+            // CANCELLED rather than an event that was buffered before the abort got there.
+            let error = RPCError(.cancelled, "the call was cancelled by the caller")
+            inbox.fail(error, discardingBuffered: true)
+            call.eventLoop.execute { connection.value.abort(call.value, with: error) }
         }
         return try result.get()
     }

@@ -70,7 +70,7 @@ final class CallLifetime {
     func next(isolation actor: isolated (any Actor)?) async throws(RPCError) -> StreamEvent? {
         guard !isOver else { return nil }
         do {
-            let event = try await call.next()
+            let event = try await call.next(isolation: actor)
             switch event {
             case .message: break
             case .end, nil: isOver = true

@@ -3,9 +3,10 @@ import Synchronization
 
 /// When a streamed call's first MESSAGE frame reached the client's event loop: the moment a
 /// driver that reads a provider's HTTP stream on its own event loop would note (pellet-load's
-/// direct baseline). The iterator hands the event to the caller's task a thread hop later, and
-/// that hop is the client's, not the server's: a time to first chunk compared with that
-/// baseline is measured here. `package`: for the load generator, not a public API.
+/// direct baseline). The iterator hands the event to the caller's task a thread hop later (the
+/// task was waiting for it: the first MESSAGE of a call always finds it so), and that hop is the
+/// client's, not the server's: a time to first chunk compared with that baseline is measured here.
+/// `package`: for the load generator, not a public API.
 package final class StreamArrival: Sendable {
     /// `NIODeadline.uptimeNanoseconds` (CLOCK_MONOTONIC); 0 until the first MESSAGE.
     private let firstMessage = Atomic<UInt64>(0)
