@@ -23,14 +23,6 @@ final class ClientStreamHandoffTests: XCTestCase {
         ])
     }
 
-    private func waitUntil(_ condition: @autoclosure () -> Bool, timeout: Duration = .seconds(5)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("condition not met within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     func testAStreamWhoseEventsAllArrivedBeforeIteratingIsReadInFullAndInOrder() async throws {
         let server = try await startServer(streamCount: 1)
         let client = try await server.client()

@@ -17,14 +17,6 @@ final class ServerCallLifecycleTests: XCTestCase {
         )
     }
 
-    private func waitUntil(_ condition: @autoclosure () -> Bool, timeout: Duration = .seconds(5)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return XCTFail("condition not met within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
     func testAnExpiredDeadlineAnswersDeadlineExceededAndCancelsTheWork() async throws {
         let server = try await startServer()
         let connection = try server.rawConnection()
