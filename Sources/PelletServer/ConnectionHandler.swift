@@ -136,11 +136,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         readInProgress = false
         // Once per read rather than per frame: the idle timeout needs no finer clock.
         machine.receivedBytes(now: .now())
-        writeBurst()
-        if flushPending {
-            flushPending = false
-            context.flush()
-        }
+        flushNow()
     }
 
     /// Backpressure: a client that sends calls but does not read the replies stops being read
@@ -350,9 +346,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .close(let error, let lastStream):
             logger.debug("closing connection", metadata: ["reason": "\(error)"])
             writeGoAway(RPCError(error.status, error.message), lastStream: lastStream, context: context)
-            writeBurst()
-            flushPending = false
-            context.flush()
+            flushNow()
             context.close(promise: nil)
         }
     }

@@ -64,7 +64,7 @@ public enum RandomIdentifier {
     /// from `requestIDBytes`, 32 at a time (fewer than 20 of them are below 248 about once in
     /// 10^11 ids, and then it draws again): a system call per 8 ids rather than one per call.
     public static func requestID() -> String {
-        base62(count: 20, prefix: "req_", drawBytes: 32) { buffer in
+        base62(count: 20, prefix: "req_", drawBytes: MemoryLayout<SIMD32<UInt8>>.size) { buffer in
             let draw = requestIDBytes.withLock { $0.take32() }
             withUnsafeBytes(of: draw) { buffer.copyMemory(from: $0) }
         }
